@@ -1,0 +1,52 @@
+"""sessionsvc: local JWT validation with revocation that reaches every node in about a millisecond.
+
+The public API::
+
+    Validator          validate access tokens locally (cache + revocation view)
+    TokenIssuer        sign access and refresh tokens
+    Settings           configuration from SESSIONSVC_* environment variables
+    Revocation         one revocation entry; RevocationView holds them
+    SessionError, TokenRejected, ...  the exception tree (see sessionsvc.errors)
+"""
+
+from .config import Settings, load_settings
+from .errors import (
+    REASONS,
+    ClaimNotAllowed,
+    ConfigError,
+    RefreshReuseDetected,
+    SessionError,
+    SessionNotFound,
+    StoreUnavailable,
+    TokenRejected,
+)
+from .keygen import generate_jwk, generate_jwks
+from .keys import Key, KeyRing, load_jwks
+from .tokens import TokenIssuer, TokenPair
+from .validator import Validator
+from .view import Revocation, RevocationView
+
+__all__ = [
+    "REASONS",
+    "ClaimNotAllowed",
+    "ConfigError",
+    "Key",
+    "KeyRing",
+    "RefreshReuseDetected",
+    "Revocation",
+    "RevocationView",
+    "SessionError",
+    "SessionNotFound",
+    "Settings",
+    "StoreUnavailable",
+    "TokenIssuer",
+    "TokenPair",
+    "TokenRejected",
+    "Validator",
+    "generate_jwk",
+    "generate_jwks",
+    "load_jwks",
+    "load_settings",
+]
+
+__version__ = "0.1.0"

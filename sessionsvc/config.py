@@ -1,0 +1,85 @@
+"""Settings: environment variables with the ``SESSIONSVC_`` prefix, or a ``.env`` file.
+
+Only names are read here; keys are parsed and judged by ``sessionsvc.keys``. Values that may hold
+secrets (JWKS documents, the Redis URL with its password) are ``SecretStr`` so that neither
+``repr`` nor a log line shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "redact_url"]
+
+
+class Settings(BaseSettings):
+    """Everything sessionsvc reads from its environment (prefix ``SESSIONSVC_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SESSIONSVC_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    access_jwks: SecretStr | None = None
+    """Access-token key ring: a path to a JWKS file, or the JWKS JSON itself."""
+    refresh_jwks: SecretStr | None = None
+    """Refresh-token key ring (separate keys): a path or the JWKS JSON."""
+    issuer: str = Field(min_length=1)
+    """The exact ``iss`` of every token (compared byte for byte)."""
+    audience: str = Field(min_length=1)
+    """Our ``aud``: a token's ``aud`` must be, or contain, this value."""
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    access_ttl: int = Field(default=15 * 60, gt=0, le=24 * 3600)
+    """Access-token lifetime in seconds (default 15 minutes)."""
+    refresh_ttl: int = Field(default=7 * 24 * 3600, gt=0, le=400 * 24 * 3600)
+    """Refresh-token (and session) lifetime in seconds (default 7 days)."""
+    leeway: int = Field(default=30, ge=0, le=300)
+    """Clock-skew allowance in seconds for exp/nbf/iat (default 30, at most 300)."""
+    env: Literal["development", "production"] = "production"
+    """``production`` (the default) uses JSON logs; ``development`` readable console logs."""
+    max_token_size: int = Field(default=8192, ge=512, le=65536)
+    """Tokens longer than this many characters are rejected before decoding."""
+    cache_size: int = Field(default=100_000, ge=0)
+    """Verified-token cache entries (0 disables the cache)."""
+    app_claims: tuple[str, ...] = ("roles", "scope")
+    """Application claims allowed into access tokens besides the registered ones."""
+
+    @model_validator(mode="after")
+    def _check_lifetimes(self) -> Settings:
+        if self.refresh_ttl < self.access_ttl:
+            raise ValueError("refresh_ttl must not be shorter than access_ttl")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read ``Settings`` from the environment, mapping validation errors to ``ConfigError``.
+
+    The message lists every problem by its environment variable name and never echoes a value.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = f"SESSIONSVC_{field.upper()}" if err["loc"] else field
+            message = "is required" if err["type"] == "missing" else err["msg"]
+            problems.append(f"{name}: {message}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for logs and ``config check``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{user}:***@{host}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,81 @@
+"""The one exception tree of sessionsvc.
+
+Every error that sessionsvc raises on purpose is a ``SessionError``; errors of the libraries it
+uses (PyJWT, cryptography, redis-py, pydantic) are mapped to these at the boundary::
+
+    SessionError
+     ├── ConfigError              settings or keys refused at start-up (message says what to fix)
+     ├── TokenRejected            a token failed validation; ``.reason`` is a stable code
+     │    └── RefreshReuseDetected  a consumed refresh token came back: its session is revoked
+     ├── ClaimNotAllowed          an app claim outside the allow-list was asked for
+     ├── SessionNotFound          no live session with that id
+     └── StoreUnavailable         Redis could not be reached or answered an error
+
+``TokenRejected.reason`` is one of ``REASONS``; the codes are a contract (logs, metrics, the CLI's
+JSON output and HTTP integrations carry them), the ``detail`` text is not.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Reason = Literal[
+    "malformed",
+    "too_large",
+    "forbidden_header",
+    "alg_not_allowed",
+    "unknown_key",
+    "bad_signature",
+    "wrong_type",
+    "expired",
+    "not_yet_valid",
+    "issued_in_future",
+    "bad_issuer",
+    "bad_audience",
+    "missing_claim",
+    "revoked",
+    "stale",
+]
+
+REASONS: Final[frozenset[str]] = frozenset(Reason.__args__)
+
+
+class SessionError(Exception):
+    """Base class of every error sessionsvc raises on purpose."""
+
+
+class ConfigError(SessionError):
+    """Settings or keys are unusable; the process must not start with them."""
+
+
+class TokenRejected(SessionError):
+    """A token failed validation.
+
+    ``reason`` is a stable machine-readable code (see ``REASONS``); ``detail`` is a short human
+    text that never contains key material or the token itself.
+    """
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        self.reason: Reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class RefreshReuseDetected(TokenRejected):
+    """A refresh token that was already consumed was presented again; its session is revoked."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__("revoked", "refresh token reuse detected; the session was revoked")
+
+
+class ClaimNotAllowed(SessionError):
+    """An application claim that is not in the configured allow-list (or is reserved)."""
+
+
+class SessionNotFound(SessionError):
+    """No live session has this id."""
+
+
+class StoreUnavailable(SessionError):
+    """Redis could not be reached, timed out, or answered with an error."""

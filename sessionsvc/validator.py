@@ -1,0 +1,126 @@
+"""``Validator``: local access-token validation, cached, checked against the revocation view.
+
+Invariants:
+
+- The cache maps the exact token string to its verified claims and time window; it skips parsing
+  and signature work only. Every call, hit or miss, checks the time window (``nbf``/``exp`` with
+  leeway), the revocation view and freshness.
+- A cache entry records the view ``generation`` at which its revocation check passed. The view only
+  ever grows between generations (see ``sessionsvc.view``), so an unchanged generation means the
+  check still passes; a changed one re-runs it. The warm path is thus one dict look-up, one clock
+  read and three comparisons.
+- Only valid tokens are cached; an entry is dropped when its token expires or is revoked, and the
+  cache is bounded (``cache_size``).
+- ``stale_after`` is the moment the view stops being known-fresh (set by the Redis feed); until a
+  feed is attached the view is local and always fresh.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .claims import ACCESS_CLAIMS, ClaimRules
+from .config import Settings, load_settings
+from .errors import ConfigError, TokenRejected
+from .keys import KeyRing, load_jwks
+from .verify import TokenVerifier
+from .view import Revocation, RevocationView
+
+__all__ = ["ACCESS_TYPE", "Validator"]
+
+ACCESS_TYPE = "at+jwt"
+Claims = Mapping[str, Any]
+
+
+class Validator:
+    """Validates access tokens locally; ``validate(token)`` returns read-only claims."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        keys: KeyRing | None = None,
+        view: RevocationView | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings = settings or load_settings()
+        if keys is None:
+            if settings.access_jwks is None:
+                raise ConfigError("SESSIONSVC_ACCESS_JWKS is required to validate access tokens")
+            keys = load_jwks(settings.access_jwks.get_secret_value(), ring="access")
+        rules = ClaimRules(settings.issuer, settings.audience, settings.leeway, ACCESS_CLAIMS)
+        self.verifier = TokenVerifier(keys, ACCESS_TYPE, rules, settings.max_token_size)
+        self.view = view if view is not None else RevocationView()
+        self.clock = clock
+        self.stale_after = math.inf
+        self._leeway = settings.leeway
+        self._cache_size = settings.cache_size
+        # token -> [claims, not_before, expires_at, generation, (sid, jti, sub, iat, kid)]
+        self._cache: dict[str, list[Any]] = {}
+
+    def validate(self, token: str) -> Claims:
+        """Verify ``token`` and return its claims, or raise ``TokenRejected`` with a reason."""
+        try:
+            hit = self._cache.get(token)
+        except TypeError:  # unhashable: certainly not a token
+            raise TokenRejected("malformed", "token must be a string") from None
+        if hit is not None:
+            now = self.clock()
+            if hit[1] <= now < hit[2] and hit[3] == self.view.generation and now <= self.stale_after:
+                return hit[0]  # type: ignore[no-any-return]
+        return self._validate_slow(token, hit)
+
+    def revoke(self, revocation: Revocation) -> bool:
+        """Apply one revocation to this validator's view (the feed does this for Redis events)."""
+        return self.view.apply(revocation)
+
+    def _validate_slow(self, token: str, hit: list[Any] | None) -> Claims:
+        now = self.clock()
+        if hit is None:
+            verified = self.verifier.verify(token, now)
+            c = verified.claims
+            ids = (c["sid"], c["jti"], c["sub"], c["iat"], verified.key.kid)
+            hit = [_freeze(c), c.get("nbf", c["iat"]) - self._leeway, c["exp"] + self._leeway,
+                   -1, ids]  # fmt: skip
+        elif now >= hit[2]:
+            self._cache.pop(token, None)
+            raise TokenRejected("expired", "token has expired")
+        elif now < hit[1]:
+            raise TokenRejected("not_yet_valid", "token is not valid yet (nbf)")
+        if now > self.stale_after:
+            raise TokenRejected("stale", "the revocation view is older than max_staleness")
+        generation = self.view.generation
+        if hit[3] != generation:
+            kind = self.view.check(*hit[4])
+            if kind is not None:
+                self._cache.pop(token, None)
+                raise TokenRejected("revoked", f"{kind} revoked")
+            hit[3] = generation
+            self._remember(token, hit, now)
+        return hit[0]  # type: ignore[no-any-return]
+
+    def _remember(self, token: str, entry: list[Any], now: float) -> None:
+        cache = self._cache
+        if token in cache or self._cache_size == 0:
+            return
+        if len(cache) >= self._cache_size:
+            for dead in [t for t, e in cache.items() if e[2] <= now]:
+                del cache[dead]
+            if len(cache) >= self._cache_size:  # still full of live tokens: drop the older half
+                keep = list(cache.items())[len(cache) // 2 :]
+                cache.clear()
+                cache.update(keep)
+        cache[token] = entry
+
+
+def _freeze(value: Any) -> Any:
+    """Read-only copy: dicts become mapping proxies, lists tuples (claims are shared by callers)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
