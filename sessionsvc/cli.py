@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from .config import load_settings
 from .configcheck import check_config
+from .demo import run_demo
 from .errors import ClaimNotAllowed, ConfigError, TokenRejected
 from .keycheck import SUPPORTED_ALGS
 from .keygen import generate_jwks
@@ -93,8 +94,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the terminal walkthrough."""
-    from .demo import run_demo
-
     return run_demo()
 
 

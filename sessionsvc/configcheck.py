@@ -22,8 +22,11 @@ def check_config(settings: Settings | None = None) -> list[Finding]:
     findings: list[Finding] = [
         ("ok", f"env={settings.env} issuer={settings.issuer!r} audience={settings.audience!r}"),
         ("ok", f"redis_url={redact_url(settings.redis_url.get_secret_value())}"),
-        ("ok", f"access_ttl={settings.access_ttl}s refresh_ttl={settings.refresh_ttl}s "
-               f"leeway={settings.leeway}s"),  # fmt: skip
+        (
+            "ok",
+            f"access_ttl={settings.access_ttl}s refresh_ttl={settings.refresh_ttl}s "
+            f"leeway={settings.leeway}s",
+        ),
     ]
     rings: dict[str, KeyRing] = {}
     for name, source in (("access", settings.access_jwks), ("refresh", settings.refresh_jwks)):

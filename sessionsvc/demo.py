@@ -43,7 +43,7 @@ def _attempt(say: Callable[[str], None], label: str, validate: Callable[[], obje
 
 def run_demo(out: Callable[[str], None] = print) -> int:
     """Issue a pair, validate it, revoke its session, show the rejection; return 0."""
-    print = out  # noqa: A001 - the walkthrough goes wherever the caller wants
+    print = out
     settings = demo_settings()
     issuer = TokenIssuer(settings)
     public = load_jwks(json.dumps(issuer.access_keys.public_jwks()), ring="access")
@@ -65,7 +65,9 @@ def run_demo(out: Callable[[str], None] = print) -> int:
     print(f"   again, from the verified-token cache: {per_call:.2f} µs per validation")
     print(f"4. Logout: session {pair.session_id} is revoked in the validator's view.")
     validator.revoke(Revocation("session", pair.session_id, until=time.time() + 3600))
-    _attempt(print, "5. Validate the same access token:", lambda: validator.validate(pair.access_token))
+    _attempt(
+        print, "5. Validate the same access token:", lambda: validator.validate(pair.access_token)
+    )
     print("6. Attacks are rejected with a precise reason:")
     fresh = issuer.issue("bob")
     header, payload, signature = fresh.access_token.split(".")
@@ -73,8 +75,14 @@ def run_demo(out: Callable[[str], None] = print) -> int:
     claims_bob = json.loads(base64.urlsafe_b64decode(payload + "=="))
     forged = _b64(claims_bob | {"sub": "admin"})
     _attempt(print, "alg none", lambda: validator.validate(f"{none_header}.{payload}."))
-    _attempt(print, "payload changed to sub=admin", lambda: validator.validate(f"{header}.{forged}.{signature}"))
-    _attempt(print, "refresh token used as access token", lambda: validator.validate(fresh.refresh_token))
+    _attempt(
+        print,
+        "payload changed to sub=admin",
+        lambda: validator.validate(f"{header}.{forged}.{signature}"),
+    )
+    _attempt(
+        print, "refresh token used as access token", lambda: validator.validate(fresh.refresh_token)
+    )
     _attempt(print, "oversized token (10 KB)", lambda: validator.validate("a" * 10_000))
     _attempt(print, "bob's untouched access token", lambda: validator.validate(fresh.access_token))
     print("\nNext: sessions in Redis and revocation events reach every node through a stream.")

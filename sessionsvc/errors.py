@@ -17,7 +17,7 @@ JSON output and HTTP integrations carry them), the ``detail`` text is not.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 Reason = Literal[
     "malformed",
@@ -37,7 +37,7 @@ Reason = Literal[
     "stale",
 ]
 
-REASONS: Final[frozenset[str]] = frozenset(Reason.__args__)
+REASONS: Final[frozenset[str]] = frozenset(get_args(Reason))
 
 
 class SessionError(Exception):

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .jsonstrict import StrictDecodeError, b64url_decode
 from .errors import ConfigError
+from .jsonstrict import StrictDecodeError, b64url_decode
 
 __all__ = ["SUPPORTED_ALGS", "check_jwk"]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
 from jwt import PyJWK
 from jwt.algorithms import Algorithm
 from jwt.exceptions import PyJWKError
@@ -57,6 +58,13 @@ class Key:
         except (ValueError, TypeError):
             return False
 
+    def sign(self, payload: Mapping[str, Any], typ: str) -> str:
+        """Sign ``payload`` as a compact JWS with header ``{alg, kid, typ}``."""
+        if self.signing_key is None:
+            raise ConfigError(f"key {self.kid!r} holds no private material: it cannot sign")
+        headers = {"kid": self.kid, "typ": typ}
+        return jwt.encode(dict(payload), self.signing_key, self.alg, headers)
+
     def __repr__(self) -> str:
         return f"Key(kid={self.kid!r}, alg={self.alg!r}, signs={self.signing_key is not None})"
 
@@ -90,7 +98,8 @@ class KeyRing:
         return {"keys": [dict(k.public_jwk) for k in self.keys.values() if k.public_jwk]}
 
     def __repr__(self) -> str:
-        return f"KeyRing({self.name!r}, kids={list(self.keys)}, active={self.active and self.active.kid!r})"
+        active = self.active.kid if self.active else None
+        return f"KeyRing({self.name!r}, kids={list(self.keys)}, active={active!r})"
 
 
 def load_jwks(source: str, *, ring: str) -> KeyRing:
@@ -131,7 +140,11 @@ def _load_key(jwk: object, ring: str) -> Key:
         verify_key, public_jwk = key, None
     else:
         verify_key = key.public_key() if private else key
-        public_jwk = algorithm.to_jwk(verify_key, as_dict=True) | {"kid": kid, "alg": alg, "use": "sig"}
+        public_jwk = algorithm.to_jwk(verify_key, as_dict=True) | {
+            "kid": kid,
+            "alg": alg,
+            "use": "sig",
+        }
     return Key(kid=kid, alg=alg, algorithm=algorithm, verify_key=verify_key,
                signing_key=key if can_sign else None,
                thumbprint=_thumbprint(public_jwk or jwk), public_jwk=public_jwk)  # fmt: skip

@@ -70,7 +70,11 @@ class Validator:
             raise TokenRejected("malformed", "token must be a string") from None
         if hit is not None:
             now = self.clock()
-            if hit[1] <= now < hit[2] and hit[3] == self.view.generation and now <= self.stale_after:
+            if (
+                hit[1] <= now < hit[2]
+                and hit[3] == self.view.generation
+                and now <= self.stale_after
+            ):
                 return hit[0]  # type: ignore[no-any-return]
         return self._validate_slow(token, hit)
 

@@ -25,7 +25,7 @@ from .errors import TokenRejected
 from .jsonstrict import StrictDecodeError, b64url_decode, loads_object
 from .keys import Key, KeyRing
 
-__all__ = ["ALLOWED_HEADERS", "Verified", "TokenVerifier", "parse_compact"]
+__all__ = ["ALLOWED_HEADERS", "TokenVerifier", "Verified", "parse_compact"]
 
 ALLOWED_HEADERS: Final = frozenset({"alg", "kid", "typ"})
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 __all__ = ["KINDS", "Revocation", "RevocationView"]
 
 Kind = Literal["session", "user", "token", "all", "key"]
-KINDS: Final[frozenset[str]] = frozenset(Kind.__args__)
+KINDS: Final[frozenset[str]] = frozenset(get_args(Kind))
 FOREVER: Final = math.inf
 
 

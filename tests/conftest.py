@@ -1,0 +1,70 @@
+"""Shared fixtures: throw-away key rings, settings, an issuer, a validator and a manual clock."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sessionsvc import Key, Settings, TokenIssuer, Validator, generate_jwks, load_jwks
+
+ISSUER = "https://auth.example.test"
+AUDIENCE = "api.example.test"
+NOW = 1_800_000_000
+
+
+class ManualClock:
+    """A clock the test moves by hand (``clock.now += 60``)."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = float(now)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def make_settings(alg: str = "EdDSA", **overrides: Any) -> Settings:
+    """Settings with new access and refresh rings of ``alg``; no .env file is read."""
+    values: dict[str, Any] = {
+        "access_jwks": json.dumps(generate_jwks(alg, f"access-{alg}")),
+        "refresh_jwks": json.dumps(generate_jwks(alg, f"refresh-{alg}")),
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        "env": "development",
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(params=["EdDSA", "HS256"], scope="module")
+def module_settings(request: pytest.FixtureRequest) -> Settings:
+    return make_settings(request.param)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings("EdDSA")
+
+
+@pytest.fixture
+def issuer(settings: Settings, clock: ManualClock) -> TokenIssuer:
+    return TokenIssuer(settings, clock=clock)
+
+
+@pytest.fixture
+def validator(settings: Settings, clock: ManualClock) -> Validator:
+    return Validator(settings, clock=clock)
+
+
+@pytest.fixture
+def access_key(settings: Settings) -> Key:
+    """The active access key of ``settings`` (private, for signing hostile tokens)."""
+    assert settings.access_jwks is not None
+    return load_jwks(settings.access_jwks.get_secret_value(), ring="access").signing_key()
