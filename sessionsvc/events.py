@@ -1,0 +1,189 @@
+"""Inbound revocation events: the wire contract other systems publish to (pure, no I/O).
+
+A stream entry (``XADD ss:events * type session.revoke sid …``) or a pub/sub message (a JSON
+object with the same members) becomes one ``Event`` or an ``EventRejected`` with a stable code:
+
+    too_large      more than 16 fields, or over 4 KiB in all
+    malformed      not UTF-8, not a JSON object, or a field name given twice
+    unknown_type   ``type`` missing or not one of the five below
+    missing_field  a required member is absent
+    unknown_field  a member this type does not take
+    bad_field      a member with a wrong value (empty, control characters, too long, a time that
+                   is not a plain non-negative number of seconds)
+
+Types: ``session.revoke`` (sid), ``user.revoke`` (sub, optional before), ``token.revoke`` (jti,
+optional exp), ``all.revoke`` (before), ``key.revoke`` (kid); optional ``id`` (idempotency key),
+``source``, ``reason``, ``at`` on all. Times are seconds since the epoch, as an integer or a
+decimal with up to 6 fractional digits (strings in streams, numbers or strings in JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .jsonstrict import StrictDecodeError, loads_object
+
+__all__ = ["Event", "EventRejected", "parse_fields", "parse_message"]
+
+MAX_FIELDS: Final = 16
+MAX_BYTES: Final = 4096
+_TIME = re.compile(r"\d{1,12}(\.\d{1,6})?")
+
+
+class EventRejected(ValueError):
+    """An inbound event that cannot be applied; ``code`` is stable, ``detail`` for humans."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}")
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be seconds since the epoch")
+    if isinstance(value, str):
+        if not _TIME.fullmatch(value):
+            raise ValueError("must be seconds since the epoch, e.g. 1767225600")
+        return float(value)
+    if not 0 <= value < 1e12:
+        raise ValueError("out of range")
+    return float(value)
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+Ident = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    id: Ident | None = None
+    source: Text | None = None
+    reason: Text | None = None
+    at: Seconds | None = None
+
+
+class SessionRevoke(_Event):
+    """Revoke one session: every token carrying this ``sid``."""
+
+    type: Literal["session.revoke"]
+    sid: Ident
+
+
+class UserRevoke(_Event):
+    """Revoke every token of ``sub`` issued before ``before`` (default: when applied)."""
+
+    type: Literal["user.revoke"]
+    sub: Ident
+    before: Seconds | None = None
+
+
+class TokenRevoke(_Event):
+    """Revoke one token by ``jti``; ``exp`` (if known) bounds how long it is remembered."""
+
+    type: Literal["token.revoke"]
+    jti: Ident
+    exp: Seconds | None = None
+
+
+class AllRevoke(_Event):
+    """Revoke every token issued before ``before`` (incident response)."""
+
+    type: Literal["all.revoke"]
+    before: Seconds
+
+
+class KeyRevoke(_Event):
+    """Revoke every token signed with key ``kid``."""
+
+    type: Literal["key.revoke"]
+    kid: Ident
+
+
+Event = Annotated[
+    SessionRevoke | UserRevoke | TokenRevoke | AllRevoke | KeyRevoke, Field(discriminator="type")
+]
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+TYPES: Final = frozenset(
+    {"session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke"}
+)
+_CODES: Final = {
+    "missing": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "union_tag_invalid": "unknown_type",
+    "union_tag_not_found": "unknown_type",
+}
+
+
+def _validate(obj: Mapping[str, Any]) -> Event:
+    try:
+        return _EVENT.validate_python(obj)
+    except ValidationError as exc:
+        err = exc.errors(include_input=False, include_url=False)[0]
+        code = _CODES.get(err["type"], "bad_field")
+        where = ".".join(str(p) for p in err["loc"][1:] or err["loc"])
+        raise EventRejected(code, f"{where}: {err['msg']}" if where else err["msg"]) from None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EventRejected("malformed", "field is not UTF-8") from None
+    return str(value)
+
+
+def parse_fields(pairs: Iterable[tuple[object, object]]) -> Event:
+    """Parse a stream entry given as (name, value) pairs (bytes or str), in wire order."""
+    items = list(pairs)
+    if len(items) > MAX_FIELDS:
+        raise EventRejected("too_large", f"more than {MAX_FIELDS} fields")
+    fields: dict[str, str] = {}
+    size = 0
+    for name, value in items:
+        key, text = _text(name), _text(value)
+        size += len(key) + len(text)
+        if key in fields:
+            raise EventRejected("malformed", f"field {key[:40]!r} given twice")
+        fields[key] = text
+    if size > MAX_BYTES:
+        raise EventRejected("too_large", f"event is over {MAX_BYTES} bytes")
+    return _validate(fields)
+
+
+def parse_message(data: bytes | str) -> Event:
+    """Parse a pub/sub message: one JSON object with the same members as a stream entry."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > MAX_BYTES:
+        raise EventRejected("too_large", f"message is over {MAX_BYTES} bytes")
+    try:
+        obj = loads_object(raw)
+    except StrictDecodeError as exc:
+        raise EventRejected("malformed", str(exc)) from None
+    if len(obj) > MAX_FIELDS:
+        raise EventRejected("too_large", f"more than {MAX_FIELDS} members")
+    return _validate(obj)
+
+
+def encode_fields(event: Event) -> dict[str, str]:
+    """The stream fields of ``event`` (what ``Publisher`` XADDs), absent options left out."""
+    out: dict[str, str] = {"type": event.type}
+    for name, value in event.model_dump(exclude_none=True, exclude={"type"}).items():
+        out[name] = _format_seconds(value) if isinstance(value, float) else str(value)
+    return out
+
+
+def _format_seconds(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.6f}".rstrip("0")
+
+
+def dumps(event: Event) -> str:
+    """``event`` as the JSON text of a pub/sub message."""
+    return json.dumps(encode_fields(event), separators=(",", ":"))

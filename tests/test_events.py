@@ -1,0 +1,136 @@
+"""The inbound event contract: every type parses, every kind of bad input gets its code."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessionsvc.events import (
+    AllRevoke,
+    EventRejected,
+    KeyRevoke,
+    SessionRevoke,
+    TokenRevoke,
+    UserRevoke,
+    dumps,
+    encode_fields,
+    parse_fields,
+    parse_message,
+)
+
+
+def fields(**kw: str) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in kw.items()]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        (fields(type="session.revoke", sid="7Zp", reason="logout"), SessionRevoke),
+        (fields(type="user.revoke", sub="user-42", reason="password_changed"), UserRevoke),
+        (fields(type="user.revoke", sub="user-42", before="1767225600"), UserRevoke),
+        (fields(type="token.revoke", jti="1f0", exp="1767225600"), TokenRevoke),
+        (fields(type="all.revoke", before="1767225600", reason="key_compromise"), AllRevoke),
+        (fields(type="key.revoke", kid="k-2026"), KeyRevoke),
+    ],
+)
+def test_each_type_parses_from_stream_fields(
+    pairs: list[tuple[bytes, bytes]], expected: type
+) -> None:
+    assert isinstance(parse_fields(pairs), expected)
+
+
+def test_optional_members_parse() -> None:
+    event = parse_fields(fields(type="session.revoke", sid="s", id="e-1", source="admin", at="1.5"))
+    assert (event.id, event.source, event.at) == ("e-1", "admin", 1.5)
+
+
+def test_fractional_seconds() -> None:
+    event = parse_fields(fields(type="all.revoke", before="1767225600.25"))
+    assert isinstance(event, AllRevoke)
+    assert event.before == 1767225600.25
+
+
+@pytest.mark.parametrize(
+    ("pairs", "code"),
+    [
+        (fields(sid="s"), "unknown_type"),
+        (fields(type="session.kill", sid="s"), "unknown_type"),
+        (fields(type="session.revoke"), "missing_field"),
+        (fields(type="all.revoke"), "missing_field"),
+        (fields(type="session.revoke", sid="s", extra="x"), "unknown_field"),
+        (fields(type="session.revoke", sid=""), "bad_field"),
+        (fields(type="session.revoke", sid="a\nb"), "bad_field"),
+        (fields(type="session.revoke", sid="x" * 257), "bad_field"),
+        (fields(type="all.revoke", before="nan"), "bad_field"),
+        (fields(type="all.revoke", before="inf"), "bad_field"),
+        (fields(type="all.revoke", before="-5"), "bad_field"),
+        (fields(type="all.revoke", before="1e9"), "bad_field"),
+        (fields(type="all.revoke", before="yesterday"), "bad_field"),
+        (fields(type="token.revoke", jti="j", exp=" 5"), "bad_field"),
+        ([(b"type", b"session.revoke"), (b"sid", b"\xff\xfe")], "malformed"),
+        ([(b"type", b"session.revoke"), (b"sid", b"a"), (b"sid", b"b")], "malformed"),
+        ([(f"f{i}".encode(), b"v") for i in range(17)], "too_large"),
+        (
+            fields(type="session.revoke", sid="s", reason="r" * 500, source="s" * 500) * 1,
+            "bad_field",
+        ),
+    ],
+)
+def test_bad_stream_entries_get_a_code(pairs: list[tuple[bytes, bytes]], code: str) -> None:
+    with pytest.raises(EventRejected) as info:
+        parse_fields(pairs)
+    assert info.value.code == code
+
+
+def test_oversize_entry_is_too_large() -> None:
+    pairs = fields(type="session.revoke", sid="s") + [
+        (f"x{i}".encode(), b"v" * 500) for i in range(10)
+    ]
+    with pytest.raises(EventRejected) as info:
+        parse_fields(pairs)
+    assert info.value.code == "too_large"
+
+
+def test_pubsub_message_parses() -> None:
+    event = parse_message('{"type":"session.revoke","sid":"7Zp","reason":"logout"}')
+    assert isinstance(event, SessionRevoke)
+
+
+def test_pubsub_numbers_are_seconds() -> None:
+    event = parse_message(b'{"type":"all.revoke","before":1767225600}')
+    assert isinstance(event, AllRevoke)
+    assert event.before == 1767225600.0
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("not json", "malformed"),
+        ("[1, 2]", "malformed"),
+        ('{"type":"session.revoke","sid":"a","sid":"b"}', "malformed"),
+        ('{"type":"all.revoke","before":NaN}', "malformed"),
+        ('{"type":"all.revoke","before":true}', "bad_field"),
+        ('{"type":"all.revoke","before":-1}', "bad_field"),
+        ('{"type":"token.revoke","jti":5}', "bad_field"),
+        ('{"type":"session.revoke","sid":"s","x":1}', "unknown_field"),
+        ('{"type":null,"sid":"s"}', "unknown_type"),
+        (b"\xff{}", "malformed"),
+        ('{"type":"session.revoke","sid":"' + "s" * 5000 + '"}', "too_large"),
+    ],
+)
+def test_bad_messages_get_a_code(message: str | bytes, code: str) -> None:
+    with pytest.raises(EventRejected) as info:
+        parse_message(message)
+    assert info.value.code == code
+
+
+def test_encode_round_trips_through_stream_fields() -> None:
+    event = parse_fields(fields(type="user.revoke", sub="u", before="1767225600.5", reason="pw"))
+    wire = encode_fields(event)
+    assert wire == {"type": "user.revoke", "sub": "u", "before": "1767225600.5", "reason": "pw"}
+    assert parse_fields(wire.items()) == event
+
+
+def test_dumps_round_trips_through_pubsub() -> None:
+    event = parse_fields(fields(type="all.revoke", before="1767225600"))
+    assert parse_message(dumps(event)) == event
