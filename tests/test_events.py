@@ -70,10 +70,7 @@ def test_fractional_seconds() -> None:
         ([(b"type", b"session.revoke"), (b"sid", b"\xff\xfe")], "malformed"),
         ([(b"type", b"session.revoke"), (b"sid", b"a"), (b"sid", b"b")], "malformed"),
         ([(f"f{i}".encode(), b"v") for i in range(17)], "too_large"),
-        (
-            fields(type="session.revoke", sid="s", reason="r" * 500, source="s" * 500) * 1,
-            "bad_field",
-        ),
+        (fields(type="session.revoke", sid="s", reason="r" * 600), "bad_field"),
     ],
 )
 def test_bad_stream_entries_get_a_code(pairs: list[tuple[bytes, bytes]], code: str) -> None:
