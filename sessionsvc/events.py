@@ -22,13 +22,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .jsonstrict import StrictDecodeError, loads_object
+from .view import Revocation
 
-__all__ = ["Event", "EventRejected", "parse_fields", "parse_message"]
+__all__ = [
+    "Event",
+    "EventRejected",
+    "Lifetimes",
+    "dumps",
+    "encode_fields",
+    "parse_fields",
+    "parse_message",
+    "to_revocation",
+]
 
 MAX_FIELDS: Final = 16
 MAX_BYTES: Final = 4096
@@ -187,3 +198,39 @@ def _format_seconds(value: float) -> str:
 def dumps(event: Event) -> str:
     """``event`` as the JSON text of a pub/sub message."""
     return json.dumps(encode_fields(event), separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetimes:
+    """How long tokens live (seconds): decides how long a revocation must be remembered."""
+
+    access_ttl: int
+    refresh_ttl: int
+    leeway: int
+
+    @property
+    def longest(self) -> int:
+        """The longest any token can still be accepted after it was issued."""
+        return max(self.access_ttl, self.refresh_ttl) + self.leeway
+
+
+def to_revocation(event: Event, now: float, lifetimes: Lifetimes) -> Revocation:
+    """The ``Revocation`` an event asks for, kept exactly as long as a token could match it.
+
+    A ``before`` later than ``now`` + leeway is refused (it would also reject tokens not yet
+    issued); ``user.revoke`` without ``before`` means "every token issued until now".
+    """
+    longest = lifetimes.longest
+    if isinstance(event, SessionRevoke):
+        return Revocation("session", event.sid, until=now + longest)
+    if isinstance(event, TokenRevoke):
+        until = event.exp + lifetimes.leeway if event.exp is not None else now + longest
+        return Revocation("token", event.jti, until=until)
+    if isinstance(event, KeyRevoke):
+        return Revocation("key", event.kid)
+    before = now if event.before is None else event.before
+    if before > now + lifetimes.leeway:
+        raise EventRejected("bad_field", "before: lies in the future")
+    if isinstance(event, UserRevoke):
+        return Revocation("user", event.sub, before=before, until=before + longest)
+    return Revocation("all", before=before, until=before + longest)

@@ -8,6 +8,7 @@ from sessionsvc.events import (
     AllRevoke,
     EventRejected,
     KeyRevoke,
+    Lifetimes,
     SessionRevoke,
     TokenRevoke,
     UserRevoke,
@@ -15,6 +16,7 @@ from sessionsvc.events import (
     encode_fields,
     parse_fields,
     parse_message,
+    to_revocation,
 )
 
 
@@ -131,3 +133,34 @@ def test_encode_round_trips_through_stream_fields() -> None:
 def test_dumps_round_trips_through_pubsub() -> None:
     event = parse_fields(fields(type="all.revoke", before="1767225600"))
     assert parse_message(dumps(event)) == event
+
+
+LIFETIMES = Lifetimes(access_ttl=900, refresh_ttl=3600, leeway=30)
+NOW = 1_800_000_000.0
+
+
+def test_session_revocation_outlives_every_token_of_it() -> None:
+    rev = to_revocation(parse_fields(fields(type="session.revoke", sid="s")), NOW, LIFETIMES)
+    assert (rev.kind, rev.value, rev.until) == ("session", "s", NOW + 3630)
+
+
+def test_token_revocation_kept_until_its_exp() -> None:
+    event = parse_fields(fields(type="token.revoke", jti="j", exp=str(int(NOW) + 60)))
+    assert to_revocation(event, NOW, LIFETIMES).until == NOW + 90
+
+
+def test_user_revocation_defaults_to_now() -> None:
+    rev = to_revocation(parse_fields(fields(type="user.revoke", sub="u")), NOW, LIFETIMES)
+    assert (rev.kind, rev.before, rev.until) == ("user", NOW, NOW + 3630)
+
+
+def test_key_revocation_is_forever() -> None:
+    rev = to_revocation(parse_fields(fields(type="key.revoke", kid="k")), NOW, LIFETIMES)
+    assert rev.until == float("inf")
+
+
+def test_before_in_the_future_is_refused() -> None:
+    event = parse_fields(fields(type="all.revoke", before=str(int(NOW) + 3600)))
+    with pytest.raises(EventRejected) as info:
+        to_revocation(event, NOW, LIFETIMES)
+    assert info.value.code == "bad_field"
