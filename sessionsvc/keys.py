@@ -26,7 +26,7 @@ from typing import Any
 import jwt
 from jwt import PyJWK
 from jwt.algorithms import Algorithm
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from .errors import ConfigError
 from .jsonstrict import StrictDecodeError, loads_object
@@ -110,6 +110,10 @@ def load_jwks(source: str, *, ring: str) -> KeyRing:
             text = Path(text).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{ring} key ring: cannot read JWKS file: {exc.strerror}") from None
+        except ValueError:  # a NUL byte in the path, or a file that is not UTF-8
+            raise ConfigError(
+                f"{ring} key ring: cannot read JWKS file: invalid path or not UTF-8 text"
+            ) from None
     try:
         doc = loads_object(text.encode("utf-8"))
     except StrictDecodeError as exc:
@@ -131,7 +135,7 @@ def _load_key(jwk: object, ring: str) -> Key:
     alg = jwk["alg"]
     try:
         parsed = PyJWK(jwk, alg)
-    except (PyJWKError, ValueError, TypeError) as exc:
+    except (PyJWTError, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"{where}: unusable key ({type(exc).__name__})") from None
     algorithm, key = parsed.Algorithm, parsed.key
     private = _has_private(jwk)
