@@ -50,6 +50,8 @@ class Verified:
 
 def parse_compact(token: object, max_size: int) -> Compact:
     """Steps 1–2: size cap, segments, strict header JSON."""
+    if isinstance(token, str | bytes) and len(token) > max_size:  # before even ASCII-decoding
+        raise TokenRejected("too_large", f"token is longer than {max_size} characters")
     if isinstance(token, bytes):
         try:
             token = token.decode("ascii")
@@ -57,8 +59,6 @@ def parse_compact(token: object, max_size: int) -> Compact:
             raise TokenRejected("malformed", "token is not ASCII") from None
     if not isinstance(token, str):
         raise TokenRejected("malformed", "token must be a string")
-    if len(token) > max_size:
-        raise TokenRejected("too_large", f"token is longer than {max_size} characters")
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenRejected("malformed", f"token has {len(parts)} segments, not 3")
