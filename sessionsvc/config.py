@@ -7,11 +7,12 @@ secrets (JWKS documents, the Redis URL with its password) are ``SecretStr`` so t
 
 from __future__ import annotations
 
+import re
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .errors import ConfigError
 
@@ -71,15 +72,22 @@ def load_settings(**overrides: object) -> Settings:
             message = "is required" if err["type"] == "missing" else err["msg"]
             problems.append(f"{name}: {message}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # a complex value (e.g. app_claims) that is not JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = f"SESSIONSVC_{match[1].upper()}" if match else "settings"
+        raise ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)") from None
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for logs and ``config check``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{user}:***@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """``url`` with any password (in the userinfo or a ``password=`` query parameter, which
+    redis-py also reads) replaced by ``***`` (for logs and ``config check``)."""
+    base, qmark, rest = url.partition("?")
+    query, hashmark, fragment = rest.partition("#")
+    netloc = re.match(r"[^/?#]*", base.partition("//")[2])[0]  # type: ignore[index]
+    userinfo, at, _ = netloc.rpartition("@")
+    if at and ":" in userinfo:  # userinfo holds no "/", so its first occurrence follows "//"
+        base = base.replace(f"{userinfo}@", f"{userinfo.partition(':')[0]}:***@", 1)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(name == "password" for name, _ in pairs):
+        query = urlencode([(n, "***" if n == "password" else v) for n, v in pairs], safe="*")
+    return f"{base}{qmark}{query}{hashmark}{fragment}"
