@@ -42,6 +42,10 @@ class Revocation:
             raise ValueError(f"unknown revocation kind {self.kind!r}")
         if (self.kind == "all") != (self.value == ""):
             raise ValueError("'all' takes no value; every other kind needs one")
+        for name in ("before", "until"):  # NaN would make max() drop a revocation silently
+            t = getattr(self, name)
+            if isinstance(t, bool) or not isinstance(t, int | float) or math.isnan(t):
+                raise ValueError(f"{name} must be a number (seconds since the epoch)")
 
 
 class RevocationView:

@@ -1,0 +1,244 @@
+"""sessionsvc.claims: each rule, and the order that decides a multi-fault token's reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sessionsvc import TokenRejected
+from sessionsvc.claims import (
+    ACCESS_CLAIMS,
+    MAX_ID_LENGTH,
+    MAX_NUMERIC_DATE,
+    REFRESH_CLAIMS,
+    ClaimRules,
+    _validate_aud,
+    _validate_exp,
+    _validate_iat,
+    _validate_iss,
+    _validate_nbf,
+    _validate_required,
+    _validate_shapes,
+    validate_claims,
+)
+
+ISS = "https://auth.example.test"
+AUD = "api"
+NOW = 1_800_000_000
+LEEWAY = 30
+RULES = ClaimRules(ISS, AUD, LEEWAY)
+DROP = object()  # good(name=DROP) leaves the claim out
+
+
+def good(**overrides: Any) -> dict[str, Any]:
+    claims = {"iss": ISS, "aud": AUD, "sub": "alice", "sid": "sid-1", "jti": "jti-1",
+              "iat": NOW, "nbf": NOW, "exp": NOW + 900}  # fmt: skip
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not DROP}
+
+
+def reason(fn: Any, *args: Any) -> str:
+    with pytest.raises(TokenRejected) as info:
+        fn(*args)
+    return info.value.reason
+
+
+def test_good_claims_pass() -> None:
+    validate_claims(good(), RULES, NOW)
+
+
+def test_default_rules_require_the_access_claims() -> None:
+    assert RULES.required == ACCESS_CLAIMS
+    assert set(ACCESS_CLAIMS) - set(REFRESH_CLAIMS) == {"nbf"}
+
+
+# --- required -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ACCESS_CLAIMS)
+def test_each_access_claim_is_required(name: str) -> None:
+    assert reason(_validate_required, good(**{name: DROP}), ACCESS_CLAIMS) == "missing_claim"
+
+
+def test_missing_claim_detail_names_it() -> None:
+    with pytest.raises(TokenRejected, match="'sid' is required"):
+        _validate_required(good(sid=DROP), ACCESS_CLAIMS)
+
+
+def test_refresh_rules_do_not_require_nbf() -> None:
+    rules = ClaimRules(ISS, AUD, LEEWAY, REFRESH_CLAIMS)
+    validate_claims(good(nbf=DROP), rules, NOW)
+
+
+def test_extra_claims_are_allowed() -> None:
+    validate_claims(good(roles=["admin"], scope="read"), RULES, NOW)
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["iat", "nbf", "exp"])
+@pytest.mark.parametrize(
+    "value", ["1800000000", 1.8e9, 1800000000.0, True, False, None, [NOW], {"t": NOW}, -1]
+)
+def test_time_claims_must_be_non_negative_integers(name: str, value: object) -> None:
+    assert reason(_validate_shapes, good(**{name: value})) == "malformed"
+
+
+@pytest.mark.parametrize("name", ["iat", "nbf", "exp"])
+def test_time_claims_must_be_below_2_pow_53(name: str) -> None:
+    assert reason(_validate_shapes, good(**{name: MAX_NUMERIC_DATE})) == "malformed"
+    assert reason(_validate_shapes, good(**{name: 10**5000})) == "malformed"
+
+
+def test_time_claim_just_below_the_limit_passes_shape() -> None:
+    _validate_shapes(good(exp=MAX_NUMERIC_DATE - 1))
+
+
+def test_zero_is_a_valid_numeric_date_shape() -> None:
+    _validate_shapes(good(iat=0, nbf=0))
+
+
+@pytest.mark.parametrize("name", ["sub", "sid", "jti"])
+@pytest.mark.parametrize("value", ["", 7, None, ["a"], {"a": 1}, True])
+def test_ids_must_be_non_empty_strings(name: str, value: object) -> None:
+    assert reason(_validate_shapes, good(**{name: value})) == "malformed"
+
+
+@pytest.mark.parametrize("name", ["sub", "sid", "jti"])
+def test_ids_are_capped_in_length(name: str) -> None:
+    _validate_shapes(good(**{name: "x" * MAX_ID_LENGTH}))
+    assert reason(_validate_shapes, good(**{name: "x" * (MAX_ID_LENGTH + 1)})) == "malformed"
+
+
+def test_shape_check_skips_absent_nbf() -> None:
+    _validate_shapes(good(nbf=DROP))
+
+
+# --- iss ----------------------------------------------------------------------------------------
+
+
+def test_exact_issuer_passes() -> None:
+    _validate_iss(ISS, ISS)
+
+
+@pytest.mark.parametrize(
+    "iss", [ISS + "/", ISS.upper(), "https://AUTH.example.test", " " + ISS, [ISS], None, ""]
+)
+def test_issuer_must_match_exactly(iss: object) -> None:
+    assert reason(_validate_iss, iss, ISS) == "bad_issuer"
+
+
+# --- aud ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("aud", [AUD, [AUD], ["other", AUD]])
+def test_audience_string_or_list_containing_ours_passes(aud: object) -> None:
+    _validate_aud(aud, AUD)
+
+
+@pytest.mark.parametrize(
+    "aud", ["other", AUD.upper(), AUD + " ", [], ["other"], [AUD, 1], [[AUD]], None, {AUD: 1}, 7]
+)
+def test_audience_must_name_ours(aud: object) -> None:
+    assert reason(_validate_aud, aud, AUD) == "bad_audience"
+
+
+# --- exp / nbf / iat (with leeway) --------------------------------------------------------------
+
+
+def test_exp_within_leeway_passes() -> None:
+    _validate_exp(NOW, NOW + LEEWAY - 1, LEEWAY)
+
+
+def test_exp_at_leeway_boundary_is_expired() -> None:
+    assert reason(_validate_exp, NOW, NOW + LEEWAY, LEEWAY) == "expired"
+
+
+def test_exp_without_leeway_is_exclusive() -> None:
+    _validate_exp(NOW + 1, NOW, 0)
+    assert reason(_validate_exp, NOW, NOW, 0) == "expired"
+
+
+def test_nbf_within_leeway_passes() -> None:
+    _validate_nbf(NOW + LEEWAY, NOW, LEEWAY)
+
+
+def test_nbf_past_leeway_is_not_yet_valid() -> None:
+    assert reason(_validate_nbf, NOW + LEEWAY + 1, NOW, LEEWAY) == "not_yet_valid"
+
+
+def test_iat_within_leeway_passes() -> None:
+    _validate_iat(NOW + LEEWAY, NOW, LEEWAY)
+
+
+def test_iat_past_leeway_is_issued_in_future() -> None:
+    assert reason(_validate_iat, NOW + LEEWAY + 1, NOW, LEEWAY) == "issued_in_future"
+
+
+def test_iat_in_the_past_passes() -> None:
+    _validate_iat(0, NOW, 0)
+
+
+def test_fractional_clock_is_compared_exactly() -> None:
+    assert reason(_validate_exp, NOW, NOW + 0.5, 0) == "expired"
+    _validate_nbf(NOW + 1, NOW + 0.5, 1)
+
+
+# --- order: required → shapes → iss → aud → exp → nbf → iat -------------------------------------
+
+ORDER = [
+    ("missing_claim", {"jti": DROP}),
+    ("malformed", {"exp": "soon"}),
+    ("bad_issuer", {"iss": "https://evil.test"}),
+    ("bad_audience", {"aud": "other"}),
+    ("expired", {"exp": NOW - 3600}),
+    ("not_yet_valid", {"nbf": NOW + 3600}),
+    ("issued_in_future", {"iat": NOW + 3600}),
+]
+
+
+@pytest.mark.parametrize("index", range(len(ORDER) - 1))
+def test_earlier_rule_wins_over_every_later_one(index: int) -> None:
+    expected, first = ORDER[index]
+    for _, later in ORDER[index + 1 :]:
+        with pytest.raises(TokenRejected) as info:
+            validate_claims(good(**(later | first)), RULES, NOW)
+        assert info.value.reason == expected
+
+
+def test_all_faults_at_once_give_missing_claim() -> None:
+    faults: dict[str, Any] = {}
+    for _, fault in ORDER:
+        faults |= fault
+    with pytest.raises(TokenRejected) as info:
+        validate_claims(good(**faults), RULES, NOW)
+    assert info.value.reason == "missing_claim"
+
+
+def test_expired_wins_over_issued_in_future_when_both_apply() -> None:
+    # exp before iat: a contradictory token still gets the earlier rule's reason
+    with pytest.raises(TokenRejected) as info:
+        validate_claims(good(iat=NOW + 3600, nbf=NOW - 3600, exp=NOW - 60), RULES, NOW)
+    assert info.value.reason == "expired"
+
+
+def test_malformed_id_wins_over_bad_issuer() -> None:
+    with pytest.raises(TokenRejected) as info:
+        validate_claims(good(sub="", iss="x"), RULES, NOW)
+    assert info.value.reason == "malformed"
+
+
+def test_bad_time_shape_wins_over_bad_id_shape_and_names_the_claim() -> None:
+    with pytest.raises(TokenRejected, match="'iat'") as info:
+        validate_claims(good(iat=1.5, sid=""), RULES, NOW)
+    assert info.value.reason == "malformed"
+
+
+def test_rules_use_the_given_leeway() -> None:
+    rules = ClaimRules(ISS, AUD, leeway=0)
+    with pytest.raises(TokenRejected) as info:
+        validate_claims(good(exp=NOW), rules, NOW)
+    assert info.value.reason == "expired"
+    validate_claims(good(exp=NOW), RULES, NOW)
