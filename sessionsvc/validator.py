@@ -88,13 +88,14 @@ class Validator:
             verified = self.verifier.verify(token, now)
             c = verified.claims
             ids = (c["sid"], c["jti"], c["sub"], c["iat"], verified.key.kid)
-            hit = [_freeze(c), c.get("nbf", c["iat"]) - self._leeway, c["exp"] + self._leeway,
-                   -1, ids]  # fmt: skip
+            not_before = max(c.get("nbf", c["iat"]), c["iat"])  # both nbf and iat bound it
+            hit = [_freeze(c), not_before - self._leeway, c["exp"] + self._leeway, -1, ids]
         elif now >= hit[2]:
             self._cache.pop(token, None)
             raise TokenRejected("expired", "token has expired")
-        elif now < hit[1]:
-            raise TokenRejected("not_yet_valid", "token is not valid yet (nbf)")
+        elif now < hit[1]:  # the clock stepped back: full check, for the exact reason
+            self._cache.pop(token, None)
+            return self._validate_slow(token, None)
         if now > self.stale_after:
             raise TokenRejected("stale", "the revocation view is older than max_staleness")
         generation = self.view.generation
@@ -115,7 +116,7 @@ class Validator:
             for dead in [t for t, e in cache.items() if e[2] <= now]:
                 del cache[dead]
             if len(cache) >= self._cache_size:  # still full of live tokens: drop the older half
-                keep = list(cache.items())[len(cache) // 2 :]
+                keep = list(cache.items())[(len(cache) + 1) // 2 :]
                 cache.clear()
                 cache.update(keep)
         cache[token] = entry
