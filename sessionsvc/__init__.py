@@ -4,11 +4,14 @@ The public API::
 
     Validator          validate access tokens locally (cache + revocation view)
     TokenIssuer        sign access and refresh tokens
+    SessionService     sessions in Redis: login, refresh rotation, logout one/all, list
+    AsyncSessionService  the same for asyncio; SessionInfo, TokenPair are their results
     Settings           configuration from SESSIONSVC_* environment variables
     Revocation         one revocation entry; RevocationView holds them
     SessionError, TokenRejected, ...  the exception tree (see sessionsvc.errors)
 """
 
+from .asessions import AsyncSessionService
 from .config import Settings, load_settings
 from .errors import (
     REASONS,
@@ -22,12 +25,15 @@ from .errors import (
 )
 from .keygen import generate_jwk, generate_jwks
 from .keys import Key, KeyRing, load_jwks
+from .sessions import SessionService
+from .sessions_core import SessionInfo
 from .tokens import TokenIssuer, TokenPair
 from .validator import Validator
 from .view import Revocation, RevocationView
 
 __all__ = [
     "REASONS",
+    "AsyncSessionService",
     "ClaimNotAllowed",
     "ConfigError",
     "Key",
@@ -36,7 +42,9 @@ __all__ = [
     "Revocation",
     "RevocationView",
     "SessionError",
+    "SessionInfo",
     "SessionNotFound",
+    "SessionService",
     "Settings",
     "StoreUnavailable",
     "TokenIssuer",

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TextIO
 
+from .cli_sessions import register as register_sessions
 from .config import load_settings
 from .configcheck import check_config
 from .demo import run_demo
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     add(config_sub, "check", cmd_config_check)
 
+    register_sessions(sub, add)
     add(sub, "demo", cmd_demo)
     return parser
 

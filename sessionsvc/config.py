@@ -8,7 +8,7 @@ secrets (JWKS documents, the Redis URL with its password) are ``SecretStr`` so t
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -49,6 +49,30 @@ class Settings(BaseSettings):
     """Verified-token cache entries (0 disables the cache)."""
     app_claims: tuple[str, ...] = ("roles", "scope")
     """Application claims allowed into access tokens besides the registered ones."""
+    namespace: str = Field(default="ss", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    """Prefix of every Redis key and stream (``ss:{u:…}:…``, ``ss:{rev}:…``)."""
+    idle_timeout: int = Field(default=24 * 3600, gt=0, le=400 * 24 * 3600)
+    """A session unused (not refreshed) for this many seconds ends (sliding; default 24 h)."""
+    absolute_timeout: int = Field(default=7 * 24 * 3600, gt=0, le=400 * 24 * 3600)
+    """A session ends this many seconds after login whatever its use (default: refresh_ttl)."""
+    max_sessions_per_user: int = Field(default=0, ge=0, le=10_000)
+    """At most this many live sessions per user; the oldest is evicted (0: unlimited)."""
+    refresh_overlap: float = Field(default=10.0, ge=0, le=300)
+    """Seconds after a rotation in which the previous refresh token is still answered."""
+    redis_socket_timeout: float = Field(default=2.0, gt=0, le=60)
+    """Seconds to wait for a Redis reply before ``StoreUnavailable`` (redis-py's default is 5)."""
+    redis_connect_timeout: float = Field(default=1.0, gt=0, le=60)
+    """Seconds to wait for a TCP connection to Redis."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_absolute_timeout(cls, data: Any) -> Any:
+        # absolute_timeout defaults to refresh_ttl (whatever refresh_ttl was set to)
+        if isinstance(data, dict) and data.get("absolute_timeout") is None:
+            data = {k: v for k, v in data.items() if k != "absolute_timeout"}
+            if data.get("refresh_ttl") is not None:
+                data["absolute_timeout"] = data["refresh_ttl"]
+        return data
 
     @model_validator(mode="after")
     def _check_lifetimes(self) -> Settings:

@@ -9,6 +9,8 @@ import pytest
 
 from sessionsvc import Key, Settings, TokenIssuer, Validator, generate_jwks, load_jwks
 
+pytest_plugins = ["redis_server"]  # redis_server / redis_url fixtures (tests/redis_server.py)
+
 ISSUER = "https://auth.example.test"
 AUDIENCE = "api.example.test"
 NOW = 1_800_000_000

@@ -1,0 +1,19 @@
+"""The Lua sources of sessionsvc, joined into scripts once at import.
+
+Every script that revokes starts with ``apply.lua`` (the one apply path); the session scripts
+add ``session.lua``. A script's text is the concatenation of its parts, so the apply logic
+exists once in the source tree and the same text runs in every script that embeds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["source"]
+
+_HERE = Path(__file__).parent
+
+
+def source(*names: str) -> str:
+    """The concatenated text of the named ``.lua`` files of this folder (without extension)."""
+    return "\n".join((_HERE / f"{name}.lua").read_text(encoding="utf-8") for name in names)

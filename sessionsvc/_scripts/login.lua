@@ -1,0 +1,34 @@
+-- LOGIN: KEYS = 8 {rev} keys, idx, session key.
+-- ARGV = now, sub, sid, jti, iat, refresh exp, idle_exp, abs_exp, ip, ua, device, claims,
+--        max sessions (0: no cap), eviction until, epoch candidate.
+-- Returns {'superseded'} when a logout-everywhere (user or global before) is later than now:
+-- the session would be born revoked, the caller retries with a fresh clock reading.
+-- Otherwise {'ok', evicted sid...}.
+local K = rev_keys()
+local idx, skey = KEYS[9], KEYS[10]
+local now, sub, sid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local before = math.max(num(redis.call('HGET', K.user, sub)) or 0,
+                        num(redis.call('HGET', K.all, 'before')) or 0)
+if now < before then return {'superseded'} end
+redis.call('ZREMRANGEBYSCORE', idx, '-inf', ARGV[1])
+local out = {'ok'}
+local cap = tonumber(ARGV[13])
+if cap > 0 then
+  local n = redis.call('ZCARD', idx)
+  while n >= cap do
+    local victim = redis.call('ZRANGE', idx, 0, 0)[1]
+    end_session(K, idx, victim, {till = ARGV[14], epoch = ARGV[15], source = 'sessionsvc',
+                                 reason = 'evicted', at = ARGV[1]})
+    out[#out + 1] = victim
+    n = n - 1
+  end
+end
+redis.call('HSET', skey, 'sub', sub, 'sid', sid, 'created', ARGV[1], 'last_seen', ARGV[1],
+  'idle_exp', ARGV[7], 'abs_exp', ARGV[8], 'ip', ARGV[9], 'ua', ARGV[10], 'device', ARGV[11],
+  'claims', ARGV[12], 'cur', ARGV[4], 'cur_iat', ARGV[5], 'cur_exp', ARGV[6], 'prev', '',
+  'rotated_at', ARGV[1])
+local exp = math.min(tonumber(ARGV[7]), tonumber(ARGV[8]))
+expire_session(skey, exp, now)
+redis.call('ZADD', idx, exp, sid)
+touch_index(idx, now)
+return out

@@ -1,0 +1,46 @@
+"""Redis clients built from ``Settings``: deliberate timeouts and a short retry budget.
+
+redis-py 8 defaults to a 5 s socket timeout and three retries with up to 10 s backoff; a session
+operation that waits that long has already failed its caller. Here a reply must come within
+``redis_socket_timeout`` (2 s), a connection within ``redis_connect_timeout`` (1 s), and a broken
+connection is retried twice after 10–100 ms. Every session script is safe to run twice (a
+repeated refresh gets the overlap answer, logout and logout-everywhere are idempotent; a repeated
+login leaves one unused session that times out).
+"""
+
+from __future__ import annotations
+
+import redis
+import redis.asyncio
+import redis.asyncio.retry
+from redis.backoff import ExponentialWithJitterBackoff
+
+from .config import Settings
+
+__all__ = ["async_client", "sync_client"]
+
+RETRIES = 2
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.01, cap=0.1)
+
+
+def sync_client(settings: Settings) -> redis.Redis:
+    """A redis-py client for ``settings.redis_url`` (bytes replies)."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        retry=redis.retry.Retry(_backoff(), RETRIES),
+    )
+
+
+def async_client(settings: Settings) -> redis.asyncio.Redis:
+    """A ``redis.asyncio`` client for ``settings.redis_url`` (bytes replies)."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        retry=redis.asyncio.retry.Retry(_backoff(), RETRIES),
+    )

@@ -1,0 +1,221 @@
+"""Sessions, the pure core: script arguments, result decoding, the rotation decision.
+
+Each operation is a generator that yields exactly one ``Call`` (script name, KEYS, ARGV) and
+receives the script's raw reply; the sync and async shells only run the call (one EVALSHA).
+Signing and verification happen here, with the injected clock; there is no I/O.
+
+**Rotation decision** (``_scripts/refresh.lua``; RFC 9700), for a refresh token whose signature
+and claims verified:
+
+1. no session hash → ``TokenRejected("revoked")`` (logged out, evicted, timed out, or lost);
+2. the session is revoked in ``{rev}`` (its sid, the token's jti or kid, or a user/global
+   ``before`` later than the session's creation) → session deleted, ``TokenRejected("revoked")``;
+3. idle or absolute timeout passed → session deleted, ``TokenRejected("expired")``;
+4. jti is the current one → rotate: a new refresh token becomes current, the presented one
+   becomes *previous*, the idle expiry slides;
+5. jti is the previous one and the last rotation is at most ``refresh_overlap`` seconds old →
+   the **current** refresh token is answered again (same claims, re-signed: byte-identical for
+   EdDSA/HS256/RS256) with a fresh access token; no new branch, no logout on a retry;
+6. anything else (older tokens, the previous one after the window) → reuse: the session is
+   deleted and revoked through the apply path, ``RefreshReuseDetected``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Final, TypeVar
+
+from ._scripts import source
+from .claims import REFRESH_CLAIMS, ClaimRules
+from .config import Settings
+from .errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
+from .revoker import format_number as num
+from .sessionkeys import SessionKeys, new_session_id, sub_of, user_tag
+from .tokens import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
+from .verify import TokenVerifier
+
+__all__ = ["SCRIPTS", "Call", "Op", "SessionCore", "SessionInfo"]
+
+T = TypeVar("T")
+_REVOKING = ("apply", "session")
+SCRIPTS: Final = {name: source(*_REVOKING, name) for name in
+                  ("login", "refresh", "logout", "logout_all", "list", "get")}  # fmt: skip
+LOGIN_ATTEMPTS: Final = 3
+_LIMITS: Final = {"ip": 64, "user_agent": 512, "device": 128}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One script invocation: the name of a ``SCRIPTS`` entry, its KEYS and its ARGV."""
+
+    script: str
+    keys: list[str]
+    args: list[str]
+
+
+Op = Generator[Call, Any, T]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A live session as ``list_sessions``/``get_session`` report it (times in epoch seconds)."""
+
+    session_id: str
+    sub: str
+    created: float
+    last_seen: float
+    expires_at: float
+    idle_expires_at: float
+    absolute_expires_at: float
+    ip: str | None
+    user_agent: str | None
+    device: str | None
+
+    @classmethod
+    def from_hash(cls, flat: Sequence[bytes | str]) -> SessionInfo:
+        """Decode a session hash as HGETALL returns it from a script (flat field/value list)."""
+        h = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+        idle, absolute = float(h["idle_exp"]), float(h["abs_exp"])
+        return cls(h["sid"], h["sub"], float(h["created"]), float(h["last_seen"]),
+                   min(idle, absolute), idle, absolute,
+                   h.get("ip") or None, h.get("ua") or None, h.get("device") or None)  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        """The session as a JSON-ready dict."""
+        return asdict(self)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _meta(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value[: _LIMITS[name]]
+
+
+class SessionCore:
+    """The decisions of the session service; ``SessionService``/``AsyncSessionService`` run them."""
+
+    def __init__(self, settings: Settings, *, issuer: TokenIssuer | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.settings = settings
+        self.clock = clock
+        self.keys = SessionKeys(settings.namespace)
+        self._issuer = issuer
+        self._verifier: TokenVerifier | None = None
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        """The token issuer, built on first use (listing and revoking need no signing keys)."""
+        if self._issuer is None:
+            self._issuer = TokenIssuer(self.settings, clock=self.clock)
+        return self._issuer
+
+    @property
+    def verifier(self) -> TokenVerifier:
+        """Verifies refresh tokens against the issuer's refresh ring."""
+        if self._verifier is None:
+            s = self.settings
+            rules = ClaimRules(s.issuer, s.audience, s.leeway, REFRESH_CLAIMS)
+            ring = self.issuer.refresh_keys
+            self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
+        return self._verifier
+
+    def _user_keys(self, sub: str, session_id: str | None = None) -> list[str]:
+        keys = [*self.keys.rev.all(), self.keys.index(sub)]
+        return [*keys, self.keys.session(sub, session_id)] if session_id else keys
+
+    def _revocation_until(self, now: float) -> str:
+        # no access token of a revoked session outlives this; refresh needs the deleted hash
+        return num(now + self.settings.access_ttl + self.settings.leeway)
+
+    def login(self, sub: str, *, ip: str | None = None, user_agent: str | None = None,
+              device: str | None = None, claims: Mapping[str, Any] | None = None,
+              ) -> Op[TokenPair]:  # fmt: skip
+        """Create a session and its first token pair (evicting the oldest session at the cap)."""
+        user_tag(sub)
+        meta = [_meta("ip", ip), _meta("user_agent", user_agent), _meta("device", device)]
+        s, issuer = self.settings, self.issuer
+        app_claims = json.dumps(dict(claims or {}), separators=(",", ":"))
+        for _ in range(LOGIN_ATTEMPTS):
+            now = self.clock()
+            sid, jti, iat = new_session_id(sub), new_id(), int(now)
+            idle_exp, abs_exp = now + s.idle_timeout, now + s.absolute_timeout
+            exp = min(iat + s.refresh_ttl, int(abs_exp))
+            access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
+            refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
+            args = [num(now), sub, sid, jti, str(iat), str(exp), num(idle_exp), num(abs_exp),
+                    *meta, app_claims, str(s.max_sessions_per_user),
+                    self._revocation_until(now), new_id()]  # fmt: skip
+            reply = yield Call("login", self._user_keys(sub, sid), args)
+            if _text(reply[0]) == "ok":
+                return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
+        raise SessionError("login refused: a logout-everywhere of this user is dated later than "
+                           "this node's clock (clock skew between nodes?)")  # fmt: skip
+
+    def refresh(self, refresh_token: str) -> Op[TokenPair]:
+        """Rotate: verify the refresh token, apply the rotation decision, sign the answer."""
+        s, now = self.settings, self.clock()
+        verified = self.verifier.verify(refresh_token, now)
+        c = verified.claims
+        sub, sid = c["sub"], c["sid"]
+        try:
+            if sub_of(sid) != sub:
+                raise TokenRejected("malformed", "sid does not belong to sub")
+        except SessionNotFound:
+            raise TokenRejected("malformed", "sid is not a session id") from None
+        iat = int(now)
+        args = [num(now), sid, c["jti"], verified.key.kid, new_id(), str(iat), str(s.refresh_ttl),
+                str(s.idle_timeout), num(s.refresh_overlap), self._revocation_until(now),
+                new_id()]  # fmt: skip
+        reply = yield Call("refresh", self._user_keys(sub, sid), args)
+        status = _text(reply[0])
+        if status == "missing":
+            raise TokenRejected("revoked", "the session has ended")
+        if status == "revoked":
+            raise TokenRejected("revoked", f"the session was revoked ({_text(reply[1])})")
+        if status == "expired":
+            raise TokenRejected("expired", "the session timed out")
+        if status == "reuse":
+            raise RefreshReuseDetected(sid)
+        app_claims, jti, jiat, jexp = (_text(x) for x in reply[2:6])
+        allowed = frozenset(s.app_claims) - RESERVED_CLAIMS  # claims dropped from config: dropped
+        extra = {k: v for k, v in json.loads(app_claims).items() if k in allowed}
+        access = self.issuer.access_token(sub, sid, extra, now=iat)
+        refresh = self.issuer.refresh_token(sub, sid, jti=jti, exp=int(jexp), now=int(jiat))
+        return TokenPair(access, refresh, sid, s.access_ttl, max(0, int(jexp) - iat))
+
+    def logout(self, session_id: str, *, reason: str = "logout") -> Op[bool]:
+        """End one session and revoke it; True when a live session was deleted."""
+        sub, now = sub_of(session_id), self.clock()
+        args = [num(now), session_id, self._revocation_until(now), new_id(), reason]
+        reply = yield Call("logout", self._user_keys(sub, session_id), args)
+        return int(reply[0]) == 1
+
+    def logout_all(self, sub: str, *, reason: str = "logout_all") -> Op[int]:
+        """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended."""
+        now, s = self.clock(), self.settings
+        args = [num(now), sub, num(now), str(s.access_ttl + s.leeway), new_id(), reason]
+        reply = yield Call("logout_all", self._user_keys(sub), args)
+        return int(reply[0])
+
+    def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
+        """The live sessions of ``sub``, oldest expiry first."""
+        reply = yield Call("list", [self.keys.index(sub)], [num(self.clock())])
+        return [SessionInfo.from_hash(h) for h in reply]
+
+    def get_session(self, session_id: str) -> Op[SessionInfo]:
+        """One live session; ``SessionNotFound`` if it is unknown, ended or timed out."""
+        sub = sub_of(session_id)
+        keys = [self.keys.index(sub), self.keys.session(sub, session_id)]
+        reply = yield Call("get", keys, [num(self.clock())])
+        if not reply:
+            raise SessionNotFound("no live session with this id")
+        return SessionInfo.from_hash(reply)
