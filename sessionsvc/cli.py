@@ -35,8 +35,9 @@ def _json_default(value: object) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def _print_json(obj: object, out: TextIO = sys.stdout) -> None:
-    out.write(json.dumps(obj, default=_json_default) + "\n")
+def _print_json(obj: object, out: TextIO | None = None) -> None:
+    # sys.stdout looked up per call (not bound at import) so that redirect_stdout works
+    (out or sys.stdout).write(json.dumps(obj, default=_json_default) + "\n")
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
