@@ -1,0 +1,87 @@
+"""sessionsvc.demo: the walkthrough runs without configuration and shows each rejection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from sessionsvc.cli import main
+from sessionsvc.demo import demo_settings, run_demo
+
+
+@pytest.fixture(scope="module")
+def walkthrough() -> tuple[int, list[str]]:
+    """One run of the demo for the whole module (it times 100 000 cached validations)."""
+    lines: list[str] = []
+    code = run_demo(out=lines.append)
+    return code, lines
+
+
+def line_with(lines: list[str], text: str) -> str:
+    matches = [line for line in lines if text in line]
+    assert len(matches) == 1, (text, lines)
+    return matches[0]
+
+
+def test_demo_returns_0(walkthrough: tuple[int, list[str]]) -> None:
+    assert walkthrough[0] == 0
+
+
+def test_demo_validates_the_fresh_access_token(walkthrough: tuple[int, list[str]]) -> None:
+    assert "valid; sub=alice" in line_with(walkthrough[1], "Validate locally")
+
+
+def test_demo_shows_the_revoked_rejection(walkthrough: tuple[int, list[str]]) -> None:
+    line = line_with(walkthrough[1], "Validate the same access token")
+    assert "rejected: reason=revoked" in line
+
+
+@pytest.mark.parametrize(
+    ("attack", "reason"),
+    [
+        ("alg none", "alg_not_allowed"),
+        ("payload changed to sub=admin", "bad_signature"),
+        ("refresh token used as access token", "wrong_type"),
+        ("oversized token (10 KB)", "too_large"),
+    ],
+)
+def test_demo_shows_each_attack_rejected(
+    walkthrough: tuple[int, list[str]], attack: str, reason: str
+) -> None:
+    assert f"rejected: reason={reason}" in line_with(walkthrough[1], attack)
+
+
+def test_demo_accepts_an_untouched_token(walkthrough: tuple[int, list[str]]) -> None:
+    assert line_with(walkthrough[1], "bob's untouched access token").endswith("accepted")
+
+
+def test_demo_output_holds_no_private_key(walkthrough: tuple[int, list[str]]) -> None:
+    assert '"d"' not in "\n".join(walkthrough[1])
+
+
+def test_demo_settings_are_development_with_separate_rings() -> None:
+    settings = demo_settings()
+    assert settings.env == "development"
+    assert settings.access_jwks is not None
+    assert settings.refresh_jwks is not None
+    assert settings.access_jwks.get_secret_value() != settings.refresh_jwks.get_secret_value()
+
+
+@pytest.fixture
+def no_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.upper().startswith("SESSIONSVC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("no_config")
+def test_cli_demo_needs_no_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    assert "reason=revoked" in capsys.readouterr().out
