@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     """Seconds to wait for a Redis reply before ``StoreUnavailable`` (redis-py's default is 5)."""
     redis_connect_timeout: float = Field(default=1.0, gt=0, le=60)
     """Seconds to wait for a TCP connection to Redis."""
+    max_staleness: float = Field(default=15.0, ge=0.5, le=3600)
+    """A validator whose view was last proven current longer ago than this is *stale*."""
+    staleness_policy: Literal["fail_closed", "direct", "fail_open"] = "fail_closed"
+    """While stale: reject (``stale``), check Redis per request, or accept with a warning."""
+    feed_block: float = Field(default=1.0, ge=0.05, le=30)
+    """Seconds a validator's XREAD blocks; each return proves freshness (must be < staleness)."""
+    log_retention: int = Field(default=24 * 3600, ge=60)
+    """Seconds the worker keeps revocation-log entries (a validator away longer re-bootstraps)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -73,6 +81,12 @@ class Settings(BaseSettings):
             if data.get("refresh_ttl") is not None:
                 data["absolute_timeout"] = data["refresh_ttl"]
         return data
+
+    @model_validator(mode="after")
+    def _check_feed(self) -> Settings:
+        if self.feed_block >= self.max_staleness:
+            raise ValueError("feed_block must be shorter than max_staleness")
+        return self
 
     @model_validator(mode="after")
     def _check_lifetimes(self) -> Settings:
