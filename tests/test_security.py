@@ -596,8 +596,8 @@ def test_whitespace_inside_a_signed_segment_is_malformed(validator: Validator, k
 
 @pytest.mark.parametrize(
     "char",
-    ["\u00e9", "\uff10", "\u0660", "\U0001d400"],
-    ids=["e-acute", "fullwidth-0", "arabic-0", "math-A"],
+    ["\u00e9", "\uff10", "\u0660", "\U0001d400", "\ud800"],
+    ids=["e-acute", "fullwidth-0", "arabic-0", "math-A", "lone-surrogate"],
 )
 def test_non_ascii_character_is_malformed(validator: Validator, key: Key, char: str) -> None:
     token = token_for(key)
