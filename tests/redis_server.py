@@ -25,6 +25,8 @@ from types import TracebackType
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = ["RedisProcess", "find_redis_server", "free_port"]
 
@@ -54,8 +56,14 @@ class RedisProcess:
     The port is kept across restarts, so clients reconnect to the same URL.
     """
 
-    def __init__(self, directory: Path, *, port: int | None = None, binary: str | None = None,
-                 extra_args: Sequence[str] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int | None = None,
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.binary = binary or find_redis_server()
@@ -78,11 +86,27 @@ class RedisProcess:
         """Start the server and wait until it answers PING."""
         if self.running:
             return self
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.directory),
-                "--logfile", str(self.log), "--daemonize", "no", *self.extra_args]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            str(self.log),
+            "--daemonize",
+            "no",
+            *self.extra_args,
+        ]
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -97,7 +121,12 @@ class RedisProcess:
 
     def ping(self) -> bool:
         """One PING with a short timeout; False if the server does not answer."""
-        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = redis.Redis(
+            port=self.port,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -147,8 +176,12 @@ class RedisProcess:
     def __enter__(self) -> RedisProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def __del__(self) -> None:  # last resort: never leave a server behind

@@ -1,7 +1,7 @@
 -- LOGOUT_ALL: KEYS = 8 {rev} keys, idx. ARGV = now, sub, before, until offset, epoch, reason.
--- Deletes every session of the user and applies a user revocation. ``before`` is raised past
--- the last activity of every deleted session, so a refresh that ran just before this script
--- (with a clock ahead of ours) cannot have issued an access token that survives.
+-- Deletes every session of the user and applies a user revocation. ``before`` is raised just
+-- past (1 us) the last activity of every deleted session, so a refresh that ran just before this
+-- script with a clock ahead of ours cannot have issued an access token that survives.
 -- Returns {sessions ended, before, log id or ''}.
 local K = rev_keys()
 local idx = KEYS[9]
@@ -10,7 +10,7 @@ local sids = redis.call('ZRANGE', idx, 0, -1)
 for _, sid in ipairs(sids) do
   local skey = session_key(idx, sid)
   local seen = num(redis.call('HGET', skey, 'last_seen'))
-  if seen ~= nil and seen + 0.001 > before then before = seen + 0.001 end
+  if seen ~= nil and seen + 0.000001 > before then before = seen + 0.000001 end
   redis.call('DEL', skey)
 end
 redis.call('DEL', idx)

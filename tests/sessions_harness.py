@@ -1,0 +1,104 @@
+"""Test harness for the session services: command-counting clients and one sync facade over
+both ``SessionService`` and ``AsyncSessionService`` (the async one runs on a loop in a thread,
+so the same test body, threads included, drives either)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio
+
+from sessionsvc import AsyncSessionService, Revocation, SessionService, Settings
+from sessionsvc.revoker import RevKeys, decode_entry, entry_meta
+
+T = TypeVar("T")
+
+
+class CountingRedis(redis.Redis):
+    """A redis-py client that records the name of every command it sends."""
+
+    commands: list[str]
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.__dict__.setdefault("commands", []).append(str(args[0]).upper())
+        return super().execute_command(*args, **options)
+
+
+class CountingAsyncRedis(redis.asyncio.Redis):
+    """The asyncio twin of ``CountingRedis``."""
+
+    commands: list[str]
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.__dict__.setdefault("commands", []).append(str(args[0]).upper())
+        return await super().execute_command(*args, **options)
+
+
+class SyncFacade:
+    """``SessionService`` with a counting client; ``commands`` lists what was sent."""
+
+    kind = "sync"
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self.client = CountingRedis.from_url(settings.redis_url.get_secret_value())
+        self.client.commands = []
+        self.service = SessionService(settings, redis=self.client, clock=clock)
+
+    @property
+    def commands(self) -> list[str]:
+        return self.client.commands
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.service, name)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AsyncFacade:
+    """``AsyncSessionService`` on an event loop in a thread, called synchronously."""
+
+    kind = "async"
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def build() -> AsyncSessionService:
+            self.client = CountingAsyncRedis.from_url(settings.redis_url.get_secret_value())
+            self.client.commands = []
+            return AsyncSessionService(settings, redis=self.client, clock=clock)
+
+        self.service = self.run(build())
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    @property
+    def commands(self) -> list[str]:
+        return self.client.commands
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.service, name)
+        return lambda *args, **kwargs: self.run(method(*args, **kwargs))
+
+    def close(self) -> None:
+        self.run(self.client.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def read_log(url: str, namespace: str = "ss") -> list[tuple[Revocation, dict[str, str]]]:
+    """Every revocation in the log, decoded as a validator feed would."""
+    client = redis.Redis.from_url(url)
+    try:
+        entries = client.xrange(RevKeys(namespace).log)
+    finally:
+        client.close()
+    return [(decode_entry(fields), entry_meta(fields)) for _, fields in entries]

@@ -1,0 +1,174 @@
+"""The one apply path: argument encoding, log decoding, and APPLY_REVOCATION on a real Redis."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import given
+from hypothesis import strategies as st
+from sessions_harness import read_log
+
+from sessionsvc import Revocation, RevocationView
+from sessionsvc.revoker import (
+    APPLY_REVOCATION,
+    RevKeys,
+    decode_entry,
+    entry_meta,
+    format_number,
+    parse_number,
+    revocation_args,
+)
+
+times = st.one_of(st.integers(0, 2**40).map(float), st.floats(0, 2e10).map(lambda x: round(x, 6)))
+ids = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=40)
+revocations = st.one_of(
+    st.builds(Revocation, st.sampled_from(["session", "token", "key"]), ids, until=times),
+    st.builds(Revocation, st.just("user"), ids, before=times, until=times),
+    st.builds(Revocation, st.just("all"), st.just(""), before=times, until=times),
+    st.builds(Revocation, st.just("key"), ids),
+)
+
+
+def _as_log_fields(args: list[str]) -> dict[bytes, bytes]:
+    names = ["kind", "value", "before", "until", "epoch", "id", "source", "reason", "at"]
+    return {n.encode(): v.encode() for n, v in zip(names, args, strict=True) if v and n != "epoch"}
+
+
+@given(revocations)
+def test_args_and_log_entry_round_trip(rev: Revocation) -> None:
+    args = revocation_args(rev, epoch="E", source="test", reason="r", at=12.5)
+    assert decode_entry(_as_log_fields(args)) == rev
+    assert entry_meta(_as_log_fields(args)) == {"source": "test", "reason": "r", "at": "12.500000"}
+
+
+def test_numbers() -> None:
+    assert [format_number(x) for x in (0, 1800000000.0, 1.25, math.inf)] == [
+        "0",
+        "1800000000",
+        "1.250000",
+        "inf",
+    ]
+    assert parse_number("inf") == math.inf and parse_number("1.5") == 1.5
+    for bad in ("nan", "-1", "x", "", "-inf"):
+        with pytest.raises(ValueError):
+            parse_number(bad)
+    for bad_value in (-1.0, math.nan, -math.inf):
+        with pytest.raises(ValueError):
+            format_number(bad_value)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"kind": "nope", "value": "x"},
+        {"kind": "session", "value": "s", "until": "soon"},
+        {"kind": "all", "value": "x"},
+        {"kind": "user", "value": ""},
+        {"kind": "user", "value": "u", "before": "nan"},
+    ],
+)
+def test_decode_refuses_malformed_entries(fields: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        decode_entry(fields)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def apply(client: redis.Redis, rev: Revocation, **meta: Any) -> Any:
+    script = client.register_script(APPLY_REVOCATION)
+    return script(keys=RevKeys().all(), args=revocation_args(rev, epoch="E1", **meta))
+
+
+@pytest.mark.redis
+def test_apply_writes_state_and_log_once(client: redis.Redis, redis_url: str) -> None:
+    revs = [
+        Revocation("session", "S1", until=2000.0),
+        Revocation("token", "J1", until=3000.0),
+        Revocation("user", "alice", before=1000.5, until=2000.0),
+        Revocation("all", before=900.0, until=1800.0),
+        Revocation("key", "k1"),
+    ]
+    for rev in revs:
+        assert apply(client, rev, source="test", reason="why", id="evt-1") is not None
+        assert apply(client, rev) is None  # re-applying is harmless and logs nothing
+    logged = read_log(redis_url)
+    assert [r for r, _ in logged] == revs
+    assert logged[0][1] == {"id": "evt-1", "source": "test", "reason": "why"}
+    assert client.zscore("ss:{rev}:sid", "S1") == 2000.0
+    assert client.zscore("ss:{rev}:jti", "J1") == 3000.0
+    assert client.hget("ss:{rev}:user", "alice") == b"1000.500000"
+    assert client.zscore("ss:{rev}:user:until", "alice") == 2000.0
+    assert client.hgetall("ss:{rev}:all") == {b"before": b"900", b"until": b"1800"}
+    assert client.smembers("ss:{rev}:kid") == {b"k1"}
+    assert client.get("ss:{rev}:epoch") == b"E1"
+
+
+@pytest.mark.redis
+def test_apply_is_monotonic(client: redis.Redis, redis_url: str) -> None:
+    apply(client, Revocation("user", "alice", before=1000.0, until=2000.0))
+    assert apply(client, Revocation("user", "alice", before=500.0, until=1500.0)) is None
+    assert apply(client, Revocation("user", "alice", before=500.0, until=2500.0)) is not None
+    assert client.hget("ss:{rev}:user", "alice") == b"1000"  # before never shrinks
+    assert apply(client, Revocation("session", "S", until=100.0)) is not None
+    assert apply(client, Revocation("session", "S", until=50.0)) is None
+    assert client.zscore("ss:{rev}:sid", "S") == 100.0
+    assert apply(client, Revocation("all", before=10.0, until=20.0)) is not None
+    assert apply(client, Revocation("all", before=5.0, until=30.0)) is not None
+    assert client.hgetall("ss:{rev}:all") == {b"before": b"10", b"until": b"30"}
+    script = client.register_script(APPLY_REVOCATION)
+    script(keys=RevKeys().all(), args=revocation_args(Revocation("key", "k"), epoch="E2"))
+    assert client.get("ss:{rev}:epoch") == b"E1"  # set once
+    # a validator that replays the whole log ends with the same view as one that saw each apply
+    view = RevocationView()
+    for rev, _ in read_log(redis_url):
+        view.apply(rev)
+    assert view.users["alice"] == (1000.0, 2500.0)
+    assert view.global_before == (10.0, 30.0)
+
+
+@pytest.mark.redis
+def test_apply_refuses_junk(client: redis.Redis) -> None:
+    script = client.register_script(APPLY_REVOCATION)
+    for args in (["session", "S", "0", "soon", "E"], ["bogus", "x", "0", "1", "E"]):
+        with pytest.raises(redis.ResponseError):
+            script(keys=RevKeys().all(), args=args)
+    assert client.exists("ss:{rev}:log") == 0
+
+
+@pytest.mark.redis
+def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
+    """A worker-applied user, key, token or global revocation also stops refresh."""
+    from conftest import ManualClock, make_settings
+
+    from sessionsvc import SessionService, TokenRejected
+
+    clock = ManualClock()
+    settings = make_settings(redis_url=redis_url)
+    with SessionService(settings, clock=clock) as svc:
+        client = redis.Redis.from_url(redis_url)
+        refresh_kid = svc.core.issuer.refresh_keys.signing_key().kid
+        cases = [
+            lambda p: Revocation("user", "alice", before=clock.now + 0.5, until=clock.now + 99),
+            lambda p: Revocation("all", before=clock.now + 0.5, until=clock.now + 99),
+            lambda p: Revocation("key", refresh_kid),
+            lambda p: Revocation("session", p.session_id, until=clock.now + 99),
+        ]
+        for make_rev in cases:
+            pair = svc.login("alice")
+            apply(client, make_rev(pair))
+            with pytest.raises(TokenRejected) as info:
+                svc.refresh(pair.refresh_token)
+            assert info.value.reason == "revoked"
+            assert svc.list_sessions("alice") == []
+            client.flushall()
+        client.close()

@@ -1,0 +1,403 @@
+"""Sessions in Redis, one suite run against both SessionService and AsyncSessionService."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import redis
+from conftest import ManualClock, make_settings
+from redis.crc import key_slot
+from sessions_harness import AsyncFacade, SyncFacade, read_log
+
+from sessionsvc import (
+    RefreshReuseDetected,
+    SessionNotFound,
+    TokenRejected,
+    Validator,
+)
+
+pytestmark = pytest.mark.redis
+
+Make = Callable[..., Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def make(request: pytest.FixtureRequest, redis_url: str, clock: ManualClock) -> Iterator[Make]:
+    """``make(**settings_overrides)`` → a facade over the sync or the async service."""
+    facades: list[Any] = []
+    factory = SyncFacade if request.param == "sync" else AsyncFacade
+
+    def build(*, clock: Callable[[], float] = clock, **overrides: Any) -> Any:
+        settings = make_settings(**{"redis_url": redis_url, **overrides})
+        facade = factory(settings, clock)
+        facade.settings = settings
+        facade.validator = Validator(settings, clock=clock)
+        facades.append(facade)
+        return facade
+
+    yield build
+    for facade in facades:
+        facade.close()
+
+
+def rejected(call: Callable[[], object]) -> str:
+    with pytest.raises(TokenRejected) as info:
+        call()
+    return info.value.reason
+
+
+def feed(svc: Any, url: str) -> None:
+    """Apply every logged revocation to ``svc.validator`` (what the validator feed will do)."""
+    for rev, _ in read_log(url):
+        svc.validator.revoke(rev)
+
+
+def test_login_list_get(make: Make, clock: ManualClock) -> None:
+    svc = make()
+    pair = svc.login(
+        "alice",
+        ip="203.0.113.7",
+        user_agent="Firefox/140",
+        device="laptop",
+        claims={"roles": ["reader"]},
+    )
+    assert pair.expires_in == svc.settings.access_ttl
+    assert pair.refresh_expires_in == svc.settings.refresh_ttl
+    claims = svc.validator.validate(pair.access_token)
+    assert (claims["sub"], claims["sid"], claims["roles"]) == (
+        "alice",
+        pair.session_id,
+        ("reader",),
+    )
+    [info] = svc.list_sessions("alice")
+    assert info == svc.get_session(pair.session_id)
+    assert (info.session_id, info.sub, info.created, info.last_seen) == (
+        pair.session_id,
+        "alice",
+        clock.now,
+        clock.now,
+    )
+    assert (info.ip, info.user_agent, info.device) == ("203.0.113.7", "Firefox/140", "laptop")
+    assert info.expires_at == clock.now + svc.settings.idle_timeout
+    assert info.absolute_expires_at == clock.now + svc.settings.absolute_timeout
+    assert svc.list_sessions("bob") == []
+
+
+def test_one_round_trip_per_operation(make: Make, redis_url: str, clock: ManualClock) -> None:
+    svc = make()
+
+    def ops() -> list[Callable[[], object]]:
+        pair = svc.login("alice")
+        state = {"pair": pair}
+        return [
+            lambda: state.__setitem__("pair", svc.login("alice")),
+            lambda: state.__setitem__("pair", svc.refresh(state["pair"].refresh_token)),
+            lambda: svc.list_sessions("alice"),
+            lambda: svc.get_session(state["pair"].session_id),
+            lambda: svc.logout(state["pair"].session_id),
+            lambda: svc.logout_all("alice"),
+        ]
+
+    for op in ops():  # first use loads each script (EVALSHA → NOSCRIPT → SCRIPT LOAD → EVALSHA)
+        op()
+    clock.now += 1
+    for op in [*ops()[:-1], lambda: svc.logout_all("alice")]:
+        svc.commands.clear()
+        op()
+        assert svc.commands == ["EVALSHA"]
+    client = redis.Redis.from_url(redis_url)
+    client.script_flush()  # a failover or restart forgets scripts: reloaded transparently
+    client.close()
+    clock.now += 1
+    svc.commands.clear()
+    svc.login("alice")
+    assert svc.commands == ["EVALSHA", "SCRIPT LOAD", "EVALSHA"]
+
+
+def test_refresh_rotates_and_keeps_claims(make: Make, clock: ManualClock) -> None:
+    svc = make()
+    first = svc.login("alice", claims={"scope": "read"})
+    clock.now += 60
+    second = svc.refresh(first.refresh_token)
+    assert second.session_id == first.session_id
+    assert second.refresh_token != first.refresh_token
+    assert second.refresh_expires_in == svc.settings.refresh_ttl - 60  # absolute timeout caps it
+    claims = svc.validator.validate(second.access_token)
+    assert (claims["iat"], claims["scope"]) == (int(clock.now), "read")
+    info = svc.get_session(first.session_id)
+    assert info.last_seen == clock.now
+    assert info.idle_expires_at == clock.now + svc.settings.idle_timeout
+    assert svc.refresh(second.refresh_token).session_id == first.session_id
+
+
+def test_overlap_answers_the_current_token(make: Make, clock: ManualClock) -> None:
+    svc = make()
+    t0 = svc.login("alice")
+    t1 = svc.refresh(t0.refresh_token)
+    clock.now += svc.settings.refresh_overlap  # still inside the window (inclusive)
+    again = svc.refresh(t0.refresh_token)  # a retry after a lost response
+    assert again.refresh_token == t1.refresh_token  # byte-identical: no fork
+    assert again.access_token != t1.access_token
+    svc.validator.validate(again.access_token)
+    t2 = svc.refresh(t1.refresh_token)  # the chain goes on
+    assert t2.refresh_token not in (t0.refresh_token, t1.refresh_token)
+    assert read_log(svc.settings.redis_url.get_secret_value()) == []
+
+
+def test_previous_token_after_the_window_is_reuse(make: Make, clock: ManualClock) -> None:
+    svc = make()
+    t0 = svc.login("alice")
+    t1 = svc.refresh(t0.refresh_token)
+    clock.now += svc.settings.refresh_overlap + 0.5
+    with pytest.raises(RefreshReuseDetected) as info:
+        svc.refresh(t0.refresh_token)
+    assert info.value.reason == "revoked" and info.value.session_id == t0.session_id
+    assert rejected(lambda: svc.refresh(t1.refresh_token)) == "revoked"
+
+
+def test_fifty_concurrent_refreshes_get_one_answer(make: Make, redis_url: str) -> None:
+    svc = make()
+    pair = svc.login("alice")
+    barrier = threading.Barrier(50)
+
+    def refresh(_: int) -> Any:
+        barrier.wait()
+        return svc.refresh(pair.refresh_token)
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(refresh, range(50)))
+    assert len({r.refresh_token for r in results}) == 1  # one rotation, 49 overlap answers
+    assert len({r.access_token for r in results}) == 50
+    assert results[0].refresh_token != pair.refresh_token
+    assert read_log(redis_url) == []  # no spurious revocation
+    assert svc.get_session(pair.session_id).session_id == pair.session_id
+    svc.refresh(results[0].refresh_token)
+
+
+def test_replay_of_a_twice_old_token_revokes_the_session(
+    make: Make, redis_url: str, clock: ManualClock
+) -> None:
+    svc = make()
+    t0 = svc.login("alice")
+    t1 = svc.refresh(t0.refresh_token)
+    t2 = svc.refresh(t1.refresh_token)
+    svc.validator.validate(t2.access_token)
+    with pytest.raises(RefreshReuseDetected):
+        svc.refresh(t0.refresh_token)  # inside the window, but not the immediately previous one
+    with pytest.raises(SessionNotFound):
+        svc.get_session(t0.session_id)
+    assert svc.list_sessions("alice") == []
+    [(rev, meta)] = read_log(redis_url)
+    assert (rev.kind, rev.value, meta["reason"]) == ("session", t0.session_id, "refresh_reuse")
+    assert rev.until == clock.now + svc.settings.access_ttl + svc.settings.leeway
+    svc.validator.revoke(rev)
+    assert rejected(lambda: svc.validator.validate(t2.access_token)) == "revoked"
+    assert rejected(lambda: svc.refresh(t2.refresh_token)) == "revoked"
+
+
+def test_idle_timeout_slides(make: Make, clock: ManualClock) -> None:
+    svc = make(idle_timeout=3600)
+    pair = svc.login("alice")
+    for _ in range(3):
+        clock.now += 3000
+        pair = svc.refresh(pair.refresh_token)
+    clock.now += 3600
+    assert rejected(lambda: svc.refresh(pair.refresh_token)) == "expired"
+    assert svc.list_sessions("alice") == []
+
+
+def test_absolute_timeout(make: Make, clock: ManualClock) -> None:
+    svc = make(idle_timeout=3600, absolute_timeout=7200)
+    pair = svc.login("alice")
+    clock.now += 3000
+    pair = svc.refresh(pair.refresh_token)
+    clock.now += 3000
+    pair = svc.refresh(pair.refresh_token)
+    assert pair.refresh_expires_in == 1200  # the refresh token ends with the session
+    assert svc.get_session(pair.session_id).expires_at == clock.now + 1200
+    clock.now += 1201  # inside the token's leeway: the session's own check answers
+    assert rejected(lambda: svc.refresh(pair.refresh_token)) == "expired"
+    with pytest.raises(SessionNotFound):
+        svc.get_session(pair.session_id)
+
+
+def test_index_is_pruned_and_every_key_expires(
+    make: Make, redis_url: str, clock: ManualClock
+) -> None:
+    svc = make(idle_timeout=3600)
+    a = svc.login("alice")
+    clock.now += 10
+    b = svc.login("alice")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        user_keys = client.keys("ss:{u:*")
+        assert len(user_keys) == 3
+        idx = svc.service.core.keys.index("alice")
+        for key in user_keys:
+            assert 0 < client.pttl(key) <= 3_600_000  # nothing without a TTL: no leak
+        assert client.pttl(idx) > 3_590_000  # the index lives as long as its newest session
+        clock.now += 3595
+        assert [i.session_id for i in svc.list_sessions("alice")] == [b.session_id]
+        assert client.zrange(idx, 0, -1) == [b.session_id.encode()]
+        assert rejected(lambda: svc.refresh(a.refresh_token)) in ("expired", "revoked")
+        clock.now += 10
+        assert svc.list_sessions("alice") == []
+        assert client.exists(idx) == 0
+    finally:
+        client.close()
+
+
+def test_cap_evicts_the_oldest_and_revokes_it(
+    make: Make, redis_url: str, clock: ManualClock
+) -> None:
+    svc = make(max_sessions_per_user=2)
+    pairs = []
+    for _ in range(3):
+        pairs.append(svc.login("alice"))
+        clock.now += 1
+    assert {i.session_id for i in svc.list_sessions("alice")} == {p.session_id for p in pairs[1:]}
+    [(rev, meta)] = read_log(redis_url)
+    assert (rev.kind, rev.value, meta["reason"]) == ("session", pairs[0].session_id, "evicted")
+    feed(svc, redis_url)
+    assert rejected(lambda: svc.validator.validate(pairs[0].access_token)) == "revoked"
+    svc.validator.validate(pairs[2].access_token)
+    assert rejected(lambda: svc.refresh(pairs[0].refresh_token)) == "revoked"
+    clock.now += 1
+    svc.refresh(pairs[1].refresh_token)  # activity makes pairs[2] the next to go
+    svc.login("alice")
+    assert pairs[1].session_id in {i.session_id for i in svc.list_sessions("alice")}
+
+
+def test_logout_one(make: Make, redis_url: str) -> None:
+    svc = make()
+    a, b = svc.login("alice"), svc.login("alice")
+    assert svc.logout(a.session_id) is True
+    assert [i.session_id for i in svc.list_sessions("alice")] == [b.session_id]
+    assert svc.logout(a.session_id) is False  # idempotent
+    [(rev, meta)] = read_log(redis_url)  # the repeat changed nothing, so logged nothing
+    assert (rev.kind, rev.value, meta["reason"], meta["source"]) == (
+        "session",
+        a.session_id,
+        "logout",
+        "sessionsvc",
+    )
+    feed(svc, redis_url)
+    assert rejected(lambda: svc.validator.validate(a.access_token)) == "revoked"
+    svc.validator.validate(b.access_token)
+    assert rejected(lambda: svc.refresh(a.refresh_token)) == "revoked"
+
+
+def test_logout_all(make: Make, redis_url: str, clock: ManualClock) -> None:
+    svc = make()
+    pairs = [svc.login("alice") for _ in range(3)]
+    bob = svc.login("bob")
+    clock.now += 5
+    assert svc.logout_all("alice", reason="password_changed") == 3
+    assert svc.list_sessions("alice") == []
+    assert len(svc.list_sessions("bob")) == 1
+    [(rev, meta)] = read_log(redis_url)
+    assert (rev.kind, rev.value, rev.before, meta["reason"]) == (
+        "user",
+        "alice",
+        clock.now,
+        "password_changed",
+    )
+    feed(svc, redis_url)
+    for pair in pairs:
+        assert rejected(lambda p=pair: svc.validator.validate(p.access_token)) == "revoked"
+        assert rejected(lambda p=pair: svc.refresh(p.refresh_token)) == "revoked"
+    svc.validator.validate(bob.access_token)
+    clock.now += 1
+    svc.validator.validate(svc.login("alice").access_token)  # a new login is not affected
+
+
+def test_logout_all_while_logins_run(make: Make, redis_url: str) -> None:
+    svc = make(clock=time.time)
+    stop = threading.Event()
+
+    def keep_logging_in(_: int) -> list[Any]:
+        out = []
+        while not stop.is_set():
+            out.append(svc.login("alice"))
+        return out
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(keep_logging_in, i) for i in range(4)]
+        time.sleep(0.15)
+        ended = svc.logout_all("alice")
+        time.sleep(0.1)
+        stop.set()
+        pairs = [p for f in futures for p in f.result()]
+    client = redis.Redis.from_url(redis_url)
+    before = float(client.hget("ss:{rev}:user", "alice") or 0)
+    client.close()
+    survivors = {i.session_id: i for i in svc.list_sessions("alice")}
+    assert ended > 0 and survivors and before > 0, (ended, len(survivors), before)
+    assert len(pairs) == ended + len(survivors)  # every session either ended or survived
+    assert all(info.created >= before for info in survivors.values())
+    feed(svc, redis_url)
+    for pair in pairs:
+        if pair.session_id not in survivors:  # born before the logout: nothing of it survives
+            assert rejected(lambda p=pair: svc.validator.validate(p.access_token)) == "revoked"
+            assert rejected(lambda p=pair: svc.refresh(p.refresh_token)) == "revoked"
+
+
+def test_bad_input(make: Make) -> None:
+    svc = make()
+    pair = svc.login("alice")
+    unknown = pair.session_id[:-4] + ("AAAA" if not pair.session_id.endswith("AAAA") else "BBBB")
+    with pytest.raises(SessionNotFound):
+        svc.get_session(unknown)
+    assert svc.logout(unknown) is False
+    for junk in ("", "nope", "a.b", "YWxpY2U=.AAAAAAAAAAAAAAAAAAAAAA", "x" * 300):
+        with pytest.raises(SessionNotFound):
+            svc.get_session(junk)
+        with pytest.raises(SessionNotFound):
+            svc.logout(junk)
+    assert rejected(lambda: svc.refresh("garbage")) == "malformed"
+    assert rejected(lambda: svc.refresh(pair.access_token)) == "wrong_type"
+    assert rejected(lambda: svc.refresh("a" * 10_000)) == "too_large"
+    with pytest.raises(ValueError):
+        svc.login("")
+    with pytest.raises(ValueError):
+        svc.login("x" * 129)
+    with pytest.raises(ValueError):
+        svc.login("alice", ip=1234)
+
+
+def test_forged_sid_in_a_refresh_token(make: Make) -> None:
+    svc = make()
+    alice = svc.login("alice")
+    issuer = svc.service.core.issuer
+    forged = issuer.refresh_token("bob", alice.session_id)
+    assert rejected(lambda: svc.refresh(forged)) == "malformed"
+
+
+def test_awkward_user_ids_stay_in_one_slot(make: Make, redis_url: str) -> None:
+    svc = make()
+    for sub in ("a}b:{c", "ü@example.com", "{rev}", "x" * 128):
+        pair = svc.login(sub)
+        assert [i.sub for i in svc.list_sessions(sub)] == [sub]
+        client = redis.Redis.from_url(redis_url)
+        keys = [k for k in client.keys("ss:{u:*") if client.type(k) in (b"hash", b"zset")]
+        client.close()
+        assert len({key_slot(k) for k in keys}) == 1
+        assert svc.get_session(pair.session_id).sub == sub
+        assert svc.logout_all(sub) == 1
+
+
+def test_redis_down_is_store_unavailable(make: Make) -> None:
+    from redis_server import free_port
+
+    from sessionsvc import StoreUnavailable
+
+    svc = make(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_connect_timeout=0.2)
+    with pytest.raises(StoreUnavailable):
+        svc.login("alice")
+    with pytest.raises(StoreUnavailable):
+        svc.list_sessions("alice")

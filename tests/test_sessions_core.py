@@ -1,0 +1,280 @@
+"""The pure session core: ids, key names, script arguments and reply decoding (no Redis)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from conftest import ManualClock, make_settings
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.crc import key_slot
+
+from sessionsvc import (
+    RefreshReuseDetected,
+    SessionError,
+    SessionInfo,
+    SessionNotFound,
+    Settings,
+    TokenIssuer,
+    TokenPair,
+    TokenRejected,
+    Validator,
+)
+from sessionsvc.sessionkeys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
+from sessionsvc.sessions_core import SCRIPTS, Call, SessionCore
+
+subs = st.text(min_size=1).filter(lambda s: 0 < len(s.encode("utf-8", "surrogatepass")) <= 128)
+
+
+def _encodable(sub: str) -> bool:
+    try:
+        sub.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@given(subs.filter(_encodable))
+def test_session_id_carries_its_sub(sub: str) -> None:
+    sid = new_session_id(sub)
+    assert sub_of(sid) == sub
+    assert len(sid) <= 256  # a sid claim may hold at most 256 characters
+    keys = SessionKeys("ss")
+    slots = {key_slot(k.encode()) for k in (keys.index(sub), keys.session(sub, sid))}
+    assert len(slots) == 1
+
+
+def test_user_tag_is_key_safe() -> None:
+    for sub in ("a}b", "{rev}", "a:b", "x" * MAX_SUB_BYTES):
+        assert set(user_tag(sub)) <= set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        )
+    with pytest.raises(ValueError):
+        user_tag("x" * (MAX_SUB_BYTES + 1))
+    with pytest.raises(ValueError):
+        user_tag("")
+    with pytest.raises(ValueError):
+        user_tag("\ud800")
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        42,
+        "",
+        "abc",
+        "YWxpY2U",
+        "YWxpY2U.short",
+        "YWxpY2U=.AAAAAAAAAAAAAAAAAAAAAA",
+        "YWxpY2V.AAAAAAAAAAAAAAAAAAAAAA",
+        "_w.AAAAAAAAAAAAAAAAAAAAAA",
+        "YWxpY2U.AAAAAAAAAAAAAAAAAAAAAA.x",
+    ],
+)
+def test_sub_of_refuses_what_is_not_ours(junk: Any) -> None:
+    with pytest.raises(SessionNotFound):
+        sub_of(junk)
+
+
+def test_keys_layout() -> None:
+    keys = SessionKeys("app1")
+    tag = base64.urlsafe_b64encode(b"alice").rstrip(b"=").decode()
+    assert keys.index("alice") == f"app1:{{u:{tag}}}:idx"
+    assert keys.session("alice", "S") == f"app1:{{u:{tag}}}:s:S"
+    assert keys.rev.all() == [
+        f"app1:{{rev}}:{n}"
+        for n in ("sid", "jti", "user", "user:until", "all", "kid", "log", "epoch")
+    ]
+    assert len({key_slot(k.encode()) for k in keys.rev.all()}) == 1
+
+
+def test_every_session_script_embeds_the_one_apply_path() -> None:
+    from sessionsvc._scripts import source
+    from sessionsvc.revoker import APPLY_REVOCATION
+
+    lib = source("apply")
+    assert APPLY_REVOCATION.startswith(lib)
+    for text in SCRIPTS.values():
+        assert text.startswith(lib)
+
+
+@pytest.fixture
+def core(clock: ManualClock) -> SessionCore:
+    return SessionCore(make_settings("HS256"), clock=clock)
+
+
+def drive(op: Any, *replies: Any) -> tuple[list[Call], Any]:
+    """Run an operation generator against canned replies; return its calls and its result."""
+    calls = [next(op)]
+    for reply in replies:
+        try:
+            calls.append(op.send(reply))
+        except StopIteration as done:
+            return calls, done.value
+    raise AssertionError("the operation wanted more calls than replies given")
+
+
+def test_login_call_and_result(core: SessionCore, clock: ManualClock) -> None:
+    calls, pair = drive(core.login("alice", ip="192.0.2.1", claims={"roles": ["a"]}), [b"ok"])
+    [call] = calls
+    assert call.script == "login" and len(call.keys) == 10
+    assert call.keys[8:] == [core.keys.index("alice"), core.keys.session("alice", pair.session_id)]
+    assert call.args[:3] == [str(int(clock.now)), "alice", pair.session_id]
+    assert json.loads(call.args[11]) == {"roles": ["a"]}
+    assert isinstance(pair, TokenPair)
+    claims = Validator(core.settings, clock=clock).validate(pair.access_token)
+    assert claims["roles"] == ("a",) and claims["sid"] == pair.session_id
+
+
+def test_login_retries_when_superseded_then_gives_up(core: SessionCore) -> None:
+    op = core.login("alice")
+    next(op)
+    op.send([b"superseded"])
+    op.send([b"superseded"])
+    with pytest.raises(SessionError, match="clock"):
+        op.send([b"superseded"])
+
+
+def test_login_refuses_bad_input_before_any_io(core: SessionCore) -> None:
+    from sessionsvc import ClaimNotAllowed
+
+    with pytest.raises(ClaimNotAllowed):
+        next(core.login("alice", claims={"sub": "admin"}))
+    with pytest.raises(ValueError):
+        next(core.login("alice", device=b"bytes"))  # type: ignore[arg-type]
+    _, pair = drive(core.login("alice", user_agent="U" * 5000), [b"ok"])
+    assert pair.session_id
+
+
+def _refresh_reply(issuer: TokenIssuer, settings: Settings, clock: ManualClock) -> tuple[str, str]:
+    sid = new_session_id("alice")
+    token = issuer.refresh_token("alice", sid, jti="J" * 22, now=int(clock.now))
+    return sid, token
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "reason"),
+    [
+        ([b"missing"], TokenRejected, "revoked"),
+        ([b"revoked", b"user"], TokenRejected, "revoked"),
+        ([b"expired"], TokenRejected, "expired"),
+        ([b"reuse"], RefreshReuseDetected, "revoked"),
+    ],
+)
+def test_refresh_failures(
+    core: SessionCore,
+    clock: ManualClock,
+    reply: list[bytes],
+    error: type[TokenRejected],
+    reason: str,
+) -> None:
+    _, token = _refresh_reply(core.issuer, core.settings, clock)
+    op = core.refresh(token)
+    call = next(op)
+    assert call.script == "refresh" and call.args[2] == "J" * 22
+    with pytest.raises(error) as info:
+        op.send(reply)
+    assert info.value.reason == reason
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "HS256"])
+def test_overlap_answer_re_signs_the_identical_token(alg: str, clock: ManualClock) -> None:
+    core = SessionCore(make_settings(alg), clock=clock)
+    sid = new_session_id("alice")
+    current = core.issuer.refresh_token(
+        "alice", sid, jti="C" * 22, exp=int(clock.now) + 500, now=int(clock.now)
+    )
+    previous = core.issuer.refresh_token("alice", sid, jti="P" * 22, now=int(clock.now) - 5)
+    clock.now += 3
+    reply = [
+        b"ok",
+        b"alice",
+        b'{"roles":["x"]}',
+        b"C" * 22,
+        str(int(clock.now) - 3).encode(),
+        str(int(clock.now) + 497).encode(),
+    ]
+    _, pair = drive(core.refresh(previous), reply)
+    assert pair.refresh_token == current  # deterministic signatures: the client's copy, again
+    assert pair.refresh_expires_in == 497
+    claims = Validator(core.settings, clock=clock).validate(pair.access_token)
+    assert (claims["roles"], claims["iat"]) == (("x",), int(clock.now))
+
+
+def test_refresh_drops_claims_no_longer_allowed(clock: ManualClock) -> None:
+    core = SessionCore(make_settings("HS256", app_claims=("scope",)), clock=clock)
+    _, token = _refresh_reply(core.issuer, core.settings, clock)
+    reply = [b"ok", b"alice", b'{"roles":["admin"],"scope":"s"}', b"J" * 22, b"1", b"9999999999"]
+    _, pair = drive(core.refresh(token), reply)
+    claims = Validator(core.settings, clock=clock).validate(pair.access_token)
+    assert "roles" not in claims and claims["scope"] == "s"
+
+
+def test_refresh_rejects_a_sid_of_another_user(core: SessionCore, clock: ManualClock) -> None:
+    token = core.issuer.refresh_token("bob", new_session_id("alice"))
+    with pytest.raises(TokenRejected) as info:
+        next(core.refresh(token))
+    assert info.value.reason == "malformed"
+    token = core.issuer.refresh_token("bob", "not-a-session-id")
+    with pytest.raises(TokenRejected):
+        next(core.refresh(token))
+
+
+def test_logout_calls(core: SessionCore, clock: ManualClock) -> None:
+    sid = new_session_id("alice")
+    calls, ended = drive(core.logout(sid, reason="admin"), [1, b"1-1"])
+    assert ended is True and calls[0].script == "logout"
+    assert calls[0].args == [
+        str(int(clock.now)),
+        sid,
+        str(int(clock.now) + 900 + 30),
+        calls[0].args[3],
+        "admin",
+    ]
+    calls, count = drive(core.logout_all("alice"), [3, b"1800000000", b""])
+    assert count == 3 and calls[0].keys[-1] == core.keys.index("alice")
+    assert calls[0].args[2] == str(int(clock.now)) and calls[0].args[3] == "930"
+
+
+def test_session_info_decoding(core: SessionCore) -> None:
+    flat = [
+        b"sub",
+        b"alice",
+        b"sid",
+        b"S",
+        b"created",
+        b"10",
+        b"last_seen",
+        b"12.5",
+        b"idle_exp",
+        b"100",
+        b"abs_exp",
+        b"50",
+        b"ip",
+        b"",
+        b"ua",
+        "é".encode(),
+        b"device",
+        b"phone",
+        b"cur",
+        b"J",
+    ]
+    info = SessionInfo.from_hash(flat)
+    assert info == SessionInfo("S", "alice", 10.0, 12.5, 50.0, 100.0, 50.0, None, "é", "phone")
+    assert SessionInfo.from_hash([x.decode() for x in flat]) == info
+    assert info.as_dict()["expires_at"] == 50.0
+    _, infos = drive(core.list_sessions("alice"), [flat, flat])
+    assert infos == [info, info]
+    with pytest.raises(SessionNotFound):
+        drive(core.get_session(new_session_id("alice")), None)
+
+
+def test_listing_needs_no_signing_keys(clock: ManualClock) -> None:
+    settings = Settings(issuer="i", audience="a", _env_file=None)  # type: ignore[call-arg]
+    core = SessionCore(settings, clock=clock)
+    assert next(core.list_sessions("alice")).script == "list"
+    assert next(core.logout(new_session_id("alice"))).script == "logout"
