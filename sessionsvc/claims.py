@@ -57,6 +57,8 @@ def _validate_shapes(claims: Mapping[str, Any]) -> None:
         value = claims.get(name, "x")
         if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
             raise TokenRejected("malformed", f"claim {name!r} must be a non-empty string")
+        if not value.isprintable():  # also refuses lone surrogates (category Cs)
+            raise TokenRejected("malformed", f"claim {name!r} has unprintable characters")
 
 
 def _validate_iss(iss: object, issuer: str) -> None:

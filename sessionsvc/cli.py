@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -153,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ClaimNotAllowed, ValueError) as exc:
         print(f"sessionsvc: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `sessionsvc ... | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

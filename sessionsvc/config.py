@@ -11,7 +11,7 @@ import re
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .errors import ConfigError
@@ -81,6 +81,11 @@ class Settings(BaseSettings):
             if data.get("refresh_ttl") is not None:
                 data["absolute_timeout"] = data["refresh_ttl"]
         return data
+
+    @field_validator("access_jwks", "refresh_jwks", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check_feed(self) -> Settings:

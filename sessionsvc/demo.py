@@ -65,9 +65,8 @@ def run_demo(out: Callable[[str], None] = print) -> int:
     print(f"   again, from the verified-token cache: {per_call:.2f} µs per validation")
     print(f"4. Logout: session {pair.session_id} is revoked in the validator's view.")
     validator.revoke(Revocation("session", pair.session_id, until=time.time() + 3600))
-    _attempt(
-        print, "5. Validate the same access token:", lambda: validator.validate(pair.access_token)
-    )
+    print("5. Validate the same access token again:")
+    _attempt(print, "alice's access token", lambda: validator.validate(pair.access_token))
     print("6. Attacks are rejected with a precise reason:")
     fresh = issuer.issue("bob")
     header, payload, signature = fresh.access_token.split(".")

@@ -17,7 +17,7 @@ from .validator import ACCESS_TYPE
 __all__ = ["REFRESH_TYPE", "TokenIssuer", "TokenPair", "new_id"]
 
 REFRESH_TYPE: Final = "refresh+jwt"
-RESERVED_CLAIMS: Final = frozenset(ACCESS_CLAIMS) | {"typ", "scope_", "cnf", "act", "azp"}
+RESERVED_CLAIMS: Final = frozenset(ACCESS_CLAIMS) | {"typ", "cnf", "act", "azp", "client_id"}
 
 
 def new_id() -> str:

@@ -242,3 +242,20 @@ def test_rules_use_the_given_leeway() -> None:
         validate_claims(good(exp=NOW), rules, NOW)
     assert info.value.reason == "expired"
     validate_claims(good(exp=NOW), RULES, NOW)
+
+
+@pytest.mark.parametrize("value", ["\ud800", "a\x00b", "tab\there", "line\nbreak"])
+def test_ids_with_unprintable_characters_are_malformed(value: str) -> None:
+    claims = {
+        "iss": "i",
+        "aud": "a",
+        "sub": value,
+        "sid": "s",
+        "jti": "j",
+        "iat": 0,
+        "nbf": 0,
+        "exp": 10,
+    }
+    with pytest.raises(TokenRejected) as info:
+        validate_claims(claims, ClaimRules("i", "a", 0), now=1)
+    assert info.value.reason == "malformed"

@@ -36,7 +36,7 @@ def test_demo_validates_the_fresh_access_token(walkthrough: tuple[int, list[str]
 
 
 def test_demo_shows_the_revoked_rejection(walkthrough: tuple[int, list[str]]) -> None:
-    line = line_with(walkthrough[1], "Validate the same access token")
+    line = line_with(walkthrough[1], "alice's access token")
     assert "rejected: reason=revoked" in line
 
 
