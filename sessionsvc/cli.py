@@ -15,6 +15,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TextIO
 
+from workers.app import add_arguments as add_worker_arguments
+from workers.app import run as run_worker
+
 from .cli_sessions import register as register_sessions
 from .config import load_settings
 from .configcheck import check_config
@@ -100,6 +103,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the revocation worker (consume events, apply, dead-letter, housekeeping)."""
+    return run_worker(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(
@@ -138,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_sessions(sub, add)
     add(sub, "demo", cmd_demo)
+    worker = add(sub, "worker", cmd_worker)
+    add_worker_arguments(worker)
     return parser
 
 

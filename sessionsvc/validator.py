@@ -12,7 +12,9 @@ Invariants:
 - Only valid tokens are cached; an entry is dropped when its token expires or is revoked, and the
   cache is bounded (``cache_size``).
 - ``stale_after`` is the moment the view stops being known-fresh (set by the Redis feed); until a
-  feed is attached the view is local and always fresh.
+  feed is attached the view is local and always fresh. Past it, ``staleness_policy`` decides:
+  ``fail_closed`` rejects (``stale``), ``direct`` asks Redis per token, ``fail_open`` accepts and
+  counts (``stale_accepts``) with a warning.
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import redis
+import structlog
+
+from .afeed import AsyncFeed
 from .claims import ACCESS_CLAIMS, ClaimRules
 from .config import Settings, load_settings
 from .errors import ConfigError, TokenRejected
+from .feed import DirectCheck, Feed
 from .keys import KeyRing, load_jwks
 from .verify import TokenVerifier
 from .view import Revocation, RevocationView
@@ -33,6 +40,7 @@ from .view import Revocation, RevocationView
 __all__ = ["ACCESS_TYPE", "Validator"]
 
 ACCESS_TYPE = "at+jwt"
+log = structlog.get_logger("sessionsvc.validator")
 Claims = Mapping[str, Any]
 
 
@@ -57,6 +65,11 @@ class Validator:
         self.view = view if view is not None else RevocationView()
         self.clock = clock
         self.stale_after = math.inf
+        self.stale_accepts = 0
+        self._policy = settings.staleness_policy
+        self._feed: Feed | AsyncFeed | None = None
+        self._direct: DirectCheck | None = None
+        self._listeners: list[Callable[[Revocation], None]] = []
         self._leeway = settings.leeway
         self._cache_size = settings.cache_size
         # token -> [claims, not_before, expires_at, generation, (sid, jti, sub, iat, kid)]
@@ -97,7 +110,7 @@ class Validator:
             self._cache.pop(token, None)
             return self._validate_slow(token, None)
         if now > self.stale_after:
-            raise TokenRejected("stale", "the revocation view is older than max_staleness")
+            self._when_stale(hit[4], now)
         generation = self.view.generation
         if hit[3] != generation:
             kind = self.view.check(*hit[4])
@@ -108,13 +121,111 @@ class Validator:
             self._remember(token, hit, now)
         return hit[0]  # type: ignore[no-any-return]
 
+    def _when_stale(self, ids: tuple[str, str, str, int, str], now: float) -> None:
+        if self._policy == "fail_open":
+            self.stale_accepts += 1
+            if self.stale_accepts % 1000 == 1:
+                log.warning("validator_stale_accepting", stale_for=now - self.stale_after)
+            return
+        if self._policy == "direct":
+            try:
+                self._direct = self._direct or DirectCheck(self.settings)
+                kind = self._direct(ids, now)
+            except redis.RedisError:
+                pass
+            else:
+                if kind is not None:
+                    raise TokenRejected("revoked", f"{kind} revoked")
+                return
+        raise TokenRejected("stale", "the revocation view is older than max_staleness")
+
+    # -- following the revocation log ---------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[Revocation], None]) -> None:
+        """Call ``callback(revocation)`` for every revocation the feed applies (feed thread)."""
+        self._listeners.append(callback)
+        if self._feed is not None:
+            self._feed.core.listeners.append(callback)
+
+    def start(self, *, wait: float = 5.0) -> Validator:
+        """Follow the revocation log from ``redis_url`` in a background thread.
+
+        Waits up to ``wait`` seconds for the first snapshot; until one arrives the view is stale
+        and ``staleness_policy`` applies. Returns ``self`` (``with Validator().start(): ...``).
+        """
+        if self._feed is None:
+            self.stale_after = -math.inf
+            self._feed = Feed(self.view, self.settings, self._set_fresh, clock=self.clock)
+            self._feed.core.listeners.extend(self._listeners)
+        assert isinstance(self._feed, Feed), "already following with astart()"
+        if not self._feed.start(wait):
+            log.warning("validator_not_synced", waited=wait)
+        return self
+
+    def close(self) -> None:
+        """Stop following (the view then ages into staleness) and release connections."""
+        if isinstance(self._feed, Feed):
+            self._feed.close()
+        if self._direct is not None:
+            self._direct.close()
+
+    def __enter__(self) -> Validator:
+        return self.start() if self._feed is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def astart(self, *, wait: float = 5.0) -> Validator:
+        """``start`` for asyncio applications: the feed runs as a task on the running loop."""
+        if self._feed is None:
+            self.stale_after = -math.inf
+            self._feed = AsyncFeed(self.view, self.settings, self._set_fresh, clock=self.clock)
+            self._feed.core.listeners.extend(self._listeners)
+        assert isinstance(self._feed, AsyncFeed), "already following with start()"
+        if not await self._feed.start(wait):
+            log.warning("validator_not_synced", waited=wait)
+        return self
+
+    async def aclose(self) -> None:
+        """``close`` for asyncio applications."""
+        if isinstance(self._feed, AsyncFeed):
+            await self._feed.close()
+        if self._direct is not None:
+            self._direct.close()
+
+    async def __aenter__(self) -> Validator:
+        return await self.astart() if self._feed is None else self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def health(self) -> dict[str, Any]:
+        """Staleness seconds, view size, applied entries, reconnects and more, for probes."""
+        now = self.clock()
+        core = self._feed.core if self._feed is not None else None
+        return {
+            "following": core is not None,
+            "staleness_seconds": (now - core.fresh_at) if core else 0.0,
+            "stale": now > self.stale_after,
+            "view_size": len(self.view),
+            "applied_entries": core.applied if core else 0,
+            "reconnects": core.reconnects if core else 0,
+            "bootstraps": core.bootstraps if core else 0,
+            "bad_entries": core.bad_entries if core else 0,
+            "stale_accepts": self.stale_accepts,
+            "cache_size": len(self._cache),
+        }
+
+    def _set_fresh(self, stale_after: float) -> None:
+        self.stale_after = stale_after
+
     def _remember(self, token: str, entry: list[Any], now: float) -> None:
         cache = self._cache
         if token in cache or self._cache_size == 0:
             return
         if len(cache) >= self._cache_size:
-            for dead in [t for t, e in cache.items() if e[2] <= now]:
-                del cache[dead]
+            for dead in [t for t, e in list(cache.items()) if e[2] <= now]:
+                cache.pop(dead, None)
             if len(cache) >= self._cache_size:  # still full of live tokens: drop the older half
                 keep = list(cache.items())[(len(cache) + 1) // 2 :]
                 cache.clear()

@@ -1,4 +1,7 @@
-"""workers: the revocation worker process (consumes revoke events, applies them, feeds the log).
+"""workers: the revocation worker process.
 
-The worker itself is built in issue 4; this package is its home.
+It consumes revoke/logout events other systems publish (the ``<ns>:events`` stream with consumer
+group ``workers``, and the ``<ns>:events`` pub/sub channel), applies them through the one apply
+path, dead-letters bad input to ``<ns>:dlq``, prunes and trims, and serves health and metrics.
+Run it with ``sessionsvc worker`` or ``python -m workers``.
 """

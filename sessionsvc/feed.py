@@ -1,0 +1,145 @@
+"""The validator feed, sync shell: a daemon thread that follows the revocation log.
+
+All decisions live in ``FeedCore``; this module only talks to Redis: one atomic snapshot, then
+``XREAD BLOCK`` from the snapshot's position, forever. A Redis error ends the current read; the
+thread backs off (50 ms doubling to 2 s), checks the position and resumes or re-bootstraps. The
+connection's socket timeout is ``feed_block`` + ``redis_socket_timeout``, so a blocking read never
+trips redis-py's default 5 s timeout.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import redis
+import structlog
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .config import Settings
+from .feed_core import CHECK, POSITION, SNAPSHOT, FeedCore
+from .revoker import RevKeys
+from .view import Kind, RevocationView
+
+__all__ = ["DirectCheck", "Feed", "feed_client"]
+
+log = structlog.get_logger("sessionsvc.feed")
+BATCH = 1000
+MAX_BACKOFF = 2.0
+
+
+def feed_client(settings: Settings) -> redis.Redis:
+    """A client whose reads may block ``feed_block`` seconds; retries are the feed's own job."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=settings.feed_block + settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+        client_name="sessionsvc-feed",
+    )
+
+
+class Feed:
+    """Keeps ``view`` current from Redis; ``on_fresh(stale_after)`` reports freshness."""
+
+    def __init__(
+        self,
+        view: RevocationView,
+        settings: Settings,
+        on_fresh: Callable[[float], None],
+        *,
+        client: redis.Redis | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = FeedCore(view, RevKeys(settings.namespace), settings.max_staleness)
+        self._client = client or feed_client(settings)
+        self._owns_client = client is None
+        self._on_fresh = on_fresh
+        self._clock = clock
+        self._block_ms = int(settings.feed_block * 1000)
+        self._snapshot = self._client.register_script(SNAPSHOT)
+        self._position = self._client.register_script(POSITION)
+        self._stop = threading.Event()
+        self._synced = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, wait: float = 5.0) -> bool:
+        """Start following; wait up to ``wait`` s for the first snapshot. True when synced."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sessionsvc-feed", daemon=True)
+            self._thread.start()
+        return self._synced.wait(wait)
+
+    def close(self) -> None:
+        """Stop the thread (it ends within one ``feed_block``) and release the connection."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._owns_client:
+            self._client.close()
+
+    def _run(self) -> None:
+        backoff = 0.05
+        resync = True
+        while not self._stop.is_set():
+            try:
+                if resync:
+                    self._resync()
+                    resync = False
+                self._tail_once()
+                backoff = 0.05
+            except redis.RedisError as exc:
+                self.core.reconnects += 1
+                log.warning("feed_disconnected", error=type(exc).__name__, retry_in=backoff)
+                resync = True
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _resync(self) -> None:
+        if self.core.needs_bootstrap(self._position(keys=self.core.position_keys())):
+            sent = self._clock()
+            args = [secrets.token_hex(8)]
+            reply: Any = self._snapshot(keys=self.core.snapshot_keys(), args=args)
+            changed = self.core.load_snapshot(reply)
+            self._on_fresh(self.core.mark_fresh(sent))
+            log.info("feed_bootstrapped", epoch=self.core.epoch, new_entries=len(changed),
+                     view_size=len(self.core.view))  # fmt: skip
+        self._synced.set()
+
+    def _tail_once(self) -> None:
+        sent = self._clock()
+        log_key = self.core.keys.log
+        reply: Any = self._client.xread(
+            {log_key: self.core.last_id}, count=BATCH, block=self._block_ms
+        )
+        if reply:
+            self.core.apply_entries(reply[0][1])
+        self._on_fresh(self.core.mark_fresh(sent))
+
+
+class DirectCheck:
+    """The ``direct`` staleness policy: one Redis round trip per token while the view is stale."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self._keys = RevKeys(settings.namespace).all()
+        self._client = client or redis.Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            socket_timeout=settings.redis_socket_timeout,
+            socket_connect_timeout=settings.redis_connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._check = self._client.register_script(CHECK)
+
+    def __call__(self, ids: tuple[str, str, str, int, str], now: float) -> Kind | None:
+        """The kind that revokes a token with these ids, per Redis (raises ``RedisError``)."""
+        sid, jti, sub, iat, kid = ids
+        kind: Any = self._check(keys=self._keys, args=[sid, jti, sub, iat, kid, now])
+        return None if kind is None else cast("Kind", kind.decode())
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()

@@ -1,0 +1,93 @@
+"""The worker process: ``sessionsvc worker`` / ``python -m workers``.
+
+Configures logging (JSON in production), refuses to start on bad settings, serves health and
+metrics, starts the pub/sub forwarder, installs SIGTERM/SIGINT handlers and runs the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from sessionsvc.config import load_settings
+from sessionsvc.errors import ConfigError
+from sessionsvc.logs import configure_logging
+
+from .health import HealthServer
+from .metrics import WorkerMetrics
+from .pubsub import PubSubForwarder
+from .worker import Worker, WorkerOptions
+
+__all__ = ["add_arguments", "main", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker's command-line options (shared by both entry points)."""
+    d = WorkerOptions()
+    parser.add_argument("--consumer", help="consumer name in the group (default: host-pid)")
+    parser.add_argument("--group", default=d.group, help="consumer group (default: workers)")
+    parser.add_argument("--batch", type=int, default=d.batch, help="entries per read")
+    parser.add_argument(
+        "--claim-idle",
+        type=float,
+        default=d.claim_idle,
+        help="seconds before another consumer's pending entry is reclaimed",
+    )
+    parser.add_argument(
+        "--max-deliveries",
+        type=int,
+        default=d.max_deliveries,
+        help="attempts before an entry goes to the dead-letter stream",
+    )
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="health/metrics bind address")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /healthz /readyz /metrics on this port (0: any free port)",
+    )
+    parser.add_argument("--no-pubsub", action="store_true", help="do not listen on the channel")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a worker until SIGTERM/SIGINT; 0 on a clean stop, 2 on bad configuration."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.env)
+    options = WorkerOptions(
+        group=args.group,
+        batch=args.batch,
+        claim_idle=args.claim_idle,
+        max_deliveries=args.max_deliveries,
+    )
+    if args.consumer:
+        options.consumer = args.consumer
+    metrics = WorkerMetrics()
+    worker = Worker(settings, options, metrics=metrics)
+    health = None
+    if args.metrics_port is not None:
+        health = HealthServer(worker.health, metrics.registry, args.metrics_host, args.metrics_port)
+        health.start()
+        print(f"metrics on http://{args.metrics_host}:{health.port}/metrics", file=sys.stderr)
+    forwarder = None if args.no_pubsub else PubSubForwarder(settings, metrics).start()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop())
+    try:
+        return worker.run()
+    finally:
+        if forwarder is not None:
+            forwarder.close()
+        if health is not None:
+            health.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m workers``."""
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

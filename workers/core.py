@@ -1,0 +1,130 @@
+"""The worker's decisions, without I/O: inbound entry → script call, or dead letter.
+
+Invariants:
+
+- Every inbound entry ends in exactly one of two places: applied (then acked) or the dead-letter
+  stream with its original fields, the error and its delivery count (then acked). An entry whose
+  apply failed for a transient reason is neither: it stays pending, is re-delivered, and after
+  ``max_deliveries`` attempts goes to the dead-letter stream.
+- Applying is idempotent (revocations only grow), so a crash between apply and ack, followed by
+  re-delivery to another worker, changes nothing a second time.
+- ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
+  logout scripts (the session hashes go too); every other revocation runs ``APPLY_REVOCATION``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sessionsvc.config import Settings
+from sessionsvc.errors import SessionNotFound
+from sessionsvc.events import (
+    Event,
+    EventRejected,
+    Lifetimes,
+    SessionRevoke,
+    UserRevoke,
+    parse_fields,
+    to_revocation,
+)
+from sessionsvc.revoker import RevKeys, revocation_args
+from sessionsvc.sessions_core import Call, SessionCore
+from sessionsvc.tokens import new_id
+
+__all__ = ["APPLY", "DeadLetter", "Planned", "WorkerCore", "raw_entries"]
+
+APPLY = "apply"
+Pairs = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """An entry ready to apply: the one script call that applies it."""
+
+    entry_id: str
+    event: Event
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An entry that will never apply."""
+
+    entry_id: str
+    pairs: Pairs
+    code: str
+    detail: str
+
+
+def raw_entries(reply: Any) -> list[tuple[str, Pairs]]:
+    """Entries of a raw (un-parsed) XREADGROUP/XAUTOCLAIM stream reply, fields kept in order.
+
+    ``[[stream, [[id, [f1, v1, f2, v2, ...]], ...]]]`` (or ``{stream: [...]}``) →
+    ``[(id, [(f1, v1), (f2, v2)])]``;
+    an entry deleted while pending comes back with no fields and gets an empty list.
+    """
+    out: list[tuple[str, Pairs]] = []
+    streams = reply.items() if isinstance(reply, dict) else (reply or ())  # RESP3 / RESP2
+    for _stream, entries in streams:
+        for entry_id, fields in entries:
+            flat = fields or []
+            pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
+            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, pairs))
+    return out
+
+
+class WorkerCore:
+    """Plans batches of inbound entries into script calls and dead letters."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
+        self.rev_keys = RevKeys(settings.namespace)
+        self.sessions = SessionCore(settings, clock=clock)
+
+    def plan(self, entries: Sequence[tuple[str, Pairs]]) -> tuple[list[Planned], list[DeadLetter]]:
+        """Parse each entry; good ones become ``Planned`` calls, bad ones ``DeadLetter``s."""
+        planned: list[Planned] = []
+        dead: list[DeadLetter] = []
+        for entry_id, pairs in entries:
+            try:
+                if not pairs:
+                    raise EventRejected("malformed", "entry has no fields (deleted while pending)")
+                event = parse_fields(pairs)
+                planned.append(Planned(entry_id, event, self.call_for(event)))
+            except EventRejected as exc:
+                dead.append(DeadLetter(entry_id, pairs, exc.code, exc.detail))
+        return planned, dead
+
+    def call_for(self, event: Event) -> Call:
+        """The one script call that applies ``event``."""
+        reason = event.reason or event.type
+        if isinstance(event, UserRevoke) and event.before is None:
+            return _first_call(self.sessions.logout_all(event.sub, reason=reason))
+        if isinstance(event, SessionRevoke):
+            try:
+                return _first_call(self.sessions.logout(event.sid, reason=reason))
+            except SessionNotFound:
+                pass  # not one of our session ids: revoke it by value alone
+        rev = to_revocation(event, self.clock(), self.lifetimes)
+        args = revocation_args(rev, epoch=new_id(), id=event.id or "", source=event.source or "",
+                               reason=reason, at=event.at)  # fmt: skip
+        return Call(APPLY, self.rev_keys.all(), args)
+
+    @staticmethod
+    def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> Pairs:
+        """The DLQ entry: our metadata first (``dlq:`` names), then the original fields."""
+        meta = {"dlq:error": letter.code, "dlq:detail": letter.detail[:500],
+                "dlq:entry": letter.entry_id, "dlq:deliveries": str(deliveries),
+                "dlq:consumer": consumer, "dlq:at": f"{now:.3f}"}  # fmt: skip
+        return [(k.encode(), v.encode()) for k, v in meta.items()] + list(letter.pairs)
+
+
+def _first_call(op: Any) -> Call:
+    call: Call = next(op)
+    op.close()
+    return call

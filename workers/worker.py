@@ -1,0 +1,263 @@
+"""The revocation worker: consume inbound events, apply them, dead-letter bad input.
+
+One loop: ``XREADGROUP`` a batch (own pending entries first after a restart, then new ones),
+apply every good entry in one pipelined round trip, then dead-letter and ``XACK`` in a second.
+Every ``housekeeping`` seconds: reclaim entries idle on dead consumers (``XAUTOCLAIM``), dead-
+letter those delivered ``max_deliveries`` times, prune expired revocations and trim the log (one
+worker per period), trim acknowledged inbound entries, heartbeat, refresh gauges. SIGTERM/SIGINT
+finish the current batch, acknowledge it and return 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import structlog
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, ResponseError
+from redis.retry import Retry
+
+from sessionsvc._scripts import source
+from sessionsvc.config import Settings
+from sessionsvc.feed_core import stream_id
+from sessionsvc.revoker import APPLY_REVOCATION
+from sessionsvc.sessions_core import SCRIPTS, Call
+
+from .core import APPLY, DeadLetter, Pairs, WorkerCore, raw_entries
+from .health import HealthState
+from .metrics import WorkerMetrics
+
+__all__ = ["Worker", "WorkerOptions"]
+
+log = structlog.get_logger("workers")
+HOUSEKEEP = source("apply", "housekeep")
+ALL_SCRIPTS = {**SCRIPTS, APPLY: APPLY_REVOCATION, "housekeep": HOUSEKEEP}
+
+
+@dataclass
+class WorkerOptions:
+    """Process-level knobs (the shared ones come from ``Settings``)."""
+
+    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    group: str = "workers"
+    batch: int = 500
+    block: float = 1.0
+    claim_idle: float = 30.0
+    max_deliveries: int = 5
+    housekeeping: float = 5.0
+
+
+def _raw(response: Any, **_options: Any) -> Any:
+    return response
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Worker:
+    """Consumes ``<ns>:events`` in group ``workers``; ``run()`` returns after ``stop()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: WorkerOptions | None = None,
+        *,
+        metrics: WorkerMetrics | None = None,
+        health: HealthState | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.options = opts = options or WorkerOptions()
+        self.core = WorkerCore(settings, clock)
+        self.metrics = metrics or WorkerMetrics()
+        self.health = health or HealthState()
+        self.clock = clock
+        ns = settings.namespace
+        self.stream, self.dlq = f"{ns}:events", f"{ns}:dlq"
+        self.client = redis.Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            socket_timeout=opts.block + settings.redis_socket_timeout,
+            socket_connect_timeout=settings.redis_connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+            client_name=f"sessionsvc-worker:{opts.consumer}",
+        )
+        for command in ("XREADGROUP", "XAUTOCLAIM"):  # keep duplicate fields: bad input is ours
+            self.client.set_response_callback(command, _raw)
+        self._sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in ALL_SCRIPTS.items()}  # noqa: S324
+        self._stop = threading.Event()
+        self._next_housekeeping = 0.0
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the batch in hand (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> int:
+        """Consume until ``stop()``; Redis outages are retried with backoff. Returns 0."""
+        backoff, own_pending = 0.05, True
+        while not self._stop.is_set():
+            try:
+                if not self.health.ready:
+                    self._ensure_group()
+                entries = self._read("0" if own_pending else ">")
+                own_pending = own_pending and bool(entries)
+                if entries:
+                    self.process(entries)
+                self.health.beat()
+                if self.clock() >= self._next_housekeeping:
+                    self.housekeep()
+                backoff = 0.05
+            except redis.RedisError as exc:
+                self.health.ready = False
+                self.metrics.errors.inc()
+                log.warning("worker_redis_error", error=type(exc).__name__, retry_in=backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+        self.client.close()
+        log.info("worker_stopped", consumer=self.options.consumer)
+        return 0
+
+    def _ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.stream, self.options.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self.health.ready = True
+        log.info("worker_ready", stream=self.stream, group=self.options.group)
+
+    def _read(self, start: str) -> list[tuple[str, Pairs]]:
+        o = self.options
+        reply = self.client.xreadgroup(
+            o.group,
+            o.consumer,
+            {self.stream: start},
+            count=o.batch,
+            block=None if start == "0" else int(o.block * 1000),
+        )
+        return raw_entries(reply)
+
+    def process(
+        self,
+        entries: Sequence[tuple[str, Pairs]],
+        deliveries: dict[str, int] | None = None,
+    ) -> None:
+        """Apply a batch: one round trip for every apply, one for dead letters and acks."""
+        planned, dead = self.core.plan(entries)
+        started = time.perf_counter()
+        results = self._call_all([p.call for p in planned])
+        self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        ack = [letter.entry_id for letter in dead]
+        for item, result in zip(planned, results, strict=True):
+            if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
+                self.metrics.events.labels(item.event.type, "error").inc()
+                log.warning("worker_apply_failed", entry=item.entry_id, error=str(result)[:200])
+            else:
+                ack.append(item.entry_id)
+                self.metrics.events.labels(item.event.type, "applied").inc()
+        self._finish(dead, ack, deliveries or {})
+
+    def _finish(
+        self, dead: Sequence[DeadLetter], ack: list[str], deliveries: dict[str, int]
+    ) -> None:
+        if not ack:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        now = self.clock()
+        for letter in dead:
+            fields = WorkerCore.dead_fields(
+                letter, deliveries.get(letter.entry_id, 1), self.options.consumer, now
+            )
+            flat = [x for pair in fields for x in pair]  # every original field, duplicates too
+            pipe.execute_command("XADD", self.dlq, "*", *flat)  # type: ignore[no-untyped-call]
+            self.metrics.events.labels("invalid", "dead_letter").inc()
+            log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
+        pipe.xack(self.stream, self.options.group, *ack)
+        pipe.execute()
+
+    def _call_all(self, calls: Sequence[Call]) -> list[Any]:
+        """EVALSHA every call in one pipeline; load scripts once and retry on NOSCRIPT."""
+        if not calls:
+            return []
+        for _attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for c in calls:
+                pipe.evalsha(self._sha[c.script], len(c.keys), *c.keys, *c.args)
+            results: list[Any] = pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, NoScriptError) for r in results):
+                return results
+            for text in ALL_SCRIPTS.values():
+                self.client.script_load(text)
+        return results
+
+    def housekeep(self) -> None:
+        """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges."""
+        o, now = self.options, self.clock()
+        self._next_housekeeping = now + o.housekeeping
+        self._reclaim()
+        keys = [
+            *self.core.rev_keys.all(),
+            self.core.rev_keys.trimmed,
+            self.core.rev_keys.key("housekeeping"),
+        ]
+        min_id = f"{int((now - self.settings.log_retention) * 1000)}-0"
+        lock_ms = str(int(o.housekeeping * 1000))
+        done = self._call_all([Call("housekeep", keys, [f"{now:.6f}", min_id, lock_ms])])[0]
+        if isinstance(done, list):
+            self.metrics.pruned.inc(int(done[0]))
+        self._trim_inbound()
+        self.client.set(
+            self.core.rev_keys.key(f"worker:{o.consumer}"),
+            f"{now:.3f}",
+            ex=max(1, int(o.housekeeping * 3)),
+        )
+
+    def _reclaim(self) -> None:
+        o = self.options
+        reply: Any = self.client.xautoclaim(
+            self.stream, o.group, o.consumer, int(o.claim_idle * 1000), "0-0", count=o.batch
+        )
+        claimed = raw_entries([[self.stream, reply[1]]]) if reply and reply[1] else []
+        if not claimed:
+            return
+        self.metrics.claimed.inc(len(claimed))
+        pending = self.client.xpending_range(
+            self.stream, o.group, claimed[0][0], claimed[-1][0], len(claimed), o.consumer
+        )
+        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        hopeless = [(i, f) for i, f in claimed if counts.get(i, 1) > o.max_deliveries]
+        retry = [(i, f) for i, f in claimed if counts.get(i, 1) <= o.max_deliveries]
+        if hopeless:
+            letters = [
+                DeadLetter(i, f, "apply_failed", f"failed {counts[i] - 1} deliveries")
+                for i, f in hopeless
+            ]
+            self._finish(letters, [letter.entry_id for letter in letters], counts)
+        if retry:
+            self.process(retry, counts)
+
+    def _trim_inbound(self) -> None:
+        groups: Any = self.client.xinfo_groups(self.stream)
+        floor: tuple[int, int] | None = None
+        for g in groups:
+            candidates = [g["last-delivered-id"]]
+            if int(g["pending"]):
+                summary: Any = self.client.xpending(self.stream, g["name"])
+                candidates.append(summary["min"])
+            for cid in candidates:
+                key = stream_id(cid)
+                floor = key if floor is None or key < floor else floor
+            if _text(g["name"]) == self.options.group:
+                self.metrics.pending.set(int(g["pending"]))
+                self.metrics.lag.set(int(g.get("lag") or 0))
+        if floor is not None:  # everything below every group's floor is acknowledged by all
+            self.client.xtrim(self.stream, minid=f"{floor[0]}-{floor[1]}")
+        self.metrics.dlq_size.set(int(self.client.xlen(self.dlq)))
