@@ -59,6 +59,11 @@ class RevKeys:
         """A random id set once (SET NX); a changed epoch means Redis lost its data."""
         return self.key("epoch")
 
+    @property
+    def trimmed(self) -> str:
+        """The largest log entry id trimmed away (a follower behind it must re-bootstrap)."""
+        return self.key("trimmed")
+
     def all(self) -> list[str]:
         """KEYS[1..8] of every script that applies revocations, in the order apply.lua uses."""
         names = ("sid", "jti", "user", "user:until", "all", "kid", "log", "epoch")
