@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from workers.app import add_arguments as add_worker_arguments
 from workers.app import run as run_worker
 
+from .cli_revoke import register as register_revoke
 from .cli_sessions import register as register_sessions
 from .config import load_settings
 from .configcheck import check_config
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(config_sub, "check", cmd_config_check)
 
     register_sessions(sub, add)
+    register_revoke(sub, add)
     add(sub, "demo", cmd_demo)
     worker = add(sub, "worker", cmd_worker)
     add_worker_arguments(worker)

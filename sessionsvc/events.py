@@ -185,8 +185,12 @@ def parse_message(data: bytes | str) -> Event:
 
 def encode_fields(event: Event) -> dict[str, str]:
     """The stream fields of ``event`` (what ``Publisher`` XADDs), absent options left out."""
+    values = event.model_dump(exclude_none=True, exclude={"type"})
+    meta = ("id", "source", "reason", "at")
+    order = [n for n in values if n not in meta] + [n for n in meta if n in values]
     out: dict[str, str] = {"type": event.type}
-    for name, value in event.model_dump(exclude_none=True, exclude={"type"}).items():
+    for name in order:
+        value = values[name]
         out[name] = _format_seconds(value) if isinstance(value, float) else str(value)
     return out
 

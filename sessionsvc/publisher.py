@@ -1,0 +1,139 @@
+"""Publishers of revocation events: ``Publisher`` (redis-py) and ``AsyncPublisher`` (asyncio).
+
+They XADD to the inbound stream ``<ns>:events`` (durable; the worker applies it), exactly as
+any other system would with ``redis-cli``. Each method validates the event with the same models
+the worker uses, so a bad call fails here with ``EventRejected`` instead of in the DLQ. Every
+method returns the stream entry id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from .config import Settings, load_settings
+from .errors import StoreUnavailable
+from .events import encode_fields, parse_fields
+from .redisconn import async_client, sync_client
+from .revoker import format_number
+
+__all__ = ["AsyncPublisher", "Publisher", "event_fields"]
+
+
+def event_fields(type_: str, **members: object) -> dict[str, str]:
+    """Validated stream fields for one event (``None`` members left out)."""
+    pairs = [("type", type_)] + [(k, _wire(v)) for k, v in members.items() if v is not None]
+    return encode_fields(parse_fields(pairs))
+
+
+def _wire(value: object) -> str:
+    if isinstance(value, float) and not isinstance(value, bool):
+        return format_number(value)
+    return str(value)
+
+
+class _Events:
+    """The five event builders, shared by both publishers (pure)."""
+
+    @staticmethod
+    def session(sid: str, **meta: Any) -> dict[str, str]:
+        return event_fields("session.revoke", sid=sid, **meta)
+
+    @staticmethod
+    def user(sub: str, before: float | None = None, **meta: Any) -> dict[str, str]:
+        return event_fields("user.revoke", sub=sub, before=before, **meta)
+
+    @staticmethod
+    def token(jti: str, exp: float | None = None, **meta: Any) -> dict[str, str]:
+        return event_fields("token.revoke", jti=jti, exp=exp, **meta)
+
+    @staticmethod
+    def all(before: float, **meta: Any) -> dict[str, str]:
+        return event_fields("all.revoke", before=before, **meta)
+
+    @staticmethod
+    def key(kid: str, **meta: Any) -> dict[str, str]:
+        return event_fields("key.revoke", kid=kid, **meta)
+
+
+class Publisher:
+    """Publishes revoke events to ``<ns>:events`` with a redis-py client."""
+
+    def __init__(self, settings: Settings | None = None, *, client: redis.Redis | None = None):
+        self.settings = settings = settings or load_settings()
+        self.stream = f"{settings.namespace}:events"
+        self._client = client or sync_client(settings)
+
+    def _xadd(self, fields: dict[str, str]) -> str:
+        try:
+            entry_id: Any = self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not publish: {type(exc).__name__}") from exc
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def revoke_session(self, sid: str, **meta: Any) -> str:
+        """Revoke one session (``reason``, ``source``, ``id``, ``at`` optional)."""
+        return self._xadd(_Events.session(sid, **meta))
+
+    def revoke_user(self, sub: str, *, before: float | None = None, **meta: Any) -> str:
+        """Revoke every token of ``sub`` issued before ``before`` (default: when applied)."""
+        return self._xadd(_Events.user(sub, before, **meta))
+
+    def revoke_token(self, jti: str, *, exp: float | None = None, **meta: Any) -> str:
+        """Revoke one token by ``jti``; pass its ``exp`` so the entry can be forgotten then."""
+        return self._xadd(_Events.token(jti, exp, **meta))
+
+    def revoke_all(self, *, before: float, **meta: Any) -> str:
+        """Revoke every token issued before ``before`` (incident response)."""
+        return self._xadd(_Events.all(before, **meta))
+
+    def revoke_key(self, kid: str, **meta: Any) -> str:
+        """Revoke every token signed with key ``kid``."""
+        return self._xadd(_Events.key(kid, **meta))
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()
+
+
+class AsyncPublisher:
+    """``Publisher`` for asyncio applications (``redis.asyncio``)."""
+
+    def __init__(self, settings: Settings | None = None, *,
+                 client: redis.asyncio.Redis | None = None) -> None:  # fmt: skip
+        self.settings = settings = settings or load_settings()
+        self.stream = f"{settings.namespace}:events"
+        self._client = client or async_client(settings)
+
+    async def _xadd(self, fields: dict[str, str]) -> str:
+        try:
+            entry_id: Any = await self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not publish: {type(exc).__name__}") from exc
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def revoke_session(self, sid: str, **meta: Any) -> str:
+        """Revoke one session."""
+        return await self._xadd(_Events.session(sid, **meta))
+
+    async def revoke_user(self, sub: str, *, before: float | None = None, **meta: Any) -> str:
+        """Revoke every token of ``sub`` issued before ``before``."""
+        return await self._xadd(_Events.user(sub, before, **meta))
+
+    async def revoke_token(self, jti: str, *, exp: float | None = None, **meta: Any) -> str:
+        """Revoke one token by ``jti``."""
+        return await self._xadd(_Events.token(jti, exp, **meta))
+
+    async def revoke_all(self, *, before: float, **meta: Any) -> str:
+        """Revoke every token issued before ``before``."""
+        return await self._xadd(_Events.all(before, **meta))
+
+    async def revoke_key(self, kid: str, **meta: Any) -> str:
+        """Revoke every token signed with key ``kid``."""
+        return await self._xadd(_Events.key(kid, **meta))
+
+    async def aclose(self) -> None:
+        """Release the connection pool."""
+        await self._client.aclose()
