@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
-from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from .config import Settings, load_settings
 from .errors import StoreUnavailable
 from .redisconn import async_client
-from .sessions_core import SCRIPTS, Op, SessionCore, SessionInfo
+from .sessions_core import SCRIPT_SHAS, SCRIPTS, Call, Op, SessionCore, SessionInfo
 from .tokens import TokenIssuer, TokenPair
 
 __all__ = ["AsyncSessionService"]
@@ -40,15 +40,21 @@ class AsyncSessionService:
         self.core = SessionCore(settings, issuer=issuer, clock=clock)
         self._owns_client = redis is None
         self.redis = redis if redis is not None else async_client(settings)
-        self._scripts: dict[str, AsyncScript] = {
-            name: self.redis.register_script(text) for name, text in SCRIPTS.items()
-        }
+
+    async def _eval(self, call: Call) -> Any:
+        # EVALSHA; on NOSCRIPT (a restarted or failed-over Redis) load the script and retry
+        keys = len(call.keys)
+        try:
+            return await self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
+        except NoScriptError:
+            await self.redis.script_load(SCRIPTS[call.script])
+            return await self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
 
     async def _run(self, op: Op[T]) -> T:
         call = next(op)
         while True:
             try:
-                reply = await self._scripts[call.script](keys=call.keys, args=call.args)
+                reply = await self._eval(call)
             except redis.RedisError as exc:
                 raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
             try:

@@ -67,10 +67,14 @@ class SessionKeys:
         """The ``{rev}`` keys (revocation state, log, epoch)."""
         return RevKeys(self.namespace)
 
+    def user_prefix(self, tag: str) -> str:
+        """``<namespace>:{u:<tag>}:``, the prefix of every key of the user with this tag."""
+        return f"{self.namespace}:{{u:{tag}}}:"
+
     def index(self, sub: str) -> str:
         """The user's index: a sorted set sid → expiry, with a TTL; pruned on every read."""
-        return f"{self.namespace}:{{u:{user_tag(sub)}}}:idx"
+        return self.user_prefix(user_tag(sub)) + "idx"
 
     def session(self, sub: str, session_id: str) -> str:
         """The session hash (the scripts derive it from the index key: keep the two in step)."""
-        return f"{self.namespace}:{{u:{user_tag(sub)}}}:s:{session_id}"
+        return f"{self.user_prefix(user_tag(sub))}s:{session_id}"

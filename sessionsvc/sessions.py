@@ -1,8 +1,8 @@
 """``SessionService``: sessions in Redis, synchronous shell (redis-py) over ``SessionCore``.
 
-Each operation is one EVALSHA of a script registered once per service (redis-py reloads it on
-NOSCRIPT); every decision lives in ``sessionsvc.sessions_core``. Redis errors become
-``StoreUnavailable`` here, at the boundary.
+Each operation is one EVALSHA (the script's SHA-1 is computed once, at import; on NOSCRIPT the
+script is loaded and the call repeated); every decision lives in ``sessionsvc.sessions_core``.
+Redis errors become ``StoreUnavailable`` here, at the boundary.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
-from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from .config import Settings, load_settings
 from .errors import StoreUnavailable
 from .redisconn import sync_client
-from .sessions_core import SCRIPTS, Op, SessionCore, SessionInfo
+from .sessions_core import SCRIPT_SHAS, SCRIPTS, Call, Op, SessionCore, SessionInfo
 from .tokens import TokenIssuer, TokenPair
 
 __all__ = ["SessionService"]
@@ -41,15 +41,21 @@ class SessionService:
         self.core = SessionCore(settings, issuer=issuer, clock=clock)
         self._owns_client = redis is None
         self.redis = redis if redis is not None else sync_client(settings)
-        self._scripts: dict[str, Script] = {
-            name: self.redis.register_script(text) for name, text in SCRIPTS.items()
-        }
+
+    def _eval(self, call: Call) -> Any:
+        # EVALSHA; on NOSCRIPT (a restarted or failed-over Redis) load the script and retry
+        keys = len(call.keys)
+        try:
+            return self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
+        except NoScriptError:
+            self.redis.script_load(SCRIPTS[call.script])
+            return self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
 
     def _run(self, op: Op[T]) -> T:
         call = next(op)
         while True:
             try:
-                reply = self._scripts[call.script](keys=call.keys, args=call.args)
+                reply = self._eval(call)
             except redis.RedisError as exc:
                 raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
             try:

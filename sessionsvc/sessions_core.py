@@ -22,6 +22,7 @@ and claims verified:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -33,16 +34,18 @@ from .claims import REFRESH_CLAIMS, ClaimRules
 from .config import Settings
 from .errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
 from .revoker import format_number as num
-from .sessionkeys import SessionKeys, new_session_id, sub_of, user_tag
+from .sessionkeys import SessionKeys, sub_of, user_tag
 from .tokens import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
 from .verify import TokenVerifier
 
-__all__ = ["SCRIPTS", "Call", "Op", "SessionCore", "SessionInfo"]
+__all__ = ["SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionCore", "SessionInfo"]
 
 T = TypeVar("T")
 _REVOKING = ("apply", "session")
 SCRIPTS: Final = {name: source(*_REVOKING, name) for name in
                   ("login", "refresh", "logout", "logout_all", "list", "get")}  # fmt: skip
+SCRIPT_SHAS: Final = {name: hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 (Redis' id)
+                      for name, text in SCRIPTS.items()}  # fmt: skip
 LOGIN_ATTEMPTS: Final = 3
 _LIMITS: Final = {"ip": 64, "user_agent": 512, "device": 128}
 
@@ -108,6 +111,8 @@ class SessionCore:
         self.settings = settings
         self.clock = clock
         self.keys = SessionKeys(settings.namespace)
+        self._rev_keys = self.keys.rev.all()
+        self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
 
@@ -128,9 +133,11 @@ class SessionCore:
             self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
         return self._verifier
 
-    def _user_keys(self, sub: str, session_id: str | None = None) -> list[str]:
-        keys = [*self.keys.rev.all(), self.keys.index(sub)]
-        return [*keys, self.keys.session(sub, session_id)] if session_id else keys
+    def _user_keys(self, tag: str, session_id: str | None = None) -> list[str]:
+        prefix = self.keys.user_prefix(tag)
+        if session_id is None:
+            return [*self._rev_keys, prefix + "idx"]
+        return [*self._rev_keys, prefix + "idx", f"{prefix}s:{session_id}"]
 
     def _revocation_until(self, now: float) -> str:
         # no access token of a revoked session outlives this; refresh needs the deleted hash
@@ -140,21 +147,22 @@ class SessionCore:
               device: str | None = None, claims: Mapping[str, Any] | None = None,
               ) -> Op[TokenPair]:  # fmt: skip
         """Create a session and its first token pair (evicting the oldest session at the cap)."""
-        user_tag(sub)
+        tag = user_tag(sub)
         meta = [_meta("ip", ip), _meta("user_agent", user_agent), _meta("device", device)]
         s, issuer = self.settings, self.issuer
-        app_claims = json.dumps(dict(claims or {}), separators=(",", ":"))
+        app_claims = json.dumps(dict(claims), separators=(",", ":")) if claims else "{}"
+        epoch = new_id() if s.max_sessions_per_user else ""  # only eviction applies a revocation
         for _ in range(LOGIN_ATTEMPTS):
             now = self.clock()
-            sid, jti, iat = new_session_id(sub), new_id(), int(now)
+            sid, jti, iat = f"{tag}.{new_id()}", new_id(), int(now)
             idle_exp, abs_exp = now + s.idle_timeout, now + s.absolute_timeout
             exp = min(iat + s.refresh_ttl, int(abs_exp))
             access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
             refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
             args = [num(now), sub, sid, jti, str(iat), str(exp), num(idle_exp), num(abs_exp),
                     *meta, app_claims, str(s.max_sessions_per_user),
-                    self._revocation_until(now), new_id()]  # fmt: skip
-            reply = yield Call("login", self._user_keys(sub, sid), args)
+                    self._revocation_until(now), epoch]  # fmt: skip
+            reply = yield Call("login", self._user_keys(tag, sid), args)
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
         raise SessionError("login refused: a logout-everywhere of this user is dated later than "
@@ -171,11 +179,12 @@ class SessionCore:
                 raise TokenRejected("malformed", "sid does not belong to sub")
         except SessionNotFound:
             raise TokenRejected("malformed", "sid is not a session id") from None
+        tag = sid.partition(".")[0]
         iat = int(now)
         args = [num(now), sid, c["jti"], verified.key.kid, new_id(), str(iat), str(s.refresh_ttl),
                 str(s.idle_timeout), num(s.refresh_overlap), self._revocation_until(now),
                 new_id()]  # fmt: skip
-        reply = yield Call("refresh", self._user_keys(sub, sid), args)
+        reply = yield Call("refresh", self._user_keys(tag, sid), args)
         status = _text(reply[0])
         if status == "missing":
             raise TokenRejected("revoked", "the session has ended")
@@ -186,8 +195,8 @@ class SessionCore:
         if status == "reuse":
             raise RefreshReuseDetected(sid)
         app_claims, jti, jiat, jexp = (_text(x) for x in reply[2:6])
-        allowed = frozenset(s.app_claims) - RESERVED_CLAIMS  # claims dropped from config: dropped
-        extra = {k: v for k, v in json.loads(app_claims).items() if k in allowed}
+        # app claims stored at login; any the config no longer allows are dropped
+        extra = {k: v for k, v in json.loads(app_claims).items() if k in self._allowed}
         access = self.issuer.access_token(sub, sid, extra, now=iat)
         refresh = self.issuer.refresh_token(sub, sid, jti=jti, exp=int(jexp), now=int(jiat))
         return TokenPair(access, refresh, sid, s.access_ttl, max(0, int(jexp) - iat))
@@ -196,18 +205,18 @@ class SessionCore:
         """End one session and revoke it; True when a live session was deleted."""
         sub, now = sub_of(session_id), self.clock()
         args = [num(now), session_id, self._revocation_until(now), new_id(), reason]
-        reply = yield Call("logout", self._user_keys(sub, session_id), args)
+        reply = yield Call("logout", self._user_keys(user_tag(sub), session_id), args)
         return int(reply[0]) == 1
 
     def logout_all(self, sub: str, *, reason: str = "logout_all") -> Op[int]:
         """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended."""
         now, s = self.clock(), self.settings
         args = [num(now), sub, num(now), str(s.access_ttl + s.leeway), new_id(), reason]
-        reply = yield Call("logout_all", self._user_keys(sub), args)
+        reply = yield Call("logout_all", self._user_keys(user_tag(sub)), args)
         return int(reply[0])
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
-        """The live sessions of ``sub``, oldest expiry first."""
+        """The live sessions of ``sub``, oldest first."""
         reply = yield Call("list", [self.keys.index(sub)], [num(self.clock())])
         return [SessionInfo.from_hash(h) for h in reply]
 

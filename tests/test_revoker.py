@@ -145,6 +145,14 @@ def test_apply_refuses_junk(client: redis.Redis) -> None:
     assert client.exists("ss:{rev}:log") == 0
 
 
+def _jti(token: str) -> str:
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"])
+
+
 @pytest.mark.redis
 def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
     """A worker-applied user, key, token or global revocation also stops refresh."""
@@ -162,6 +170,7 @@ def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
             lambda p: Revocation("all", before=clock.now + 0.5, until=clock.now + 99),
             lambda p: Revocation("key", refresh_kid),
             lambda p: Revocation("session", p.session_id, until=clock.now + 99),
+            lambda p: Revocation("token", _jti(p.refresh_token), until=clock.now + 99),
         ]
         for make_rev in cases:
             pair = svc.login("alice")

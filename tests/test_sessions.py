@@ -229,25 +229,31 @@ def test_absolute_timeout(make: Make, clock: ManualClock) -> None:
 def test_index_is_pruned_and_every_key_expires(
     make: Make, redis_url: str, clock: ManualClock
 ) -> None:
-    svc = make(idle_timeout=3600)
+    svc = make(idle_timeout=3600, absolute_timeout=7200)
     a = svc.login("alice")
     clock.now += 10
     b = svc.login("alice")
     client = redis.Redis.from_url(redis_url)
     try:
-        user_keys = client.keys("ss:{u:*")
-        assert len(user_keys) == 3
         idx = svc.service.core.keys.index("alice")
-        for key in user_keys:
-            assert 0 < client.pttl(key) <= 3_600_000  # nothing without a TTL: no leak
-        assert client.pttl(idx) > 3_590_000  # the index lives as long as its newest session
-        clock.now += 3595
+        sessions = [k for k in client.keys("ss:{u:*") if k != idx.encode()]
+        assert len(sessions) == 2
+        for key in sessions:
+            assert 3_590_000 < client.pttl(key) <= 3_600_000  # the idle timeout
+        # the index lives as long as its longest possible session (absolute expiry), no longer
+        assert 7_190_000 < client.pttl(idx) <= 7_200_000
+        clock.now += 3595  # a's idle timeout has passed, b's not
         assert [i.session_id for i in svc.list_sessions("alice")] == [b.session_id]
-        assert client.zrange(idx, 0, -1) == [b.session_id.encode()]
-        assert rejected(lambda: svc.refresh(a.refresh_token)) in ("expired", "revoked")
-        clock.now += 10
+        assert client.zrange(idx, 0, -1) == [b.session_id.encode()]  # pruned on read
+        assert rejected(lambda: svc.refresh(a.refresh_token)) == "revoked"
+        b2 = svc.refresh(b.refresh_token)  # slides b's idle expiry, not the index
+        assert client.pttl(svc.service.core.keys.session("alice", b.session_id)) > 3_590_000
+        assert client.pttl(idx) <= 7_200_000
+        clock.now += 3601
         assert svc.list_sessions("alice") == []
-        assert client.exists(idx) == 0
+        assert client.exists(idx) == 0  # emptied, hence gone
+        assert rejected(lambda: svc.refresh(b2.refresh_token)) == "revoked"
+        assert client.keys("ss:{u:*") == []
     finally:
         client.close()
 
@@ -268,9 +274,28 @@ def test_cap_evicts_the_oldest_and_revokes_it(
     svc.validator.validate(pairs[2].access_token)
     assert rejected(lambda: svc.refresh(pairs[0].refresh_token)) == "revoked"
     clock.now += 1
-    svc.refresh(pairs[1].refresh_token)  # activity makes pairs[2] the next to go
+    svc.refresh(pairs[1].refresh_token)  # activity does not matter: the oldest login goes
     svc.login("alice")
-    assert pairs[1].session_id in {i.session_id for i in svc.list_sessions("alice")}
+    assert pairs[1].session_id not in {i.session_id for i in svc.list_sessions("alice")}
+    assert [m["reason"] for _, m in read_log(redis_url)] == ["evicted", "evicted"]
+
+
+def test_cap_ignores_sessions_that_already_timed_out(
+    make: Make, redis_url: str, clock: ManualClock
+) -> None:
+    svc = make(max_sessions_per_user=2, idle_timeout=600)
+    first = svc.login("alice")
+    clock.now += 1
+    second = svc.login("alice")
+    client = redis.Redis.from_url(redis_url)
+    client.delete(svc.service.core.keys.session("alice", first.session_id))  # its TTL ran out
+    client.close()
+    third = svc.login("alice")
+    assert read_log(redis_url) == []  # nothing live was evicted, nothing revoked
+    assert {i.session_id for i in svc.list_sessions("alice")} == {
+        second.session_id,
+        third.session_id,
+    }
 
 
 def test_logout_one(make: Make, redis_url: str) -> None:

@@ -55,8 +55,9 @@ local function apply_revocation(K, r)
   else
     error('ERR unknown revocation kind')
   end
-  redis.call('SET', K.epoch, r.epoch, 'NX')
   if not changed then return false end
+  -- (unchanged state was written by an earlier apply, which set the epoch already)
+  if r.epoch ~= nil and r.epoch ~= '' then redis.call('SET', K.epoch, r.epoch, 'NX') end
   local f = {'kind', r.kind, 'value', r.value, 'before', r.before, 'until', r.till}
   for _, name in ipairs({'id', 'source', 'reason', 'at'}) do
     local v = r[name]

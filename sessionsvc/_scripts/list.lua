@@ -1,15 +1,19 @@
--- LIST: KEYS = idx. ARGV = now. Prunes expired index entries (and entries whose hash is gone),
--- then returns every live session hash as a flat field/value array.
+-- LIST: KEYS = idx. ARGV = now. Prunes index entries whose session has ended (absolute expiry
+-- passed, hash gone, or idle-timed-out by the caller's clock), then returns every live session
+-- hash as a flat field/value array, oldest first.
 local idx, now = KEYS[1], tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', idx, '-inf', ARGV[1])
 local out = {}
 for _, sid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-  local h = redis.call('HGETALL', session_key(idx, sid))
+  local skey = session_key(idx, sid)
+  local h = redis.call('HGETALL', skey)
   if #h == 0 then
+    redis.call('ZREM', idx, sid)
+  elseif now >= expiry(as_table(h)) then
+    redis.call('DEL', skey)
     redis.call('ZREM', idx, sid)
   else
     out[#out + 1] = h
   end
 end
-touch_index(idx, now)
 return out

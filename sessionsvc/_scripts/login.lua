@@ -3,7 +3,7 @@
 --        max sessions (0: no cap), eviction until, epoch candidate.
 -- Returns {'superseded'} when a logout-everywhere (user or global before) is later than now:
 -- the session would be born revoked, the caller retries with a fresh clock reading.
--- Otherwise {'ok', evicted sid...}.
+-- Otherwise {'ok', evicted sid...}. At the cap the oldest live sessions are evicted (revoked).
 local K = rev_keys()
 local idx, skey = KEYS[9], KEYS[10]
 local now, sub, sid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -17,18 +17,28 @@ if cap > 0 then
   local n = redis.call('ZCARD', idx)
   while n >= cap do
     local victim = redis.call('ZRANGE', idx, 0, 0)[1]
-    end_session(K, idx, victim, {till = ARGV[14], epoch = ARGV[15], source = 'sessionsvc',
-                                 reason = 'evicted', at = ARGV[1]})
-    out[#out + 1] = victim
+    if redis.call('EXISTS', session_key(idx, victim)) == 1 then
+      end_session(K, idx, victim, {till = ARGV[14], epoch = ARGV[15], source = 'sessionsvc',
+                                   reason = 'evicted', at = ARGV[1]})
+      out[#out + 1] = victim
+    else
+      redis.call('ZREM', idx, victim)  -- ended by its idle timeout already
+    end
     n = n - 1
   end
 end
-redis.call('HSET', skey, 'sub', sub, 'sid', sid, 'created', ARGV[1], 'last_seen', ARGV[1],
-  'idle_exp', ARGV[7], 'abs_exp', ARGV[8], 'ip', ARGV[9], 'ua', ARGV[10], 'device', ARGV[11],
-  'claims', ARGV[12], 'cur', ARGV[4], 'cur_iat', ARGV[5], 'cur_exp', ARGV[6], 'prev', '',
-  'rotated_at', ARGV[1])
-local exp = math.min(tonumber(ARGV[7]), tonumber(ARGV[8]))
-expire_session(skey, exp, now)
-redis.call('ZADD', idx, exp, sid)
-touch_index(idx, now)
+local h = {'sub', sub, 'sid', sid, 'created', ARGV[1], 'last_seen', ARGV[1],
+           'idle_exp', ARGV[7], 'abs_exp', ARGV[8], 'claims', ARGV[12],
+           'cur', ARGV[4], 'cur_iat', ARGV[5], 'cur_exp', ARGV[6]}
+for i, name in ipairs({'ip', 'ua', 'device'}) do
+  if ARGV[8 + i] ~= '' then
+    h[#h + 1] = name
+    h[#h + 1] = ARGV[8 + i]
+  end
+end
+redis.call('HSET', skey, unpack(h))
+local abs_exp = tonumber(ARGV[8])
+redis.call('PEXPIRE', skey, ttl_ms(math.min(tonumber(ARGV[7]), abs_exp), now))
+redis.call('ZADD', idx, abs_exp, sid)
+extend_index(idx, abs_exp, now)
 return out

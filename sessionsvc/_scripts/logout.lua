@@ -5,5 +5,4 @@ local K = rev_keys()
 local idx = KEYS[9]
 local existed, id = end_session(K, idx, ARGV[2], {till = ARGV[3], epoch = ARGV[4],
   source = 'sessionsvc', reason = ARGV[5], at = ARGV[1]})
-touch_index(idx, tonumber(ARGV[1]))
 return {existed, id or ''}

@@ -1,7 +1,13 @@
 -- Session helpers (shared prefix of the session scripts, after apply.lua).
--- A user's keys share one hash tag: the index ss:{u:<tag>}:idx (zset sid -> expiry) and the
--- session hashes ss:{u:<tag>}:s:<sid>. Session keys are derived from the declared index key
--- (same slot), because logout_all, eviction and list learn the sids only from the index.
+-- A user's keys share one hash tag: the index ss:{u:<tag>}:idx (zset sid -> absolute expiry)
+-- and the session hashes ss:{u:<tag>}:s:<sid> (TTL: the idle or absolute expiry, whichever is
+-- first). Session keys are derived from the declared index key (same slot), because
+-- logout_all, eviction and list learn the sids only from the index.
+--
+-- The index never leaks: a member's score is its session's absolute expiry, fixed at login, and
+-- the index's TTL is extended (never shortened) to cover each new member, so it never outlives
+-- its longest possible session. Members leave with their session (an empty zset is deleted by
+-- Redis); members whose session ended otherwise (idle timeout) are pruned on login and listing.
 
 local function session_key(idx, sid)
   return string.sub(idx, 1, -4) .. 's:' .. sid
@@ -17,22 +23,19 @@ local function expiry(s)
   return math.min(tonumber(s.idle_exp), tonumber(s.abs_exp))
 end
 
--- the index lives exactly as long as its longest-lived session: it never leaks
-local function touch_index(idx, now)
-  local last = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
-  if #last == 0 then return end
-  local ms = math.ceil((tonumber(last[2]) - now) * 1000)
-  if ms < 1 then
-    redis.call('DEL', idx)
-  else
-    redis.call('PEXPIRE', idx, ms)
-  end
+local function ttl_ms(exp, now)
+  local ms = math.ceil((exp - now) * 1000)
+  if ms < 1 then return 1 end
+  return ms
 end
 
-local function expire_session(skey, exp, now)
-  local ms = math.ceil((exp - now) * 1000)
-  if ms < 1 then ms = 1 end
-  redis.call('PEXPIRE', skey, ms)
+-- the index lives at least until ``exp`` (PEXPIRE GT treats a key without TTL as infinite:
+-- a new index gets its first TTL from the plain PEXPIRE)
+local function extend_index(idx, exp, now)
+  local ms = ttl_ms(exp, now)
+  if redis.call('PEXPIRE', idx, ms, 'GT') == 0 and redis.call('PTTL', idx) == -1 then
+    redis.call('PEXPIRE', idx, ms)
+  end
 end
 
 -- delete the session and revoke it through the apply path; returns (existed, log id)

@@ -1,0 +1,173 @@
+"""Session service benchmark: login / refresh / logout / logout_all against a real redis-server.
+
+Run with ``./dev bench sessions [--n 3000]``. It starts its own redis-server (the helper of
+``tests/redis_server.py``; never the one on 6379) and measures, in the same run:
+
+- ``baseline``: a raw redis-py pipeline ``HSET`` (8 fields) + ``EXPIRE`` — one round trip;
+- ``sign pair``: signing an access + refresh token pair (no I/O);
+- ``verify``: verifying a refresh token (no I/O; part of refresh, shown for reference);
+- the four session operations, sequentially, one client.
+
+Targets (p50 latency): logout and logout_all ≤ 1.5 × baseline; login and refresh
+≤ 1.5 × (baseline + sign pair). For HS256 and EdDSA. The measurements run interleaved in
+rounds; a ratio is the median over rounds of (p50 of the op) / (target from the same round's
+references), which cancels most of the drift of a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from redis_server import RedisProcess  # noqa: E402
+
+from sessionsvc import SessionService, Settings, generate_jwks  # noqa: E402
+
+Timings = list[float]
+
+
+def measure(
+    ops: dict[str, Callable[[int], object]], n: int, rounds: int
+) -> dict[str, list[Timings]]:
+    """Per-call latencies (seconds) of every op, in ``rounds`` chunks of n/rounds calls run
+    round-robin, so machine noise falls on the references and the operations alike."""
+    out: dict[str, list[Timings]] = {name: [] for name in ops}
+    chunk = n // rounds
+    for r in range(rounds):
+        for name, op in ops.items():
+            t: Timings = []
+            for i in range(r * chunk, (r + 1) * chunk):
+                start = time.perf_counter()
+                op(i)
+                t.append(time.perf_counter() - start)
+            out[name].append(t)
+    return out
+
+
+def stats(rounds: list[Timings]) -> tuple[float, float, float]:
+    """(ops/s, p50 µs, p99 µs) over every call of every round."""
+    t = sorted(x for r in rounds for x in r)
+    return len(t) / sum(t), statistics.median(t) * 1e6, t[int(len(t) * 0.99) - 1] * 1e6
+
+
+def ratio(op: list[Timings], base: list[Timings], sign: list[Timings] | None) -> float:
+    """Median over rounds of p50(op) / (1.5 × (p50(base) [+ p50(sign)])) within each round."""
+    values = []
+    for i, t in enumerate(op):
+        ref = statistics.median(base[i]) + (statistics.median(sign[i]) if sign else 0.0)
+        values.append(statistics.median(t) / (1.5 * ref))
+    return statistics.median(values)
+
+
+def settings_for(alg: str, url: str) -> Settings:
+    return Settings(
+        access_jwks=json.dumps(generate_jwks(alg, f"bench-access-{alg}")),  # type: ignore[arg-type]
+        refresh_jwks=json.dumps(generate_jwks(alg, f"bench-refresh-{alg}")),  # type: ignore[arg-type]
+        issuer="https://bench.invalid",
+        audience="bench",
+        redis_url=url,  # type: ignore[arg-type]
+        env="development",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+def run(
+    alg: str, url: str, n: int, rounds: int
+) -> list[tuple[str, list[Timings], str, float | None]]:
+    """Every measurement for one algorithm: (name, timings per round, target, p50/target)."""
+    raw = redis.Redis.from_url(url)
+    raw.flushall()
+    with SessionService(settings_for(alg, url)) as svc:
+        issuer = svc.core.issuer
+        verifier = svc.core.verifier
+        fields = {"sub": "u", "sid": "s", "created": "1", "last_seen": "1", "idle_exp": "2",
+                  "abs_exp": "3", "cur": "j" * 22, "ip": "192.0.2.1"}  # fmt: skip
+
+        def baseline(i: int) -> None:
+            pipe = raw.pipeline(transaction=False)
+            pipe.hset(f"bench:{i}", mapping=fields)
+            pipe.expire(f"bench:{i}", 3600)
+            pipe.execute()
+
+        pairs: list[Any] = [None] * n
+
+        def login(i: int) -> None:
+            pairs[i] = svc.login(f"user-{i % 1000}", ip="192.0.2.1", user_agent="bench/1.0")
+
+        def refresh(i: int) -> None:
+            pairs[i] = svc.refresh(pairs[i].refresh_token)
+
+        def logout_all(i: int) -> None:
+            svc.logout_all(f"all-{i}")
+
+        sample = issuer.refresh_token("user", "c2Vzcw.AAAAAAAAAAAAAAAAAAAAAA")
+        for i in range(200):  # warm up: connections, scripts, caches
+            baseline(i)
+            svc.logout(svc.refresh(svc.login(f"warm-{i}").refresh_token).session_id)
+        for i in range(n):  # users for logout_all, two sessions each
+            svc.login(f"all-{i}")
+            svc.login(f"all-{i}")
+        ops: dict[str, Callable[[int], object]] = {
+            "baseline": baseline,
+            "sign": lambda i: issuer.issue(f"user-{i}"),
+            "verify": lambda i: verifier.verify(sample, time.time()),
+            "login": login,
+            "refresh": refresh,
+            "logout": lambda i: svc.logout(pairs[i].session_id),
+            "logout_all": logout_all,
+        }
+        t = measure(ops, n, rounds)
+    raw.close()
+    base, sign = t["baseline"], t["sign"]
+    return [
+        ("baseline HSET+EXPIRE", base, "", None),
+        ("sign pair", sign, "", None),
+        ("verify refresh token", t["verify"], "", None),
+        ("login", t["login"], "1.5×(base+sign)", ratio(t["login"], base, sign)),
+        ("refresh", t["refresh"], "1.5×(base+sign)", ratio(t["refresh"], base, sign)),
+        ("logout", t["logout"], "1.5×base", ratio(t["logout"], base, None)),
+        (
+            "logout_all (2 sessions)",
+            t["logout_all"],
+            "1.5×base",
+            ratio(t["logout_all"], base, None),
+        ),
+    ]
+
+
+def main() -> int:
+    """Start redis-server, run both algorithms, print the table; exit 1 if a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3000, help="operations per measurement")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds")
+    args = parser.parse_args()
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
+        print(f"sessions benchmark: {args.n} sequential ops each, one client, "
+              f"{Path(server.binary).name} on 127.0.0.1\n")  # fmt: skip
+        head = f"{'alg':<6} {'operation':<24} {'ops/s':>8} {'p50 µs':>8} {'p99 µs':>8}"
+        print(f"{head} {'target':>16} {'p50/target':>10}")
+        for alg in ("HS256", "EdDSA"):
+            for name, timings, target, value in run(alg, server.url, args.n, args.rounds):
+                ops, p50, p99 = stats(timings)
+                line = f"{alg:<6} {name:<24} {ops:>8.0f} {p50:>8.1f} {p99:>8.1f}"
+                if value is not None:
+                    missed += value > 1
+                    verdict = "ok" if value <= 1 else "MISSED"
+                    line += f" {target:>16} {value:>9.2f} {verdict}"
+                print(line)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
