@@ -29,9 +29,9 @@ from typing import Any
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisProcess  # noqa: E402
+from redis_server import RedisProcess
 
-from sessionsvc import SessionService, Settings, generate_jwks  # noqa: E402
+from sessionsvc import SessionService, Settings, generate_jwks
 
 Timings = list[float]
 
