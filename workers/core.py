@@ -90,18 +90,19 @@ class WorkerCore:
         """Parse each entry; good ones become ``Planned`` calls, bad ones ``DeadLetter``s."""
         planned: list[Planned] = []
         dead: list[DeadLetter] = []
+        epoch = new_id()  # the candidate epoch, used only if Redis holds none yet
         for entry_id, pairs in entries:
             try:
                 if not pairs:
                     raise EventRejected("malformed", "entry has no fields (deleted while pending)")
                 event = parse_fields(pairs)
-                planned.append(Planned(entry_id, event, self.call_for(event)))
+                planned.append(Planned(entry_id, event, self.call_for(event, epoch)))
             except EventRejected as exc:
                 dead.append(DeadLetter(entry_id, pairs, exc.code, exc.detail))
         return planned, dead
 
-    def call_for(self, event: Event) -> Call:
-        """The one script call that applies ``event``."""
+    def call_for(self, event: Event, epoch: str) -> Call:
+        """The one script call that applies ``event`` (``APPLY`` calls may be batched)."""
         reason = event.reason or event.type
         if isinstance(event, UserRevoke) and event.before is None:
             return _first_call(self.sessions.logout_all(event.sub, reason=reason))
@@ -111,7 +112,7 @@ class WorkerCore:
             except SessionNotFound:
                 pass  # not one of our session ids: revoke it by value alone
         rev = to_revocation(event, self.clock(), self.lifetimes)
-        args = revocation_args(rev, epoch=new_id(), id=event.id or "", source=event.source or "",
+        args = revocation_args(rev, epoch=epoch, id=event.id or "", source=event.source or "",
                                reason=reason, at=event.at)  # fmt: skip
         return Call(APPLY, self.rev_keys.all(), args)
 

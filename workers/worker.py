@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +33,7 @@ from sessionsvc.feed_core import stream_id
 from sessionsvc.revoker import APPLY_REVOCATION
 from sessionsvc.sessions_core import SCRIPTS, Call
 
-from .core import APPLY, DeadLetter, Pairs, WorkerCore, raw_entries
+from .core import APPLY, DeadLetter, Pairs, Planned, WorkerCore, raw_entries
 from .health import HealthState
 from .metrics import WorkerMetrics
 
@@ -39,7 +41,8 @@ __all__ = ["Worker", "WorkerOptions"]
 
 log = structlog.get_logger("workers")
 HOUSEKEEP = source("apply", "housekeep")
-ALL_SCRIPTS = {**SCRIPTS, APPLY: APPLY_REVOCATION, "housekeep": HOUSEKEEP}
+APPLY_BATCH = source("apply", "apply_batch")
+ALL_SCRIPTS = {**SCRIPTS, APPLY: APPLY_REVOCATION, "housekeep": HOUSEKEEP, "batch": APPLY_BATCH}
 
 
 @dataclass
@@ -53,6 +56,9 @@ class WorkerOptions:
     claim_idle: float = 30.0
     max_deliveries: int = 5
     housekeeping: float = 5.0
+
+
+Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 
 def _raw(response: Any, **_options: Any) -> Any:
@@ -94,6 +100,7 @@ class Worker:
             self.client.set_response_callback(command, _raw)
         self._sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in ALL_SCRIPTS.items()}  # noqa: S324
         self._stop = threading.Event()
+        self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._next_housekeeping = 0.0
 
     def stop(self) -> None:
@@ -101,7 +108,23 @@ class Worker:
         self._stop.set()
 
     def run(self) -> int:
-        """Consume until ``stop()``; Redis outages are retried with backoff. Returns 0."""
+        """Consume until ``stop()``; Redis outages are retried with backoff. Returns 0.
+
+        Reading and planning (Python work) run here while a second thread applies the previous
+        batch (Redis work): the two overlap. Batches are applied in the order they were read.
+        """
+        applier = threading.Thread(target=self._apply_loop, name="worker-apply", daemon=True)
+        applier.start()
+        try:
+            self._consume()
+        finally:
+            self._batches.put(None)
+            applier.join()
+            self.client.close()
+        log.info("worker_stopped", consumer=self.options.consumer)
+        return 0
+
+    def _consume(self) -> None:
         backoff, own_pending = 0.05, True
         while not self._stop.is_set():
             try:
@@ -110,7 +133,7 @@ class Worker:
                 entries = self._read("0" if own_pending else ">")
                 own_pending = own_pending and bool(entries)
                 if entries:
-                    self.process(entries)
+                    self._batches.put((*self.core.plan(entries), {}))
                 self.health.beat()
                 if self.clock() >= self._next_housekeeping:
                     self.housekeep()
@@ -121,9 +144,14 @@ class Worker:
                 log.warning("worker_redis_error", error=type(exc).__name__, retry_in=backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
-        self.client.close()
-        log.info("worker_stopped", consumer=self.options.consumer)
-        return 0
+
+    def _apply_loop(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            try:
+                self._apply(*batch)
+            except redis.RedisError as exc:  # the batch stays pending and is reclaimed later
+                self.metrics.errors.inc()
+                log.warning("worker_apply_error", error=type(exc).__name__, entries=len(batch[0]))
 
     def _ensure_group(self) -> None:
         try:
@@ -150,20 +178,27 @@ class Worker:
         entries: Sequence[tuple[str, Pairs]],
         deliveries: dict[str, int] | None = None,
     ) -> None:
-        """Apply a batch: one round trip for every apply, one for dead letters and acks."""
-        planned, dead = self.core.plan(entries)
+        """Apply a batch now: one round trip for every apply, one for dead letters and acks."""
+        self._apply(*self.core.plan(entries), deliveries or {})
+
+    def _apply(
+        self, planned: Sequence[Planned], dead: Sequence[DeadLetter], deliveries: dict[str, int]
+    ) -> None:
         started = time.perf_counter()
         results = self._call_all([p.call for p in planned])
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         ack = [letter.entry_id for letter in dead]
+        counts: Counter[tuple[str, str]] = Counter()
         for item, result in zip(planned, results, strict=True):
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
-                self.metrics.events.labels(item.event.type, "error").inc()
+                counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry_id, error=str(result)[:200])
             else:
                 ack.append(item.entry_id)
-                self.metrics.events.labels(item.event.type, "applied").inc()
-        self._finish(dead, ack, deliveries or {})
+                counts[item.event.type, "applied"] += 1
+        for labels, count in counts.items():
+            self.metrics.events.labels(*labels).inc(count)
+        self._finish(dead, ack, deliveries)
 
     def _finish(
         self, dead: Sequence[DeadLetter], ack: list[str], deliveries: dict[str, int]
@@ -184,18 +219,44 @@ class Worker:
         pipe.execute()
 
     def _call_all(self, calls: Sequence[Call]) -> list[Any]:
-        """EVALSHA every call in one pipeline; load scripts once and retry on NOSCRIPT."""
+        """Run every call in one pipelined round trip; ``APPLY`` calls go as one batch script.
+
+        A failing batch is retried call by call (still one round trip), so one bad revocation
+        cannot hold back the rest. NOSCRIPT loads the scripts once and retries.
+        """
         if not calls:
             return []
         for _attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for c in calls:
-                pipe.evalsha(self._sha[c.script], len(c.keys), *c.keys, *c.args)
-            results: list[Any] = pipe.execute(raise_on_error=False)
+            results = self._pipeline(calls, batch=len(calls) > 1)
+            if any(isinstance(r, ResponseError) and not isinstance(r, NoScriptError)
+                   for r in results):  # fmt: skip
+                results = self._pipeline(calls, batch=False)
             if not any(isinstance(r, NoScriptError) for r in results):
                 return results
             for text in ALL_SCRIPTS.values():
                 self.client.script_load(text)
+        return results
+
+    def _pipeline(self, calls: Sequence[Call], *, batch: bool) -> list[Any]:
+        applies = [i for i, c in enumerate(calls) if c.script == APPLY] if batch else []
+        batched = set(applies)
+        others = [i for i in range(len(calls)) if i not in batched]
+        pipe = self.client.pipeline(transaction=False)
+        if applies:
+            args = ["\x1f".join(calls[i].args) for i in applies]
+            keys = calls[applies[0]].keys
+            pipe.evalsha(self._sha["batch"], len(keys), *keys, *args)
+        for i in others:
+            c = calls[i]
+            pipe.evalsha(self._sha[c.script], len(c.keys), *c.keys, *c.args)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        results: list[Any] = [None] * len(calls)
+        if applies:
+            batch_reply = replies.pop(0)
+            for n, i in enumerate(applies):
+                results[i] = batch_reply if isinstance(batch_reply, Exception) else batch_reply[n]
+        for i, reply in zip(others, replies, strict=True):
+            results[i] = reply
         return results
 
     def housekeep(self) -> None:

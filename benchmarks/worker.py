@@ -1,0 +1,122 @@
+"""Benchmark: sustained inbound events per second of one worker.
+
+Run with ``./dev bench worker [--n 50000]``. It starts its own redis-server and measures, in one
+run:
+
+- **raw XADD** — the inbound events written with pipelined redis-py ``XADD`` (batches of 500):
+  the rate Redis and the client manage with no consumer at all (the reference);
+- **worker** — one ``Worker`` (in its own process) draining that backlog through the consumer
+  group: parse and validate each event, apply it (state + log append, one script per event,
+  one pipelined round trip per batch), dead-letter and ``XACK``; timed from start until the group
+  has acknowledged every entry.
+
+Events are a mix of ``token.revoke`` (with exp), ``session.revoke`` (foreign session ids) and
+``user.revoke`` with ``before``, all distinct, so every one changes state and appends to the log.
+Targets (issue 4): worker ≥ 25,000 events/s and ≥ 30% of the raw XADD rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from redis_server import RedisProcess  # noqa: E402
+
+from sessionsvc import Settings, generate_jwks  # noqa: E402
+
+STREAM = "ss:events"
+
+
+def events(n: int, now: int) -> list[dict[str, str]]:
+    out = []
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            out.append({"type": "token.revoke", "jti": f"jti-{i}", "exp": str(now + 600)})
+        elif kind == 1:
+            out.append({"type": "session.revoke", "sid": f"foreign-session-{i}"})
+        else:
+            out.append({"type": "user.revoke", "sub": f"user-{i}", "before": str(now)})
+    return out
+
+
+def fill(client: redis.Redis, batch: list[dict[str, str]]) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(batch), 500):
+        pipe = client.pipeline(transaction=False)
+        for fields in batch[i : i + 500]:
+            pipe.xadd(STREAM, fields)  # type: ignore[arg-type]
+        pipe.execute()
+    return time.perf_counter() - start
+
+
+def worker_proc(kwargs: dict[str, Any], stop: Any) -> None:
+    import threading
+
+    from workers.worker import Worker, WorkerOptions
+
+    settings = Settings(**kwargs, _env_file=None)  # type: ignore[call-arg]
+    worker = Worker(settings, WorkerOptions(consumer="bench", housekeeping=3600))
+    threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+    worker.run()
+
+
+def drained(client: redis.Redis, n: int) -> bool:
+    try:
+        groups: Any = client.xinfo_groups(STREAM)
+    except redis.ResponseError:
+        return False
+    g = groups[0] if groups else None
+    return bool(g) and int(g["pending"]) == 0 and int(g.get("entries-read") or 0) >= n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000)
+    args = parser.parse_args()
+    now = int(time.time())
+    with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
+        if not server.running:
+            server.start()
+        client = redis.Redis.from_url(server.url)
+        raw_s = fill(client, events(args.n, now))
+        kwargs = {"access_jwks": json.dumps(generate_jwks("EdDSA", "b-a")),
+                  "refresh_jwks": json.dumps(generate_jwks("EdDSA", "b-r")),
+                  "issuer": "https://bench.invalid", "audience": "bench",
+                  "redis_url": server.url, "env": "production"}  # fmt: skip
+        ctx = mp.get_context("fork")
+        stop = ctx.Event()
+        proc = ctx.Process(target=worker_proc, args=(kwargs, stop))
+        start = time.perf_counter()
+        proc.start()
+        while not drained(client, args.n):
+            time.sleep(0.005)
+        worker_s = time.perf_counter() - start
+        stop.set()
+        proc.join(timeout=10)
+        log_len = int(client.xlen("ss:{rev}:log"))
+        dlq_len = int(client.xlen("ss:dlq")) if client.exists("ss:dlq") else 0
+        client.close()
+    raw_rate, rate = args.n / raw_s, args.n / worker_s
+    print(f"\nworker: {args.n} inbound events, 1 worker process, {mp.cpu_count()} CPUs\n")
+    print("| what | seconds | events/s | vs raw XADD |")
+    print("|---|---:|---:|---:|")
+    print(f"| raw pipelined XADD (reference) | {raw_s:.2f} | {raw_rate:,.0f} | 100% |")
+    print(f"| worker: parse + apply + ack | {worker_s:.2f} | {rate:,.0f} | {rate / raw_rate:.0%} |")
+    ok = rate >= 25_000 and rate >= 0.3 * raw_rate
+    print(f"\nlog entries written: {log_len:,}; dead letters: {dlq_len}")
+    print(f"target ≥ 25,000 events/s and ≥ 30% of raw: {'PASS' if ok else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
