@@ -64,6 +64,10 @@ class RevKeys:
         """The largest log entry id trimmed away (a follower behind it must re-bootstrap)."""
         return self.key("trimmed")
 
+    def keys(self, names: tuple[str, ...]) -> list[str]:
+        """The keys ``names`` (``sid``, ``user:until``, …), in that order."""
+        return [self.key(n) for n in names]
+
     def all(self) -> list[str]:
         """KEYS[1..8] of every script that applies revocations, in the order apply.lua uses."""
         names = ("sid", "jti", "user", "user:until", "all", "kid", "log", "epoch")

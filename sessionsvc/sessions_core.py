@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, TypeVar
 
-from ._scripts import source
+from ._scripts import rev_prelude, source
 from .claims import REFRESH_CLAIMS, ClaimRules
 from .config import Settings
 from .errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
@@ -38,12 +38,20 @@ from .sessionkeys import SessionKeys, sub_of, user_tag
 from .tokens import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
 from .verify import TokenVerifier
 
-__all__ = ["SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionCore", "SessionInfo"]
+__all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionCore", "SessionInfo"]
 
 T = TypeVar("T")
-_REVOKING = ("apply", "session")
-SCRIPTS: Final = {name: source(*_REVOKING, name) for name in
-                  ("login", "refresh", "logout", "logout_all", "list", "get")}  # fmt: skip
+# the {rev} keys each session script touches (declared in KEYS, in this order)
+REV_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "login": ("user", "all", "sid", "log", "epoch"),
+    "refresh": ("sid", "jti", "user", "all", "kid", "log", "epoch"),
+    "logout": ("sid", "log", "epoch"),
+    "logout_all": ("user", "user:until", "log", "epoch"),
+    "list": (),
+    "get": (),
+}
+SCRIPTS: Final = {name: source("apply", "session") + rev_prelude(rev) + source(name)
+                  for name, rev in REV_KEYS.items()}  # fmt: skip
 SCRIPT_SHAS: Final = {name: hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 (Redis' id)
                       for name, text in SCRIPTS.items()}  # fmt: skip
 LOGIN_ATTEMPTS: Final = 3
@@ -111,7 +119,7 @@ class SessionCore:
         self.settings = settings
         self.clock = clock
         self.keys = SessionKeys(settings.namespace)
-        self._rev_keys = self.keys.rev.all()
+        self._rev_keys = {name: self.keys.rev.keys(rev) for name, rev in REV_KEYS.items()}
         self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
@@ -133,11 +141,11 @@ class SessionCore:
             self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
         return self._verifier
 
-    def _user_keys(self, tag: str, session_id: str | None = None) -> list[str]:
+    def _keys(self, script: str, tag: str, session_id: str | None = None) -> list[str]:
         prefix = self.keys.user_prefix(tag)
         if session_id is None:
-            return [*self._rev_keys, prefix + "idx"]
-        return [*self._rev_keys, prefix + "idx", f"{prefix}s:{session_id}"]
+            return [*self._rev_keys[script], prefix + "idx"]
+        return [*self._rev_keys[script], prefix + "idx", f"{prefix}s:{session_id}"]
 
     def _revocation_until(self, now: float) -> str:
         # no access token of a revoked session outlives this; refresh needs the deleted hash
@@ -162,7 +170,7 @@ class SessionCore:
             args = [num(now), sub, sid, jti, str(iat), str(exp), num(idle_exp), num(abs_exp),
                     *meta, app_claims, str(s.max_sessions_per_user),
                     self._revocation_until(now), epoch]  # fmt: skip
-            reply = yield Call("login", self._user_keys(tag, sid), args)
+            reply = yield Call("login", self._keys("login", tag, sid), args)
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
         raise SessionError("login refused: a logout-everywhere of this user is dated later than "
@@ -180,11 +188,13 @@ class SessionCore:
         except SessionNotFound:
             raise TokenRejected("malformed", "sid is not a session id") from None
         tag = sid.partition(".")[0]
-        iat = int(now)
-        args = [num(now), sid, c["jti"], verified.key.kid, new_id(), str(iat), str(s.refresh_ttl),
+        iat, new_jti = int(now), new_id()
+        # the epoch candidate (needed only when reuse revokes the session, and then the new jti
+        # is never handed out) may be the new jti: any fresh random id will do
+        args = [num(now), sid, c["jti"], verified.key.kid, new_jti, str(iat), str(s.refresh_ttl),
                 str(s.idle_timeout), num(s.refresh_overlap), self._revocation_until(now),
-                new_id()]  # fmt: skip
-        reply = yield Call("refresh", self._user_keys(tag, sid), args)
+                new_jti]  # fmt: skip
+        reply = yield Call("refresh", self._keys("refresh", tag, sid), args)
         status = _text(reply[0])
         if status == "missing":
             raise TokenRejected("revoked", "the session has ended")
@@ -196,7 +206,9 @@ class SessionCore:
             raise RefreshReuseDetected(sid)
         app_claims, jti, jiat, jexp = (_text(x) for x in reply[2:6])
         # app claims stored at login; any the config no longer allows are dropped
-        extra = {k: v for k, v in json.loads(app_claims).items() if k in self._allowed}
+        extra = {}
+        if app_claims != "{}":
+            extra = {k: v for k, v in json.loads(app_claims).items() if k in self._allowed}
         access = self.issuer.access_token(sub, sid, extra, now=iat)
         refresh = self.issuer.refresh_token(sub, sid, jti=jti, exp=int(jexp), now=int(jiat))
         return TokenPair(access, refresh, sid, s.access_ttl, max(0, int(jexp) - iat))
@@ -205,26 +217,25 @@ class SessionCore:
         """End one session and revoke it; True when a live session was deleted."""
         sub, now = sub_of(session_id), self.clock()
         args = [num(now), session_id, self._revocation_until(now), new_id(), reason]
-        reply = yield Call("logout", self._user_keys(user_tag(sub), session_id), args)
+        reply = yield Call("logout", self._keys("logout", user_tag(sub), session_id), args)
         return int(reply[0]) == 1
 
     def logout_all(self, sub: str, *, reason: str = "logout_all") -> Op[int]:
         """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended."""
         now, s = self.clock(), self.settings
         args = [num(now), sub, num(now), str(s.access_ttl + s.leeway), new_id(), reason]
-        reply = yield Call("logout_all", self._user_keys(user_tag(sub)), args)
+        reply = yield Call("logout_all", self._keys("logout_all", user_tag(sub)), args)
         return int(reply[0])
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
         """The live sessions of ``sub``, oldest first."""
-        reply = yield Call("list", [self.keys.index(sub)], [num(self.clock())])
+        reply = yield Call("list", self._keys("list", user_tag(sub)), [num(self.clock())])
         return [SessionInfo.from_hash(h) for h in reply]
 
     def get_session(self, session_id: str) -> Op[SessionInfo]:
         """One live session; ``SessionNotFound`` if it is unknown, ended or timed out."""
         sub = sub_of(session_id)
-        keys = [self.keys.index(sub), self.keys.session(sub, session_id)]
-        reply = yield Call("get", keys, [num(self.clock())])
+        reply = yield Call("get", self._keys("get", user_tag(sub), session_id), [num(self.clock())])
         if not reply:
             raise SessionNotFound("no live session with this id")
         return SessionInfo.from_hash(reply)

@@ -426,3 +426,53 @@ def test_redis_down_is_store_unavailable(make: Make) -> None:
         svc.login("alice")
     with pytest.raises(StoreUnavailable):
         svc.list_sessions("alice")
+
+
+def test_scripts_touch_declared_keys_of_two_hash_tags(make: Make, redis_url: str) -> None:
+    """Cluster readiness: every key a script touches is declared in KEYS, except the session
+    hashes that logout_all, eviction and listing find through the (declared) index — those
+    share its hash tag. Each script spans at most the user's tag and {rev}."""
+    svc = make(max_sessions_per_user=1)
+    monitor_client = redis.Redis.from_url(redis_url)
+    with monitor_client.monitor() as monitor:
+        svc.login("a}b:{c")
+        second = svc.login("a}b:{c")  # evicts the first
+        third = svc.refresh(second.refresh_token)
+        svc.refresh(second.refresh_token)  # the overlap answer
+        svc.refresh(third.refresh_token)
+        with pytest.raises(RefreshReuseDetected):
+            svc.refresh(second.refresh_token)
+        pair = svc.login("a}b:{c")
+        svc.list_sessions("a}b:{c")
+        svc.get_session(pair.session_id)
+        svc.logout(pair.session_id)
+        svc.login("a}b:{c")
+        svc.login("a}b:{c")
+        svc.logout_all("a}b:{c")
+        marker = redis.Redis.from_url(redis_url)
+        marker.echo("end-of-test")
+        marker.close()
+        scripts: list[tuple[list[str], list[str]]] = []
+        while True:
+            words = monitor.next_command()["command"].split(" ")
+            if words[0] == "ECHO":
+                break
+            if words[0] == "EVALSHA":
+                scripts.append((words[3 : 3 + int(words[2])], []))
+            elif scripts and words[0] not in ("SCRIPT", "HELLO", "CLIENT"):
+                scripts[-1][1].append(words[1])
+    monitor_client.close()
+
+    def tag(key: str) -> str:
+        return key[key.index("{") : key.index("}") + 1]
+
+    scripts = [s for s in scripts if s[1]]  # (an EVALSHA answered NOSCRIPT touches nothing)
+    assert len(scripts) == 13
+    for declared, touched in scripts:
+        for key in touched:
+            assert key in declared or (
+                key.startswith(
+                    tuple(k[: -len("idx")] + "s:" for k in declared if k.endswith("idx"))
+                )
+            ), (key, declared)
+        assert len({tag(k) for k in declared + touched}) <= 2

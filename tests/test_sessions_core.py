@@ -92,6 +92,15 @@ def test_keys_layout() -> None:
     assert len({key_slot(k.encode()) for k in keys.rev.all()}) == 1
 
 
+def test_rev_prelude_declares_keys_in_order() -> None:
+    from sessionsvc._scripts import rev_prelude
+
+    assert rev_prelude(("sid", "user:until")) == (
+        "local K = {sid = KEYS[1], user_until = KEYS[2]}\nlocal U = 2\n"
+    )
+    assert rev_prelude(()) == "local K = {}\nlocal U = 0\n"
+
+
 def test_every_session_script_embeds_the_one_apply_path() -> None:
     from sessionsvc._scripts import source
     from sessionsvc.revoker import APPLY_REVOCATION
@@ -121,8 +130,12 @@ def drive(op: Any, *replies: Any) -> tuple[list[Call], Any]:
 def test_login_call_and_result(core: SessionCore, clock: ManualClock) -> None:
     calls, pair = drive(core.login("alice", ip="192.0.2.1", claims={"roles": ["a"]}), [b"ok"])
     [call] = calls
-    assert call.script == "login" and len(call.keys) == 10
-    assert call.keys[8:] == [core.keys.index("alice"), core.keys.session("alice", pair.session_id)]
+    assert call.script == "login"
+    assert call.keys == [
+        *core.keys.rev.keys(("user", "all", "sid", "log", "epoch")),
+        core.keys.index("alice"),
+        core.keys.session("alice", pair.session_id),
+    ]
     assert call.args[:3] == [str(int(clock.now)), "alice", pair.session_id]
     assert json.loads(call.args[11]) == {"roles": ["a"]}
     assert isinstance(pair, TokenPair)

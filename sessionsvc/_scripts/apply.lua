@@ -1,6 +1,7 @@
 -- The one apply path (shared prefix of every script that revokes).
 --
--- KEYS[1..8] are always the {rev} keys, in this order (see sessionsvc.revoker.RevKeys):
+-- K is a table of {rev} keys: rev_keys() maps all eight, KEYS[1..8], in this order (see
+-- sessionsvc.revoker.RevKeys); a session script declares only those it touches (rev_prelude):
 --   sid (zset sid -> until), jti (zset jti -> until), user (hash sub -> before),
 --   user_until (zset sub -> until), all (hash before/until), kid (set), log (stream), epoch.
 -- Numbers travel as strings: integers plainly, fractions with 6 decimals, infinity as "inf".

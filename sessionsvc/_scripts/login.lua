@@ -1,11 +1,10 @@
--- LOGIN: KEYS = 8 {rev} keys, idx, session key.
+-- LOGIN: KEYS = its {rev} keys (K, U: see rev_prelude), idx, session key.
 -- ARGV = now, sub, sid, jti, iat, refresh exp, idle_exp, abs_exp, ip, ua, device, claims,
 --        max sessions (0: no cap), eviction until, epoch candidate.
 -- Returns {'superseded'} when a logout-everywhere (user or global before) is later than now:
 -- the session would be born revoked, the caller retries with a fresh clock reading.
 -- Otherwise {'ok', evicted sid...}. At the cap the oldest live sessions are evicted (revoked).
-local K = rev_keys()
-local idx, skey = KEYS[9], KEYS[10]
+local idx, skey = KEYS[U + 1], KEYS[U + 2]
 local now, sub, sid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local before = math.max(num(redis.call('HGET', K.user, sub)) or 0,
                         num(redis.call('HGET', K.all, 'before')) or 0)

@@ -1,8 +1,7 @@
--- LOGOUT: KEYS = 8 {rev} keys, idx, session key. ARGV = now, sid, until, epoch, reason.
+-- LOGOUT: KEYS = its {rev} keys (K, U: see rev_prelude), idx, session key. ARGV = now, sid, until, epoch, reason.
 -- The session revocation is applied whether or not the hash still exists (a logout must log
 -- out even after Redis lost the hash). Returns {existed (0/1), log id or ''}.
-local K = rev_keys()
-local idx = KEYS[9]
+local idx = KEYS[U + 1]
 local existed, id = end_session(K, idx, ARGV[2], {till = ARGV[3], epoch = ARGV[4],
   source = 'sessionsvc', reason = ARGV[5], at = ARGV[1]})
 return {existed, id or ''}

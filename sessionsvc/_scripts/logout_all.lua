@@ -1,10 +1,9 @@
--- LOGOUT_ALL: KEYS = 8 {rev} keys, idx. ARGV = now, sub, before, until offset, epoch, reason.
+-- LOGOUT_ALL: KEYS = its {rev} keys (K, U: see rev_prelude), idx. ARGV = now, sub, before, until offset, epoch, reason.
 -- Deletes every session of the user and applies a user revocation. ``before`` is raised just
 -- past (1 us) the last activity of every deleted session, so a refresh that ran just before this
 -- script with a clock ahead of ours cannot have issued an access token that survives.
 -- Returns {sessions ended, before, log id or ''}.
-local K = rev_keys()
-local idx = KEYS[9]
+local idx = KEYS[U + 1]
 local before = tonumber(ARGV[3])
 local sids = redis.call('ZRANGE', idx, 0, -1)
 for _, sid in ipairs(sids) do

@@ -1,10 +1,9 @@
--- REFRESH: KEYS = 8 {rev} keys, idx, session key.
+-- REFRESH: KEYS = its {rev} keys (K, U: see rev_prelude), idx, session key.
 -- ARGV = now, sid, presented jti, presented kid, new jti, new iat, refresh_ttl, idle_timeout,
 --        overlap, revocation until, epoch candidate.
 -- Returns {'missing'} | {'revoked', kind} | {'expired'} | {'reuse'} |
 --         {'ok', sub, claims, jti, iat, exp} (the refresh token to hand out).
-local K = rev_keys()
-local idx, skey = KEYS[9], KEYS[10]
+local idx, skey = KEYS[U + 1], KEYS[U + 2]
 local now, sid, jti = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local v = redis.call('HMGET', skey, 'sub', 'created', 'idle_exp', 'abs_exp', 'cur', 'prev',
                      'rotated_at', 'claims', 'cur_iat', 'cur_exp')
