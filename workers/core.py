@@ -105,7 +105,10 @@ class WorkerCore:
         """The one script call that applies ``event`` (``APPLY`` calls may be batched)."""
         reason = event.reason or event.type
         if isinstance(event, UserRevoke) and event.before is None:
-            return _first_call(self.sessions.logout_all(event.sub, reason=reason))
+            try:
+                return _first_call(self.sessions.logout_all(event.sub, reason=reason))
+            except ValueError:
+                pass  # a sub too long to have sessions (over 128 bytes): revoke it by value alone
         if isinstance(event, SessionRevoke):
             try:
                 return _first_call(self.sessions.logout(event.sid, reason=reason))
