@@ -22,85 +22,25 @@ and claims verified:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
-from ._scripts import rev_prelude, source
 from .claims import REFRESH_CLAIMS, ClaimRules
 from .config import Settings
 from .errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
 from .revoker import format_number as num
 from .sessionkeys import SessionKeys, sub_of, user_tag
+from .sessions_model import REV_KEYS, SCRIPT_SHAS, SCRIPTS, Call, Op, SessionInfo
+from .sessions_model import text as _text
 from .tokens import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
 from .verify import TokenVerifier
 
 __all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionCore", "SessionInfo"]
 
-T = TypeVar("T")
-# the {rev} keys each session script touches (declared in KEYS, in this order)
-REV_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "login": ("user", "all", "sid", "log", "epoch"),
-    "refresh": ("sid", "jti", "user", "all", "kid", "log", "epoch"),
-    "logout": ("sid", "log", "epoch"),
-    "logout_all": ("user", "user:until", "log", "epoch"),
-    "list": (),
-    "get": (),
-}
-SCRIPTS: Final = {name: source("apply", "session") + rev_prelude(rev) + source(name)
-                  for name, rev in REV_KEYS.items()}  # fmt: skip
-SCRIPT_SHAS: Final = {name: hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 (Redis' id)
-                      for name, text in SCRIPTS.items()}  # fmt: skip
 LOGIN_ATTEMPTS: Final = 3
 _LIMITS: Final = {"ip": 64, "user_agent": 512, "device": 128}
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One script invocation: the name of a ``SCRIPTS`` entry, its KEYS and its ARGV."""
-
-    script: str
-    keys: list[str]
-    args: list[str]
-
-
-Op = Generator[Call, Any, T]
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """A live session as ``list_sessions``/``get_session`` report it (times in epoch seconds)."""
-
-    session_id: str
-    sub: str
-    created: float
-    last_seen: float
-    expires_at: float
-    idle_expires_at: float
-    absolute_expires_at: float
-    ip: str | None
-    user_agent: str | None
-    device: str | None
-
-    @classmethod
-    def from_hash(cls, flat: Sequence[bytes | str]) -> SessionInfo:
-        """Decode a session hash as HGETALL returns it from a script (flat field/value list)."""
-        h = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
-        idle, absolute = float(h["idle_exp"]), float(h["abs_exp"])
-        return cls(h["sid"], h["sub"], float(h["created"]), float(h["last_seen"]),
-                   min(idle, absolute), idle, absolute,
-                   h.get("ip") or None, h.get("ua") or None, h.get("device") or None)  # fmt: skip
-
-    def as_dict(self) -> dict[str, Any]:
-        """The session as a JSON-ready dict."""
-        return asdict(self)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def _meta(name: str, value: object) -> str:
