@@ -140,6 +140,7 @@ class Worker:
                 backoff = 0.05
             except redis.RedisError as exc:
                 self.health.ready = False
+                self.health.beat()  # the loop is alive, retrying: liveness holds, readiness not
                 self.metrics.errors.inc()
                 log.warning("worker_redis_error", error=type(exc).__name__, retry_in=backoff)
                 self._stop.wait(backoff)
