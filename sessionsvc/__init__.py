@@ -6,6 +6,7 @@ The public API::
     TokenIssuer        sign access and refresh tokens
     SessionService     sessions in Redis: login, refresh rotation, logout one/all, list
     AsyncSessionService  the same for asyncio; SessionInfo, TokenPair are their results
+    Publisher          publish revoke events (AsyncPublisher for asyncio); EventRejected
     Settings           configuration from SESSIONSVC_* environment variables
     Revocation         one revocation entry; RevocationView holds them
     SessionError, TokenRejected, ...  the exception tree (see sessionsvc.errors)
@@ -23,8 +24,10 @@ from .errors import (
     StoreUnavailable,
     TokenRejected,
 )
+from .events import EventRejected
 from .keygen import generate_jwk, generate_jwks
 from .keys import Key, KeyRing, load_jwks
+from .publisher import AsyncPublisher, Publisher
 from .sessions import SessionService
 from .sessions_core import SessionInfo
 from .tokens import TokenIssuer, TokenPair
@@ -33,11 +36,14 @@ from .view import Revocation, RevocationView
 
 __all__ = [
     "REASONS",
+    "AsyncPublisher",
     "AsyncSessionService",
     "ClaimNotAllowed",
     "ConfigError",
+    "EventRejected",
     "Key",
     "KeyRing",
+    "Publisher",
     "RefreshReuseDetected",
     "Revocation",
     "RevocationView",

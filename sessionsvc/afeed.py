@@ -21,8 +21,7 @@ from redis.exceptions import RedisError
 
 from .config import Settings
 from .feed import BATCH, MAX_BACKOFF
-from .feed_core import POSITION, SNAPSHOT, FeedCore
-from .revoker import RevKeys
+from .feed_core import POSITION, make_core
 from .view import RevocationView
 
 __all__ = ["AsyncFeed"]
@@ -42,7 +41,7 @@ class AsyncFeed:
         client: redis.asyncio.Redis | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.core = FeedCore(view, RevKeys(settings.namespace), settings.max_staleness)
+        self.core = make_core(view, settings)
         self._client = client or redis.asyncio.Redis.from_url(
             settings.redis_url.get_secret_value(),
             socket_timeout=settings.feed_block + settings.redis_socket_timeout,
@@ -54,7 +53,6 @@ class AsyncFeed:
         self._on_fresh = on_fresh
         self._clock = clock
         self._block_ms = int(settings.feed_block * 1000)
-        self._snapshot = self._client.register_script(SNAPSHOT)
         self._position = self._client.register_script(POSITION)
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -98,11 +96,13 @@ class AsyncFeed:
     async def _resync(self) -> None:
         if self.core.needs_bootstrap(await self._position(keys=self.core.position_keys())):
             sent = self._clock()
-            args = [secrets.token_hex(8)]
-            reply: Any = await self._snapshot(keys=self.core.snapshot_keys(), args=args)
-            changed = self.core.load_snapshot(reply)
+            pipe = self._client.pipeline(transaction=True)
+            for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
+                pipe.execute_command(*command)
+            replies: Any = await pipe.execute()
+            changed = self.core.load_snapshot(replies, sent)
             self._on_fresh(self.core.mark_fresh(sent))
-            log.info("feed_bootstrapped", epoch=self.core.epoch, new_entries=len(changed),
+            log.info("feed_bootstrapped", epoch=self.core.epoch, new_entries=changed,
                      view_size=len(self.core.view))  # fmt: skip
         self._synced.set()
 

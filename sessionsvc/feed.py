@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .config import Settings
-from .feed_core import CHECK, POSITION, SNAPSHOT, FeedCore
+from .feed_core import CHECK, POSITION, make_core
 from .revoker import RevKeys
 from .view import Kind, RevocationView
 
@@ -55,13 +55,12 @@ class Feed:
         client: redis.Redis | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.core = FeedCore(view, RevKeys(settings.namespace), settings.max_staleness)
+        self.core = make_core(view, settings)
         self._client = client or feed_client(settings)
         self._owns_client = client is None
         self._on_fresh = on_fresh
         self._clock = clock
         self._block_ms = int(settings.feed_block * 1000)
-        self._snapshot = self._client.register_script(SNAPSHOT)
         self._position = self._client.register_script(POSITION)
         self._stop = threading.Event()
         self._synced = threading.Event()
@@ -102,11 +101,13 @@ class Feed:
     def _resync(self) -> None:
         if self.core.needs_bootstrap(self._position(keys=self.core.position_keys())):
             sent = self._clock()
-            args = [secrets.token_hex(8)]
-            reply: Any = self._snapshot(keys=self.core.snapshot_keys(), args=args)
-            changed = self.core.load_snapshot(reply)
+            pipe = self._client.pipeline(transaction=True)
+            for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+            replies: Any = pipe.execute()
+            changed = self.core.load_snapshot(replies, sent)
             self._on_fresh(self.core.mark_fresh(sent))
-            log.info("feed_bootstrapped", epoch=self.core.epoch, new_entries=len(changed),
+            log.info("feed_bootstrapped", epoch=self.core.epoch, new_entries=changed,
                      view_size=len(self.core.view))  # fmt: skip
         self._synced.set()
 

@@ -4,7 +4,7 @@ Invariants:
 
 - **Union, never forget.** A snapshot is merged into the view (``RevocationView.apply`` of every
   entry); nothing a validator has seen is dropped by a re-bootstrap, whatever Redis now holds.
-- **No gap.** The snapshot and the log position are read in one atomic script; tailing resumes
+- **No gap.** The snapshot and the log position are read in one MULTI/EXEC; tailing resumes
   from exactly that position. On reconnect the position is compared with Redis: a different
   ``epoch`` (Redis lost its data or a failover lost writes), a trimmed id past ours, or a last id
   behind ours (we saw entries Redis no longer has) forces a new snapshot.
@@ -23,16 +23,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._scripts import source
+from .config import Settings
 from .revoker import RevKeys, decode_entry, parse_number
 from .view import Revocation, RevocationView
 
-__all__ = ["CHECK", "POSITION", "SNAPSHOT", "FeedCore", "stream_id"]
+__all__ = ["CHECK", "POSITION", "FeedCore", "make_core", "stream_id"]
 
-SNAPSHOT = source("apply", "snapshot")
 POSITION = source("position")
 CHECK = source("apply", "check")
 
 Listener = Callable[[Revocation], None]
+PRUNE_EVERY = 60.0
+RANGES = 64
 
 
 def stream_id(value: bytes | str) -> tuple[int, int]:
@@ -46,8 +48,18 @@ def _s(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _pairs(flat: Sequence[Any]) -> list[tuple[str, str]]:
-    return [(_s(flat[i]), _s(flat[i + 1])) for i in range(0, len(flat), 2)]
+def _ids(flat: Sequence[Any]) -> list[tuple[str, float]]:
+    """ZRANGE WITHSCORES (flat member, score list; RESP3 may pair them) → (id, until)."""
+    if flat and isinstance(flat[0], list | tuple):
+        return [(_s(m), parse_number(_s(u))) for m, u in flat]
+    return [(_s(flat[i]), parse_number(_s(flat[i + 1]))) for i in range(0, len(flat), 2)]
+
+
+def _mapping(reply: Any) -> list[tuple[Any, Any]]:
+    """HGETALL as redis-py returns it (a dict) or as a flat list."""
+    if isinstance(reply, dict):
+        return list(reply.items())
+    return [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
 
 
 @dataclass
@@ -57,6 +69,8 @@ class FeedCore:
     view: RevocationView
     keys: RevKeys
     max_staleness: float
+    horizon: float = 7 * 86400 + 300
+    """The longest any revocation is kept (max token lifetime + leeway): snapshot ranges."""
     listeners: list[Listener] = field(default_factory=list)
     epoch: str | None = None
     last_id: str = "0-0"
@@ -66,39 +80,83 @@ class FeedCore:
     bootstraps: int = 0
     reconnects: int = 0
     listener_errors: int = 0
+    pruned: int = 0
+    next_prune: float = -math.inf
 
     @property
     def stale_after(self) -> float:
         """The moment the view stops being known-fresh."""
         return self.fresh_at + self.max_staleness
 
-    def snapshot_keys(self) -> list[str]:
-        """KEYS of ``SNAPSHOT`` (and ``CHECK``'s first eight)."""
-        return [*self.keys.all(), self.keys.trimmed]
-
     def position_keys(self) -> list[str]:
         """KEYS of ``POSITION``."""
         return [self.keys.epoch, self.keys.log, self.keys.trimmed]
 
-    def load_snapshot(self, reply: Sequence[Any]) -> list[Revocation]:
-        """Union a ``SNAPSHOT`` reply into the view; return the entries that changed it."""
-        epoch, last, _trimmed, sids, jtis, users, user_until, all_, kids = reply
-        entries = [Revocation("session", s, until=parse_number(u)) for s, u in _pairs(sids)]
-        entries += [Revocation("token", t, until=parse_number(u)) for t, u in _pairs(jtis)]
-        untils = dict(_pairs(user_until))
-        for sub, before in _pairs(users):
-            until = parse_number(untils.get(sub, "inf"))
-            entries.append(Revocation("user", sub, before=parse_number(before), until=until))
-        glob = dict(_pairs(all_))
-        if "before" in glob:
-            entries.append(Revocation("all", before=parse_number(glob["before"]),
-                                      until=parse_number(glob.get("until", "inf"))))  # fmt: skip
-        entries += [Revocation("key", _s(k)) for k in kids]
+    def snapshot_bounds(self, now: float) -> list[float]:
+        """Upper score bounds of the ranges session and token ids are read in: geometric from
+        one minute to ``horizon`` ahead, so an id is kept at most ~16% longer than it needs."""
+        ratio = (max(self.horizon, 120.0) / 60.0) ** (1 / (RANGES - 1))
+        return [now + 60.0 * ratio**j for j in range(RANGES)]
+
+    def snapshot_commands(self, now: float, epoch: str) -> list[tuple[Any, ...]]:
+        """The commands of one MULTI/EXEC that reads the whole state and the log position
+        atomically. Ids come without scores, by range (``snapshot_bounds``): a million of them
+        cost a fraction of what member+score pairs or a Lua copy would."""
+        k = self.keys
+        cmds: list[tuple[Any, ...]] = [
+            ("SET", k.epoch, epoch, "NX"),
+            ("GET", k.epoch),
+            ("GET", k.trimmed),
+            ("XREVRANGE", k.log, "+", "-", "COUNT", 1),
+        ]
+        for key in (k.key("sid"), k.key("jti")):
+            low = "-inf"
+            for bound in self.snapshot_bounds(now):
+                cmds.append(("ZRANGE", key, low, repr(bound), "BYSCORE"))
+                low = f"({bound!r}"
+            cmds.append(("ZRANGE", key, low, "+inf", "BYSCORE", "WITHSCORES"))
+        cmds += [("HGETALL", k.key("user")), ("ZRANGE", k.key("user:until"), 0, -1, "WITHSCORES"),
+                 ("HGETALL", k.key("all")), ("SMEMBERS", k.key("kid"))]  # fmt: skip
+        return cmds
+
+    def load_snapshot(self, replies: Sequence[Any], now: float) -> int:
+        """Union the replies of ``snapshot_commands(now, …)`` into the view; return how many
+        entries were new (listeners hear each of them)."""
+        epoch, trimmed, newest = replies[1], replies[2], replies[3]
+        bounds = self.snapshot_bounds(now)
+        new: list[tuple[str, str]] = []  # only collected when someone listens
+        count = 0
+        at = 4
+        for kind in ("session", "token"):
+            for bound, members in zip(bounds, replies[at : at + RANGES], strict=True):
+                added = self.view.add_ids(kind, [_s(m) for m in members], bound)
+                count += len(added)
+                if self.listeners:
+                    new += [(kind, value) for value in added]
+            for value, until in _ids(replies[at + RANGES]):  # beyond the horizon: exact
+                if self.view.apply(Revocation(kind, value, until=until)):
+                    count += 1
+                    new.append((kind, value))
+            at += RANGES + 1
+        users, user_until, glob, kids = replies[at : at + 4]
+        untils = dict(_ids(user_until))
+        entries = [Revocation("user", _s(sub), before=parse_number(_s(before)),
+                              until=untils.get(_s(sub), math.inf))
+                   for sub, before in _mapping(users)]  # fmt: skip
+        g = {_s(name): _s(value) for name, value in _mapping(glob)}
+        if "before" in g:
+            entries.append(Revocation("all", before=parse_number(g["before"]),
+                                      until=parse_number(g.get("until", "inf"))))  # fmt: skip
+        entries += [Revocation("key", _s(kid)) for kid in kids]
         changed = [rev for rev in entries if self.view.apply(rev)]
-        self.epoch, self.last_id = _s(epoch), _s(last)
+        last = _s(newest[0][0]) if newest else "0-0"
+        if trimmed is not None and stream_id(trimmed) > stream_id(last):
+            last = _s(trimmed)  # the log was trimmed empty: resume after what was cut
+        self.epoch, self.last_id = _s(epoch), last
         self.bootstraps += 1
-        self._notify(changed)
-        return changed
+        if self.listeners:
+            self._notify([Revocation(kind, value) for kind, value in new] + changed)  # type: ignore[arg-type]
+        return count + len(changed)
 
     def needs_bootstrap(self, position: Sequence[Any]) -> bool:
         """Compare a ``POSITION`` reply with what we hold (see the module invariants)."""
@@ -130,8 +188,12 @@ class FeedCore:
         return applied
 
     def mark_fresh(self, sent_at: float) -> float:
-        """A blocking read sent at ``sent_at`` returned: the view was current then."""
+        """A blocking read sent at ``sent_at`` returned: the view was current then. Once a
+        minute this also prunes entries no token can match any more."""
         self.fresh_at = max(self.fresh_at, sent_at)
+        if sent_at >= self.next_prune:
+            self.next_prune = sent_at + PRUNE_EVERY
+            self.pruned += self.view.prune(sent_at)
         return self.stale_after
 
     def _notify(self, revs: list[Revocation]) -> None:
@@ -141,3 +203,9 @@ class FeedCore:
                     listener(rev)
                 except Exception:
                     self.listener_errors += 1
+
+
+def make_core(view: RevocationView, settings: Settings) -> FeedCore:
+    """A ``FeedCore`` for ``settings`` (namespace, staleness, the longest revocation horizon)."""
+    horizon = max(settings.access_ttl, settings.refresh_ttl) + settings.leeway
+    return FeedCore(view, RevKeys(settings.namespace), settings.max_staleness, horizon)

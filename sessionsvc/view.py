@@ -11,13 +11,18 @@ Invariants:
   that result while the generation is still *g*: this is how the verified-token cache stays a few
   dict look-ups without ever skipping a revocation.
 - Key revocations are kept until the process ends (the key is removed from config by then).
+- Sessions and tokens — the kinds that number in the millions — are ``ExpiringIds``: fingerprints
+  with minute-rounded expiry (see ``sessionsvc.idset``); they can be tested, not listed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
+
+from .idset import ExpiringIds
 
 __all__ = ["KINDS", "Revocation", "RevocationView"]
 
@@ -52,8 +57,8 @@ class RevocationView:
     """Revoked sessions, tokens, users-before, a global before and keys, with expiry."""
 
     def __init__(self) -> None:
-        self.sessions: dict[str, float] = {}
-        self.tokens: dict[str, float] = {}
+        self.sessions = ExpiringIds()
+        self.tokens = ExpiringIds()
         self.users: dict[str, tuple[float, float]] = {}
         self.keys: set[str] = set()
         self.global_before: tuple[float, float] = (0.0, 0.0)
@@ -63,51 +68,51 @@ class RevocationView:
         return len(self.sessions) + len(self.tokens) + len(self.users) + len(self.keys)
 
     def apply(self, rev: Revocation) -> bool:
-        """Add one revocation; True when the view changed (and ``generation`` moved)."""
-        changed = False
+        """Add one revocation; True when it can reject a token it could not before (and then
+        ``generation`` moved). Extending an entry's ``until`` is kept but is not a change."""
         if rev.kind == "session":
-            changed = _extend(self.sessions, rev.value, rev.until)
+            changed = self.sessions.add(rev.value, rev.until)
         elif rev.kind == "token":
-            changed = _extend(self.tokens, rev.value, rev.until)
+            changed = self.tokens.add(rev.value, rev.until)
         elif rev.kind == "key":
             changed = rev.value not in self.keys
             self.keys.add(rev.value)
         elif rev.kind == "user":
             old = self.users.get(rev.value, (0.0, 0.0))
-            new = (max(old[0], rev.before), max(old[1], rev.until))
-            changed = new != old
-            self.users[rev.value] = new
+            self.users[rev.value] = (max(old[0], rev.before), max(old[1], rev.until))
+            changed = rev.before > old[0]
         else:
             old = self.global_before
             self.global_before = (max(old[0], rev.before), max(old[1], rev.until))
-            changed = self.global_before != old
+            changed = rev.before > old[0]
         if changed:
             self.generation += 1
         return changed
 
+    def add_ids(self, kind: Kind, values: Iterable[str], until: float) -> list[str]:
+        """Bulk ``apply`` of ``session`` or ``token`` ids sharing one ``until`` (the snapshot
+        path). Returns the values that were new."""
+        table = self.sessions if kind == "session" else self.tokens
+        new = table.add_many(values, until)
+        if new:
+            self.generation += 1
+        return new
+
     def merge(self, other: RevocationView) -> None:
         """Union ``other`` into this view (bootstrap after a failover never forgets)."""
-        for rev in other.entries():
-            self.apply(rev)
-
-    def entries(self) -> list[Revocation]:
-        """Every entry as a ``Revocation`` (for merge, snapshots and debugging)."""
-        out = [Revocation("session", s, until=u) for s, u in self.sessions.items()]
-        out += [Revocation("token", t, until=u) for t, u in self.tokens.items()]
-        out += [Revocation("user", s, before=b, until=u) for s, (b, u) in self.users.items()]
-        out += [Revocation("key", k) for k in self.keys]
-        if self.global_before[0]:
-            out.append(Revocation("all", before=self.global_before[0], until=self.global_before[1]))
-        return out
+        if self.sessions.merge(other.sessions) + self.tokens.merge(other.tokens):
+            self.generation += 1
+        for sub, (before, until) in other.users.items():
+            self.apply(Revocation("user", sub, before=before, until=until))
+        for kid in other.keys:
+            self.apply(Revocation("key", kid))
+        if other.global_before[0]:
+            before, until = other.global_before
+            self.apply(Revocation("all", before=before, until=until))
 
     def prune(self, now: float) -> int:
         """Forget entries whose ``until`` has passed; return how many went."""
-        dropped = 0
-        for table in (self.sessions, self.tokens):
-            dead = [k for k, until in table.items() if until <= now]
-            for k in dead:
-                del table[k]
-            dropped += len(dead)
+        dropped = self.sessions.prune(now) + self.tokens.prune(now)
         dead = [k for k, (_, until) in self.users.items() if until <= now]
         for k in dead:
             del self.users[k]
@@ -130,11 +135,3 @@ class RevocationView:
         if kid in self.keys:
             return "key"
         return None
-
-
-def _extend(table: dict[str, float], key: str, until: float) -> bool:
-    old = table.get(key)
-    if old is not None and old >= until:
-        return False
-    table[key] = until
-    return True

@@ -128,13 +128,13 @@ def test_len_counts_entries() -> None:
 
 def test_later_until_extends_a_session_entry() -> None:
     view = view_of(Revocation("session", "s1", until=NOW), Revocation("session", "s1", until=LATER))
-    assert view.sessions == {"s1": LATER}
+    assert view.sessions.until("s1") == LATER
 
 
 def test_earlier_until_never_shortens_an_entry() -> None:
     view = view_of(Revocation("token", "j1", until=LATER))
     assert view.apply(Revocation("token", "j1", until=NOW)) is False
-    assert view.tokens == {"j1": LATER}
+    assert view.tokens.until("j1") == LATER
 
 
 def test_user_entry_keeps_the_larger_before_and_later_until() -> None:
@@ -198,7 +198,8 @@ def test_prune_only_drops_the_expired_ones() -> None:
         Revocation("session", "old", until=NOW), Revocation("session", "new", until=LATER)
     )
     assert view.prune(NOW) == 1
-    assert view.sessions == {"new": LATER}
+    assert view.sessions.until("new") == LATER
+    assert view.sessions.until("old") is None
 
 
 def test_key_revocations_are_never_pruned() -> None:
@@ -303,7 +304,7 @@ def test_merge_keeps_the_larger_before_and_later_until() -> None:
     ours.merge(theirs)
     assert ours.users == {"u1": (NOW + 5, LATER + 10)}
     assert ours.global_before == (NOW + 5, LATER + 10)
-    assert ours.sessions == {"s1": LATER + 10}
+    assert ours.sessions.until("s1") == LATER + 60  # kept to the minute, rounded up
 
 
 def test_merge_never_forgets() -> None:
@@ -341,20 +342,19 @@ def test_merge_moves_the_generation_only_on_change() -> None:
     assert ours.generation == 2
 
 
-def test_entries_rebuild_an_equal_view() -> None:
-    view = view_of(
-        Revocation("session", "s1", until=LATER),
-        Revocation("token", "j1", until=LATER),
-        Revocation("user", "u1", before=NOW, until=LATER),
-        Revocation("all", before=NOW, until=LATER),
-        Revocation("key", "k1"),
-    )
-    assert state(view_of(*view.entries())) == state(view)
-    assert len(view.entries()) == 5
+def test_until_is_rounded_up_to_the_minute() -> None:
+    view = view_of(Revocation("session", "s1", until=NOW + 1))
+    assert view.sessions.until("s1") == NOW + 60
+    assert view.prune(NOW + 59) == 0
+    assert view.prune(NOW + 60) == 1
 
 
-def test_entries_leave_out_an_unset_global_before() -> None:
-    assert RevocationView().entries() == []
+def test_bulk_add_ids_reports_only_new_ones() -> None:
+    view = view_of(Revocation("session", "s1", until=LATER))
+    new = view.add_ids("session", ["s1", "s2"], LATER)
+    assert new == ["s2"]
+    assert view.generation == 2
+    assert check(view, sid="s2") == "session"
 
 
 # --- Revocation validation ----------------------------------------------------------------------
