@@ -31,10 +31,8 @@ from typing import Any
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisProcess  # noqa: E402
-
-from sessionsvc import SessionService, Settings, TokenRejected, Validator, generate_jwks  # noqa: E402
+from sessionsvc import SessionService, Settings, TokenRejected, Validator, generate_jwks
+from sessionsvc.embedded import RedisProcess
 
 Samples = dict[str, int]  # key -> monotonic_ns when that process had it
 

@@ -29,11 +29,9 @@ from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisProcess  # noqa: E402
-
-from sessionsvc import Settings, Validator, generate_jwks  # noqa: E402
-from sessionsvc.revoker import RevKeys  # noqa: E402
+from sessionsvc import Settings, Validator, generate_jwks
+from sessionsvc.embedded import RedisProcess
+from sessionsvc.revoker import RevKeys
 
 
 def main() -> int:

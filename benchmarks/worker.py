@@ -28,10 +28,8 @@ from typing import Any
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisProcess  # noqa: E402
-
-from sessionsvc import Settings, generate_jwks  # noqa: E402
+from sessionsvc import Settings, generate_jwks
+from sessionsvc.embedded import RedisProcess
 
 STREAM = "ss:events"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -100,7 +101,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the terminal walkthrough."""
+    """Run the terminal walkthrough (throw-away keys and Redis; no configuration needed)."""
+    configure_logging("development", logging.WARNING)
     return run_demo()
 
 

@@ -32,7 +32,7 @@ def test_demo_returns_0(walkthrough: tuple[int, list[str]]) -> None:
 
 
 def test_demo_validates_the_fresh_access_token(walkthrough: tuple[int, list[str]]) -> None:
-    assert "valid; sub=alice" in line_with(walkthrough[1], "Validate locally")
+    assert "sub=alice" in line_with(walkthrough[1], "validates locally")
 
 
 def test_demo_shows_the_revoked_rejection(walkthrough: tuple[int, list[str]]) -> None:
@@ -56,7 +56,17 @@ def test_demo_shows_each_attack_rejected(
 
 
 def test_demo_accepts_an_untouched_token(walkthrough: tuple[int, list[str]]) -> None:
-    assert line_with(walkthrough[1], "bob's untouched access token").endswith("accepted")
+    assert line_with(walkthrough[1], "dave's untouched access token").endswith("accepted")
+
+
+@pytest.mark.parametrize("who", ["alice's access token", "bob's access token",
+                                 "carol's newest access token"])  # fmt: skip
+def test_demo_revocations_reach_node_b(walkthrough: tuple[int, list[str]], who: str) -> None:
+    assert "rejected: reason=revoked" in line_with(walkthrough[1], who)
+
+
+def test_demo_detects_refresh_token_theft(walkthrough: tuple[int, list[str]]) -> None:
+    assert "RefreshReuseDetected" in line_with(walkthrough[1], "twice-old refresh token")
 
 
 def test_demo_output_holds_no_private_key(walkthrough: tuple[int, list[str]]) -> None:

