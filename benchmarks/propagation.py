@@ -41,8 +41,9 @@ def make_settings(kwargs: dict[str, Any]) -> Settings:
     return Settings(**kwargs, _env_file=None)  # type: ignore[call-arg]
 
 
-def validator_proc(kwargs: dict[str, Any], tokens: dict[str, str], ready: Any, stop: Any,
-                   out: Any) -> None:  # fmt: skip
+def validator_proc(
+    kwargs: dict[str, Any], tokens: dict[str, str], ready: Any, stop: Any, out: Any
+) -> None:
     validator = Validator(make_settings(kwargs)).start()
     for token in tokens.values():
         validator.validate(token)  # warm cache: the rejection must beat a cached acceptance
@@ -91,8 +92,9 @@ def worker_proc(kwargs: dict[str, Any], stop: Any) -> None:
     worker.run()
 
 
-def run_followers(target: Any, args: tuple[Any, ...], procs: int,
-                  publish: Any, keys: list[str], gap: float) -> dict[str, list[int]]:  # fmt: skip
+def run_followers(
+    target: Any, args: tuple[Any, ...], procs: int, publish: Any, keys: list[str], gap: float
+) -> dict[str, list[int]]:
     ctx = mp.get_context("fork")
     ready, stop, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     children = [ctx.Process(target=target, args=(*args, ready, stop, out)) for _ in range(procs)]
@@ -120,8 +122,15 @@ def summarize(name: str, lat: dict[str, list[int]], procs: int) -> dict[str, Any
     missing = sum(procs - len(xs) for xs in lat.values())
     q = statistics.quantiles(every, n=100) if len(every) > 1 else [0.0] * 99
     qf = statistics.quantiles(full, n=100) if len(full) > 1 else [0.0] * 99
-    return {"path": name, "p50": q[49], "p99": q[98], "max": max(every, default=0.0),
-            "all_p50": qf[49], "all_p99": qf[98], "missing": missing}  # fmt: skip
+    return {
+        "path": name,
+        "p50": q[49],
+        "p99": q[98],
+        "max": max(every, default=0.0),
+        "all_p50": qf[49],
+        "all_p99": qf[98],
+        "missing": missing,
+    }
 
 
 def main() -> int:
@@ -133,24 +142,35 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
         if not server.running:
             server.start()
-        kwargs = {"access_jwks": json.dumps(generate_jwks("EdDSA", "bench-a")),
-                  "refresh_jwks": json.dumps(generate_jwks("EdDSA", "bench-r")),
-                  "issuer": "https://bench.invalid", "audience": "bench",
-                  "redis_url": server.url, "env": "production"}  # fmt: skip
+        kwargs = {
+            "access_jwks": json.dumps(generate_jwks("EdDSA", "bench-a")),
+            "refresh_jwks": json.dumps(generate_jwks("EdDSA", "bench-r")),
+            "issuer": "https://bench.invalid",
+            "audience": "bench",
+            "redis_url": server.url,
+            "env": "production",
+        }
         settings = make_settings(kwargs)
         service = SessionService(settings)
         raw = redis.Redis.from_url(server.url)
         rows = []
 
         keys = [f"k{i}" for i in range(args.k)]
-        lat = run_followers(reader_proc, (server.url, "bench:floor"), args.procs,
-                            lambda k: raw.xadd("bench:floor", {"k": k}), keys, args.gap)  # fmt: skip
+        lat = run_followers(
+            reader_proc,
+            (server.url, "bench:floor"),
+            args.procs,
+            lambda k: raw.xadd("bench:floor", {"k": k}),
+            keys,
+            args.gap,
+        )
         rows.append(summarize("floor: XADD → XREAD", lat, args.procs))
 
         pairs = [service.login(f"user-{i}") for i in range(args.k)]
         tokens = {p.session_id: p.access_token for p in pairs}
-        lat = run_followers(validator_proc, (kwargs, tokens), args.procs,
-                            service.logout, list(tokens), args.gap)  # fmt: skip
+        lat = run_followers(
+            validator_proc, (kwargs, tokens), args.procs, service.logout, list(tokens), args.gap
+        )
         rows.append(summarize("direct: logout → validators", lat, args.procs))
 
         stop = mp.get_context("fork").Event()
@@ -160,8 +180,9 @@ def main() -> int:
         pairs = [service.login(f"user-w{i}") for i in range(args.k)]
         tokens = {p.session_id: p.access_token for p in pairs}
         publish = lambda sid: raw.xadd("ss:events", {"type": "session.revoke", "sid": sid})  # noqa: E731
-        lat = run_followers(validator_proc, (kwargs, tokens), args.procs, publish, list(tokens),
-                            args.gap)  # fmt: skip
+        lat = run_followers(
+            validator_proc, (kwargs, tokens), args.procs, publish, list(tokens), args.gap
+        )
         rows.append(summarize("worker: XADD event → worker → validators", lat, args.procs))
         stop.set()
         worker.join(timeout=10)
@@ -169,8 +190,10 @@ def main() -> int:
         raw.close()
 
     targets = {"direct": (0.5, 2.0), "worker": (0.8, 3.0)}
-    print(f"\npropagation: {args.procs} validator processes, {args.k} revocations per path, "
-          f"{mp.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")  # fmt: skip
+    print(
+        f"\npropagation: {args.procs} validator processes, {args.k} revocations per path, "
+        f"{mp.cpu_count()} CPUs, Python {sys.version.split()[0]}\n"
+    )
     print("| path | p50 ms | p99 ms | max ms | all-procs p50 | all-procs p99 | missed | target |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
@@ -180,8 +203,10 @@ def main() -> int:
         if target:
             ok = r["p50"] <= target[0] and r["p99"] <= target[1]
             verdict = f"p50≤{target[0]} p99≤{target[1]}: {'PASS' if ok else 'MISS'}"
-        print(f"| {r['path']} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.2f} | "
-              f"{r['all_p50']:.3f} | {r['all_p99']:.3f} | {r['missing']} | {verdict} |")  # fmt: skip
+        print(
+            f"| {r['path']} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.2f} | "
+            f"{r['all_p50']:.3f} | {r['all_p99']:.3f} | {r['missing']} | {verdict} |"
+        )
     return 0
 
 

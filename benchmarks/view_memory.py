@@ -46,17 +46,22 @@ def main() -> int:
         key = RevKeys().key("sid")
         for start in range(0, args.n, 10_000):
             pipe = client.pipeline(transaction=False)
-            batch = {f"{secrets.token_urlsafe(9)}.{secrets.token_urlsafe(16)}":
-                     now + 900 + (i % 900) for i in range(start, min(args.n, start + 10_000))}  # fmt: skip
+            batch = {
+                f"{secrets.token_urlsafe(9)}.{secrets.token_urlsafe(16)}": now + 900 + (i % 900)
+                for i in range(start, min(args.n, start + 10_000))
+            }
             pipe.zadd(key, batch)
             pipe.execute()
         client.close()
         settings = Settings(
             access_jwks=json.dumps(generate_jwks("EdDSA", "m-a")),  # type: ignore[arg-type]
             refresh_jwks=json.dumps(generate_jwks("EdDSA", "m-r")),  # type: ignore[arg-type]
-            issuer="https://bench.invalid", audience="bench",
-            redis_url=server.url, env="production", _env_file=None,  # type: ignore[arg-type, call-arg]
-        )  # fmt: skip
+            issuer="https://bench.invalid",
+            audience="bench",
+            redis_url=server.url,
+            env="production",
+            _env_file=None,  # type: ignore[arg-type, call-arg]
+        )
         timing = Validator(settings)  # bootstrap time, without tracemalloc's slowdown
         started = time.perf_counter()
         timing.start(wait=60)
@@ -89,8 +94,10 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     print(f"| reference: set of the id strings | {ref_entry:.0f} | {ref / 1e6:.0f} | |")
     print(f"| validator view after bootstrap | {per_entry:.0f} | {held / 1e6:.0f} | {boot:.2f} |")
-    print(f"\ntarget ≤ 80 bytes/entry: {'PASS' if per_entry <= 80 else 'MISS'}; "
-          f"bootstrap ≤ 3 s: {'PASS' if boot <= 3 else 'MISS'}")  # fmt: skip
+    print(
+        f"\ntarget ≤ 80 bytes/entry: {'PASS' if per_entry <= 80 else 'MISS'}; "
+        f"bootstrap ≤ 3 s: {'PASS' if boot <= 3 else 'MISS'}"
+    )
     return 0
 
 

@@ -87,10 +87,14 @@ def main() -> int:
             server.start()
         client = redis.Redis.from_url(server.url)
         raw_s = fill(client, events(args.n, now))
-        kwargs = {"access_jwks": json.dumps(generate_jwks("EdDSA", "b-a")),
-                  "refresh_jwks": json.dumps(generate_jwks("EdDSA", "b-r")),
-                  "issuer": "https://bench.invalid", "audience": "bench",
-                  "redis_url": server.url, "env": "production"}  # fmt: skip
+        kwargs = {
+            "access_jwks": json.dumps(generate_jwks("EdDSA", "b-a")),
+            "refresh_jwks": json.dumps(generate_jwks("EdDSA", "b-r")),
+            "issuer": "https://bench.invalid",
+            "audience": "bench",
+            "redis_url": server.url,
+            "env": "production",
+        }
         ctx = mp.get_context("fork")
         stop = ctx.Event()
         proc = ctx.Process(target=worker_proc, args=(kwargs, stop))
