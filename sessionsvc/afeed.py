@@ -56,6 +56,7 @@ class AsyncFeed:
         self._position = self._client.register_script(POSITION)
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self, wait: float = 5.0) -> bool:
         """Start the task; wait up to ``wait`` s for the first snapshot. True when synced."""
@@ -68,8 +69,14 @@ class AsyncFeed:
         return True
 
     async def close(self) -> None:
-        """Cancel the task and release the connection."""
+        """Stop the task and release the connection.
+
+        The task is cancelled *and* told to stop: on Python 3.11 ``asyncio.wait_for`` (which
+        redis-py wraps around every socket write) can swallow a cancellation that arrives as the
+        write completes, and the loop then ends after its current read instead (one feed_block).
+        """
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -79,7 +86,7 @@ class AsyncFeed:
     async def _run(self) -> None:
         backoff = 0.05
         resync = True
-        while True:
+        while not self._stopping:
             try:
                 if resync:
                     await self._resync()
