@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from .config import Settings
 from .feed import BATCH, MAX_BACKOFF
-from .feed_core import POSITION, make_core
+from .feed_core import POSITION, make_core, read_entries
 from .view import RevocationView
 
 __all__ = ["AsyncFeed"]
@@ -100,8 +100,8 @@ class AsyncFeed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _resync(self) -> None:
-        if self.core.needs_bootstrap(await self._position(keys=self.core.position_keys())):
+    async def _resync(self, force: bool = False) -> None:
+        if force or self.core.needs_bootstrap(await self._position(keys=self.core.position_keys())):
             sent = self._clock()
             pipe = self._client.pipeline(transaction=True)
             for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
@@ -114,9 +114,17 @@ class AsyncFeed:
         self._synced.set()
 
     async def _tail_once(self) -> None:
-        sent = self._clock()
-        streams: Any = {self.core.keys.log: self.core.last_id}
+        core = self.core
+        sent, since = self._clock(), core.last_id
+        streams: Any = {core.keys.log: since}
         reply: Any = await self._client.xread(streams, count=BATCH, block=self._block_ms)
-        if reply:
-            self.core.apply_entries(reply[0][1])
-        self._on_fresh(self.core.mark_fresh(sent))
+        entries = read_entries(reply)
+        if entries:
+            core.apply_entries(entries)
+        if core.gap_possible(sent, self._clock(), len(entries) >= BATCH) and core.trimmed_past(
+            since, await self._client.get(core.keys.trimmed)
+        ):
+            log.warning("feed_trimmed_past", position=since)
+            await self._resync(force=True)
+            return
+        self._on_fresh(core.mark_fresh(sent))

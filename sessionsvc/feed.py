@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .config import Settings
-from .feed_core import CHECK, POSITION, make_core
+from .feed_core import CHECK, POSITION, make_core, read_entries
 from .revoker import RevKeys
 from .view import Kind, RevocationView
 
@@ -98,8 +98,8 @@ class Feed:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
-    def _resync(self) -> None:
-        if self.core.needs_bootstrap(self._position(keys=self.core.position_keys())):
+    def _resync(self, force: bool = False) -> None:
+        if force or self.core.needs_bootstrap(self._position(keys=self.core.position_keys())):
             sent = self._clock()
             pipe = self._client.pipeline(transaction=True)
             for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
@@ -112,14 +112,19 @@ class Feed:
         self._synced.set()
 
     def _tail_once(self) -> None:
-        sent = self._clock()
-        log_key = self.core.keys.log
-        reply: Any = self._client.xread(
-            {log_key: self.core.last_id}, count=BATCH, block=self._block_ms
-        )
-        if reply:
-            self.core.apply_entries(reply[0][1])
-        self._on_fresh(self.core.mark_fresh(sent))
+        core = self.core
+        sent, since = self._clock(), core.last_id
+        reply: Any = self._client.xread({core.keys.log: since}, count=BATCH, block=self._block_ms)
+        entries = read_entries(reply)
+        if entries:
+            core.apply_entries(entries)
+        if core.gap_possible(sent, self._clock(), len(entries) >= BATCH) and core.trimmed_past(
+            since, self._client.get(core.keys.trimmed)
+        ):
+            log.warning("feed_trimmed_past", position=since)
+            self._resync(force=True)
+            return
+        self._on_fresh(core.mark_fresh(sent))
 
 
 class DirectCheck:

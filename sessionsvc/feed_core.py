@@ -7,7 +7,10 @@ Invariants:
 - **No gap.** The snapshot and the log position are read in one MULTI/EXEC; tailing resumes
   from exactly that position. On reconnect the position is compared with Redis: a different
   ``epoch`` (Redis lost its data or a failover lost writes), a trimmed id past ours, or a last id
-  behind ours (we saw entries Redis no longer has) forces a new snapshot.
+  behind ours (we saw entries Redis no longer has) forces a new snapshot. A follower that stays
+  connected but stalls (a blocked listener, a paused process) or falls a full batch behind checks
+  the trim marker after its next read (``gap_possible``): entries it had not read may have been
+  trimmed meanwhile, and then it re-bootstraps too.
 - **Freshness is measured.** Each return of a blocking XREAD, with data or empty at its timeout,
   proves the view current at the moment the read was *sent*; ``fresh_at`` is that moment and the
   view is stale once ``fresh_at + max_staleness`` has passed.
@@ -27,13 +30,17 @@ from .config import Settings
 from .revoker import RevKeys, decode_entry, parse_number
 from .view import Revocation, RevocationView
 
-__all__ = ["CHECK", "POSITION", "FeedCore", "make_core", "stream_id"]
+__all__ = ["CHECK", "POSITION", "FeedCore", "make_core", "read_entries", "stream_id"]
 
 POSITION = source("position")
 CHECK = source("apply", "check")
 
 Listener = Callable[[Revocation], None]
 PRUNE_EVERY = 60.0
+STALL = 5.0
+"""Seconds of delay (beyond a read's BLOCK) after which a follower assumes it stalled. Without a
+stall every unread entry is younger than ``feed_block`` + 2 x STALL, far below the shortest log
+retention (60 s): nothing it has not read can have been trimmed."""
 RANGES = 64
 
 
@@ -48,11 +55,29 @@ def _s(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def _score(value: Any) -> float:
+    """A ZSET score: bytes in RESP2, already a double (``inf`` included) in RESP3."""
+    return float(value) if isinstance(value, int | float) else parse_number(_s(value))
+
+
 def _ids(flat: Sequence[Any]) -> list[tuple[str, float]]:
     """ZRANGE WITHSCORES (flat member, score list; RESP3 may pair them) → (id, until)."""
     if flat and isinstance(flat[0], list | tuple):
-        return [(_s(m), parse_number(_s(u))) for m, u in flat]
-    return [(_s(flat[i]), parse_number(_s(flat[i + 1]))) for i in range(0, len(flat), 2)]
+        return [(_s(m), _score(u)) for m, u in flat]
+    return [(_s(flat[i]), _score(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def read_entries(reply: Any) -> Sequence[tuple[Any, Any]]:
+    """The ``(id, fields)`` entries of an XREAD reply on one stream: ``[[stream, entries]]`` in
+    RESP2, ``{stream: [entries]}`` in RESP3 (``?protocol=3``), empty when the read timed out."""
+    if not reply:
+        return ()
+    if isinstance(reply, dict):
+        entries = next(iter(reply.values()))
+        if len(entries) == 1 and isinstance(entries[0], list):  # redis-py wraps them once more
+            entries = entries[0]
+        return entries  # type: ignore[no-any-return]
+    return reply[0][1]  # type: ignore[no-any-return]
 
 
 def _mapping(reply: Any) -> list[tuple[Any, Any]]:
@@ -82,6 +107,10 @@ class FeedCore:
     listener_errors: int = 0
     pruned: int = 0
     next_prune: float = -math.inf
+    block: float = 1.0
+    """Seconds a tail read blocks (``feed_block``)."""
+    read_returned: float = -math.inf
+    read_suspect: bool = False
 
     @property
     def stale_after(self) -> float:
@@ -187,6 +216,24 @@ class FeedCore:
         self._notify(applied)
         return applied
 
+    def gap_possible(self, sent: float, returned: float, full: bool) -> bool:
+        """A tail read sent at ``sent`` returned at ``returned`` (``full``: a whole batch). True
+        when entries after the position it read from may have been trimmed before it read them,
+        i.e. the follower stalled or fell behind: the previous read returned a full batch, this
+        or the previous read took longer than ``block`` + ``STALL``, or more than ``STALL`` passed
+        between the two. The caller then compares the trim marker with that position."""
+        slow = returned - sent > self.block + STALL
+        suspect = self.read_suspect or slow or sent - self.read_returned > STALL
+        self.read_suspect = full or slow
+        self.read_returned = returned
+        return suspect
+
+    @staticmethod
+    def trimmed_past(since: str, trimmed: bytes | str | None) -> bool:
+        """The trim marker (read *after* a read from ``since``) lies past ``since``: entries the
+        read should have returned may be gone, only a snapshot can fill the gap."""
+        return trimmed is not None and stream_id(trimmed) > stream_id(since)
+
     def mark_fresh(self, sent_at: float) -> float:
         """A blocking read sent at ``sent_at`` returned: the view was current then. Once a
         minute this also prunes entries no token can match any more."""
@@ -208,4 +255,6 @@ class FeedCore:
 def make_core(view: RevocationView, settings: Settings) -> FeedCore:
     """A ``FeedCore`` for ``settings`` (namespace, staleness, the longest revocation horizon)."""
     horizon = max(settings.access_ttl, settings.refresh_ttl) + settings.leeway
-    return FeedCore(view, RevKeys(settings.namespace), settings.max_staleness, horizon)
+    core = FeedCore(view, RevKeys(settings.namespace), settings.max_staleness, horizon)
+    core.block = settings.feed_block
+    return core
