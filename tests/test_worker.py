@@ -1,0 +1,386 @@
+"""The revocation worker end to end, with real redis-server processes: a raw redis client (no
+sessionsvc code) publishes, the worker applies, a running Validator rejects."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from redis_server import RedisProcess
+from revocation_harness import (
+    REV,
+    Applier,
+    Tokens,
+    WorkerProcess,
+    all_consumed,
+    claims_of,
+    dead_letters,
+    feed_settings,
+    following,
+    group_info,
+    http_get,
+    outcome,
+    raw_client,
+    raw_entries,
+    running_worker,
+    wait_for,
+    wait_subscribed,
+)
+
+from sessionsvc import Revocation, SessionNotFound, SessionService, TokenRejected
+from sessionsvc.feed_core import stream_id
+from workers.health import HealthState
+from workers.worker import Worker, WorkerOptions
+
+pytestmark = pytest.mark.redis
+
+EVENTS = "ss:events"
+KINDS = ["session", "user", "user_before", "token", "all", "key"]
+
+
+def scenario(kind: str, tokens: Tokens, now: float) -> tuple[dict[str, str], str, str]:
+    """(event fields, a token it revokes, a token it leaves alone)."""
+    if kind == "session":
+        fields = {"type": "session.revoke", "sid": "S-1", "reason": "logout"}
+        return fields, tokens.access("alice", "S-1"), tokens.access("alice", "S-2")
+    if kind == "user":
+        fields = {"type": "user.revoke", "sub": "alice", "reason": "password_changed"}
+        return fields, tokens.access("alice", "S-1", iat=now - 5), tokens.access("bob", "S-2")
+    if kind == "user_before":
+        fields = {"type": "user.revoke", "sub": "alice", "before": str(int(now) - 50)}
+        old, new = tokens.access("alice", "S-1", iat=now - 100), tokens.access("alice", "S-2")
+        return fields, old, new
+    if kind == "token":
+        victim = tokens.access("alice", "S-1")
+        c = claims_of(victim)
+        fields = {"type": "token.revoke", "jti": c["jti"], "exp": str(c["exp"])}
+        return fields, victim, tokens.access("alice", "S-1")
+    if kind == "all":
+        fields = {"type": "all.revoke", "before": str(int(now) - 100), "reason": "key_compromise"}
+        return fields, tokens.access("alice", "S-1", iat=now - 200), tokens.access("bob", "S-2")
+    fields = {"type": "key.revoke", "kid": "k-a", "source": "kms"}
+    return fields, tokens.access(kid="k-a"), tokens.access(kid="k-b")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stream_event_reaches_the_validator(redis_url: str, kind: str) -> None:
+    settings = feed_settings(redis_url)
+    fields, victim, bystander = scenario(kind, Tokens(settings), time.time())
+    with (
+        following(settings) as v,
+        running_worker(settings) as rw,
+        raw_client(redis_url) as client,
+    ):
+        assert outcome(v, victim) == outcome(v, bystander) == "ok"
+        client.xadd(EVENTS, fields)  # type: ignore[arg-type]
+        wait_for(lambda: outcome(v, victim) == "revoked", f"{kind} to reach the validator")
+        assert outcome(v, bystander) == "ok"
+        assert client.xlen("ss:dlq") == 0 and rw.alive
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_published_event_reaches_the_validator(redis_url: str, kind: str) -> None:
+    settings = feed_settings(redis_url)
+    fields, victim, bystander = scenario(kind, Tokens(settings), time.time())
+    with (
+        following(settings) as v,
+        running_worker(settings, pubsub=True) as rw,
+        raw_client(redis_url) as client,
+    ):
+        assert outcome(v, victim) == outcome(v, bystander) == "ok"
+        wait_subscribed(client)
+        client.publish(EVENTS, json.dumps(fields))
+        wait_for(lambda: outcome(v, victim) == "revoked", f"{kind} to reach the validator")
+        assert outcome(v, bystander) == "ok"
+        assert client.xlen("ss:dlq") == 0 and rw.alive
+
+
+def test_a_message_heard_by_two_workers_is_forwarded_once(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with (
+        running_worker(settings, "w1", pubsub=True),
+        running_worker(settings, "w2", pubsub=True),
+        raw_client(redis_url) as client,
+    ):
+        wait_for(lambda: client.pubsub_numsub(EVENTS)[0][1] == 2, "both forwarders")
+        client.publish(EVENTS, '{"type":"session.revoke","sid":"S-once"}')
+        wait_for(lambda: client.zscore(REV.key("sid"), "S-once") is not None, "the revocation")
+        wait_for(lambda: all_consumed(client, client.xinfo_stream(EVENTS)["last-generated-id"]
+                                      .decode()), "the stream to be consumed")  # fmt: skip
+        assert client.xinfo_stream(EVENTS)["entries-added"] == 1
+        assert client.xlen(REV.log) == 1
+
+
+def test_bad_pubsub_messages_are_dead_lettered(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with running_worker(settings, pubsub=True), raw_client(redis_url) as client:
+        wait_subscribed(client)
+        client.publish(EVENTS, b"\xff\xfe not json")
+        client.publish(EVENTS, '{"type":"session.revoke"}')
+        client.publish(EVENTS, '{"type":"session.revoke","sid":"S-ok"}')  # still listening
+        wait_for(lambda: client.zscore(REV.key("sid"), "S-ok") is not None, "the good message")
+        wait_for(lambda: client.xlen("ss:dlq") == 2, "two dead letters")
+        letters = [dict(pairs) for _, pairs in raw_entries(client, "ss:dlq")]
+        assert [(d["dlq:error"], d["dlq:source"]) for d in letters] == [
+            ("malformed", "pubsub"),
+            ("missing_field", "pubsub"),
+        ]
+        assert letters[1]["message"] == '{"type":"session.revoke"}'
+
+
+def test_event_for_our_session_ends_it(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with (
+        SessionService(settings) as svc,
+        following(settings) as v,
+        running_worker(settings),
+        raw_client(redis_url) as client,
+    ):
+        gone, kept = svc.login("alice"), svc.login("alice")
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": gone.session_id})
+        wait_for(lambda: outcome(v, gone.access_token) == "revoked", "the revocation")
+        with pytest.raises(SessionNotFound):
+            svc.get_session(gone.session_id)  # the session hash went too
+        with pytest.raises(TokenRejected):
+            svc.refresh(gone.refresh_token)
+        assert svc.get_session(kept.session_id).session_id == kept.session_id
+        assert outcome(v, kept.access_token) == "ok"
+
+
+def test_user_event_ends_every_session_of_the_user(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with (
+        SessionService(settings) as svc,
+        following(settings) as v,
+        running_worker(settings),
+        raw_client(redis_url) as client,
+    ):
+        pairs = [svc.login("alice"), svc.login("alice")]
+        bob = svc.login("bob")
+        client.xadd(EVENTS, {"type": "user.revoke", "sub": "alice"})
+        for pair in pairs:
+            wait_for(lambda p=pair: outcome(v, p.access_token) == "revoked", "the revocation")  # type: ignore[misc]
+        assert svc.list_sessions("alice") == []
+        assert [s.session_id for s in svc.list_sessions("bob")] == [bob.session_id]
+        assert outcome(v, bob.access_token) == "ok"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_in_app_logout_reaches_validators_without_a_worker(redis_url: str, mode: str) -> None:
+    settings = feed_settings(redis_url)
+    with SessionService(settings) as svc, following(settings, mode) as v:
+        a, b, bob = svc.login("alice"), svc.login("alice"), svc.login("bob")
+        assert {outcome(v, p.access_token) for p in (a, b, bob)} == {"ok"}
+        svc.logout(a.session_id)
+        wait_for(lambda: outcome(v, a.access_token) == "revoked", "the logout")
+        assert outcome(v, b.access_token) == "ok"
+        svc.logout_all("alice")
+        wait_for(lambda: outcome(v, b.access_token) == "revoked", "the logout everywhere")
+        assert outcome(v, bob.access_token) == "ok"
+        with raw_client(redis_url) as client:
+            assert not client.exists(EVENTS)  # the direct path: no inbound event at all
+
+
+def test_dead_letters_carry_the_original_fields(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with running_worker(settings) as rw, raw_client(redis_url) as client:
+        twice = client.execute_command(
+            "XADD", EVENTS, "*", "type", "session.revoke", "sid", "a", "sid", "b"
+        ).decode()
+        unknown = client.xadd(EVENTS, {"type": "session.explode", "sid": "S"}).decode()
+        good = client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-ok"}).decode()
+        wait_for(lambda: all_consumed(client, good), "every entry to be acknowledged")
+        letters = {meta["dlq:entry"]: (meta, pairs) for meta, pairs in _dlq(client)}
+        assert set(letters) == {twice, unknown}
+        meta, original = letters[twice]
+        assert original == [("type", "session.revoke"), ("sid", "a"), ("sid", "b")]
+        assert (meta["dlq:error"], meta["dlq:deliveries"], meta["dlq:consumer"]) == (
+            "malformed",
+            "1",
+            "w1",
+        )
+        assert "sid" in meta["dlq:detail"] and float(meta["dlq:at"]) > 0
+        meta, original = letters[unknown]
+        assert meta["dlq:error"] == "unknown_type"
+        assert original == [("type", "session.explode"), ("sid", "S")]
+        assert client.zscore(REV.key("sid"), "S-ok") is not None and rw.alive
+
+
+def _dlq(client: redis.Redis) -> list[tuple[dict[str, str], list[tuple[str, str]]]]:
+    out = []
+    for _id, pairs in raw_entries(client, "ss:dlq"):
+        meta = {k: v for k, v in pairs if k.startswith("dlq:")}
+        out.append((meta, [(k, v) for k, v in pairs if not k.startswith("dlq:")]))
+    return out
+
+
+def test_an_entry_that_keeps_failing_goes_to_the_dlq(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with raw_client(redis_url) as client:
+        client.set(REV.key("jti"), "not a sorted set")  # every token revocation now fails
+        with running_worker(settings, claim_idle=0.05, housekeeping=0.05, max_deliveries=2) as rw:
+            failing = client.xadd(EVENTS, {"type": "token.revoke", "jti": "J1"}).decode()
+            fine = client.xadd(EVENTS, {"type": "session.revoke", "sid": "S1"}).decode()
+            wait_for(lambda: failing in dead_letters(client), "the failing entry in the DLQ")
+            meta = dead_letters(client)[failing]
+            assert (meta["dlq:error"], meta["dlq:deliveries"]) == ("apply_failed", "3")
+            wait_for(lambda: all_consumed(client, fine), "every entry to be acknowledged")
+            assert client.zscore(REV.key("sid"), "S1") is not None
+            assert rw.alive
+
+
+def test_sigterm_finishes_the_batch_acks_and_exits_0(redis_url: str, tmp_path: Path) -> None:
+    settings = feed_settings(redis_url)
+    proc = WorkerProcess(settings, tmp_path, "w-term", "--batch", "50")
+    stop = threading.Event()
+    sent: list[tuple[str, str]] = []
+
+    def produce() -> None:  # keeps publishing until the worker is gone: SIGTERM mid-stream
+        with raw_client(redis_url) as c:
+            while not stop.is_set():
+                pipe = c.pipeline(transaction=False)
+                sids = [f"T{len(sent) + n}" for n in range(20)]
+                for sid in sids:
+                    pipe.xadd(EVENTS, {"type": "session.revoke", "sid": sid})
+                sent.extend(zip([i.decode() for i in pipe.execute()], sids, strict=True))
+
+    producer = threading.Thread(target=produce, daemon=True)
+    try:
+        with raw_client(redis_url) as client:
+            wait_for(lambda: proc.running() and group_info(client), "the worker's group")
+            producer.start()
+            wait_for(
+                lambda: proc.running() and client.zcard(REV.key("sid")) >= 500,
+                "the worker to be busy",
+            )
+            proc.signal(signal.SIGTERM)
+            assert proc.wait() == 0, proc.stderr[-2000:]
+            stop.set()
+            producer.join()
+            group = group_info(client)
+            assert int(group["pending"]) == 0  # every entry delivered to it was acknowledged
+            last = stream_id(group["last-delivered-id"])
+            delivered = [sid for entry_id, sid in sent if stream_id(entry_id) <= last]
+            pipe = client.pipeline(transaction=False)
+            for sid in delivered:
+                pipe.zscore(REV.key("sid"), sid)
+            assert None not in pipe.execute()  # ... and applied
+            assert len(delivered) < len(sent)  # it stopped mid-stream
+            assert "worker_stopped" in proc.stderr
+    finally:
+        stop.set()
+        if producer.is_alive():
+            producer.join()
+        proc.close()
+
+
+def test_health_and_metrics_endpoints(redis_url: str, tmp_path: Path) -> None:
+    settings = feed_settings(redis_url)
+    proc = WorkerProcess(settings, tmp_path, "w-http", "--metrics-port", "0")
+    try:
+        base = f"http://127.0.0.1:{proc.metrics_port()}"
+        wait_for(lambda: http_get(f"{base}/readyz") == (200, "ready\n"), "/readyz")
+        assert http_get(f"{base}/healthz") == (200, "ok\n")
+        assert http_get(f"{base}/nope")[0] == 404
+        with raw_client(redis_url) as client:
+            client.xadd(EVENTS, {"type": "session.revoke", "sid": "S1"})
+            client.xadd(EVENTS, {"type": "session.revoke"})
+        applied = 'sessionsvc_worker_events_total{result="applied",type="session.revoke"} 1.0'
+        wait_for(lambda: applied in http_get(f"{base}/metrics")[1], "the applied counter")
+        status, text = http_get(f"{base}/metrics")
+        assert status == 200
+        assert 'sessionsvc_worker_events_total{result="dead_letter",type="invalid"} 1.0' in text
+        for name in ("apply_seconds_bucket", "pending", "lag", "dlq_size", "redis_errors_total"):
+            assert f"sessionsvc_worker_{name}" in text
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+    finally:
+        proc.close()
+
+
+def test_worker_started_before_redis_applies_once_it_is_up(tmp_path: Path) -> None:
+    server = RedisProcess(tmp_path)  # not started yet
+    settings = feed_settings(server.url, redis_connect_timeout=0.2)
+    try:
+        with running_worker(settings) as rw:
+            registry = rw.worker.metrics.registry
+            wait_for(
+                lambda: (
+                    (registry.get_sample_value("sessionsvc_worker_redis_errors_total") or 0) >= 2
+                ),
+                "the worker to retry",
+            )
+            assert not rw.worker.health.ready
+            server.start()
+            with raw_client(server.url) as client:
+                client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-early"})
+                wait_for(lambda: client.zscore(REV.key("sid"), "S-early"), "the revocation")
+            assert rw.worker.health.ready and rw.alive
+    finally:
+        server.stop()
+
+
+def test_liveness_holds_while_redis_is_away(tmp_path: Path) -> None:
+    """/healthz is about the loop, /readyz about Redis: an outage must not fail liveness (a
+    liveness failure restarts the worker, which cannot help)."""
+    server = RedisProcess(tmp_path)  # never started
+    settings = feed_settings(server.url, redis_connect_timeout=0.2)
+    health = HealthState(max_silence=0.2)
+    with running_worker(settings, health=health) as rw:
+        registry = rw.worker.metrics.registry
+        wait_for(  # 50+100+200+400 ms of backoff: longer than max_silence
+            lambda: (registry.get_sample_value("sessionsvc_worker_redis_errors_total") or 0) >= 5,
+            "the worker to retry",
+        )
+        assert health.alive() and not health.ready
+
+
+def test_housekeeping_prunes_expired_state_and_trims_the_log(redis_url: str) -> None:
+    settings, now = feed_settings(redis_url), time.time()
+    with raw_client(redis_url) as client:
+        old = {"kind": "session", "value": "S-old", "before": "0", "until": "1"}
+        client.xadd(REV.log, old, id="1000-0")  # written long before log_retention
+        client.xadd(REV.log, old, id="2000-0")
+        apply = Applier(client)
+        apply(Revocation("session", "S-expired", until=now - 10))
+        apply(Revocation("token", "J-expired", until=now - 10))
+        apply(Revocation("user", "u-expired", before=now - 100, until=now - 10))
+        apply(Revocation("all", before=now - 100, until=now - 10))
+        apply(Revocation("session", "S-live", until=now + 3600))
+        apply(Revocation("user", "u-live", before=now - 100, until=now + 3600))
+        apply(Revocation("key", "k-old"))
+        recent = [i for i, _ in client.xrange(REV.log)][2:]
+        client.xgroup_create(EVENTS, "workers", id="0", mkstream=True)
+        worker = Worker(settings, WorkerOptions(consumer="hk"))
+        try:
+            worker.housekeep()
+        finally:
+            worker.client.close()
+        assert client.zrange(REV.key("sid"), 0, -1) == [b"S-live"]
+        assert client.zcard(REV.key("jti")) == 0
+        assert client.hkeys(REV.key("user")) == [b"u-live"]
+        assert client.zrange(REV.key("user:until"), 0, -1) == [b"u-live"]
+        assert not client.exists(REV.key("all"))
+        assert client.smembers(REV.key("kid")) == {b"k-old"}  # keys are never pruned
+        assert [i for i, _ in client.xrange(REV.log)] == recent
+        assert client.get(REV.trimmed) == b"2000-0"  # a follower behind this re-bootstraps
+        assert client.exists(REV.key("worker:hk"))  # heartbeat
+        assert worker.metrics.registry.get_sample_value("sessionsvc_worker_pruned_total") == 4
+
+
+def test_housekeeping_trims_acknowledged_inbound_entries(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with running_worker(settings, housekeeping=0.05), raw_client(redis_url) as client:
+        pipe = client.pipeline(transaction=False)
+        for n in range(250):
+            pipe.xadd(EVENTS, {"type": "key.revoke", "kid": f"k{n}"})
+        last = pipe.execute()[-1].decode()
+        wait_for(lambda: all_consumed(client, last), "every entry acknowledged")
+        # XTRIM MINID ~: whole stream nodes (100 entries) that every group has acknowledged
+        wait_for(lambda: client.xlen(EVENTS) <= 100, "the inbound stream to be trimmed")
+        assert client.scard(REV.key("kid")) == 250
