@@ -1,8 +1,8 @@
 """Session service benchmark: login / refresh / logout / logout_all against a real redis-server.
 
-Run with ``./dev bench sessions [--n 3000] [--rounds 20]``. It starts its own redis-server (the
-helper of ``tests/redis_server.py``; never the one on 6379) and measures, in the same run, one
-client, sequential calls:
+Run with ``./dev bench sessions [--n 3000] [--rounds 20]``. It starts its own redis-server
+(``sessionsvc.embedded.RedisProcess``; never the one on 6379) and measures, in the same run,
+one client, sequential calls:
 
 - ``baseline``: a raw redis-py pipeline ``HSET`` (8 fields) + ``EXPIRE`` — one round trip;
 - ``sign pair``: signing an access + refresh token pair (no I/O);
@@ -35,10 +35,8 @@ from typing import Any
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisProcess
-
 from sessionsvc import SessionService, Settings, generate_jwks
+from sessionsvc.embedded import RedisProcess
 
 Timings = list[float]
 Row = tuple[str, list[Timings], str, float | None, float | None]
