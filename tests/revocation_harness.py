@@ -87,10 +87,14 @@ def raw_entries(client: redis.Redis, stream: str) -> list[tuple[str, list[tuple[
 
 
 def dead_letters(client: redis.Redis, dlq: str = "ss:dlq") -> dict[str, dict[str, str]]:
-    """DLQ entries by the inbound entry id they came from (``dlq:entry``), metadata only."""
+    """DLQ entries by the inbound entry id they came from (``dlq:entry``), metadata only: the
+    worker's own ``dlq:`` fields come first; an original field may carry the same name later."""
     out = {}
     for _id, pairs in raw_entries(client, dlq):
-        meta = {k: v for k, v in pairs if k.startswith("dlq:")}
+        meta: dict[str, str] = {}
+        for k, v in pairs:
+            if k.startswith("dlq:"):
+                meta.setdefault(k, v)
         out[meta.get("dlq:entry", _id)] = meta
     return out
 
