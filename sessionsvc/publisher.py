@@ -30,7 +30,10 @@ def event_fields(type_: str, **members: object) -> dict[str, str]:
 
 def _wire(value: object) -> str:
     if isinstance(value, float) and not isinstance(value, bool):
-        return format_number(value)
+        try:
+            return format_number(value)
+        except ValueError:  # negative or NaN: left for the model to refuse (EventRejected)
+            return str(value)
     return str(value)
 
 
