@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import structlog
 from conftest import AUDIENCE, ISSUER, make_settings
 from redis_server import free_port
 
@@ -14,10 +18,19 @@ from sessionsvc.cli import main
 pytestmark = pytest.mark.redis
 
 
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No SESSIONSVC_* from outside, no .env, and structlog reset (main() configures it)."""
+    for name in list(os.environ):
+        if name.upper().startswith("SESSIONSVC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+    structlog.reset_defaults()
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> str:
-    for name in ("ACCESS_JWKS", "REFRESH_JWKS"):
-        monkeypatch.delenv(f"SESSIONSVC_{name}", raising=False)
     monkeypatch.setenv("SESSIONSVC_REDIS_URL", redis_url)
     monkeypatch.setenv("SESSIONSVC_ISSUER", ISSUER)
     monkeypatch.setenv("SESSIONSVC_AUDIENCE", AUDIENCE)
