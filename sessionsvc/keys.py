@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
 from jwt import PyJWK
 from jwt.algorithms import Algorithm
 from jwt.exceptions import PyJWTError
@@ -34,6 +33,7 @@ from .keycheck import check_jwk
 
 __all__ = ["Key", "KeyRing", "check_disjoint", "load_jwks"]
 
+_COMPACT = (",", ":")
 _KID = re.compile(r"[A-Za-z0-9._:~-]{1,128}")
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"),
                        "RSA": ("e", "kty", "n"), "oct": ("k", "kty")}  # fmt: skip
@@ -62,8 +62,13 @@ class Key:
         """Sign ``payload`` as a compact JWS with header ``{alg, kid, typ}``."""
         if self.signing_key is None:
             raise ConfigError(f"key {self.kid!r} holds no private material: it cannot sign")
-        headers = {"kid": self.kid, "typ": typ}
-        return jwt.encode(dict(payload), self.signing_key, self.alg, headers)
+        header = _b64(
+            json.dumps({"alg": self.alg, "kid": self.kid, "typ": typ}, separators=_COMPACT)
+        )
+        body = _b64(json.dumps(payload, separators=_COMPACT, allow_nan=False))
+        signing_input = f"{header}.{body}"
+        signature = self.algorithm.sign(signing_input.encode("ascii"), self.signing_key)
+        return f"{signing_input}.{_b64(signature)}"
 
     def __repr__(self) -> str:
         return f"Key(kid={self.kid!r}, alg={self.alg!r}, signs={self.signing_key is not None})"
@@ -152,6 +157,11 @@ def _load_key(jwk: object, ring: str) -> Key:
     return Key(kid=kid, alg=alg, algorithm=algorithm, verify_key=verify_key,
                signing_key=key if can_sign else None,
                thumbprint=_thumbprint(public_jwk or jwk), public_jwk=public_jwk)  # fmt: skip
+
+
+def _b64(data: str | bytes) -> str:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def _has_private(jwk: Mapping[str, Any]) -> bool:
