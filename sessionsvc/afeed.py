@@ -127,4 +127,5 @@ class AsyncFeed:
             log.warning("feed_trimmed_past", position=since)
             await self._resync(force=True)
             return
-        self._on_fresh(core.mark_fresh(sent))
+        if len(entries) < BATCH:  # a full batch may have more behind it: not proof of freshness
+            self._on_fresh(core.mark_fresh(sent))

@@ -124,7 +124,8 @@ class Feed:
             log.warning("feed_trimmed_past", position=since)
             self._resync(force=True)
             return
-        self._on_fresh(core.mark_fresh(sent))
+        if len(entries) < BATCH:  # a full batch may have more behind it: not proof of freshness
+            self._on_fresh(core.mark_fresh(sent))
 
 
 class DirectCheck:

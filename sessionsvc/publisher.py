@@ -8,6 +8,7 @@ method returns the stream entry id.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -15,7 +16,7 @@ import redis.asyncio
 
 from .config import Settings, load_settings
 from .errors import StoreUnavailable
-from .events import encode_fields, parse_fields
+from .events import Lifetimes, encode_fields, parse_fields, to_revocation
 from .redisconn import async_client, sync_client
 from .revoker import format_number
 
@@ -26,6 +27,12 @@ def event_fields(type_: str, **members: object) -> dict[str, str]:
     """Validated stream fields for one event (``None`` members left out)."""
     pairs = [("type", type_)] + [(k, _wire(v)) for k, v in members.items() if v is not None]
     return encode_fields(parse_fields(pairs))
+
+
+def _check_applicable(fields: dict[str, str], settings: Settings) -> None:
+    """The worker's own last check (a ``before`` in the future is refused), before any I/O."""
+    lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
+    to_revocation(parse_fields(fields.items()), time.time(), lifetimes)
 
 
 def _wire(value: object) -> str:
@@ -70,6 +77,7 @@ class Publisher:
         self._client = client or sync_client(settings)
 
     def _xadd(self, fields: dict[str, str]) -> str:
+        _check_applicable(fields, self.settings)
         try:
             entry_id: Any = self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
         except redis.RedisError as exc:
@@ -111,6 +119,7 @@ class AsyncPublisher:
         self._client = client or async_client(settings)
 
     async def _xadd(self, fields: dict[str, str]) -> str:
+        _check_applicable(fields, self.settings)
         try:
             entry_id: Any = await self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
         except redis.RedisError as exc:

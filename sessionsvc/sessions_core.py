@@ -153,17 +153,23 @@ class SessionCore:
         refresh = self.issuer.refresh_token(sub, sid, jti=jti, exp=int(jexp), now=int(jiat))
         return TokenPair(access, refresh, sid, s.access_ttl, max(0, int(jexp) - iat))
 
-    def logout(self, session_id: str, *, reason: str = "logout") -> Op[bool]:
-        """End one session and revoke it; True when a live session was deleted."""
+    def logout(self, session_id: str, *, reason: str = "logout", source: str = "sessionsvc",
+               event_id: str = "") -> Op[bool]:  # fmt: skip
+        """End one session and revoke it; True when a live session was deleted. ``source`` and
+        ``event_id`` are recorded in the revocation log (the worker passes the event's)."""
         sub, now = sub_of(session_id), self.clock()
-        args = [num(now), session_id, self._revocation_until(now), new_id(), reason]
+        args = [num(now), session_id, self._revocation_until(now), new_id(), reason, source,
+                event_id]  # fmt: skip
         reply = yield Call("logout", self._keys("logout", user_tag(sub), session_id), args)
         return int(reply[0]) == 1
 
-    def logout_all(self, sub: str, *, reason: str = "logout_all") -> Op[int]:
-        """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended."""
+    def logout_all(self, sub: str, *, reason: str = "logout_all", source: str = "sessionsvc",
+                   event_id: str = "") -> Op[int]:  # fmt: skip
+        """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended.
+        ``source`` and ``event_id`` are recorded in the revocation log."""
         now, s = self.clock(), self.settings
-        args = [num(now), sub, num(now), str(s.access_ttl + s.leeway), new_id(), reason]
+        args = [num(now), sub, num(now), str(s.access_ttl + s.leeway), new_id(), reason, source,
+                event_id]  # fmt: skip
         reply = yield Call("logout_all", self._keys("logout_all", user_tag(sub)), args)
         return int(reply[0])
 

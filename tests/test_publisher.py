@@ -60,6 +60,8 @@ INVALID: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("revoke_all", (), {"before": math.inf}, "bad_field"),
     ("revoke_key", ("k",), {"at": "yesterday"}, "bad_field"),
     ("revoke_key", ("k",), {"reason": "r" * 5000}, "too_large"),
+    ("revoke_all", (), {"before": 4e9}, "bad_field"),  # in the future: the worker would refuse
+    ("revoke_user", ("u",), {"before": 4e9}, "bad_field"),
 ]
 INVALID_IDS = [f"{c[0]}-{n}" for n, c in enumerate(INVALID)]
 

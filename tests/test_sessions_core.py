@@ -247,6 +247,8 @@ def test_logout_calls(core: SessionCore, clock: ManualClock) -> None:
         str(int(clock.now) + 900 + 30),
         calls[0].args[3],
         "admin",
+        "sessionsvc",
+        "",
     ]
     calls, count = drive(core.logout_all("alice"), [3, b"1800000000", b""])
     assert count == 3 and calls[0].keys[-1] == core.keys.index("alice")

@@ -134,3 +134,14 @@ def test_lifetimes_follow_settings() -> None:
     call = core.call_for(core_event(sid="S"), "E")
     assert float(call.args[3]) == NOW + 120
     assert not math.isinf(float(call.args[3]))
+
+
+def test_event_source_and_id_reach_the_session_scripts() -> None:
+    core = WorkerCore(SETTINGS)
+    sid = new_session_id("alice")
+    pairs = [(b"type", b"session.revoke"), (b"sid", sid.encode()), (b"source", b"idp"),
+             (b"id", b"evt-1")]  # fmt: skip
+    planned, dead = core.plan([("1-0", pairs)])
+    assert not dead
+    assert planned[0].call.script == "logout"
+    assert planned[0].call.args[-2:] == ["idp", "evt-1"]

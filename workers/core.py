@@ -104,14 +104,15 @@ class WorkerCore:
     def call_for(self, event: Event, epoch: str) -> Call:
         """The one script call that applies ``event`` (``APPLY`` calls may be batched)."""
         reason = event.reason or event.type
+        meta = {"reason": reason, "source": event.source or "", "event_id": event.id or ""}
         if isinstance(event, UserRevoke) and event.before is None:
             try:
-                return _first_call(self.sessions.logout_all(event.sub, reason=reason))
+                return _first_call(self.sessions.logout_all(event.sub, **meta))
             except ValueError:
                 pass  # a sub too long to have sessions (over 128 bytes): revoke it by value alone
         if isinstance(event, SessionRevoke):
             try:
-                return _first_call(self.sessions.logout(event.sid, reason=reason))
+                return _first_call(self.sessions.logout(event.sid, **meta))
             except SessionNotFound:
                 pass  # not one of our session ids: revoke it by value alone
         rev = to_revocation(event, self.clock(), self.lifetimes)

@@ -35,6 +35,11 @@ class WorkerMetrics:
         self.claimed = Counter(
             "sessionsvc_worker_claimed", "Entries reclaimed from dead consumers", registry=r
         )
+        self.pubsub_duplicates = Counter(
+            "sessionsvc_worker_pubsub_duplicates",
+            "Pub/sub messages another worker already forwarded (or identical within 2 s)",
+            registry=r,
+        )
         self.pruned = Counter(
             "sessionsvc_worker_pruned", "Expired state entries pruned", registry=r
         )

@@ -2,9 +2,12 @@
 
 Pub/sub is fire-and-forget: a message published while no worker is subscribed, or during a
 reconnect, is lost — the stream is the durable intake, pub/sub a convenience. Every worker
-subscribes; a digest-keyed ``SET NX`` (kept 10 minutes) makes exactly one of them forward each
+subscribes; a digest-keyed ``SET NX`` kept 2 seconds makes exactly one of them forward each
 message, so the consumer group then applies it once like any other entry. A message that does not
 parse goes to the dead-letter stream with the raw text.
+Two byte-identical messages published within those 2 seconds count as one (the second is
+counted in ``sessionsvc_worker_pubsub_duplicates``); give each message a unique ``id`` to avoid
+even that, or use the stream.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ __all__ = ["PubSubForwarder"]
 
 log = structlog.get_logger("workers.pubsub")
 FORWARD = source("forward")
-DEDUP_SECONDS = 600
+DEDUP_SECONDS = 2  # covers every worker hearing one PUBLISH; see the module docstring
 
 
 class PubSubForwarder:
@@ -71,7 +74,8 @@ class PubSubForwarder:
         digest = hashlib.sha256(data).hexdigest()[:32]
         dedup = f"{{{self.stream}}}:dedup:{digest}"
         flat = [x for pair in encode_fields(event).items() for x in pair]
-        self._forward(keys=[self.stream, dedup], args=[DEDUP_SECONDS, *flat])
+        if self._forward(keys=[self.stream, dedup], args=[DEDUP_SECONDS, *flat]) is None:
+            self.metrics.pubsub_duplicates.inc()
 
     def _run(self) -> None:
         backoff = 0.05

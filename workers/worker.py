@@ -127,13 +127,17 @@ class Worker:
         return 0
 
     def _consume(self) -> None:
-        backoff, own_pending = 0.05, True
+        # After a restart under the same consumer name, walk our own pending entries once,
+        # from "0" forward (an entry that keeps failing is left for XAUTOCLAIM to count and
+        # dead-letter; re-reading from "0" would spin on it forever), then read new ones.
+        backoff, own_pending = 0.05, "0"
         while not self._stop.is_set():
             try:
                 if not self.health.ready:
                     self._ensure_group()
-                entries = self._read("0" if own_pending else ">")
-                own_pending = own_pending and bool(entries)
+                entries = self._read(own_pending or ">")
+                if own_pending:
+                    own_pending = entries[-1][0] if entries else ""
                 if entries:
                     self._submit(entries)
                 self.health.beat()
@@ -186,7 +190,7 @@ class Worker:
             o.consumer,
             {self.stream: start},
             count=o.batch,
-            block=None if start == "0" else int(o.block * 1000),
+            block=int(o.block * 1000) if start == ">" else None,
         )
         return raw_entries(reply)
 

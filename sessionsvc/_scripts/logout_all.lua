@@ -1,4 +1,5 @@
--- LOGOUT_ALL: KEYS = its {rev} keys (K, U: see rev_prelude), idx. ARGV = now, sub, before, until offset, epoch, reason.
+-- LOGOUT_ALL: KEYS = its {rev} keys (K, U: see rev_prelude), idx. ARGV = now, sub, before, until offset, epoch, reason,
+-- source, event id (the last two recorded in the log).
 -- Deletes every session of the user and applies a user revocation. ``before`` is raised just
 -- past (1 us) the last activity of every deleted session, so a refresh that ran just before this
 -- script with a clock ahead of ours cannot have issued an access token that survives.
@@ -15,6 +16,6 @@ end
 redis.call('DEL', idx)
 local b = fmt(before)
 local id = apply_revocation(K, {kind = 'user', value = ARGV[2], before = b,
-  till = fmt(num(b) + tonumber(ARGV[4])), epoch = ARGV[5], source = 'sessionsvc',
-  reason = ARGV[6], at = ARGV[1]})
+  till = fmt(num(b) + tonumber(ARGV[4])), epoch = ARGV[5], source = ARGV[7],
+  id = ARGV[8], reason = ARGV[6], at = ARGV[1]})
 return {#sids, b, id or ''}
