@@ -43,7 +43,7 @@ __all__ = [
 
 MAX_FIELDS: Final = 16
 MAX_BYTES: Final = 4096
-_TIME = re.compile(r"\d{1,12}(\.\d{1,6})?")
+_TIME = re.compile(r"\d{1,12}(\.\d{1,6})?", re.ASCII)  # not "١٢٣" or full-width digits
 
 
 class EventRejected(ValueError):
