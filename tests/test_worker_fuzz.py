@@ -126,6 +126,8 @@ BAD = {
     "7 decimals": (b(("type", "token.revoke"), ("jti", "J"), ("exp", "1.1234567")), "bad_field"),
     "13 digits": (b(("type", "token.revoke"), ("jti", "J"), ("exp", "1" * 13)), "bad_field"),
     "space in time": (b(("type", "all.revoke"), ("before", " 5")), "bad_field"),
+    "Arabic-Indic digits": (b(("type", "token.revoke"), ("jti", "J"), ("exp", "١٢٣")), "bad_field"),
+    "full-width digits": (b(("type", "all.revoke"), ("before", "１２３")), "bad_field"),
     "before in the future": (b(("type", "all.revoke"), ("before", str(NOW + 3600))), "bad_field"),
     "user before in the future": (
         b(("type", "user.revoke"), ("sub", "u"), ("before", str(NOW + 3600))),
