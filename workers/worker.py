@@ -333,7 +333,8 @@ class Worker:
             candidates = [g["last-delivered-id"]]
             if int(g["pending"]):
                 summary: Any = self.client.xpending(self.stream, g["name"])
-                candidates.append(summary["min"])
+                if summary["min"] is not None:  # acknowledged meanwhile (another thread/worker)
+                    candidates.append(summary["min"])
             for cid in candidates:
                 key = stream_id(cid)
                 floor = key if floor is None or key < floor else floor
