@@ -384,3 +384,31 @@ def test_housekeeping_trims_acknowledged_inbound_entries(redis_url: str) -> None
         # XTRIM MINID ~: whole stream nodes (100 entries) that every group has acknowledged
         wait_for(lambda: client.xlen(EVENTS) <= 100, "the inbound stream to be trimmed")
         assert client.scard(REV.key("kid")) == 250
+
+
+class _AckedMeanwhile:
+    """A client on which the pending entries XINFO reported were acknowledged before XPENDING."""
+
+    def __init__(self) -> None:
+        self.trimmed: list[str] = []
+
+    def xinfo_groups(self, stream: str) -> list[dict[str, object]]:
+        return [{"name": b"workers", "pending": 3, "last-delivered-id": b"9-0", "lag": 0}]
+
+    def xpending(self, stream: str, group: object) -> dict[str, object]:
+        return {"pending": 0, "min": None, "max": None, "consumers": []}
+
+    def xtrim(self, stream: str, minid: str) -> None:
+        self.trimmed.append(minid)
+
+    def xlen(self, stream: str) -> int:
+        return 0
+
+
+def test_inbound_trim_survives_entries_acknowledged_meanwhile() -> None:
+    worker = Worker(feed_settings("redis://127.0.0.1:1/0"), WorkerOptions(consumer="w"))
+    worker.client.close()
+    fake = _AckedMeanwhile()
+    worker.client = fake  # type: ignore[assignment]
+    worker._trim_inbound()  # raised AttributeError (stream_id(None)) and stopped the worker
+    assert fake.trimmed == ["9-0"]
