@@ -29,6 +29,7 @@ __all__ = ["KINDS", "Revocation", "RevocationView"]
 Kind = Literal["session", "user", "token", "all", "key"]
 KINDS: Final[frozenset[str]] = frozenset(get_args(Kind))
 FOREVER: Final = math.inf
+_NUMBERS: Final = (int, float)  # exact types: bool (an int subclass) is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +48,14 @@ class Revocation:
             raise ValueError(f"unknown revocation kind {self.kind!r}")
         if (self.kind == "all") != (self.value == ""):
             raise ValueError("'all' takes no value; every other kind needs one")
-        for name in ("before", "until"):  # NaN would make max() drop a revocation silently
-            t = getattr(self, name)
-            if isinstance(t, bool) or not isinstance(t, int | float) or math.isnan(t):
-                raise ValueError(f"{name} must be a number (seconds since the epoch)")
+        before, until = self.before, self.until  # NaN would make max() drop a revocation
+        if (
+            type(before) not in _NUMBERS
+            or type(until) not in _NUMBERS
+            or math.isnan(before)
+            or math.isnan(until)
+        ):
+            raise ValueError("before and until must be numbers (seconds since the epoch)")
 
 
 class RevocationView:
