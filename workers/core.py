@@ -84,6 +84,7 @@ class WorkerCore:
         self.clock = clock
         self.lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
         self.rev_keys = RevKeys(settings.namespace)
+        self._rev_all = self.rev_keys.all()
         self.sessions = SessionCore(settings, clock=clock)
 
     def plan(self, entries: Sequence[tuple[str, Pairs]]) -> tuple[list[Planned], list[DeadLetter]]:
@@ -118,7 +119,7 @@ class WorkerCore:
         rev = to_revocation(event, self.clock(), self.lifetimes)
         args = revocation_args(rev, epoch=epoch, id=event.id or "", source=event.source or "",
                                reason=reason, at=event.at)  # fmt: skip
-        return Call(APPLY, self.rev_keys.all(), args)
+        return Call(APPLY, self._rev_all, args)
 
     @staticmethod
     def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> Pairs:

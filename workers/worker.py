@@ -264,7 +264,7 @@ class Worker:
         others = [i for i in range(len(calls)) if i not in batched]
         pipe = self.client.pipeline(transaction=False)
         if applies:
-            args = ["\x1f".join(calls[i].args) for i in applies]
+            args = [str(len(applies))] + [a for i in applies for a in calls[i].args]
             keys = calls[applies[0]].keys
             pipe.evalsha(self._sha["batch"], len(keys), *keys, *args)
         for i in others:
