@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .config import Settings
-from .feed import BATCH, MAX_BACKOFF
+from .feed import BATCH, CHECK_EVERY, MAX_BACKOFF
 from .feed_core import POSITION, make_core, read_entries
 from .view import RevocationView
 
@@ -84,19 +84,20 @@ class AsyncFeed:
             await self._client.aclose()
 
     async def _run(self) -> None:
-        backoff = 0.05
-        resync = True
+        backoff, next_check = 0.05, 0.0
         while not self._stopping:
             try:
-                if resync:
+                if self._clock() >= next_check:  # also after a reconnect redis-py did silently
                     await self._resync()
-                    resync = False
+                    next_check = self._clock() + CHECK_EVERY
                 await self._tail_once()
                 backoff = 0.05
-            except RedisError as exc:
-                self.core.reconnects += 1
-                log.warning("feed_disconnected", error=type(exc).__name__, retry_in=backoff)
-                resync = True
+            except Exception as exc:  # the feed must outlive any one failure
+                self.core.reconnects += isinstance(exc, RedisError)
+                self.core.errors += not isinstance(exc, RedisError)
+                log.warning("feed_error", error=type(exc).__name__, retry_in=backoff,
+                            exc_info=not isinstance(exc, RedisError))  # fmt: skip
+                next_check = 0.0
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 

@@ -29,6 +29,7 @@ __all__ = ["DirectCheck", "Feed", "feed_client"]
 
 log = structlog.get_logger("sessionsvc.feed")
 BATCH = 1000
+CHECK_EVERY = 5.0  # seconds between position checks (epoch, trim, behind us) while tailing
 MAX_BACKOFF = 2.0
 
 
@@ -82,19 +83,20 @@ class Feed:
             self._client.close()
 
     def _run(self) -> None:
-        backoff = 0.05
-        resync = True
+        backoff, next_check = 0.05, 0.0
         while not self._stop.is_set():
             try:
-                if resync:
+                if self._clock() >= next_check:  # also after a reconnect redis-py did silently
                     self._resync()
-                    resync = False
+                    next_check = self._clock() + CHECK_EVERY
                 self._tail_once()
                 backoff = 0.05
-            except redis.RedisError as exc:
-                self.core.reconnects += 1
-                log.warning("feed_disconnected", error=type(exc).__name__, retry_in=backoff)
-                resync = True
+            except Exception as exc:  # the feed must outlive any one failure
+                self.core.reconnects += isinstance(exc, redis.RedisError)
+                self.core.errors += not isinstance(exc, redis.RedisError)
+                log.warning("feed_error", error=type(exc).__name__, retry_in=backoff,
+                            exc_info=not isinstance(exc, redis.RedisError))  # fmt: skip
+                next_check = 0.0
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 

@@ -105,6 +105,7 @@ class FeedCore:
     bootstraps: int = 0
     reconnects: int = 0
     listener_errors: int = 0
+    errors: int = 0
     pruned: int = 0
     next_prune: float = -math.inf
     block: float = 1.0

@@ -166,8 +166,10 @@ class Validator:
         """Stop following (the view then ages into staleness) and release connections."""
         if isinstance(self._feed, Feed):
             self._feed.close()
+            self._feed = None  # start() may follow again
         if self._direct is not None:
             self._direct.close()
+            self._direct = None
 
     def __enter__(self) -> Validator:
         return self.start() if self._feed is None else self
@@ -190,8 +192,10 @@ class Validator:
         """``close`` for asyncio applications."""
         if isinstance(self._feed, AsyncFeed):
             await self._feed.close()
+            self._feed = None
         if self._direct is not None:
             self._direct.close()
+            self._direct = None
 
     async def __aenter__(self) -> Validator:
         return await self.astart() if self._feed is None else self
@@ -213,6 +217,7 @@ class Validator:
             "bootstraps": core.bootstraps if core else 0,
             "bad_entries": core.bad_entries if core else 0,
             "listener_errors": core.listener_errors if core else 0,
+            "feed_errors": core.errors if core else 0,
             "stale_accepts": self.stale_accepts,
             "cache_size": len(self._cache),
         }

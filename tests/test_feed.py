@@ -93,6 +93,7 @@ def test_health_reports_the_feed(redis_url: str, mode: str) -> None:
             "bootstraps": 1,
             "bad_entries": 1,
             "listener_errors": 0,
+            "feed_errors": 0,
             "stale_accepts": 0,
             "cache_size": 0,
         }

@@ -44,5 +44,5 @@ class WorkerMetrics:
             "sessionsvc_worker_pruned", "Expired state entries pruned", registry=r
         )
         self.errors = Counter(
-            "sessionsvc_worker_redis_errors", "Redis errors (the worker retried)", registry=r
+            "sessionsvc_worker_redis_errors", "Errors, Redis or other (each retried)", registry=r
         )

@@ -144,11 +144,13 @@ class Worker:
                 if self.clock() >= self._next_housekeeping:
                     self.housekeep()
                 backoff = 0.05
-            except redis.RedisError as exc:
-                self.health.ready = False
+            except Exception as exc:  # the worker must outlive any one failure
+                redis_error = isinstance(exc, redis.RedisError)
+                self.health.ready = self.health.ready and not redis_error
                 self.health.beat()  # the loop is alive, retrying: liveness holds, readiness not
                 self.metrics.errors.inc()
-                log.warning("worker_redis_error", error=type(exc).__name__, retry_in=backoff)
+                log.warning("worker_error", error=type(exc).__name__, retry_in=backoff,
+                            exc_info=not redis_error)  # fmt: skip
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -170,7 +172,7 @@ class Worker:
                 return
             try:
                 self._apply(*batch)
-            except redis.RedisError as exc:  # the batch stays pending and is reclaimed later
+            except Exception as exc:  # the batch stays pending and is reclaimed later
                 self.metrics.errors.inc()
                 log.warning("worker_apply_error", error=type(exc).__name__, entries=len(batch[0]))
 
