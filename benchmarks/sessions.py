@@ -95,8 +95,16 @@ def run(alg: str, url: str, n: int, rounds: int) -> list[Row]:
     raw.flushall()
     with SessionService(settings_for(alg, url)) as svc:
         issuer, verifier = svc.core.issuer, svc.core.verifier
-        fields = {"sub": "u", "sid": "s", "created": "1", "last_seen": "1", "idle_exp": "2",
-                  "abs_exp": "3", "cur": "j" * 22, "ip": "192.0.2.1"}  # fmt: skip
+        fields = {
+            "sub": "u",
+            "sid": "s",
+            "created": "1",
+            "last_seen": "1",
+            "idle_exp": "2",
+            "abs_exp": "3",
+            "cur": "j" * 22,
+            "ip": "192.0.2.1",
+        }
         sample = issuer.refresh_token("user", "c2Vzcw.AAAAAAAAAAAAAAAAAAAAAA")
         pairs: list[Any] = [None] * n
 
@@ -149,14 +157,29 @@ def run(alg: str, url: str, n: int, rounds: int) -> list[Row]:
         ("verify refresh token", t["verify"], "", None, None),
         ("sign + baseline", t["sign+base"], "", None, None),
         ("verify + sign + baseline", t["verify+sign+base"], "", None, None),
-        ("login", t["login"], "1.5×(base+sign)", ratio(t["login"], base, sign),
-         ratio(t["login"], t["sign+base"])),
-        ("refresh", t["refresh"], "1.5×(base+sign)", ratio(t["refresh"], base, sign),
-         ratio(t["refresh"], t["verify+sign+base"])),
+        (
+            "login",
+            t["login"],
+            "1.5×(base+sign)",
+            ratio(t["login"], base, sign),
+            ratio(t["login"], t["sign+base"]),
+        ),
+        (
+            "refresh",
+            t["refresh"],
+            "1.5×(base+sign)",
+            ratio(t["refresh"], base, sign),
+            ratio(t["refresh"], t["verify+sign+base"]),
+        ),
         ("logout", t["logout"], "1.5×base", ratio(t["logout"], base), None),
-        ("logout_all (2 sessions)", t["logout_all"], "1.5×base", ratio(t["logout_all"], base),
-         None),
-    ]  # fmt: skip
+        (
+            "logout_all (2 sessions)",
+            t["logout_all"],
+            "1.5×base",
+            ratio(t["logout_all"], base),
+            None,
+        ),
+    ]
 
 
 def main() -> int:
@@ -167,10 +190,14 @@ def main() -> int:
     args = parser.parse_args()
     missed = 0
     with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
-        print(f"sessions benchmark: {args.n} sequential calls each in {args.rounds} interleaved "
-              f"rounds, one client, {Path(server.binary).name} on 127.0.0.1\n")  # fmt: skip
-        print(f"{'alg':<6} {'operation':<25} {'ops/s':>7} {'p50 µs':>8} {'p99 µs':>8} "
-              f"{'target':>16} {'p50/target':>10}        {'vs 1-loop ref':>13}")  # fmt: skip
+        print(
+            f"sessions benchmark: {args.n} sequential calls each in {args.rounds} interleaved "
+            f"rounds, one client, {Path(server.binary).name} on 127.0.0.1\n"
+        )
+        print(
+            f"{'alg':<6} {'operation':<25} {'ops/s':>7} {'p50 µs':>8} {'p99 µs':>8} "
+            f"{'target':>16} {'p50/target':>10}        {'vs 1-loop ref':>13}"
+        )
         for alg in ("HS256", "EdDSA"):
             for name, timings, target, value, loop in run(alg, server.url, args.n, args.rounds):
                 ops, p50, p99 = stats(timings)

@@ -142,8 +142,11 @@ def report(results: list[Result], rounds: int, mode: str) -> bool:
     print("|---|---|---:|---:|---:|---:|")
     for r in results:
         raw = min(r.raw)
-        rows = (("raw `jwt.decode`", r.raw), ("`validate` cold", r.cold),
-                ("`validate` warm", r.warm))  # fmt: skip
+        rows = (
+            ("raw `jwt.decode`", r.raw),
+            ("`validate` cold", r.cold),
+            ("`validate` warm", r.warm),
+        )
         for label, samples in rows:
             best = min(samples)
             print(
@@ -156,13 +159,22 @@ def report(results: list[Result], rounds: int, mode: str) -> bool:
     for r in results:
         raw, cold, warm = min(r.raw), min(r.cold), min(r.warm)
         checks = (
-            (f"{r.alg} warm ≥ {WARM_TARGET[r.alg]:.0f}× raw throughput", f"{raw / warm:,.0f}×",
-             raw / warm >= WARM_TARGET[r.alg]),
-            (f"{r.alg} warm < {WARM_LIMIT_US:.0f} µs", f"{warm * 1e6:.3f} µs",
-             warm * 1e6 < WARM_LIMIT_US),
-            (f"{r.alg} cold time ≤ {COLD_LIMIT:.2f}× raw time", f"{cold / raw:.3f}×",
-             cold / raw <= COLD_LIMIT),
-        )  # fmt: skip
+            (
+                f"{r.alg} warm ≥ {WARM_TARGET[r.alg]:.0f}× raw throughput",
+                f"{raw / warm:,.0f}×",
+                raw / warm >= WARM_TARGET[r.alg],
+            ),
+            (
+                f"{r.alg} warm < {WARM_LIMIT_US:.0f} µs",
+                f"{warm * 1e6:.3f} µs",
+                warm * 1e6 < WARM_LIMIT_US,
+            ),
+            (
+                f"{r.alg} cold time ≤ {COLD_LIMIT:.2f}× raw time",
+                f"{cold / raw:.3f}×",
+                cold / raw <= COLD_LIMIT,
+            ),
+        )
         for name, measured, passed in checks:
             ok &= passed
             print(f"| {name} | {measured} | {'PASS' if passed else 'MISS'} |")

@@ -95,8 +95,12 @@ class AsyncFeed:
             except Exception as exc:  # the feed must outlive any one failure
                 self.core.reconnects += isinstance(exc, RedisError)
                 self.core.errors += not isinstance(exc, RedisError)
-                log.warning("feed_error", error=type(exc).__name__, retry_in=backoff,
-                            exc_info=not isinstance(exc, RedisError))  # fmt: skip
+                log.warning(
+                    "feed_error",
+                    error=type(exc).__name__,
+                    retry_in=backoff,
+                    exc_info=not isinstance(exc, RedisError),
+                )
                 next_check = 0.0
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
@@ -110,8 +114,12 @@ class AsyncFeed:
             replies: Any = await pipe.execute()
             changed = self.core.load_snapshot(replies, sent)
             self._on_fresh(self.core.mark_fresh(sent))
-            log.info("feed_bootstrapped", epoch=self.core.epoch, new_entries=changed,
-                     view_size=len(self.core.view))  # fmt: skip
+            log.info(
+                "feed_bootstrapped",
+                epoch=self.core.epoch,
+                new_entries=changed,
+                view_size=len(self.core.view),
+            )
         self._synced.set()
 
     async def _tail_once(self) -> None:

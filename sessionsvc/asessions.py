@@ -62,12 +62,19 @@ class AsyncSessionService:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
 
-    async def login(self, sub: str, *, ip: str | None = None, user_agent: str | None = None,
-                    device: str | None = None, claims: Mapping[str, Any] | None = None,
-                    ) -> TokenPair:  # fmt: skip
+    async def login(
+        self,
+        sub: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        device: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> TokenPair:
         """Create a session for ``sub`` and return its first access + refresh pair."""
-        return await self._run(self.core.login(sub, ip=ip, user_agent=user_agent, device=device,
-                                               claims=claims))  # fmt: skip
+        return await self._run(
+            self.core.login(sub, ip=ip, user_agent=user_agent, device=device, claims=claims)
+        )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token (see ``sessions_core`` for the exact decision)."""
@@ -97,6 +104,10 @@ class AsyncSessionService:
     async def __aenter__(self) -> AsyncSessionService:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:  # fmt: skip
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()

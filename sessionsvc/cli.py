@@ -121,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(parent: Any, name: str, func: Callable[[argparse.Namespace], int]) -> Any:
-        p = parent.add_parser(name, help=(func.__doc__ or "").strip().splitlines()[0],
-                              description=func.__doc__)  # fmt: skip
+        p = parent.add_parser(
+            name, help=(func.__doc__ or "").strip().splitlines()[0], description=func.__doc__
+        )
         p.set_defaults(func=func)
         return p
 

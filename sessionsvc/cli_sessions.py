@@ -45,8 +45,9 @@ def cmd_sessions_list(args: argparse.Namespace) -> int:
 
 def cmd_sessions_revoke(args: argparse.Namespace) -> int:
     """End one session and revoke its tokens (applied even if the session already ended)."""
-    return _with_service(lambda s: {"session_id": args.sid,
-                                    "ended": s.logout(args.sid, reason=args.reason)})  # fmt: skip
+    return _with_service(
+        lambda s: {"session_id": args.sid, "ended": s.logout(args.sid, reason=args.reason)}
+    )
 
 
 def cmd_sessions_revoke_all(args: argparse.Namespace) -> int:
@@ -58,8 +59,9 @@ def cmd_sessions_revoke_all(args: argparse.Namespace) -> int:
 
 def register(sub: Any, add: Callable[[Any, str, Command], Any]) -> None:
     """Add the ``sessions`` command group to the top-level subparsers ``sub``."""
-    sessions = sub.add_parser("sessions", help="list and revoke sessions stored in Redis",
-                              description=__doc__)  # fmt: skip
+    sessions = sub.add_parser(
+        "sessions", help="list and revoke sessions stored in Redis", description=__doc__
+    )
     actions = sessions.add_subparsers(dest="sessions_command", required=True, metavar="ACTION")
     add(actions, "list", cmd_sessions_list).add_argument("sub", metavar="SUB", help="user id")
     revoke = add(actions, "revoke", cmd_sessions_revoke)

@@ -32,17 +32,22 @@ def check_config(settings: Settings | None = None) -> list[Finding]:
     for name, source in (("access", settings.access_jwks), ("refresh", settings.refresh_jwks)):
         if source is None:
             level: Literal["warning", "error"] = "error" if name == "access" else "warning"
-            findings.append((level, f"SESSIONSVC_{name.upper()}_JWKS is not set"
-                             + (": this node cannot issue or refresh tokens" if name == "refresh"
-                                else "")))  # fmt: skip
+            findings.append(
+                (
+                    level,
+                    f"SESSIONSVC_{name.upper()}_JWKS is not set"
+                    + (": this node cannot issue or refresh tokens" if name == "refresh" else ""),
+                )
+            )
             continue
         try:
             ring = rings[name] = load_jwks(source.get_secret_value(), ring=name)
         except ConfigError as exc:
             findings.append(("error", str(exc)))
             continue
-        keys = ", ".join(f"{k.kid} ({k.alg}{', signs' if k is ring.active else ''})"
-                         for k in ring.keys.values())  # fmt: skip
+        keys = ", ".join(
+            f"{k.kid} ({k.alg}{', signs' if k is ring.active else ''})" for k in ring.keys.values()
+        )
         findings.append(("ok", f"{name} key ring: {keys}"))
         if ring.active is None:
             findings.append(("warning", f"{name} key ring has no private key: verify only"))

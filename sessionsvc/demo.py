@@ -129,8 +129,10 @@ def _walkthrough(say: Say, settings: Settings, url: str) -> None:
         _theft(say, service, node_b, wait)
         _attacks(say, service.core.issuer, node_b)
         health = node_b.health()
-        say(f"\nNode B: {health['view_size']} revocations in its view, "
-            f"{health['applied_entries']} applied from the log.")  # fmt: skip
+        say(
+            f"\nNode B: {health['view_size']} revocations in its view, "
+            f"{health['applied_entries']} applied from the log."
+        )
     finally:
         worker.stop()
         worker_thread.join(timeout=10)
@@ -139,8 +141,9 @@ def _walkthrough(say: Say, settings: Settings, url: str) -> None:
         raw.close()
 
 
-def _login_and_logout(say: Say, service: SessionService, node_b: Validator,
-                      wait: Callable[..., float]) -> None:  # fmt: skip
+def _login_and_logout(
+    say: Say, service: SessionService, node_b: Validator, wait: Callable[..., float]
+) -> None:
     pair = service.login("alice", ip="203.0.113.7", user_agent="demo", device="laptop")
     say(f"2. Node A: alice logs in; session {pair.session_id}")
     claims = node_b.validate(pair.access_token)
@@ -160,21 +163,31 @@ def _login_and_logout(say: Say, service: SessionService, node_b: Validator,
     _attempt(say, "node B, alice's access token", lambda: node_b.validate(rotated.access_token))
 
 
-def _other_system(say: Say, settings: Settings, service: SessionService, node_b: Validator, *,
-                  raw: redis.Redis, wait: Callable[..., float]) -> None:  # fmt: skip
+def _other_system(
+    say: Say,
+    settings: Settings,
+    service: SessionService,
+    node_b: Validator,
+    *,
+    raw: redis.Redis,
+    wait: Callable[..., float],
+) -> None:
     bob = service.login("bob")
     node_b.validate(bob.access_token)
     stream = f"{settings.namespace}:events"
     start = time.perf_counter()
     raw.xadd(stream, {"type": "user.revoke", "sub": "bob", "reason": "password_changed"})
     took = wait("bob", start)
-    say(f"6. Another system: XADD {stream} type user.revoke sub bob; through the worker, "
-        f"node B had it after {took:.2f} ms")  # fmt: skip
+    say(
+        f"6. Another system: XADD {stream} type user.revoke sub bob; through the worker, "
+        f"node B had it after {took:.2f} ms"
+    )
     _attempt(say, "node B, bob's access token", lambda: node_b.validate(bob.access_token))
 
 
-def _theft(say: Say, service: SessionService, node_b: Validator,
-           wait: Callable[..., float]) -> None:  # fmt: skip
+def _theft(
+    say: Say, service: SessionService, node_b: Validator, wait: Callable[..., float]
+) -> None:
     carol = service.login("carol")
     newer = service.refresh(carol.refresh_token)
     newest = service.refresh(newer.refresh_token)
@@ -183,8 +196,9 @@ def _theft(say: Say, service: SessionService, node_b: Validator,
     except RefreshReuseDetected:
         say("7. Carol's twice-old refresh token is replayed: RefreshReuseDetected, session revoked")
     wait(carol.session_id)
-    _attempt(say, "node B, carol's newest access token",
-             lambda: node_b.validate(newest.access_token))  # fmt: skip
+    _attempt(
+        say, "node B, carol's newest access token", lambda: node_b.validate(newest.access_token)
+    )
 
 
 def _attacks(say: Say, issuer: TokenIssuer, validator: Validator) -> None:
@@ -194,8 +208,11 @@ def _attacks(say: Say, issuer: TokenIssuer, validator: Validator) -> None:
     none_header = _b64({"alg": "none", "typ": "at+jwt", "kid": "demo-access-1"})
     forged = _b64(json.loads(base64.urlsafe_b64decode(payload + "==")) | {"sub": "admin"})
     _attempt(say, "alg none", lambda: validator.validate(f"{none_header}.{payload}."))
-    _attempt(say, "payload changed to sub=admin",
-             lambda: validator.validate(f"{header}.{forged}.{signature}"))  # fmt: skip
+    _attempt(
+        say,
+        "payload changed to sub=admin",
+        lambda: validator.validate(f"{header}.{forged}.{signature}"),
+    )
     _attempt(
         say, "refresh token used as access token", lambda: validator.validate(fresh.refresh_token)
     )

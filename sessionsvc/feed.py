@@ -94,8 +94,12 @@ class Feed:
             except Exception as exc:  # the feed must outlive any one failure
                 self.core.reconnects += isinstance(exc, redis.RedisError)
                 self.core.errors += not isinstance(exc, redis.RedisError)
-                log.warning("feed_error", error=type(exc).__name__, retry_in=backoff,
-                            exc_info=not isinstance(exc, redis.RedisError))  # fmt: skip
+                log.warning(
+                    "feed_error",
+                    error=type(exc).__name__,
+                    retry_in=backoff,
+                    exc_info=not isinstance(exc, redis.RedisError),
+                )
                 next_check = 0.0
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
@@ -109,8 +113,12 @@ class Feed:
             replies: Any = pipe.execute()
             changed = self.core.load_snapshot(replies, sent)
             self._on_fresh(self.core.mark_fresh(sent))
-            log.info("feed_bootstrapped", epoch=self.core.epoch, new_entries=changed,
-                     view_size=len(self.core.view))  # fmt: skip
+            log.info(
+                "feed_bootstrapped",
+                epoch=self.core.epoch,
+                new_entries=changed,
+                view_size=len(self.core.view),
+            )
         self._synced.set()
 
     def _tail_once(self) -> None:

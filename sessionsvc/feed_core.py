@@ -145,8 +145,12 @@ class FeedCore:
                 cmds.append(("ZRANGE", key, low, repr(bound), "BYSCORE"))
                 low = f"({bound!r}"
             cmds.append(("ZRANGE", key, low, "+inf", "BYSCORE", "WITHSCORES"))
-        cmds += [("HGETALL", k.key("user")), ("ZRANGE", k.key("user:until"), 0, -1, "WITHSCORES"),
-                 ("HGETALL", k.key("all")), ("SMEMBERS", k.key("kid"))]  # fmt: skip
+        cmds += [
+            ("HGETALL", k.key("user")),
+            ("ZRANGE", k.key("user:until"), 0, -1, "WITHSCORES"),
+            ("HGETALL", k.key("all")),
+            ("SMEMBERS", k.key("kid")),
+        ]
         return cmds
 
     def load_snapshot(self, replies: Sequence[Any], now: float) -> int:
@@ -170,13 +174,24 @@ class FeedCore:
             at += RANGES + 1
         users, user_until, glob, kids = replies[at : at + 4]
         untils = dict(_ids(user_until))
-        entries = [Revocation("user", _s(sub), before=parse_number(_s(before)),
-                              until=untils.get(_s(sub), math.inf))
-                   for sub, before in _mapping(users)]  # fmt: skip
+        entries = [
+            Revocation(
+                "user",
+                _s(sub),
+                before=parse_number(_s(before)),
+                until=untils.get(_s(sub), math.inf),
+            )
+            for sub, before in _mapping(users)
+        ]
         g = {_s(name): _s(value) for name, value in _mapping(glob)}
         if "before" in g:
-            entries.append(Revocation("all", before=parse_number(g["before"]),
-                                      until=parse_number(g.get("until", "inf"))))  # fmt: skip
+            entries.append(
+                Revocation(
+                    "all",
+                    before=parse_number(g["before"]),
+                    until=parse_number(g.get("until", "inf")),
+                )
+            )
         entries += [Revocation("key", _s(kid)) for kid in kids]
         changed = [rev for rev in entries if self.view.apply(rev)]
         last = _s(newest[0][0]) if newest else "0-0"

@@ -17,24 +17,42 @@ from .jsonstrict import StrictDecodeError, b64url_decode
 
 __all__ = ["SUPPORTED_ALGS", "check_jwk"]
 
-SUPPORTED_ALGS: Final = {"EdDSA": ("OKP", "Ed25519"), "ES256": ("EC", "P-256"),
-                         "RS256": ("RSA", None), "HS256": ("oct", None)}  # fmt: skip
+SUPPORTED_ALGS: Final = {
+    "EdDSA": ("OKP", "Ed25519"),
+    "ES256": ("EC", "P-256"),
+    "RS256": ("RSA", None),
+    "HS256": ("oct", None),
+}
 MIN_RSA_BITS: Final = 2048
 MIN_SECRET_BYTES: Final = 32
 MIN_DISTINCT_BYTES: Final = 16  # 32 random bytes have ~30 distinct values; "aaaa…" has 1
 
 # Secrets and private keys that appear in documentation and tutorials; never acceptable.
-_SAMPLE_WORDS: Final = (b"secret", b"changeme", b"change-me", b"password", b"passw0rd",
-                        b"example", b"your-256-bit", b"jwt-key", b"jwtkey", b"qwerty",
-                        b"letmein", b"123456", b"abcdef")  # fmt: skip
-_SAMPLE_PRIVATE: Final = frozenset({
-    # RFC 7515 A.1 (HS256)
-    "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
-    # RFC 7515 A.3 (ES256) d
-    "jpsQnnGQmL-YBIffH1136cLmtFsTgzQ0ELnAV1UMA04",
-    # RFC 8037 A.1 (Ed25519) d
-    "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
-})  # fmt: skip
+_SAMPLE_WORDS: Final = (
+    b"secret",
+    b"changeme",
+    b"change-me",
+    b"password",
+    b"passw0rd",
+    b"example",
+    b"your-256-bit",
+    b"jwt-key",
+    b"jwtkey",
+    b"qwerty",
+    b"letmein",
+    b"123456",
+    b"abcdef",
+)
+_SAMPLE_PRIVATE: Final = frozenset(
+    {
+        # RFC 7515 A.1 (HS256)
+        "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+        # RFC 7515 A.3 (ES256) d
+        "jpsQnnGQmL-YBIffH1136cLmtFsTgzQ0ELnAV1UMA04",
+        # RFC 8037 A.1 (Ed25519) d
+        "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+    }
+)
 
 
 def check_jwk(jwk: Mapping[str, Any], where: str) -> None:

@@ -35,8 +35,12 @@ __all__ = ["Key", "KeyRing", "check_disjoint", "load_jwks"]
 
 _COMPACT = (",", ":")
 _KID = re.compile(r"[A-Za-z0-9._:~-]{1,128}")
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"),
-                       "RSA": ("e", "kty", "n"), "oct": ("k", "kty")}  # fmt: skip
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+    "RSA": ("e", "kty", "n"),
+    "oct": ("k", "kty"),
+}
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -154,9 +158,15 @@ def _load_key(jwk: object, ring: str) -> Key:
             "alg": alg,
             "use": "sig",
         }
-    return Key(kid=kid, alg=alg, algorithm=algorithm, verify_key=verify_key,
-               signing_key=key if can_sign else None,
-               thumbprint=_thumbprint(public_jwk or jwk), public_jwk=public_jwk)  # fmt: skip
+    return Key(
+        kid=kid,
+        alg=alg,
+        algorithm=algorithm,
+        verify_key=verify_key,
+        signing_key=key if can_sign else None,
+        thumbprint=_thumbprint(public_jwk or jwk),
+        public_jwk=public_jwk,
+    )
 
 
 def _b64(data: str | bytes) -> str:

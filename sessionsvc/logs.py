@@ -16,10 +16,24 @@ import structlog
 
 __all__ = ["SECRET_KEYS", "configure_logging", "redact_secrets"]
 
-SECRET_KEYS: Final = frozenset({
-    "token", "access_token", "refresh_token", "logout_token", "set", "password", "secret",
-    "authorization", "cookie", "jwks", "key", "k", "d", "redis_url",
-})  # fmt: skip
+SECRET_KEYS: Final = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "logout_token",
+        "set",
+        "password",
+        "secret",
+        "authorization",
+        "cookie",
+        "jwks",
+        "key",
+        "k",
+        "d",
+        "redis_url",
+    }
+)
 
 
 def redact_secrets(

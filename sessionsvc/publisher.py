@@ -112,8 +112,9 @@ class Publisher:
 class AsyncPublisher:
     """``Publisher`` for asyncio applications (``redis.asyncio``)."""
 
-    def __init__(self, settings: Settings | None = None, *,
-                 client: redis.asyncio.Redis | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings | None = None, *, client: redis.asyncio.Redis | None = None
+    ) -> None:
         self.settings = settings = settings or load_settings()
         self.stream = f"{settings.namespace}:events"
         self._client = client or async_client(settings)

@@ -96,12 +96,26 @@ def parse_number(text: str) -> float:
 
 
 def revocation_args(
-    rev: Revocation, *, epoch: str, id: str = "", source: str = "", reason: str = "",
+    rev: Revocation,
+    *,
+    epoch: str,
+    id: str = "",
+    source: str = "",
+    reason: str = "",
     at: float | None = None,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """ARGV of ``APPLY_REVOCATION`` for ``rev`` (``epoch``: a fresh random candidate)."""
-    return [rev.kind, rev.value, format_number(rev.before), format_number(rev.until), epoch,
-            id, source, reason, "" if at is None else format_number(at)]  # fmt: skip
+    return [
+        rev.kind,
+        rev.value,
+        format_number(rev.before),
+        format_number(rev.until),
+        epoch,
+        id,
+        source,
+        reason,
+        "" if at is None else format_number(at),
+    ]
 
 
 def _text(value: bytes | str) -> str:

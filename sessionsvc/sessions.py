@@ -63,12 +63,19 @@ class SessionService:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
 
-    def login(self, sub: str, *, ip: str | None = None, user_agent: str | None = None,
-              device: str | None = None, claims: Mapping[str, Any] | None = None,
-              ) -> TokenPair:  # fmt: skip
+    def login(
+        self,
+        sub: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        device: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> TokenPair:
         """Create a session for ``sub`` and return its first access + refresh pair."""
-        return self._run(self.core.login(sub, ip=ip, user_agent=user_agent, device=device,
-                                         claims=claims))  # fmt: skip
+        return self._run(
+            self.core.login(sub, ip=ip, user_agent=user_agent, device=device, claims=claims)
+        )
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token (see ``sessions_core`` for the exact decision)."""
@@ -98,6 +105,10 @@ class SessionService:
     def __enter__(self) -> SessionService:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

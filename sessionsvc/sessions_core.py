@@ -54,8 +54,13 @@ def _meta(name: str, value: object) -> str:
 class SessionCore:
     """The decisions of the session service; ``SessionService``/``AsyncSessionService`` run them."""
 
-    def __init__(self, settings: Settings, *, issuer: TokenIssuer | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        issuer: TokenIssuer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.keys = SessionKeys(settings.namespace)
@@ -91,9 +96,15 @@ class SessionCore:
         # no access token of a revoked session outlives this; refresh needs the deleted hash
         return num(now + self.settings.access_ttl + self.settings.leeway)
 
-    def login(self, sub: str, *, ip: str | None = None, user_agent: str | None = None,
-              device: str | None = None, claims: Mapping[str, Any] | None = None,
-              ) -> Op[TokenPair]:  # fmt: skip
+    def login(
+        self,
+        sub: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        device: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> Op[TokenPair]:
         """Create a session and its first token pair (evicting the oldest session at the cap)."""
         tag = user_tag(sub)
         meta = [_meta("ip", ip), _meta("user_agent", user_agent), _meta("device", device)]
@@ -107,14 +118,28 @@ class SessionCore:
             exp = min(iat + s.refresh_ttl, int(abs_exp))
             access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
             refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
-            args = [num(now), sub, sid, jti, str(iat), str(exp), num(idle_exp), num(abs_exp),
-                    *meta, app_claims, str(s.max_sessions_per_user),
-                    self._revocation_until(now), epoch]  # fmt: skip
+            args = [
+                num(now),
+                sub,
+                sid,
+                jti,
+                str(iat),
+                str(exp),
+                num(idle_exp),
+                num(abs_exp),
+                *meta,
+                app_claims,
+                str(s.max_sessions_per_user),
+                self._revocation_until(now),
+                epoch,
+            ]
             reply = yield Call("login", self._keys("login", tag, sid), args)
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
-        raise SessionError("login refused: a logout-everywhere of this user is dated later than "
-                           "this node's clock (clock skew between nodes?)")  # fmt: skip
+        raise SessionError(
+            "login refused: a logout-everywhere of this user is dated later than "
+            "this node's clock (clock skew between nodes?)"
+        )
 
     def refresh(self, refresh_token: str) -> Op[TokenPair]:
         """Rotate: verify the refresh token, apply the rotation decision, sign the answer."""
@@ -131,9 +156,19 @@ class SessionCore:
         iat, new_jti = int(now), new_id()
         # the epoch candidate (needed only when reuse revokes the session, and then the new jti
         # is never handed out) may be the new jti: any fresh random id will do
-        args = [num(now), sid, c["jti"], verified.key.kid, new_jti, str(iat), str(s.refresh_ttl),
-                str(s.idle_timeout), num(s.refresh_overlap), self._revocation_until(now),
-                new_jti]  # fmt: skip
+        args = [
+            num(now),
+            sid,
+            c["jti"],
+            verified.key.kid,
+            new_jti,
+            str(iat),
+            str(s.refresh_ttl),
+            str(s.idle_timeout),
+            num(s.refresh_overlap),
+            self._revocation_until(now),
+            new_jti,
+        ]
         reply = yield Call("refresh", self._keys("refresh", tag, sid), args)
         status = _text(reply[0])
         if status == "missing":
@@ -153,23 +188,50 @@ class SessionCore:
         refresh = self.issuer.refresh_token(sub, sid, jti=jti, exp=int(jexp), now=int(jiat))
         return TokenPair(access, refresh, sid, s.access_ttl, max(0, int(jexp) - iat))
 
-    def logout(self, session_id: str, *, reason: str = "logout", source: str = "sessionsvc",
-               event_id: str = "") -> Op[bool]:  # fmt: skip
+    def logout(
+        self,
+        session_id: str,
+        *,
+        reason: str = "logout",
+        source: str = "sessionsvc",
+        event_id: str = "",
+    ) -> Op[bool]:
         """End one session and revoke it; True when a live session was deleted. ``source`` and
         ``event_id`` are recorded in the revocation log (the worker passes the event's)."""
         sub, now = sub_of(session_id), self.clock()
-        args = [num(now), session_id, self._revocation_until(now), new_id(), reason, source,
-                event_id]  # fmt: skip
+        args = [
+            num(now),
+            session_id,
+            self._revocation_until(now),
+            new_id(),
+            reason,
+            source,
+            event_id,
+        ]
         reply = yield Call("logout", self._keys("logout", user_tag(sub), session_id), args)
         return int(reply[0]) == 1
 
-    def logout_all(self, sub: str, *, reason: str = "logout_all", source: str = "sessionsvc",
-                   event_id: str = "") -> Op[int]:  # fmt: skip
+    def logout_all(
+        self,
+        sub: str,
+        *,
+        reason: str = "logout_all",
+        source: str = "sessionsvc",
+        event_id: str = "",
+    ) -> Op[int]:
         """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended.
         ``source`` and ``event_id`` are recorded in the revocation log."""
         now, s = self.clock(), self.settings
-        args = [num(now), sub, num(now), str(s.access_ttl + s.leeway), new_id(), reason, source,
-                event_id]  # fmt: skip
+        args = [
+            num(now),
+            sub,
+            num(now),
+            str(s.access_ttl + s.leeway),
+            new_id(),
+            reason,
+            source,
+            event_id,
+        ]
         reply = yield Call("logout_all", self._keys("logout_all", user_tag(sub)), args)
         return int(reply[0])
 

@@ -27,10 +27,14 @@ REV_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "list": (),
     "get": (),
 }
-SCRIPTS: Final = {name: source("apply", "session") + rev_prelude(rev) + source(name)
-                  for name, rev in REV_KEYS.items()}  # fmt: skip
-SCRIPT_SHAS: Final = {name: hashlib.sha1(body.encode()).hexdigest()  # noqa: S324 (Redis' id)
-                      for name, body in SCRIPTS.items()}  # fmt: skip
+SCRIPTS: Final = {
+    name: source("apply", "session") + rev_prelude(rev) + source(name)
+    for name, rev in REV_KEYS.items()
+}
+SCRIPT_SHAS: Final = {
+    name: hashlib.sha1(body.encode()).hexdigest()  # noqa: S324 (Redis' id)
+    for name, body in SCRIPTS.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +69,18 @@ class SessionInfo:
         """Decode a session hash as HGETALL returns it from a script (flat field/value list)."""
         h = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
         idle, absolute = float(h["idle_exp"]), float(h["abs_exp"])
-        return cls(h["sid"], h["sub"], float(h["created"]), float(h["last_seen"]),
-                   min(idle, absolute), idle, absolute,
-                   h.get("ip") or None, h.get("ua") or None, h.get("device") or None)  # fmt: skip
+        return cls(
+            h["sid"],
+            h["sub"],
+            float(h["created"]),
+            float(h["last_seen"]),
+            min(idle, absolute),
+            idle,
+            absolute,
+            h.get("ip") or None,
+            h.get("ua") or None,
+            h.get("device") or None,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The session as a JSON-ready dict."""

@@ -87,8 +87,15 @@ class TokenIssuer:
         }
         return self._access_key.sign(payload, ACCESS_TYPE)
 
-    def refresh_token(self, sub: str, sid: str, *, jti: str | None = None, exp: int | None = None,
-                      now: int | None = None) -> str:  # fmt: skip
+    def refresh_token(
+        self,
+        sub: str,
+        sid: str,
+        *,
+        jti: str | None = None,
+        exp: int | None = None,
+        now: int | None = None,
+    ) -> str:
         """Sign a refresh token; ``exp`` defaults to now + ``refresh_ttl``."""
         iat = int(self.clock()) if now is None else now
         payload = {
@@ -102,8 +109,9 @@ class TokenIssuer:
         }
         return self._refresh_key.sign(payload, REFRESH_TYPE)
 
-    def issue(self, sub: str, *, sid: str | None = None,
-              claims: Mapping[str, Any] | None = None) -> TokenPair:  # fmt: skip
+    def issue(
+        self, sub: str, *, sid: str | None = None, claims: Mapping[str, Any] | None = None
+    ) -> TokenPair:
         """A new access + refresh pair for ``sub`` (a new session id unless ``sid`` is given)."""
         if not isinstance(sub, str) or not sub:
             raise ValueError("sub must be a non-empty string")

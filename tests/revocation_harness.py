@@ -120,9 +120,13 @@ class Tokens:
         self._issuers: dict[str, TokenIssuer] = {}
 
     def access(
-        self, sub: str = "alice", sid: str = "sid-1", *, iat: float | None = None,
+        self,
+        sub: str = "alice",
+        sid: str = "sid-1",
+        *,
+        iat: float | None = None,
         kid: str = KIDS[0],
-    ) -> str:  # fmt: skip
+    ) -> str:
         issuer = self._issuers.get(kid)
         if issuer is None:
             key = self.ring.get(kid)
@@ -168,9 +172,13 @@ class LoopThread:
 
 @contextlib.contextmanager
 def following(
-    settings: Settings, mode: str = "sync", *, wait: float = 10.0,
-    listener: Callable[[Revocation], None] | None = None, clock: Callable[[], float] = time.time,
-) -> Iterator[Validator]:  # fmt: skip
+    settings: Settings,
+    mode: str = "sync",
+    *,
+    wait: float = 10.0,
+    listener: Callable[[Revocation], None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Iterator[Validator]:
     """A validator following the log with ``start()`` (sync) or ``astart()`` on a loop thread."""
     validator = Validator(settings, clock=clock)
     if listener is not None:
@@ -209,9 +217,14 @@ class RunningWorker:
 
 @contextlib.contextmanager
 def running_worker(
-    settings: Settings, consumer: str = "w1", *, pubsub: bool = False,
-    health: HealthState | None = None, clock: Callable[[], float] = time.time, **options: Any,
-) -> Iterator[RunningWorker]:  # fmt: skip
+    settings: Settings,
+    consumer: str = "w1",
+    *,
+    pubsub: bool = False,
+    health: HealthState | None = None,
+    clock: Callable[[], float] = time.time,
+    **options: Any,
+) -> Iterator[RunningWorker]:
     """A ``Worker`` running in a thread (and its pub/sub forwarder), stopped and joined after."""
     opts = {"consumer": consumer, "housekeeping": 60.0, "block": 0.1, **options}
     worker = Worker(settings, WorkerOptions(**opts), health=health, clock=clock)

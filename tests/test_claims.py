@@ -32,8 +32,16 @@ DROP = object()  # good(name=DROP) leaves the claim out
 
 
 def good(**overrides: Any) -> dict[str, Any]:
-    claims = {"iss": ISS, "aud": AUD, "sub": "alice", "sid": "sid-1", "jti": "jti-1",
-              "iat": NOW, "nbf": NOW, "exp": NOW + 900}  # fmt: skip
+    claims = {
+        "iss": ISS,
+        "aud": AUD,
+        "sub": "alice",
+        "sid": "sid-1",
+        "jti": "jti-1",
+        "iat": NOW,
+        "nbf": NOW,
+        "exp": NOW + 900,
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not DROP}
 

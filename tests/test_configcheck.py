@@ -28,8 +28,11 @@ def jwks(*keys: dict[str, Any]) -> str:
 
 
 def settings(**values: Any) -> Settings:
-    base: dict[str, Any] = {"issuer": "https://auth.example.test", "audience": "api",
-                            "_env_file": None}  # fmt: skip
+    base: dict[str, Any] = {
+        "issuer": "https://auth.example.test",
+        "audience": "api",
+        "_env_file": None,
+    }
     return Settings(**(base | values))
 
 

@@ -59,8 +59,9 @@ def test_demo_accepts_an_untouched_token(walkthrough: tuple[int, list[str]]) -> 
     assert line_with(walkthrough[1], "dave's untouched access token").endswith("accepted")
 
 
-@pytest.mark.parametrize("who", ["alice's access token", "bob's access token",
-                                 "carol's newest access token"])  # fmt: skip
+@pytest.mark.parametrize(
+    "who", ["alice's access token", "bob's access token", "carol's newest access token"]
+)
 def test_demo_revocations_reach_node_b(walkthrough: tuple[int, list[str]], who: str) -> None:
     assert "rejected: reason=revoked" in line_with(walkthrough[1], who)
 

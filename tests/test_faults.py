@@ -86,8 +86,10 @@ def test_sigkill_a_worker_mid_burst(redis_url: str, tmp_path: Path) -> None:
                 "the orphans to idle past --claim-idle",
             )
             heir = WorkerProcess(settings, tmp_path, "w-heir", "--claim-idle", "1", "--no-pubsub")
-            wait_for(lambda: heir.running() and client.zcard(REV.key("sid")) == count,
-                     "every revocation in the state")  # fmt: skip
+            wait_for(
+                lambda: heir.running() and client.zcard(REV.key("sid")) == count,
+                "every revocation in the state",
+            )
             wait_for(lambda: len(v.view.sessions) == count, "every revocation in the view")
             wait_for(lambda: int(group_info(client)["pending"]) == 0, "nothing left pending")
             assert consumer_pending(client, "w-doomed") == 0
@@ -142,8 +144,9 @@ def trim_everything(client: redis.Redis) -> None:
     assert client.xlen(REV.log) == 0
 
 
-def test_log_trimmed_past_a_partitioned_validator(redis_server: Any, redis_url: str,
-                                                  mode: str) -> None:  # fmt: skip
+def test_log_trimmed_past_a_partitioned_validator(
+    redis_server: Any, redis_url: str, mode: str
+) -> None:
     now = time.time()
     with Proxy(redis_server.port) as proxy:
         settings = feed_settings(proxy.url, redis_connect_timeout=0.5)
@@ -179,10 +182,11 @@ def test_log_trimmed_while_a_connected_validator_stalls(redis_url: str, mode: st
     settings = feed_settings(redis_url)
     try:
         with (
-            following(settings, mode, listener=slow_listener,
-                      clock=lambda: time.time() + skew[0]) as v,
+            following(
+                settings, mode, listener=slow_listener, clock=lambda: time.time() + skew[0]
+            ) as v,
             raw_client(redis_url) as client,
-        ):  # fmt: skip
+        ):
             apply = Applier(client)
             apply(Revocation("session", "STALL", until=now + 600))
             wait_for(lambda: "STALL" in v.view.sessions, "the feed to reach the slow listener")

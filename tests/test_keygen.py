@@ -14,8 +14,12 @@ from sessionsvc.keycheck import SUPPORTED_ALGS
 from tests.conftest import AUDIENCE, ISSUER, NOW, ManualClock, make_settings
 
 ALGS = ["EdDSA", "ES256", "RS256", "HS256"]
-SHAPES = {"EdDSA": {"kty": "OKP", "crv": "Ed25519"}, "ES256": {"kty": "EC", "crv": "P-256"},
-          "RS256": {"kty": "RSA"}, "HS256": {"kty": "oct"}}  # fmt: skip
+SHAPES = {
+    "EdDSA": {"kty": "OKP", "crv": "Ed25519"},
+    "ES256": {"kty": "EC", "crv": "P-256"},
+    "RS256": {"kty": "RSA"},
+    "HS256": {"kty": "oct"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +52,16 @@ def test_generated_key_loads_as_an_active_signing_key(alg: str, generated: dict[
 @pytest.mark.parametrize("alg", ALGS)
 def test_generated_key_round_trips_a_token(alg: str, generated: dict[str, Any]) -> None:
     ring = load_jwks(json.dumps({"keys": [generated[alg]]}), ring="access")
-    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "sid": "s" * 22, "jti": "j" * 22,
-               "iat": NOW, "nbf": NOW, "exp": NOW + 60}  # fmt: skip
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "alice",
+        "sid": "s" * 22,
+        "jti": "j" * 22,
+        "iat": NOW,
+        "nbf": NOW,
+        "exp": NOW + 60,
+    }
     token = ring.signing_key().sign(payload, "at+jwt")
     validator = Validator(make_settings("EdDSA"), keys=ring, clock=ManualClock())
     assert dict(validator.validate(token)) == payload

@@ -26,23 +26,57 @@ T = 1767225600
 
 # (method, args, kwargs, the stream fields in wire order)
 CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], list[tuple[str, str]]]] = [
-    ("revoke_session", ("7Zp",), {"reason": "logout"},
-     [("type", "session.revoke"), ("sid", "7Zp"), ("reason", "logout")]),
-    ("revoke_session", ("S",), {"id": "evt-1", "source": "billing", "reason": "r", "at": T + 0.25},
-     [("type", "session.revoke"), ("sid", "S"), ("id", "evt-1"), ("source", "billing"),
-      ("reason", "r"), ("at", f"{T}.25")]),
-    ("revoke_user", ("user-42",), {"reason": "password_changed"},
-     [("type", "user.revoke"), ("sub", "user-42"), ("reason", "password_changed")]),
-    ("revoke_user", ("user-42",), {"before": T + 0.5},
-     [("type", "user.revoke"), ("sub", "user-42"), ("before", f"{T}.5")]),
-    ("revoke_token", ("1f0",), {"exp": T},
-     [("type", "token.revoke"), ("jti", "1f0"), ("exp", str(T))]),
+    (
+        "revoke_session",
+        ("7Zp",),
+        {"reason": "logout"},
+        [("type", "session.revoke"), ("sid", "7Zp"), ("reason", "logout")],
+    ),
+    (
+        "revoke_session",
+        ("S",),
+        {"id": "evt-1", "source": "billing", "reason": "r", "at": T + 0.25},
+        [
+            ("type", "session.revoke"),
+            ("sid", "S"),
+            ("id", "evt-1"),
+            ("source", "billing"),
+            ("reason", "r"),
+            ("at", f"{T}.25"),
+        ],
+    ),
+    (
+        "revoke_user",
+        ("user-42",),
+        {"reason": "password_changed"},
+        [("type", "user.revoke"), ("sub", "user-42"), ("reason", "password_changed")],
+    ),
+    (
+        "revoke_user",
+        ("user-42",),
+        {"before": T + 0.5},
+        [("type", "user.revoke"), ("sub", "user-42"), ("before", f"{T}.5")],
+    ),
+    (
+        "revoke_token",
+        ("1f0",),
+        {"exp": T},
+        [("type", "token.revoke"), ("jti", "1f0"), ("exp", str(T))],
+    ),
     ("revoke_token", ("1f0",), {}, [("type", "token.revoke"), ("jti", "1f0")]),
-    ("revoke_all", (), {"before": T, "reason": "key_compromise"},
-     [("type", "all.revoke"), ("before", str(T)), ("reason", "key_compromise")]),
-    ("revoke_key", ("k-2025",), {"source": "kms"},
-     [("type", "key.revoke"), ("kid", "k-2025"), ("source", "kms")]),
-]  # fmt: skip
+    (
+        "revoke_all",
+        (),
+        {"before": T, "reason": "key_compromise"},
+        [("type", "all.revoke"), ("before", str(T)), ("reason", "key_compromise")],
+    ),
+    (
+        "revoke_key",
+        ("k-2025",),
+        {"source": "kms"},
+        [("type", "key.revoke"), ("kid", "k-2025"), ("source", "kms")],
+    ),
+]
 IDS = [f"{c[0]}-{n}" for n, c in enumerate(CALLS)]
 
 # (method, args, kwargs, the code): every one refused before a byte goes to Redis
@@ -88,9 +122,13 @@ def run_async(
 
 @pytest.mark.parametrize(("method", "args", "kwargs", "fields"), CALLS, ids=IDS)
 def test_each_method_writes_the_documented_fields(
-    publisher: Publisher, redis_url: str, method: str, args: tuple[Any, ...],
-    kwargs: dict[str, Any], fields: list[tuple[str, str]],
-) -> None:  # fmt: skip
+    publisher: Publisher,
+    redis_url: str,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    fields: list[tuple[str, str]],
+) -> None:
     entry_id = getattr(publisher, method)(*args, **kwargs)
     with raw_client(redis_url) as client:
         assert raw_entries(client, EVENTS) == [(entry_id, fields)]
@@ -98,9 +136,12 @@ def test_each_method_writes_the_documented_fields(
 
 @pytest.mark.parametrize(("method", "args", "kwargs", "fields"), CALLS, ids=IDS)
 def test_each_async_method_writes_the_documented_fields(
-    redis_url: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+    redis_url: str,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
     fields: list[tuple[str, str]],
-) -> None:  # fmt: skip
+) -> None:
     entry_id = run_async(redis_url, lambda pub: getattr(pub, method)(*args, **kwargs))
     with raw_client(redis_url) as client:
         assert raw_entries(client, EVENTS) == [(entry_id, fields)]
@@ -142,8 +183,9 @@ def test_async_invalid_input_is_refused_before_any_io(
 
 
 def test_redis_down_is_store_unavailable() -> None:
-    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                             redis_connect_timeout=0.2)  # fmt: skip
+    settings = make_settings(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_connect_timeout=0.2
+    )
     pub = Publisher(settings)
     try:
         with pytest.raises(StoreUnavailable):
@@ -180,21 +222,40 @@ def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Any) -> str:
 @pytest.mark.parametrize(
     ("argv", "fields"),
     [
-        (["session", "7Zp", "--reason", "logout"],
-         [("type", "session.revoke"), ("sid", "7Zp"), ("source", "cli"), ("reason", "logout")]),
-        (["user", "user-42", "--before", str(T)],
-         [("type", "user.revoke"), ("sub", "user-42"), ("before", str(T)), ("source", "cli")]),
-        (["token", "1f0", "--exp", str(T), "--id", "evt-7"],
-         [("type", "token.revoke"), ("jti", "1f0"), ("exp", str(T)), ("id", "evt-7"),
-          ("source", "cli")]),
-        (["all", "--before", str(T), "--source", "oncall"],
-         [("type", "all.revoke"), ("before", str(T)), ("source", "oncall")]),
-        (["key", "k-2025", "--reason", "compromised"],
-         [("type", "key.revoke"), ("kid", "k-2025"), ("source", "cli"),
-          ("reason", "compromised")]),
+        (
+            ["session", "7Zp", "--reason", "logout"],
+            [("type", "session.revoke"), ("sid", "7Zp"), ("source", "cli"), ("reason", "logout")],
+        ),
+        (
+            ["user", "user-42", "--before", str(T)],
+            [("type", "user.revoke"), ("sub", "user-42"), ("before", str(T)), ("source", "cli")],
+        ),
+        (
+            ["token", "1f0", "--exp", str(T), "--id", "evt-7"],
+            [
+                ("type", "token.revoke"),
+                ("jti", "1f0"),
+                ("exp", str(T)),
+                ("id", "evt-7"),
+                ("source", "cli"),
+            ],
+        ),
+        (
+            ["all", "--before", str(T), "--source", "oncall"],
+            [("type", "all.revoke"), ("before", str(T)), ("source", "oncall")],
+        ),
+        (
+            ["key", "k-2025", "--reason", "compromised"],
+            [
+                ("type", "key.revoke"),
+                ("kid", "k-2025"),
+                ("source", "cli"),
+                ("reason", "compromised"),
+            ],
+        ),
     ],
     ids=["session", "user", "token", "all", "key"],
-)  # fmt: skip
+)
 def test_cli_revoke_writes_an_entry(
     env: str, capsys: pytest.CaptureFixture[str], argv: list[str], fields: list[tuple[str, str]]
 ) -> None:

@@ -33,8 +33,16 @@ def rejected(validator: Validator, token: object) -> str:
 
 
 def payload(**overrides: Any) -> dict[str, Any]:
-    return {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "sid": "s" * 22, "jti": "j" * 22,
-            "iat": NOW, "nbf": NOW, "exp": NOW + 900} | overrides  # fmt: skip
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "alice",
+        "sid": "s" * 22,
+        "jti": "j" * 22,
+        "iat": NOW,
+        "nbf": NOW,
+        "exp": NOW + 900,
+    } | overrides
 
 
 @pytest.fixture

@@ -13,8 +13,15 @@ NOW = 1_800_000_000
 LATER = NOW + 3600
 
 
-def check(view: RevocationView, *, sid: str = "s0", jti: str = "j0", sub: str = "u0",
-          iat: int = NOW, kid: str = "k0") -> str | None:  # fmt: skip
+def check(
+    view: RevocationView,
+    *,
+    sid: str = "s0",
+    jti: str = "j0",
+    sub: str = "u0",
+    iat: int = NOW,
+    kid: str = "k0",
+) -> str | None:
     return view.check(sid, jti, sub, iat, kid)
 
 

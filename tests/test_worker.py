@@ -110,8 +110,10 @@ def test_a_message_heard_by_two_workers_is_forwarded_once(redis_url: str) -> Non
         wait_for(lambda: client.pubsub_numsub(EVENTS)[0][1] == 2, "both forwarders")
         client.publish(EVENTS, '{"type":"session.revoke","sid":"S-once"}')
         wait_for(lambda: client.zscore(REV.key("sid"), "S-once") is not None, "the revocation")
-        wait_for(lambda: all_consumed(client, client.xinfo_stream(EVENTS)["last-generated-id"]
-                                      .decode()), "the stream to be consumed")  # fmt: skip
+        wait_for(
+            lambda: all_consumed(client, client.xinfo_stream(EVENTS)["last-generated-id"].decode()),
+            "the stream to be consumed",
+        )
         assert client.xinfo_stream(EVENTS)["entries-added"] == 1
         assert client.xlen(REV.log) == 1
 

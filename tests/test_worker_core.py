@@ -110,8 +110,14 @@ def test_dead_fields_put_our_metadata_first() -> None:
     letter = DeadLetter("7-1", [(b"type", b"x"), (b"type", b"y")], "malformed", "d" * 900)
     fields = WorkerCore.dead_fields(letter, 3, "w1", 1234.5)
     meta = {k.decode(): v.decode() for k, v in fields[:6]}
-    assert meta == {"dlq:error": "malformed", "dlq:detail": "d" * 500, "dlq:entry": "7-1",
-                    "dlq:deliveries": "3", "dlq:consumer": "w1", "dlq:at": "1234.500"}  # fmt: skip
+    assert meta == {
+        "dlq:error": "malformed",
+        "dlq:detail": "d" * 500,
+        "dlq:entry": "7-1",
+        "dlq:deliveries": "3",
+        "dlq:consumer": "w1",
+        "dlq:at": "1234.500",
+    }
     assert fields[6:] == [(b"type", b"x"), (b"type", b"y")]
 
 
@@ -129,8 +135,10 @@ def parse(**fields: str) -> Any:
 
 
 def test_lifetimes_follow_settings() -> None:
-    core = WorkerCore(make_settings(redis_url="redis://127.0.0.1:1/0", access_ttl=60,
-                                    refresh_ttl=120, leeway=0), ManualClock())  # fmt: skip
+    core = WorkerCore(
+        make_settings(redis_url="redis://127.0.0.1:1/0", access_ttl=60, refresh_ttl=120, leeway=0),
+        ManualClock(),
+    )
     call = core.call_for(core_event(sid="S"), "E")
     assert float(call.args[3]) == NOW + 120
     assert not math.isinf(float(call.args[3]))
@@ -139,8 +147,12 @@ def test_lifetimes_follow_settings() -> None:
 def test_event_source_and_id_reach_the_session_scripts() -> None:
     core = WorkerCore(SETTINGS)
     sid = new_session_id("alice")
-    pairs = [(b"type", b"session.revoke"), (b"sid", sid.encode()), (b"source", b"idp"),
-             (b"id", b"evt-1")]  # fmt: skip
+    pairs = [
+        (b"type", b"session.revoke"),
+        (b"sid", sid.encode()),
+        (b"source", b"idp"),
+        (b"id", b"evt-1"),
+    ]
     planned, dead = core.plan([("1-0", pairs)])
     assert not dead
     assert planned[0].call.script == "logout"

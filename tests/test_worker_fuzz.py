@@ -25,8 +25,10 @@ NOW = int(time.time())  # event times are chosen in the past of every worker clo
 
 
 def b(*pairs: tuple[str | bytes, str | bytes]) -> Pairs:
-    return [(k.encode() if isinstance(k, str) else k, v.encode() if isinstance(v, str) else v)
-            for k, v in pairs]  # fmt: skip
+    return [
+        (k.encode() if isinstance(k, str) else k, v.encode() if isinstance(v, str) else v)
+        for k, v in pairs
+    ]
 
 
 @pytest.fixture
@@ -203,8 +205,9 @@ def test_valid_edge_cases_are_applied(worker_client: tuple[Any, redis.Redis]) ->
 
 def test_random_bytes(worker_client: tuple[Any, redis.Redis]) -> None:
     rw, client = worker_client
-    entries = st.lists(st.tuples(st.binary(max_size=24), st.binary(max_size=48)),
-                       min_size=1, max_size=20)  # fmt: skip
+    entries = st.lists(
+        st.tuples(st.binary(max_size=24), st.binary(max_size=48)), min_size=1, max_size=20
+    )
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(entries, min_size=1, max_size=10))
@@ -223,22 +226,51 @@ def test_random_bytes(worker_client: tuple[Any, redis.Redis]) -> None:
 # -- generated events, valid and bad, mixed -------------------------------------------------------
 
 TYPES = ("session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke")
-REQUIRED = {"session.revoke": "sid", "user.revoke": "sub", "token.revoke": "jti",
-            "all.revoke": "before", "key.revoke": "kid"}  # fmt: skip
+REQUIRED = {
+    "session.revoke": "sid",
+    "user.revoke": "sub",
+    "token.revoke": "jti",
+    "all.revoke": "before",
+    "key.revoke": "kid",
+}
 IDENT_FIELDS = {"sid", "sub", "jti", "kid", "id"}
 TIME_FIELDS = {"before", "exp", "at"}
-DEFECTS = ("missing", "no_type", "unknown_type", "unknown_field", "empty", "control", "too_long",
-           "bad_time", "future", "duplicate", "not_utf8", "too_many", "too_big")  # fmt: skip
-CODES = {"missing": "missing_field", "no_type": "unknown_type", "unknown_type": "unknown_type",
-         "unknown_field": "unknown_field", "empty": "bad_field", "control": "bad_field",
-         "too_long": "bad_field", "bad_time": "bad_field", "future": "bad_field",
-         "duplicate": "malformed", "not_utf8": "malformed", "too_many": "too_large",
-         "too_big": "too_large"}  # fmt: skip
+DEFECTS = (
+    "missing",
+    "no_type",
+    "unknown_type",
+    "unknown_field",
+    "empty",
+    "control",
+    "too_long",
+    "bad_time",
+    "future",
+    "duplicate",
+    "not_utf8",
+    "too_many",
+    "too_big",
+)
+CODES = {
+    "missing": "missing_field",
+    "no_type": "unknown_type",
+    "unknown_type": "unknown_type",
+    "unknown_field": "unknown_field",
+    "empty": "bad_field",
+    "control": "bad_field",
+    "too_long": "bad_field",
+    "bad_time": "bad_field",
+    "future": "bad_field",
+    "duplicate": "malformed",
+    "not_utf8": "malformed",
+    "too_many": "too_large",
+    "too_big": "too_large",
+}
 BAD_TIMES = ("soon", "-1", "1e9", "1.1234567", "1" * 13, " 1", "1 ", "0x1f", "", "1.", ".5", "inf")
 
 
-def valid_event(draw: Callable[[str, Sequence[Any]], Any], text: Callable[[int], str],
-                seq: int) -> dict[str, str]:  # fmt: skip
+def valid_event(
+    draw: Callable[[str, Sequence[Any]], Any], text: Callable[[int], str], seq: int
+) -> dict[str, str]:
     """One valid event. ``draw(name, choices)`` picks, ``text(n)`` makes an id of up to n chars;
     ``seq`` makes values unique, so each event's effect can be checked on its own."""
     kind = draw("type", TYPES)
@@ -251,8 +283,12 @@ def valid_event(draw: Callable[[str, Sequence[Any]], Any], text: Callable[[int],
         fields["before"] = f"{NOW - draw('age', range(1, 10**6))}.{draw('frac', range(10**6))}"
     if kind == "token.revoke" and draw("exp?", (True, False)):
         fields["exp"] = str(draw("exp", range(10**12)))
-    for name, make in (("id", lambda: text(256)), ("source", lambda: text(512)),
-                       ("reason", lambda: text(512)), ("at", lambda: str(NOW))):  # fmt: skip
+    for name, make in (
+        ("id", lambda: text(256)),
+        ("source", lambda: text(512)),
+        ("reason", lambda: text(512)),
+        ("at", lambda: str(NOW)),
+    ):
         if draw(f"{name}?", (False, False, True)):
             fields[name] = make()
     return fields
@@ -344,9 +380,13 @@ def test_ten_thousand_mixed_events(worker_client: tuple[Any, redis.Redis]) -> No
 
 @st.composite
 def drawn_events(draw: st.DrawFn) -> tuple[Pairs, str | None]:
-    ident = st.text(st.characters(exclude_categories=("Cs",),
-                                  exclude_characters=[chr(c) for c in [*range(32), 127]]),
-                    min_size=1, max_size=60)  # fmt: skip
+    ident = st.text(
+        st.characters(
+            exclude_categories=("Cs",), exclude_characters=[chr(c) for c in [*range(32), 127]]
+        ),
+        min_size=1,
+        max_size=60,
+    )
     seq = draw(st.integers(0, 10**9))
 
     def pick(name: str, choices: Sequence[Any]) -> Any:

@@ -117,16 +117,27 @@ class WorkerCore:
             except SessionNotFound:
                 pass  # not one of our session ids: revoke it by value alone
         rev = to_revocation(event, self.clock(), self.lifetimes)
-        args = revocation_args(rev, epoch=epoch, id=event.id or "", source=event.source or "",
-                               reason=reason, at=event.at)  # fmt: skip
+        args = revocation_args(
+            rev,
+            epoch=epoch,
+            id=event.id or "",
+            source=event.source or "",
+            reason=reason,
+            at=event.at,
+        )
         return Call(APPLY, self._rev_all, args)
 
     @staticmethod
     def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> Pairs:
         """The DLQ entry: our metadata first (``dlq:`` names), then the original fields."""
-        meta = {"dlq:error": letter.code, "dlq:detail": letter.detail[:500],
-                "dlq:entry": letter.entry_id, "dlq:deliveries": str(deliveries),
-                "dlq:consumer": consumer, "dlq:at": f"{now:.3f}"}  # fmt: skip
+        meta = {
+            "dlq:error": letter.code,
+            "dlq:detail": letter.detail[:500],
+            "dlq:entry": letter.entry_id,
+            "dlq:deliveries": str(deliveries),
+            "dlq:consumer": consumer,
+            "dlq:at": f"{now:.3f}",
+        }
         return [(k.encode(), v.encode()) for k, v in meta.items()] + list(letter.pairs)
 
 

@@ -18,13 +18,17 @@ class WorkerMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.events = Counter(
-            "sessionsvc_worker_events", "Inbound events by type and result", ["type", "result"],
+            "sessionsvc_worker_events",
+            "Inbound events by type and result",
+            ["type", "result"],
             registry=r,
-        )  # fmt: skip
+        )
         self.apply_seconds = Histogram(
-            "sessionsvc_worker_apply_seconds", "Time to apply one batch (one round trip)",
-            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0), registry=r,
-        )  # fmt: skip
+            "sessionsvc_worker_apply_seconds",
+            "Time to apply one batch (one round trip)",
+            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0),
+            registry=r,
+        )
         self.pending = Gauge(
             "sessionsvc_worker_pending", "Entries delivered to the group but not acked", registry=r
         )

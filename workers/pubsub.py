@@ -66,8 +66,15 @@ class PubSubForwarder:
         try:
             event = parse_message(data)
         except EventRejected as exc:
-            self.client.xadd(self.dlq, {"dlq:error": exc.code, "dlq:detail": exc.detail[:500],
-                                        "dlq:source": "pubsub", "message": data})  # fmt: skip
+            self.client.xadd(
+                self.dlq,
+                {
+                    "dlq:error": exc.code,
+                    "dlq:detail": exc.detail[:500],
+                    "dlq:source": "pubsub",
+                    "message": data,
+                },
+            )
             self.metrics.events.labels("invalid", "dead_letter").inc()
             log.warning("pubsub_dead_letter", error=exc.code)
             return

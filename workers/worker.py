@@ -149,8 +149,12 @@ class Worker:
                 self.health.ready = self.health.ready and not redis_error
                 self.health.beat()  # the loop is alive, retrying: liveness holds, readiness not
                 self.metrics.errors.inc()
-                log.warning("worker_error", error=type(exc).__name__, retry_in=backoff,
-                            exc_info=not redis_error)  # fmt: skip
+                log.warning(
+                    "worker_error",
+                    error=type(exc).__name__,
+                    retry_in=backoff,
+                    exc_info=not redis_error,
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -251,8 +255,9 @@ class Worker:
             return []
         for _attempt in range(2):
             results = self._pipeline(calls, batch=len(calls) > 1)
-            if any(isinstance(r, ResponseError) and not isinstance(r, NoScriptError)
-                   for r in results):  # fmt: skip
+            if any(
+                isinstance(r, ResponseError) and not isinstance(r, NoScriptError) for r in results
+            ):
                 results = self._pipeline(calls, batch=False)
             if not any(isinstance(r, NoScriptError) for r in results):
                 return results
