@@ -114,9 +114,10 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     print(f"| raw pipelined XADD (reference) | {raw_s:.2f} | {raw_rate:,.0f} | 100% |")
     print(f"| worker: parse + apply + ack | {worker_s:.2f} | {rate:,.0f} | {rate / raw_rate:.0%} |")
-    ok = rate >= 25_000 and rate >= 0.3 * raw_rate
+    absolute = "PASS" if rate >= 25_000 else "MISS"
+    relative = "PASS" if rate >= 0.3 * raw_rate else "MISS"
     print(f"\nlog entries written: {log_len:,}; dead letters: {dlq_len}")
-    print(f"target ≥ 25,000 events/s and ≥ 30% of raw: {'PASS' if ok else 'MISS'}")
+    print(f"target ≥ 25,000 events/s: {absolute}; target ≥ 30% of raw XADD: {relative}")
     return 0
 
 
