@@ -29,7 +29,7 @@ from revocation_harness import (
 )
 
 from sessionsvc import Revocation
-from workers.worker import HOUSEKEEP
+from workers.scripts import HOUSEKEEP
 
 pytestmark = pytest.mark.redis
 

@@ -10,7 +10,6 @@ finish the current batch, acknowledge it and return 0.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import socket
@@ -24,25 +23,21 @@ from typing import Any
 import redis
 import structlog
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 from redis.retry import Retry
 
-from sessionsvc._scripts import source
 from sessionsvc.config import Settings
 from sessionsvc.feed_core import stream_id
-from sessionsvc.revoker import APPLY_REVOCATION
-from sessionsvc.sessions_core import SCRIPTS, Call
+from sessionsvc.sessions_core import Call
 
-from .core import APPLY, DeadLetter, Pairs, Planned, WorkerCore, raw_entries
+from .core import DeadLetter, Pairs, Planned, WorkerCore, raw_entries
 from .health import HealthState
 from .metrics import WorkerMetrics
+from .scripts import ScriptRunner
 
 __all__ = ["Worker", "WorkerOptions"]
 
 log = structlog.get_logger("workers")
-HOUSEKEEP = source("apply", "housekeep")
-APPLY_BATCH = source("apply", "apply_batch")
-ALL_SCRIPTS = {**SCRIPTS, APPLY: APPLY_REVOCATION, "housekeep": HOUSEKEEP, "batch": APPLY_BATCH}
 
 
 @dataclass
@@ -99,7 +94,7 @@ class Worker:
         )
         for command in ("XREADGROUP", "XAUTOCLAIM"):  # keep duplicate fields: bad input is ours
             self.client.set_response_callback(command, _raw)
-        self._sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in ALL_SCRIPTS.items()}  # noqa: S324
+        self.scripts = ScriptRunner(self.client)
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._applier_idle = threading.Event()
@@ -212,7 +207,7 @@ class Worker:
         self, planned: Sequence[Planned], dead: Sequence[DeadLetter], deliveries: dict[str, int]
     ) -> None:
         started = time.perf_counter()
-        results = self._call_all([p.call for p in planned])
+        results = self.scripts.run([p.call for p in planned])
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         ack = [letter.entry_id for letter in dead]
         counts: Counter[tuple[str, str]] = Counter()
@@ -245,48 +240,6 @@ class Worker:
         pipe.xack(self.stream, self.options.group, *ack)
         pipe.execute()
 
-    def _call_all(self, calls: Sequence[Call]) -> list[Any]:
-        """Run every call in one pipelined round trip; ``APPLY`` calls go as one batch script.
-
-        A failing batch is retried call by call (still one round trip), so one bad revocation
-        cannot hold back the rest. NOSCRIPT loads the scripts once and retries.
-        """
-        if not calls:
-            return []
-        for _attempt in range(2):
-            results = self._pipeline(calls, batch=len(calls) > 1)
-            if any(
-                isinstance(r, ResponseError) and not isinstance(r, NoScriptError) for r in results
-            ):
-                results = self._pipeline(calls, batch=False)
-            if not any(isinstance(r, NoScriptError) for r in results):
-                return results
-            for text in ALL_SCRIPTS.values():
-                self.client.script_load(text)
-        return results
-
-    def _pipeline(self, calls: Sequence[Call], *, batch: bool) -> list[Any]:
-        applies = [i for i, c in enumerate(calls) if c.script == APPLY] if batch else []
-        batched = set(applies)
-        others = [i for i in range(len(calls)) if i not in batched]
-        pipe = self.client.pipeline(transaction=False)
-        if applies:
-            args = [str(len(applies))] + [a for i in applies for a in calls[i].args]
-            keys = calls[applies[0]].keys
-            pipe.evalsha(self._sha["batch"], len(keys), *keys, *args)
-        for i in others:
-            c = calls[i]
-            pipe.evalsha(self._sha[c.script], len(c.keys), *c.keys, *c.args)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
-        results: list[Any] = [None] * len(calls)
-        if applies:
-            batch_reply = replies.pop(0)
-            for n, i in enumerate(applies):
-                results[i] = batch_reply if isinstance(batch_reply, Exception) else batch_reply[n]
-        for i, reply in zip(others, replies, strict=True):
-            results[i] = reply
-        return results
-
     def housekeep(self) -> None:
         """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges."""
         o, now = self.options, self.clock()
@@ -299,7 +252,7 @@ class Worker:
         ]
         min_id = f"{int((now - self.settings.log_retention) * 1000)}-0"
         lock_ms = str(int(o.housekeeping * 1000))
-        done = self._call_all([Call("housekeep", keys, [f"{now:.6f}", min_id, lock_ms])])[0]
+        done = self.scripts.run([Call("housekeep", keys, [f"{now:.6f}", min_id, lock_ms])])[0]
         if isinstance(done, list):
             self.metrics.pruned.inc(int(done[0]))
         self._trim_inbound()

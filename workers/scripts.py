@@ -1,0 +1,74 @@
+"""``ScriptRunner``: many script calls in one pipelined round trip, batched where possible.
+
+Every ``APPLY`` call of a batch goes as one ``apply_batch`` script (one script invocation for
+hundreds of revocations); the session scripts (logout, logout_all) go beside it. A failing batch is
+retried call by call in the same way, so one bad revocation cannot hold back the rest; NOSCRIPT
+(Redis restarted, or SCRIPT FLUSH) loads every script once and retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError, ResponseError
+
+from sessionsvc._scripts import source
+from sessionsvc.revoker import APPLY_REVOCATION
+from sessionsvc.sessions_core import SCRIPTS, Call
+
+from .core import APPLY
+
+__all__ = ["ALL_SCRIPTS", "ScriptRunner"]
+
+HOUSEKEEP = source("apply", "housekeep")
+APPLY_BATCH = source("apply", "apply_batch")
+ALL_SCRIPTS = {**SCRIPTS, APPLY: APPLY_REVOCATION, "housekeep": HOUSEKEEP, "batch": APPLY_BATCH}
+
+
+class ScriptRunner:
+    """Runs ``Call``s by EVALSHA on one client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in ALL_SCRIPTS.items()}  # noqa: S324
+
+    def run(self, calls: Sequence[Call]) -> list[Any]:
+        """One reply (or the exception) per call, in order."""
+        if not calls:
+            return []
+        for _attempt in range(2):
+            results = self._pipeline(calls, batch=len(calls) > 1)
+            if any(
+                isinstance(r, ResponseError) and not isinstance(r, NoScriptError) for r in results
+            ):
+                results = self._pipeline(calls, batch=False)
+            if not any(isinstance(r, NoScriptError) for r in results):
+                return results
+            for text in ALL_SCRIPTS.values():
+                self.client.script_load(text)
+        return results
+
+    def _pipeline(self, calls: Sequence[Call], *, batch: bool) -> list[Any]:
+        applies = [i for i, c in enumerate(calls) if c.script == APPLY] if batch else []
+        batched = set(applies)
+        others = [i for i in range(len(calls)) if i not in batched]
+        pipe = self.client.pipeline(transaction=False)
+        if applies:
+            args = [str(len(applies))] + [a for i in applies for a in calls[i].args]
+            keys = calls[applies[0]].keys
+            pipe.evalsha(self._sha["batch"], len(keys), *keys, *args)
+        for i in others:
+            c = calls[i]
+            pipe.evalsha(self._sha[c.script], len(c.keys), *c.keys, *c.args)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        results: list[Any] = [None] * len(calls)
+        if applies:
+            batch_reply = replies.pop(0)
+            for n, i in enumerate(applies):
+                results[i] = batch_reply if isinstance(batch_reply, Exception) else batch_reply[n]
+        for i, reply in zip(others, replies, strict=True):
+            results[i] = reply
+        return results
