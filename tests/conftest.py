@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from sessionsvc import Key, Settings, TokenIssuer, Validator, generate_jwks, load_jwks
 
@@ -70,3 +74,15 @@ def access_key(settings: Settings) -> Key:
     """The active access key of ``settings`` (private, for signing hostile tokens)."""
     assert settings.access_jwks is not None
     return load_jwks(settings.access_jwks.get_secret_value(), ring="access").signing_key()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No SESSIONSVC_* from outside, no .env (cwd is a fresh tmp dir), and structlog reset
+    afterwards (the CLI's main() configures logging)."""
+    for name in list(os.environ):
+        if name.upper().startswith("SESSIONSVC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+    structlog.reset_defaults()

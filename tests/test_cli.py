@@ -8,12 +8,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from sessionsvc import generate_jwks, load_jwks
 from sessionsvc.cli import main
@@ -24,14 +22,8 @@ REDIS_PASSWORD = "hunter2-redis-password"
 
 
 @pytest.fixture(autouse=True)
-def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No SESSIONSVC_* from outside, no .env, and structlog reset (main() configures it)."""
-    for name in list(os.environ):
-        if name.upper().startswith("SESSIONSVC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    structlog.reset_defaults()
+def _clean(clean_env: None) -> None:
+    """Every test here starts from no SESSIONSVC_* environment (before any env fixture)."""
 
 
 @pytest.fixture

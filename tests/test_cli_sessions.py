@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import structlog
 from conftest import AUDIENCE, ISSUER, make_settings
 from redis_server import free_port
 
@@ -19,14 +15,8 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(autouse=True)
-def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No SESSIONSVC_* from outside, no .env, and structlog reset (main() configures it)."""
-    for name in list(os.environ):
-        if name.upper().startswith("SESSIONSVC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    structlog.reset_defaults()
+def _clean(clean_env: None) -> None:
+    """Every test here starts from no SESSIONSVC_* environment (before any env fixture)."""
 
 
 @pytest.fixture

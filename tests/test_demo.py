@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-import structlog
 
 from sessionsvc.cli import main
 from sessionsvc.demo import demo_settings, run_demo
@@ -82,17 +77,7 @@ def test_demo_settings_are_development_with_separate_rings() -> None:
     assert settings.access_jwks.get_secret_value() != settings.refresh_jwks.get_secret_value()
 
 
-@pytest.fixture
-def no_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.upper().startswith("SESSIONSVC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    structlog.reset_defaults()
-
-
-@pytest.mark.usefixtures("no_config")
+@pytest.mark.usefixtures("clean_env")
 def test_cli_demo_needs_no_configuration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     assert "reason=revoked" in capsys.readouterr().out
