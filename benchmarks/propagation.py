@@ -9,7 +9,9 @@ measures, in one run, with N validator **processes** each following the revocati
   session's token then raised ``revoked``;
 - **direct path** — the app calls ``SessionService.logout`` (one script: state + log); same timing;
 - **floor** — bare redis-py: XADD to a stream, N plain processes blocked in XREAD; time until each
-  read returned. This is what any follower pays for Redis and wake-ups alone.
+  read returned. This is what any follower pays for Redis and wake-ups alone;
+- **plain** — the issue's reference design: an unbatched forwarder process (XREADGROUP one
+  entry, XADD it to a log, XACK) between the publisher and N plain XREAD followers.
 
 Clock: ``time.monotonic_ns`` (CLOCK_MONOTONIC, shared by every process on the machine). Events
 are published one at a time, spaced so they do not queue behind each other. Figures: p50/p99/max
@@ -79,6 +81,19 @@ def reader_proc(url: str, stream: str, ready: Any, stop: Any, out: Any) -> None:
                 last = entry_id
                 seen[fields[b"k"].decode()] = now
     out.put(seen)
+    client.close()
+
+
+def plain_worker_proc(url: str, stop: Any) -> None:
+    """The issue's reference: an unbatched forwarder (one entry per read, XADD, XACK)."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    client.xgroup_create("plain:in", "g", id="$", mkstream=True)
+    while not stop.is_set():
+        reply: Any = client.xreadgroup("g", "c", {"plain:in": ">"}, count=1, block=200)
+        for _name, entries in reply or ():
+            for entry_id, fields in entries:
+                client.xadd("plain:log", fields)
+                client.xack("plain:in", "g", entry_id)
     client.close()
 
 
@@ -165,6 +180,23 @@ def main() -> int:
             args.gap,
         )
         rows.append(summarize("floor: XADD → XREAD", lat, args.procs))
+
+        stop = mp.get_context("fork").Event()
+        plain = mp.get_context("fork").Process(target=plain_worker_proc, args=(server.url, stop))
+        plain.start()
+        time.sleep(1.0)
+        keys = [f"p{i}" for i in range(args.k)]
+        lat = run_followers(
+            reader_proc,
+            (server.url, "plain:log"),
+            args.procs,
+            lambda k: raw.xadd("plain:in", {"k": k}),
+            keys,
+            args.gap,
+        )
+        rows.append(summarize("plain: XADD → unbatched forwarder → XREAD", lat, args.procs))
+        stop.set()
+        plain.join(timeout=10)
 
         pairs = [service.login(f"user-{i}") for i in range(args.k)]
         tokens = {p.session_id: p.access_token for p in pairs}
