@@ -293,10 +293,12 @@ def test_health_and_metrics_endpoints(redis_url: str, tmp_path: Path) -> None:
             client.xadd(EVENTS, {"type": "session.revoke", "sid": "S1"})
             client.xadd(EVENTS, {"type": "session.revoke"})
         applied = 'sessionsvc_worker_events_total{result="applied",type="session.revoke"} 1.0'
+        dead = 'sessionsvc_worker_events_total{result="dead_letter",type="invalid"} 1.0'
+        # the two entries may come in one batch or two: wait for both counters
         wait_for(lambda: applied in http_get(f"{base}/metrics")[1], "the applied counter")
+        wait_for(lambda: dead in http_get(f"{base}/metrics")[1], "the dead-letter counter")
         status, text = http_get(f"{base}/metrics")
         assert status == 200
-        assert 'sessionsvc_worker_events_total{result="dead_letter",type="invalid"} 1.0' in text
         for name in ("apply_seconds_bucket", "pending", "lag", "dlq_size", "redis_errors_total"):
             assert f"sessionsvc_worker_{name}" in text
         proc.signal(signal.SIGTERM)
