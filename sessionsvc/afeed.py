@@ -15,13 +15,12 @@ from typing import Any
 
 import redis.asyncio
 import structlog
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .config import Settings
 from .feed import BATCH, CHECK_EVERY, MAX_BACKOFF
 from .feed_core import POSITION, make_core, read_entries
+from .redisconn import blocking_async_client
 from .view import RevocationView
 
 __all__ = ["AsyncFeed"]
@@ -42,12 +41,8 @@ class AsyncFeed:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.core = make_core(view, settings)
-        self._client = client or redis.asyncio.Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.feed_block + settings.redis_socket_timeout,
-            socket_connect_timeout=settings.redis_connect_timeout,
-            retry=Retry(NoBackoff(), 0),
-            client_name="sessionsvc-feed",
+        self._client = client or blocking_async_client(
+            settings, settings.feed_block, "sessionsvc-feed"
         )
         self._owns_client = client is None
         self._on_fresh = on_fresh

@@ -121,9 +121,6 @@ Event = Annotated[
     SessionRevoke | UserRevoke | TokenRevoke | AllRevoke | KeyRevoke, Field(discriminator="type")
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
-TYPES: Final = frozenset(
-    {"session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke"}
-)
 _CODES: Final = {
     "missing": "missing_field",
     "extra_forbidden": "unknown_field",

@@ -17,11 +17,10 @@ from typing import Any, cast
 
 import redis
 import structlog
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from .config import Settings
 from .feed_core import CHECK, POSITION, make_core, read_entries
+from .redisconn import blocking_client
 from .revoker import RevKeys
 from .view import Kind, RevocationView
 
@@ -35,13 +34,7 @@ MAX_BACKOFF = 2.0
 
 def feed_client(settings: Settings) -> redis.Redis:
     """A client whose reads may block ``feed_block`` seconds; retries are the feed's own job."""
-    return redis.Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_timeout=settings.feed_block + settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        retry=Retry(NoBackoff(), 0),
-        client_name="sessionsvc-feed",
-    )
+    return blocking_client(settings, settings.feed_block, "sessionsvc-feed")
 
 
 class Feed:
@@ -143,12 +136,7 @@ class DirectCheck:
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self._keys = RevKeys(settings.namespace).all()
-        self._client = client or redis.Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.redis_socket_timeout,
-            socket_connect_timeout=settings.redis_connect_timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._client = client or blocking_client(settings, 0.0, "sessionsvc-direct-check")
         self._check = self._client.register_script(CHECK)
 
     def __call__(self, ids: tuple[str, str, str, int, str], now: float) -> Kind | None:

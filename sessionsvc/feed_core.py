@@ -27,7 +27,7 @@ from typing import Any
 
 from ._scripts import source
 from .config import Settings
-from .revoker import RevKeys, decode_entry, parse_number
+from .revoker import RevKeys, as_text, decode_entry, parse_number
 from .view import Revocation, RevocationView
 
 __all__ = ["CHECK", "POSITION", "FeedCore", "make_core", "read_entries", "stream_id"]
@@ -51,20 +51,16 @@ def stream_id(value: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _s(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
 def _score(value: Any) -> float:
     """A ZSET score: bytes in RESP2, already a double (``inf`` included) in RESP3."""
-    return float(value) if isinstance(value, int | float) else parse_number(_s(value))
+    return float(value) if isinstance(value, int | float) else parse_number(as_text(value))
 
 
 def _ids(flat: Sequence[Any]) -> list[tuple[str, float]]:
     """ZRANGE WITHSCORES (flat member, score list; RESP3 may pair them) → (id, until)."""
     if flat and isinstance(flat[0], list | tuple):
-        return [(_s(m), _score(u)) for m, u in flat]
-    return [(_s(flat[i]), _score(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [(as_text(m), _score(u)) for m, u in flat]
+    return [(as_text(flat[i]), _score(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 def read_entries(reply: Any) -> Sequence[tuple[Any, Any]]:
@@ -163,7 +159,7 @@ class FeedCore:
         at = 4
         for kind in ("session", "token"):
             for bound, members in zip(bounds, replies[at : at + RANGES], strict=True):
-                added = self.view.add_ids(kind, [_s(m) for m in members], bound)
+                added = self.view.add_ids(kind, [as_text(m) for m in members], bound)
                 count += len(added)
                 if self.listeners:
                     new += [(kind, value) for value in added]
@@ -177,13 +173,13 @@ class FeedCore:
         entries = [
             Revocation(
                 "user",
-                _s(sub),
-                before=parse_number(_s(before)),
-                until=untils.get(_s(sub), math.inf),
+                as_text(sub),
+                before=parse_number(as_text(before)),
+                until=untils.get(as_text(sub), math.inf),
             )
             for sub, before in _mapping(users)
         ]
-        g = {_s(name): _s(value) for name, value in _mapping(glob)}
+        g = {as_text(name): as_text(value) for name, value in _mapping(glob)}
         if "before" in g:
             entries.append(
                 Revocation(
@@ -192,12 +188,12 @@ class FeedCore:
                     until=parse_number(g.get("until", "inf")),
                 )
             )
-        entries += [Revocation("key", _s(kid)) for kid in kids]
+        entries += [Revocation("key", as_text(kid)) for kid in kids]
         changed = [rev for rev in entries if self.view.apply(rev)]
-        last = _s(newest[0][0]) if newest else "0-0"
+        last = as_text(newest[0][0]) if newest else "0-0"
         if trimmed is not None and stream_id(trimmed) > stream_id(last):
-            last = _s(trimmed)  # the log was trimmed empty: resume after what was cut
-        self.epoch, self.last_id = _s(epoch), last
+            last = as_text(trimmed)  # the log was trimmed empty: resume after what was cut
+        self.epoch, self.last_id = as_text(epoch), last
         self.bootstraps += 1
         if self.listeners:
             self._notify([Revocation(kind, value) for kind, value in new] + changed)  # type: ignore[arg-type]
@@ -211,7 +207,7 @@ class FeedCore:
         ours = stream_id(self.last_id)
         return (
             epoch is None
-            or _s(epoch) != self.epoch
+            or as_text(epoch) != self.epoch
             or stream_id(trimmed) > ours
             or stream_id(last) < ours
         )
@@ -220,7 +216,7 @@ class FeedCore:
         """Apply tailed log entries ``(id, fields)`` in order; return the revocations applied."""
         applied = []
         for entry_id, fields in entries:
-            self.last_id = _s(entry_id)
+            self.last_id = as_text(entry_id)
             try:
                 rev = decode_entry(fields)
             except ValueError:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import redis
 import redis.asyncio
 import redis.asyncio.retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from .config import Settings
 
-__all__ = ["async_client", "sync_client"]
+__all__ = ["async_client", "blocking_async_client", "blocking_client", "sync_client"]
 
 RETRIES = 2
 
@@ -43,4 +43,33 @@ def async_client(settings: Settings) -> redis.asyncio.Redis:
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
         retry=redis.asyncio.retry.Retry(_backoff(), RETRIES),
+    )
+
+
+def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, object]:
+    return {
+        "socket_timeout": block + settings.redis_socket_timeout,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "client_name": name,
+    }
+
+
+def blocking_client(settings: Settings, block: float, name: str | None = None) -> redis.Redis:
+    """A client whose commands may block ``block`` seconds (XREAD/XREADGROUP BLOCK) without
+    tripping the socket timeout, and without redis-py retries: its owner's loop retries."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        retry=redis.retry.Retry(NoBackoff(), 0),
+        **_blocking(settings, block, name),
+    )
+
+
+def blocking_async_client(
+    settings: Settings, block: float, name: str | None = None
+) -> redis.asyncio.Redis:
+    """``blocking_client`` for ``redis.asyncio``."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+        **_blocking(settings, block, name),  # type: ignore[arg-type]
     )

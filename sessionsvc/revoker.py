@@ -118,13 +118,14 @@ def revocation_args(
     ]
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A reply value as text (redis-py gives bytes)."""
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def _fields(fields: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[str, str]:
     items = cast("Mapping[bytes | str, bytes | str]", fields).items()
-    return {_text(k): _text(v) for k, v in items}
+    return {as_text(k): as_text(v) for k, v in items}
 
 
 def decode_entry(fields: Mapping[bytes, bytes] | Mapping[str, str]) -> Revocation:

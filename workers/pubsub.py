@@ -22,6 +22,7 @@ import structlog
 from sessionsvc._scripts import source
 from sessionsvc.config import Settings
 from sessionsvc.events import EventRejected, encode_fields, parse_message
+from sessionsvc.redisconn import blocking_client
 
 from .metrics import WorkerMetrics
 
@@ -40,12 +41,7 @@ class PubSubForwarder:
         self.channel = self.stream = f"{ns}:events"
         self.dlq = f"{ns}:dlq"
         self.metrics = metrics
-        self.client = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.redis_socket_timeout + 1.0,
-            socket_connect_timeout=settings.redis_connect_timeout,
-            client_name="sessionsvc-worker-pubsub",
-        )
+        self.client = blocking_client(settings, 1.0, "sessionsvc-worker-pubsub")
         self._forward = self.client.register_script(FORWARD)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pubsub-forwarder", daemon=True)

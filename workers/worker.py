@@ -22,12 +22,11 @@ from typing import Any
 
 import redis
 import structlog
-from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
-from redis.retry import Retry
 
 from sessionsvc.config import Settings
 from sessionsvc.feed_core import stream_id
+from sessionsvc.redisconn import blocking_client
 from sessionsvc.sessions_core import Call
 
 from .core import DeadLetter, Pairs, Planned, WorkerCore, raw_entries
@@ -85,13 +84,7 @@ class Worker:
         self.clock = clock
         ns = settings.namespace
         self.stream, self.dlq = f"{ns}:events", f"{ns}:dlq"
-        self.client = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=opts.block + settings.redis_socket_timeout,
-            socket_connect_timeout=settings.redis_connect_timeout,
-            retry=Retry(NoBackoff(), 0),
-            client_name=f"sessionsvc-worker:{opts.consumer}",
-        )
+        self.client = blocking_client(settings, opts.block, f"sessionsvc-worker:{opts.consumer}")
         for command in ("XREADGROUP", "XAUTOCLAIM"):  # keep duplicate fields: bad input is ours
             self.client.set_response_callback(command, _raw)
         self.scripts = ScriptRunner(self.client)
