@@ -19,7 +19,8 @@ from redis.exceptions import RedisError
 
 from .config import Settings
 from .feed import BATCH, CHECK_EVERY, MAX_BACKOFF
-from .feed_core import POSITION, make_core, read_entries
+from .feed_core import POSITION, make_core, raw_entries
+from .hotconn import AsyncHotConnection
 from .redisconn import blocking_async_client
 from .view import RevocationView
 
@@ -48,6 +49,7 @@ class AsyncFeed:
         self._on_fresh = on_fresh
         self._clock = clock
         self._block_ms = int(settings.feed_block * 1000)
+        self._tail = AsyncHotConnection(self._client)  # see feed.Feed
         self._position = self._client.register_script(POSITION)
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -75,6 +77,7 @@ class AsyncFeed:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._tail.aclose()
         if self._owns_client:
             await self._client.aclose()
 
@@ -120,9 +123,10 @@ class AsyncFeed:
     async def _tail_once(self) -> None:
         core = self.core
         sent, since = self._clock(), core.last_id
-        streams: Any = {core.keys.log: since}
-        reply: Any = await self._client.xread(streams, count=BATCH, block=self._block_ms)
-        entries = read_entries(reply)
+        streams = (core.keys.log, since)
+        entries = raw_entries(
+            await self._tail("XREAD", "COUNT", BATCH, "BLOCK", self._block_ms, "STREAMS", *streams)
+        )
         if entries:
             core.apply_entries(entries)
         if core.gap_possible(sent, self._clock(), len(entries) >= BATCH) and core.trimmed_past(

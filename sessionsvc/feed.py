@@ -1,10 +1,11 @@
 """The validator feed, sync shell: a daemon thread that follows the revocation log.
 
 All decisions live in ``FeedCore``; this module only talks to Redis: one atomic snapshot, then
-``XREAD BLOCK`` from the snapshot's position, forever. A Redis error ends the current read; the
-thread backs off (50 ms doubling to 2 s), checks the position and resumes or re-bootstraps. The
-connection's socket timeout is ``feed_block`` + ``redis_socket_timeout``, so a blocking read never
-trips redis-py's default 5 s timeout.
+``XREAD BLOCK`` from the snapshot's position, forever, on a ``HotConnection`` (every revocation
+wakes every validator process: the read must cost as little CPU as it can). A Redis error ends
+the current read; the thread backs off (50 ms doubling to 2 s), checks the position and resumes
+or re-bootstraps. The connection's socket timeout is ``feed_block`` + ``redis_socket_timeout``, so
+a blocking read never trips redis-py's default 5 s timeout.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import redis
 import structlog
 
 from .config import Settings
-from .feed_core import CHECK, POSITION, make_core, read_entries
+from .feed_core import CHECK, POSITION, make_core, raw_entries
+from .hotconn import HotConnection
 from .redisconn import blocking_client
 from .revoker import RevKeys
 from .view import Kind, RevocationView
@@ -55,6 +57,7 @@ class Feed:
         self._on_fresh = on_fresh
         self._clock = clock
         self._block_ms = int(settings.feed_block * 1000)
+        self._tail = HotConnection(self._client)  # the per-revocation read: no client layers
         self._position = self._client.register_script(POSITION)
         self._stop = threading.Event()
         self._synced = threading.Event()
@@ -72,6 +75,7 @@ class Feed:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._tail.close()
         if self._owns_client:
             self._client.close()
 
@@ -117,8 +121,10 @@ class Feed:
     def _tail_once(self) -> None:
         core = self.core
         sent, since = self._clock(), core.last_id
-        reply: Any = self._client.xread({core.keys.log: since}, count=BATCH, block=self._block_ms)
-        entries = read_entries(reply)
+        log_key, block = core.keys.log, self._block_ms
+        entries = raw_entries(
+            self._tail("XREAD", "COUNT", BATCH, "BLOCK", block, "STREAMS", log_key, since)
+        )
         if entries:
             core.apply_entries(entries)
         if core.gap_possible(sent, self._clock(), len(entries) >= BATCH) and core.trimmed_past(

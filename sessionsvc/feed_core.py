@@ -30,12 +30,13 @@ from .config import Settings
 from .revoker import RevKeys, as_text, decode_entry, parse_number
 from .view import Revocation, RevocationView
 
-__all__ = ["CHECK", "POSITION", "FeedCore", "make_core", "read_entries", "stream_id"]
+__all__ = ["CHECK", "POSITION", "FeedCore", "make_core", "raw_entries", "stream_id"]
 
 POSITION = source("position")
 CHECK = source("apply", "check")
 
 Listener = Callable[[Revocation], None]
+Pairs = list[tuple[bytes, bytes]]
 PRUNE_EVERY = 60.0
 STALL = 5.0
 """Seconds of delay (beyond a read's BLOCK) after which a follower assumes it stalled. Without a
@@ -63,17 +64,22 @@ def _ids(flat: Sequence[Any]) -> list[tuple[str, float]]:
     return [(as_text(flat[i]), _score(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
-def read_entries(reply: Any) -> Sequence[tuple[Any, Any]]:
-    """The ``(id, fields)`` entries of an XREAD reply on one stream: ``[[stream, entries]]`` in
-    RESP2, ``{stream: [entries]}`` in RESP3 (``?protocol=3``), empty when the read timed out."""
-    if not reply:
-        return ()
-    if isinstance(reply, dict):
-        entries = next(iter(reply.values()))
-        if len(entries) == 1 and isinstance(entries[0], list):  # redis-py wraps them once more
-            entries = entries[0]
-        return entries  # type: ignore[no-any-return]
-    return reply[0][1]  # type: ignore[no-any-return]
+def raw_entries(reply: Any) -> list[tuple[str, Pairs]]:
+    """Entries of a raw XREAD/XREADGROUP/XAUTOCLAIM stream reply (``HotConnection``), fields
+    kept in wire order, duplicates too.
+
+    ``[[stream, [[id, [f1, v1, f2, v2, ...]], ...]]]`` (RESP2) or ``{stream: [...]}`` (RESP3) →
+    ``[(id, [(f1, v1), (f2, v2)])]``; an entry deleted while pending comes back with no fields
+    and gets an empty list; a read that timed out gives ``[]``.
+    """
+    out: list[tuple[str, Pairs]] = []
+    streams = reply.items() if isinstance(reply, dict) else (reply or ())
+    for _stream, entries in streams:
+        for entry_id, fields in entries:
+            flat = fields or []
+            pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
+            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, pairs))
+    return out
 
 
 def _mapping(reply: Any) -> list[tuple[Any, Any]]:
@@ -212,13 +218,13 @@ class FeedCore:
             or stream_id(last) < ours
         )
 
-    def apply_entries(self, entries: Sequence[tuple[Any, Any]]) -> list[Revocation]:
-        """Apply tailed log entries ``(id, fields)`` in order; return the revocations applied."""
+    def apply_entries(self, entries: Sequence[tuple[str, Pairs]]) -> list[Revocation]:
+        """Apply tailed log entries (``raw_entries``) in order; return the revocations applied."""
         applied = []
-        for entry_id, fields in entries:
-            self.last_id = as_text(entry_id)
+        for entry_id, pairs in entries:
+            self.last_id = entry_id
             try:
-                rev = decode_entry(fields)
+                rev = decode_entry(dict(pairs))
             except ValueError:
                 self.bad_entries += 1
                 continue

@@ -12,7 +12,7 @@ import fakeredis
 import pytest
 
 from sessionsvc import Revocation, RevocationView
-from sessionsvc.feed_core import STALL, FeedCore, read_entries, stream_id
+from sessionsvc.feed_core import STALL, FeedCore, raw_entries, stream_id
 from sessionsvc.revoker import RevKeys
 
 NOW = 1_800_000_000.0
@@ -164,14 +164,14 @@ def test_ids_compare_numerically() -> None:
     assert stream_id(b"7") == (7, 0)
 
 
-def entry(kind: str, value: str, **extra: str) -> dict[bytes, bytes]:
+def entry(kind: str, value: str, **extra: str) -> list[tuple[bytes, bytes]]:
     fields = {"kind": kind, "value": value, "before": "0", "until": "inf", **extra}
-    return {k.encode(): v.encode() for k, v in fields.items()}
+    return [(k.encode(), v.encode()) for k, v in fields.items()]
 
 
 def test_tailed_entries_apply_in_order_and_advance_the_position() -> None:
     c = core()
-    applied = c.apply_entries([(b"1-0", entry("session", "S1")), (b"2-0", entry("key", "k1"))])
+    applied = c.apply_entries([("1-0", entry("session", "S1")), ("2-0", entry("key", "k1"))])
     assert applied == [Revocation("session", "S1"), Revocation("key", "k1")]
     assert (c.last_id, c.applied, c.bad_entries) == ("2-0", 2, 0)
     assert c.view.check("S1", "j", "u", 0, "k") == "session"
@@ -181,12 +181,12 @@ def test_bad_log_entries_are_counted_not_fatal() -> None:
     heard: list[Revocation] = []
     c = core(listeners=[heard.append])
     entries = [
-        (b"1-0", entry("session", "S1")),
-        (b"2-0", {b"kind": b"bogus", b"value": b"x"}),
-        (b"3-0", entry("session", "S2", until="soon")),
-        (b"4-0", {}),
-        (b"5-0", entry("all", "not-empty")),
-        (b"6-0", entry("token", "J1")),
+        ("1-0", entry("session", "S1")),
+        ("2-0", [(b"kind", b"bogus"), (b"value", b"x")]),
+        ("3-0", entry("session", "S2", until="soon")),
+        ("4-0", []),
+        ("5-0", entry("all", "not-empty")),
+        ("6-0", entry("token", "J1")),
     ]
     applied = c.apply_entries(entries)
     assert applied == [Revocation("session", "S1"), Revocation("token", "J1")] == heard
@@ -202,7 +202,7 @@ def test_listener_errors_are_counted_and_the_others_still_run(
         raise RuntimeError("listener bug")
 
     c = core(listeners=[broken, heard.append])
-    c.apply_entries([(b"1-0", entry("session", "S1")), (b"2-0", entry("session", "S2"))])
+    c.apply_entries([("1-0", entry("session", "S1")), ("2-0", entry("session", "S2"))])
     assert len(heard) == 2 and c.listener_errors == 2
     assert "S1" in c.view.sessions and "S2" in c.view.sessions  # applied whatever listeners do
     state.zadd(K.key("sid"), {"S3": NOW + 60})
@@ -258,9 +258,9 @@ def test_position_keys() -> None:
     assert core().position_keys() == ["ss:{rev}:epoch", "ss:{rev}:log", "ss:{rev}:trimmed"]
 
 
-def test_read_entries_of_either_protocol() -> None:
-    entries = [(b"1-0", {b"kind": b"key"}), (b"2-0", {b"kind": b"key"})]
-    assert read_entries(None) == read_entries([]) == read_entries({}) == ()
-    assert read_entries([[b"ss:{rev}:log", entries]]) == entries  # RESP2
-    assert read_entries({b"ss:{rev}:log": [entries]}) == entries  # RESP3, as redis-py gives it
-    assert read_entries({b"ss:{rev}:log": entries}) == entries
+def test_raw_entries_keep_wire_order_and_duplicates() -> None:
+    resp2 = [[b"ss:events", [[b"1-0", [b"type", b"a", b"type", b"b"]], [b"2-0", None]]]]
+    resp3 = {b"ss:events": [[b"1-0", [b"type", b"a", b"type", b"b"]], [b"2-0", None]]}
+    expected = [("1-0", [(b"type", b"a"), (b"type", b"b")]), ("2-0", [])]
+    assert raw_entries(resp2) == raw_entries(resp3) == expected
+    assert raw_entries(None) == raw_entries([]) == raw_entries({}) == []

@@ -11,7 +11,7 @@ from conftest import NOW, ManualClock, make_settings
 from sessionsvc.events import EventRejected
 from sessionsvc.revoker import RevKeys
 from sessionsvc.sessionkeys import new_session_id
-from workers.core import APPLY, DeadLetter, WorkerCore, raw_entries
+from workers.core import APPLY, DeadLetter, WorkerCore
 
 SETTINGS = make_settings(redis_url="redis://127.0.0.1:1/0")
 LONGEST = max(SETTINGS.access_ttl, SETTINGS.refresh_ttl) + SETTINGS.leeway
@@ -24,14 +24,6 @@ def pairs(**fields: str) -> list[tuple[bytes, bytes]]:
 @pytest.fixture
 def core() -> WorkerCore:
     return WorkerCore(SETTINGS, ManualClock())
-
-
-def test_raw_entries_keep_wire_order_and_duplicates() -> None:
-    resp2 = [[b"ss:events", [[b"1-0", [b"type", b"a", b"type", b"b"]], [b"2-0", None]]]]
-    resp3 = {b"ss:events": [[b"1-0", [b"type", b"a", b"type", b"b"]], [b"2-0", None]]}
-    expected = [("1-0", [(b"type", b"a"), (b"type", b"b")]), ("2-0", [])]
-    assert raw_entries(resp2) == raw_entries(resp3) == expected
-    assert raw_entries(None) == raw_entries([]) == []
 
 
 def test_plan_splits_good_and_bad(core: WorkerCore) -> None:

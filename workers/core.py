@@ -30,14 +30,14 @@ from sessionsvc.events import (
     parse_fields,
     to_revocation,
 )
+from sessionsvc.feed_core import Pairs
 from sessionsvc.revoker import RevKeys, revocation_args
 from sessionsvc.sessions_core import Call, SessionCore
 from sessionsvc.tokens import new_id
 
-__all__ = ["APPLY", "DeadLetter", "Planned", "WorkerCore", "raw_entries"]
+__all__ = ["APPLY", "DeadLetter", "Planned", "WorkerCore"]
 
 APPLY = "apply"
-Pairs = list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +57,6 @@ class DeadLetter:
     pairs: Pairs
     code: str
     detail: str
-
-
-def raw_entries(reply: Any) -> list[tuple[str, Pairs]]:
-    """Entries of a raw (un-parsed) XREADGROUP/XAUTOCLAIM stream reply, fields kept in order.
-
-    ``[[stream, [[id, [f1, v1, f2, v2, ...]], ...]]]`` (or ``{stream: [...]}``) →
-    ``[(id, [(f1, v1), (f2, v2)])]``;
-    an entry deleted while pending comes back with no fields and gets an empty list.
-    """
-    out: list[tuple[str, Pairs]] = []
-    streams = reply.items() if isinstance(reply, dict) else (reply or ())  # RESP3 / RESP2
-    for _stream, entries in streams:
-        for entry_id, fields in entries:
-            flat = fields or []
-            pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
-            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, pairs))
-    return out
 
 
 class WorkerCore:

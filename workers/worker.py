@@ -25,11 +25,12 @@ import structlog
 from redis.exceptions import ResponseError
 
 from sessionsvc.config import Settings
-from sessionsvc.feed_core import stream_id
+from sessionsvc.feed_core import Pairs, raw_entries, stream_id
+from sessionsvc.hotconn import HotConnection
 from sessionsvc.redisconn import blocking_client
 from sessionsvc.sessions_core import Call
 
-from .core import DeadLetter, Pairs, Planned, WorkerCore, raw_entries
+from .core import DeadLetter, Planned, WorkerCore
 from .health import HealthState
 from .metrics import WorkerMetrics
 from .scripts import ScriptRunner
@@ -85,9 +86,11 @@ class Worker:
         ns = settings.namespace
         self.stream, self.dlq = f"{ns}:events", f"{ns}:dlq"
         self.client = blocking_client(settings, opts.block, f"sessionsvc-worker:{opts.consumer}")
-        for command in ("XREADGROUP", "XAUTOCLAIM"):  # keep duplicate fields: bad input is ours
-            self.client.set_response_callback(command, _raw)
-        self.scripts = ScriptRunner(self.client)
+        self.client.set_response_callback("XAUTOCLAIM", _raw)  # keep duplicate fields too
+        self.scripts = ScriptRunner(self.client)  # thread-safe (pooled): applier, housekeeping
+        # the reader thread's own connection: XREADGROUP, and a small batch applied inline
+        self._hot = HotConnection(self.client)
+        self._inline = ScriptRunner(self.client, self._hot)
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._applier_idle = threading.Event()
@@ -110,6 +113,7 @@ class Worker:
         finally:
             self._batches.put(None)
             applier.join()
+            self._hot.close()
             self.client.close()
         log.info("worker_stopped", consumer=self.options.consumer)
         return 0
@@ -151,7 +155,7 @@ class Worker:
         lowest latency); otherwise it is queued behind the batch in hand (overlap: throughput)."""
         planned, dead = self.core.plan(entries)
         if len(entries) <= INLINE_BATCH and self._applier_idle.is_set() and self._batches.empty():
-            self._apply(planned, dead, {})
+            self._apply(planned, dead, {}, inline=True)
         else:
             self._batches.put((planned, dead, {}))
 
@@ -179,14 +183,13 @@ class Worker:
 
     def _read(self, start: str) -> list[tuple[str, Pairs]]:
         o = self.options
-        reply = self.client.xreadgroup(
-            o.group,
-            o.consumer,
-            {self.stream: start},
-            count=o.batch,
-            block=int(o.block * 1000) if start == ">" else None,
+        block = ("BLOCK", int(o.block * 1000)) if start == ">" else ()
+        return raw_entries(
+            self._hot(
+                *("XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", o.batch),
+                *(*block, "STREAMS", self.stream, start),
+            )
         )
-        return raw_entries(reply)
 
     def process(
         self,
@@ -197,10 +200,15 @@ class Worker:
         self._apply(*self.core.plan(entries), deliveries or {})
 
     def _apply(
-        self, planned: Sequence[Planned], dead: Sequence[DeadLetter], deliveries: dict[str, int]
+        self,
+        planned: Sequence[Planned],
+        dead: Sequence[DeadLetter],
+        deliveries: dict[str, int],
+        *,
+        inline: bool = False,
     ) -> None:
         started = time.perf_counter()
-        results = self.scripts.run([p.call for p in planned])
+        results = (self._inline if inline else self.scripts).run([p.call for p in planned])
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         ack = [letter.entry_id for letter in dead]
         counts: Counter[tuple[str, str]] = Counter()
@@ -213,7 +221,10 @@ class Worker:
                 counts[item.event.type, "applied"] += 1
         for labels, count in counts.items():
             self.metrics.events.labels(*labels).inc(count)
-        self._finish(dead, ack, deliveries)
+        if inline and not dead and ack:
+            self._hot("XACK", self.stream, self.options.group, *ack)
+        else:
+            self._finish(dead, ack, deliveries)
 
     def _finish(
         self, dead: Sequence[DeadLetter], ack: list[str], deliveries: dict[str, int]

@@ -1,0 +1,79 @@
+"""``HotConnection`` / ``AsyncHotConnection`` against a real Redis: raw replies, error replies,
+a killed connection, release to the pool."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+import redis.asyncio
+
+from sessionsvc.hotconn import AsyncHotConnection, HotConnection
+
+pytestmark = pytest.mark.redis
+
+
+def test_replies_are_raw_bytes_with_fields_in_wire_order(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    hot = HotConnection(client)
+    hot("DEL", "hot:s")
+    entry_id = hot("XADD", "hot:s", "*", "b", "2", "a", "1", "b", "3")
+    reply = hot("XRANGE", "hot:s", "-", "+")
+    assert reply == [[entry_id, [b"b", b"2", b"a", b"1", b"b", b"3"]]]  # duplicates kept
+    hot.close()
+    client.close()
+
+
+def test_an_error_reply_raises_and_the_connection_stays_usable(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    hot = HotConnection(client)
+    with pytest.raises(redis.ResponseError):
+        hot("XADD", "hot:s", "not-an-id", "f", "v")
+    assert hot("PING") in (b"PONG", "PONG")
+    hot.close()
+    client.close()
+
+
+def test_a_killed_connection_raises_once_then_reconnects(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    hot = HotConnection(client)
+    hot("CLIENT", "SETNAME", "hot-victim")
+    own_id = hot("CLIENT", "ID")
+    client.client_kill_filter(_id=own_id)
+    with pytest.raises(redis.ConnectionError):
+        hot("PING")
+    assert hot("PING") in (b"PONG", "PONG")
+    hot.close()
+    client.close()
+
+
+def test_close_returns_the_connection_to_the_pool(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    hot = HotConnection(client)
+    hot("PING")
+    pool = client.connection_pool
+    assert len(pool._in_use_connections) == 1
+    hot.close()
+    hot.close()  # idempotent
+    assert len(pool._in_use_connections) == 0
+    client.close()
+
+
+def test_async_variant_raw_replies_errors_and_reconnect(redis_url: str) -> None:
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        hot = AsyncHotConnection(client)
+        await hot("DEL", "hot:a")
+        entry_id = await hot("XADD", "hot:a", "*", "k", "v")
+        assert await hot("XRANGE", "hot:a", "-", "+") == [[entry_id, [b"k", b"v"]]]
+        with pytest.raises(redis.ResponseError):
+            await hot("XADD", "hot:a", "not-an-id", "f", "v")
+        await client.client_kill_filter(_id=await hot("CLIENT", "ID"))
+        with pytest.raises(redis.ConnectionError):
+            await hot("PING")
+        assert await hot("PING") in (b"PONG", "PONG")
+        await hot.aclose()
+        await client.aclose()
+
+    asyncio.run(scenario())
