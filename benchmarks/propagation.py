@@ -13,6 +13,8 @@ measures, in one run, with N validator **processes** each following the revocati
 - **plain** — the issue's reference design: an unbatched forwarder process (XREADGROUP one
   entry, XADD it to a log, XACK) between the publisher and N plain XREAD followers.
 
+The paths run in interleaved rounds (``--rounds``, each with every path and fresh follower
+processes), so a noisy spell of a shared machine lands on all of them alike.
 Clock: ``time.monotonic_ns`` (CLOCK_MONOTONIC, shared by every process on the machine). Events
 are published one at a time, spaced so they do not queue behind each other. Figures: p50/p99/max
 over all (event, process) pairs, and p50/p99 of "every process has it" (max over processes).
@@ -37,6 +39,14 @@ from sessionsvc import SessionService, Settings, TokenRejected, Validator, gener
 from sessionsvc.embedded import RedisProcess
 
 Samples = dict[str, int]  # key -> monotonic_ns when that process had it
+
+
+PATHS = {
+    "floor": "floor: XADD → XREAD",
+    "plain": "plain: XADD → unbatched forwarder → XREAD",
+    "direct": "direct: logout → validators",
+    "worker": "worker: XADD event → worker → validators",
+}
 
 
 def make_settings(kwargs: dict[str, Any]) -> Settings:
@@ -70,7 +80,8 @@ def validator_proc(
 
 def reader_proc(url: str, stream: str, ready: Any, stop: Any, out: Any) -> None:
     client = redis.Redis.from_url(url, socket_timeout=5)
-    last = "$"
+    newest: Any = client.xrevrange(stream, count=1)  # not "$": a read that times out would
+    last = newest[0][0] if newest else "0-0"  # skip what arrives before the next one is sent
     seen: Samples = {}
     ready.release()
     while not stop.is_set():
@@ -153,6 +164,7 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=400, help="revocations per path")
     parser.add_argument("--procs", type=int, default=8, help="validator processes")
     parser.add_argument("--gap", type=float, default=0.01, help="seconds between events")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds; each runs every path")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
         if not server.running:
@@ -165,66 +177,60 @@ def main() -> int:
             "redis_url": server.url,
             "env": "production",
         }
-        settings = make_settings(kwargs)
-        service = SessionService(settings)
+        service = SessionService(make_settings(kwargs))
         raw = redis.Redis.from_url(server.url)
-        rows = []
-
-        keys = [f"k{i}" for i in range(args.k)]
-        lat = run_followers(
-            reader_proc,
-            (server.url, "bench:floor"),
-            args.procs,
-            lambda k: raw.xadd("bench:floor", {"k": k}),
-            keys,
-            args.gap,
-        )
-        rows.append(summarize("floor: XADD → XREAD", lat, args.procs))
-
-        stop = mp.get_context("fork").Event()
-        plain = mp.get_context("fork").Process(target=plain_worker_proc, args=(server.url, stop))
-        plain.start()
+        ctx = mp.get_context("fork")
+        stop = ctx.Event()
+        helpers = [
+            ctx.Process(target=plain_worker_proc, args=(server.url, stop)),
+            ctx.Process(target=worker_proc, args=(kwargs, stop)),
+        ]
+        for helper in helpers:
+            helper.start()
         time.sleep(1.0)
-        keys = [f"p{i}" for i in range(args.k)]
-        lat = run_followers(
-            reader_proc,
-            (server.url, "plain:log"),
-            args.procs,
-            lambda k: raw.xadd("plain:in", {"k": k}),
-            keys,
-            args.gap,
-        )
-        rows.append(summarize("plain: XADD → unbatched forwarder → XREAD", lat, args.procs))
+        per_round = max(1, args.k // args.rounds)
+        lat: dict[str, dict[str, list[int]]] = {name: {} for name in PATHS}
+        for r in range(args.rounds):  # paths interleaved: a noisy spell hits them all alike
+            keys = [f"k{r}-{i}" for i in range(per_round)]
+            lat["floor"] |= run_followers(
+                reader_proc,
+                (server.url, "bench:floor"),
+                args.procs,
+                lambda k: raw.xadd("bench:floor", {"k": k}),
+                keys,
+                args.gap,
+            )
+            lat["plain"] |= run_followers(
+                reader_proc,
+                (server.url, "plain:log"),
+                args.procs,
+                lambda k: raw.xadd("plain:in", {"k": k}),
+                keys,
+                args.gap,
+            )
+            pairs = [service.login(f"user-{r}-{i}") for i in range(per_round)]
+            tokens = {p.session_id: p.access_token for p in pairs}
+            lat["direct"] |= run_followers(
+                validator_proc, (kwargs, tokens), args.procs, service.logout, list(tokens), args.gap
+            )
+            pairs = [service.login(f"user-w{r}-{i}") for i in range(per_round)]
+            tokens = {p.session_id: p.access_token for p in pairs}
+            publish = lambda sid: raw.xadd("ss:events", {"type": "session.revoke", "sid": sid})  # noqa: E731
+            lat["worker"] |= run_followers(
+                validator_proc, (kwargs, tokens), args.procs, publish, list(tokens), args.gap
+            )
         stop.set()
-        plain.join(timeout=10)
-
-        pairs = [service.login(f"user-{i}") for i in range(args.k)]
-        tokens = {p.session_id: p.access_token for p in pairs}
-        lat = run_followers(
-            validator_proc, (kwargs, tokens), args.procs, service.logout, list(tokens), args.gap
-        )
-        rows.append(summarize("direct: logout → validators", lat, args.procs))
-
-        stop = mp.get_context("fork").Event()
-        worker = mp.get_context("fork").Process(target=worker_proc, args=(kwargs, stop))
-        worker.start()
-        time.sleep(1.0)
-        pairs = [service.login(f"user-w{i}") for i in range(args.k)]
-        tokens = {p.session_id: p.access_token for p in pairs}
-        publish = lambda sid: raw.xadd("ss:events", {"type": "session.revoke", "sid": sid})  # noqa: E731
-        lat = run_followers(
-            validator_proc, (kwargs, tokens), args.procs, publish, list(tokens), args.gap
-        )
-        rows.append(summarize("worker: XADD event → worker → validators", lat, args.procs))
-        stop.set()
-        worker.join(timeout=10)
+        for helper in helpers:
+            helper.join(timeout=10)
         service.close()
         raw.close()
+    rows = [summarize(title, lat[name], args.procs) for name, title in PATHS.items()]
 
     targets = {"direct": (0.5, 2.0), "worker": (0.8, 3.0)}
     print(
-        f"\npropagation: {args.procs} validator processes, {args.k} revocations per path, "
-        f"{mp.cpu_count()} CPUs, Python {sys.version.split()[0]}\n"
+        f"\npropagation: {args.procs} validator processes, {per_round * args.rounds} revocations "
+        f"per path in {args.rounds} interleaved rounds, {mp.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}\n"
     )
     print("| path | p50 ms | p99 ms | max ms | all-procs p50 | all-procs p99 | missed | target |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")

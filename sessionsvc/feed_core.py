@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ._scripts import source
 from .config import Settings
@@ -43,6 +43,7 @@ STALL = 5.0
 stall every unread entry is younger than ``feed_block`` + 2 x STALL, far below the shortest log
 retention (60 s): nothing it has not read can have been trimmed."""
 RANGES = 64
+_DECODED: Final = frozenset((b"kind", b"value", b"before", b"until"))  # not id, source, …
 
 
 def stream_id(value: bytes | str) -> tuple[int, int]:
@@ -224,7 +225,7 @@ class FeedCore:
         for entry_id, pairs in entries:
             self.last_id = entry_id
             try:
-                rev = decode_entry(dict(pairs))
+                rev = decode_entry({k: v for k, v in pairs if k in _DECODED})
             except ValueError:
                 self.bad_entries += 1
                 continue

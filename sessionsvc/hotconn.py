@@ -19,10 +19,12 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 import redis.asyncio
+from redis.exceptions import ResponseError
 
 __all__ = ["AsyncHotConnection", "HotConnection"]
 
@@ -36,11 +38,27 @@ class HotConnection:
 
     def __call__(self, *args: Any) -> Any:
         """Send one command, return its raw reply (``RedisError`` on failure)."""
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = self._pool.get_connection()
+        conn = self._connection()
         conn.send_command(*args, check_health=False)
         return conn.read_response(disable_decoding=True)
+
+    def many(self, *commands: Sequence[Any]) -> list[Any]:
+        """Send several commands in one write; a raw reply each, an error reply as its
+        ``ResponseError`` (a connection failure raises: no reply can be trusted then)."""
+        conn = self._connection()
+        conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(conn.read_response(disable_decoding=True))
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self._pool.get_connection()
+        return self._conn
 
     def close(self) -> None:
         """Return the connection to the pool (the pool's ``disconnect`` closes it)."""

@@ -35,6 +35,19 @@ def test_an_error_reply_raises_and_the_connection_stays_usable(redis_url: str) -
     client.close()
 
 
+def test_many_sends_in_one_write_and_keeps_every_reply(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    hot = HotConnection(client)
+    hot("DEL", "hot:m")
+    first, bad, length = hot.many(
+        ("XADD", "hot:m", "*", "k", "v"), ("XADD", "hot:m", "bad-id", "k", "v"), ("XLEN", "hot:m")
+    )
+    assert isinstance(first, bytes) and isinstance(bad, redis.ResponseError) and length == 1
+    assert hot("PING") in (b"PONG", "PONG")  # still in step: every reply was read
+    hot.close()
+    client.close()
+
+
 def test_a_killed_connection_raises_once_then_reconnects(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     hot = HotConnection(client)

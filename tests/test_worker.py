@@ -83,6 +83,20 @@ def test_stream_event_reaches_the_validator(redis_url: str, kind: str) -> None:
         assert client.xlen("ss:dlq") == 0 and rw.alive
 
 
+def test_an_event_applied_inline_is_acknowledged_while_the_worker_waits(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with running_worker(settings, block=4.0), raw_client(redis_url) as client:
+        wait_for(lambda: group_info(client), "the worker's group")
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-ack"})
+        # the ack rides with the next XREADGROUP, sent at once: not after its 4 s block
+        wait_for(
+            lambda: group_info(client)["entries-read"] == 1 and group_info(client)["pending"] == 0,
+            "the entry to be acknowledged",
+            timeout=2.0,
+        )
+        assert client.zscore(REV.key("sid"), "S-ack") is not None
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_published_event_reaches_the_validator(redis_url: str, kind: str) -> None:
     settings = feed_settings(redis_url)

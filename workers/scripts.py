@@ -52,9 +52,13 @@ class ScriptRunner:
                 results = self._pipeline(calls, batch=False)
             if not any(isinstance(r, NoScriptError) for r in results):
                 return results
-            for text in ALL_SCRIPTS.values():
-                self.client.script_load(text)
+            self.load_all()
         return results
+
+    def load_all(self) -> None:
+        """SCRIPT LOAD every script (at start and after a reconnect: no first-event NOSCRIPT)."""
+        for text in ALL_SCRIPTS.values():
+            self.client.script_load(text)
 
     def _one(self, call: Call) -> Any:
         args = ("EVALSHA", self._sha[call.script], len(call.keys), *call.keys, *call.args)

@@ -91,6 +91,7 @@ class Worker:
         # the reader thread's own connection: XREADGROUP, and a small batch applied inline
         self._hot = HotConnection(self.client)
         self._inline = ScriptRunner(self.client, self._hot)
+        self._acks: list[str] = []  # applied inline, acknowledged with the next read
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._applier_idle = threading.Event()
@@ -113,6 +114,7 @@ class Worker:
         finally:
             self._batches.put(None)
             applier.join()
+            self._flush_acks()
             self._hot.close()
             self.client.close()
         log.info("worker_stopped", consumer=self.options.consumer)
@@ -178,18 +180,36 @@ class Worker:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self.scripts.load_all()
         self.health.ready = True
         log.info("worker_ready", stream=self.stream, group=self.options.group)
 
     def _read(self, start: str) -> list[tuple[str, Pairs]]:
         o = self.options
         block = ("BLOCK", int(o.block * 1000)) if start == ">" else ()
-        return raw_entries(
-            self._hot(
-                *("XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", o.batch),
-                *(*block, "STREAMS", self.stream, start),
-            )
-        )
+        read = ("XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", o.batch, *block)
+        read += ("STREAMS", self.stream, start)
+        if not self._acks:
+            return raw_entries(self._hot(*read))
+        acked, reply = self._hot.many(("XACK", self.stream, o.group, *self._acks), read)
+        self._ack_done(acked)
+        if isinstance(reply, Exception):
+            raise reply
+        return raw_entries(reply)
+
+    def _ack_done(self, reply: Any) -> None:
+        """The deferred acks were answered; an error leaves those entries pending (they were
+        applied: a re-delivery re-applies them, which changes nothing)."""
+        if isinstance(reply, Exception):
+            log.warning("worker_ack_failed", entries=len(self._acks), error=str(reply)[:200])
+        self._acks = []
+
+    def _flush_acks(self) -> None:
+        if self._acks:
+            try:
+                self._ack_done(self._hot("XACK", self.stream, self.options.group, *self._acks))
+            except redis.RedisError as exc:  # Redis away: the entries stay pending (see above)
+                self._ack_done(exc)
 
     def process(
         self,
@@ -221,8 +241,8 @@ class Worker:
                 counts[item.event.type, "applied"] += 1
         for labels, count in counts.items():
             self.metrics.events.labels(*labels).inc(count)
-        if inline and not dead and ack:
-            self._hot("XACK", self.stream, self.options.group, *ack)
+        if inline and not dead:
+            self._acks += ack  # one write with the next XREADGROUP: no round trip of its own
         else:
             self._finish(dead, ack, deliveries)
 
