@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -95,6 +96,42 @@ def test_an_event_applied_inline_is_acknowledged_while_the_worker_waits(redis_ur
             timeout=2.0,
         )
         assert client.zscore(REV.key("sid"), "S-ack") is not None
+
+
+def test_entries_of_a_failed_apply_are_re_read_not_left_to_xautoclaim(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with running_worker(settings, claim_idle=600.0) as rw, raw_client(redis_url) as client:
+        wait_for(lambda: group_info(client), "the worker's group")
+        real_run, failures = rw.worker._inline.run, []
+
+        def blip(calls: Any) -> Any:  # the connection drops during the first apply
+            if not failures:
+                failures.append(1)
+                raise redis.ConnectionError("connection reset by peer")
+            return real_run(calls)
+
+        rw.worker._inline.run = blip  # type: ignore[method-assign]
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-blip"})
+        wait_for(lambda: client.zscore(REV.key("sid"), "S-blip"), "the entry to be re-read")
+        wait_for(lambda: group_info(client)["pending"] == 0, "the entry to be acknowledged")
+        assert failures and rw.alive
+
+
+def test_an_entry_whose_apply_keeps_failing_is_not_re_read_forever(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with running_worker(settings, claim_idle=600.0) as rw, raw_client(redis_url) as client:
+        wait_for(lambda: group_info(client), "the worker's group")
+        calls: list[int] = []
+
+        def broken(batch: Any) -> Any:
+            calls.append(len(batch))
+            raise redis.ConnectionError("connection reset by peer")
+
+        rw.worker._inline.run = broken  # type: ignore[method-assign]
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-poison"})
+        wait_for(lambda: len(calls) >= 1 + 5, "the first apply and five walks")
+        time.sleep(3.0)  # the backoff is at most 2 s: a sixth walk would have come by now
+        assert len(calls) == 6 and rw.alive  # left for XAUTOCLAIM to count and dead-letter
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -95,6 +95,7 @@ class Worker:
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._applier_idle = threading.Event()
+        self._rewalk = threading.Event()  # an apply failed on a Redis error: re-read our pending
         self._next_housekeeping = 0.0
 
     def stop(self) -> None:
@@ -121,25 +122,35 @@ class Worker:
         return 0
 
     def _consume(self) -> None:
-        # After a restart under the same consumer name, walk our own pending entries once,
-        # from "0" forward (an entry that keeps failing is left for XAUTOCLAIM to count and
-        # dead-letter; re-reading from "0" would spin on it forever), then read new ones.
-        backoff, own_pending = 0.05, "0"
+        # Our own pending entries (delivered to us, not acknowledged) are walked from "0" forward
+        # after a start under a consumer name that may have some, and after a Redis error (a lost
+        # reply or a failed apply must not leave revocations to XAUTOCLAIM's claim_idle). At most
+        # max_deliveries walks that apply something and fail, until new entries apply again: an
+        # entry that keeps failing is left for XAUTOCLAIM to count and dead-letter.
+        backoff, own_pending, walks = 0.05, "0", 0
         while not self._stop.is_set():
             try:
+                if self._rewalk.is_set():
+                    self._rewalk.clear()
+                    own_pending = "0" if walks < self.options.max_deliveries else own_pending
                 if not self.health.ready:
                     self._ensure_group()
                 entries = self._read(own_pending or ">")
+                if own_pending == "0" and entries:
+                    walks += 1  # a walk that has something to apply
                 if own_pending:
                     own_pending = entries[-1][0] if entries else ""
                 if entries:
                     self._submit(entries)
+                    walks = walks if own_pending else 0
                 self.health.beat()
                 if self.clock() >= self._next_housekeeping:
                     self.housekeep()
                 backoff = 0.05
             except Exception as exc:  # the worker must outlive any one failure
                 redis_error = isinstance(exc, redis.RedisError)
+                if redis_error:
+                    self._rewalk.set()
                 self.health.ready = self.health.ready and not redis_error
                 self.health.beat()  # the loop is alive, retrying: liveness holds, readiness not
                 self.metrics.errors.inc()
@@ -170,7 +181,9 @@ class Worker:
                 return
             try:
                 self._apply(*batch)
-            except Exception as exc:  # the batch stays pending and is reclaimed later
+            except Exception as exc:  # the batch stays pending: re-read (Redis error) or reclaimed
+                if isinstance(exc, redis.RedisError):
+                    self._rewalk.set()
                 self.metrics.errors.inc()
                 log.warning("worker_apply_error", error=type(exc).__name__, entries=len(batch[0]))
 
