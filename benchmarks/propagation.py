@@ -10,6 +10,8 @@ measures, in one run, with N validator **processes** each following the revocati
 - **direct path** — the app calls ``SessionService.logout`` (one script: state + log); same timing;
 - **floor** — bare redis-py: XADD to a stream, N plain processes blocked in XREAD; time until each
   read returned. This is what any follower pays for Redis and wake-ups alone;
+- **floor without redis-py** — the same with a raw socket and hiredis (one pre-packed command, no
+  client library): the least CPU a Python follower can spend per wake-up (a reference only);
 - **plain** — the issue's reference design: an unbatched forwarder process (XREADGROUP one
   entry, XADD it to a log, XACK) between the publisher and N plain XREAD followers.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import socket
 import statistics
 import sys
 import tempfile
@@ -33,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import hiredis
 import redis
 
 from sessionsvc import SessionService, Settings, TokenRejected, Validator, generate_jwks
@@ -42,6 +46,7 @@ Samples = dict[str, int]  # key -> monotonic_ns when that process had it
 
 
 PATHS = {
+    "socket": "floor without redis-py: XADD → raw-socket XREAD",
     "floor": "floor: XADD → XREAD",
     "plain": "plain: XADD → unbatched forwarder → XREAD",
     "direct": "direct: logout → validators",
@@ -93,6 +98,31 @@ def reader_proc(url: str, stream: str, ready: Any, stop: Any, out: Any) -> None:
                 seen[fields[b"k"].decode()] = now
     out.put(seen)
     client.close()
+
+
+def socket_reader_proc(url: str, stream: str, ready: Any, stop: Any, out: Any) -> None:
+    """The floor without redis-py: a raw socket, one pre-packed XREAD, hiredis parsing (RESP2).
+    The least CPU a Python follower can spend per wake-up: a reference, not a design."""
+    client = redis.Redis.from_url(url)
+    newest: Any = client.xrevrange(stream, count=1)
+    last: bytes = newest[0][0] if newest else b"0-0"
+    kwargs = client.connection_pool.connection_kwargs
+    client.close()
+    sock = socket.create_connection((kwargs["host"], kwargs["port"]))
+    sock.settimeout(5)
+    reader, seen = hiredis.Reader(), {}
+    ready.release()
+    while not stop.is_set():
+        sock.sendall(hiredis.pack_command(("XREAD", "BLOCK", 200, "STREAMS", stream, last)))
+        while (reply := reader.gets()) is False:
+            reader.feed(sock.recv(65536))
+        now = time.monotonic_ns()
+        for _name, entries in reply or ():
+            for entry_id, fields in entries:
+                last = entry_id
+                seen[fields[1].decode()] = now
+    out.put(seen)
+    sock.close()
 
 
 def plain_worker_proc(url: str, stop: Any) -> None:
@@ -192,6 +222,14 @@ def main() -> int:
         lat: dict[str, dict[str, list[int]]] = {name: {} for name in PATHS}
         for r in range(args.rounds):  # paths interleaved: a noisy spell hits them all alike
             keys = [f"k{r}-{i}" for i in range(per_round)]
+            lat["socket"] |= run_followers(
+                socket_reader_proc,
+                (server.url, "bench:floor"),
+                args.procs,
+                lambda k: raw.xadd("bench:floor", {"k": k}),
+                [f"s{r}-{i}" for i in range(per_round)],
+                args.gap,
+            )
             lat["floor"] |= run_followers(
                 reader_proc,
                 (server.url, "bench:floor"),
