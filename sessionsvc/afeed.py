@@ -7,7 +7,6 @@ position check on reconnect); only the I/O differs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -75,8 +74,11 @@ class AsyncFeed:
         if self._task is not None:
             self._stopping = True
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                if not self._task.done():  # our caller is being cancelled, not only the task
+                    raise
         await self._tail.aclose()
         if self._owns_client:
             await self._client.aclose()

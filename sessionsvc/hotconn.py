@@ -12,8 +12,9 @@ Invariants:
 
 - One thread (or one asyncio task) uses a ``HotConnection``; a command is sent only after the
   previous reply was read.
-- A failed send or read leaves the connection disconnected (redis-py does this), so a half-read
-  reply is never taken for the next one; the next command reconnects. An error *reply* raises
+- A failed send or read, or any exception between them (an interrupt, a cancellation), leaves
+  the connection disconnected, so a half-read or unread reply is never taken for the next
+  command's; the next command reconnects. An error *reply* raises
   ``ResponseError`` and leaves the connection usable. Retrying is the owner's job.
 """
 
@@ -39,20 +40,30 @@ class HotConnection:
     def __call__(self, *args: Any) -> Any:
         """Send one command, return its raw reply (``RedisError`` on failure)."""
         conn = self._connection()
-        conn.send_command(*args, check_health=False)
-        return conn.read_response(disable_decoding=True)
+        try:
+            conn.send_command(*args, check_health=False)
+            return conn.read_response(disable_decoding=True)
+        except ResponseError:
+            raise  # an error reply: read in full, the connection is in step
+        except BaseException:
+            conn.disconnect()  # e.g. KeyboardInterrupt between send and read: never in step again
+            raise
 
     def many(self, *commands: Sequence[Any]) -> list[Any]:
         """Send several commands in one write; a raw reply each, an error reply as its
         ``ResponseError`` (a connection failure raises: no reply can be trusted then)."""
         conn = self._connection()
-        conn.send_packed_command(conn.pack_commands(commands), check_health=False)
         replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(conn.read_response(disable_decoding=True))
-            except ResponseError as exc:
-                replies.append(exc)
+        try:
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response(disable_decoding=True))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            conn.disconnect()
+            raise
         return replies
 
     def _connection(self) -> Any:
@@ -79,8 +90,14 @@ class AsyncHotConnection:
         conn = self._conn
         if conn is None:
             conn = self._conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
-        await conn.send_command(*args, check_health=False)
-        return await conn.read_response(disable_decoding=True)
+        try:
+            await conn.send_command(*args, check_health=False)
+            return await conn.read_response(disable_decoding=True)
+        except ResponseError:
+            raise
+        except BaseException:  # e.g. cancelled between send and read (redis-py handles within)
+            await conn.disconnect(nowait=True)
+            raise
 
     async def aclose(self) -> None:
         """Return the connection to the pool."""

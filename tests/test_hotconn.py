@@ -61,6 +61,25 @@ def test_a_killed_connection_raises_once_then_reconnects(redis_url: str) -> None
     client.close()
 
 
+def test_an_interrupt_between_send_and_read_leaves_no_stale_reply(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    hot = HotConnection(client)
+    hot("PING")
+    conn = hot._conn
+    real_read = conn.read_response
+
+    def interrupted(**kwargs: object) -> object:
+        conn.read_response = real_read  # once
+        raise KeyboardInterrupt
+
+    conn.read_response = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        hot("ECHO", "stale")  # sent; its reply is never read
+    assert hot("ECHO", "fresh") == b"fresh"  # not the stale reply
+    hot.close()
+    client.close()
+
+
 def test_close_returns_the_connection_to_the_pool(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     hot = HotConnection(client)

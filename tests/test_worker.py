@@ -36,7 +36,7 @@ from revocation_harness import (
 from sessionsvc import Revocation, SessionNotFound, SessionService, TokenRejected
 from sessionsvc.feed_core import stream_id
 from workers.health import HealthState
-from workers.worker import Worker, WorkerOptions
+from workers.worker import APPLY_ATTEMPTS, Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
 
@@ -98,7 +98,7 @@ def test_an_event_applied_inline_is_acknowledged_while_the_worker_waits(redis_ur
         assert client.zscore(REV.key("sid"), "S-ack") is not None
 
 
-def test_entries_of_a_failed_apply_are_re_read_not_left_to_xautoclaim(redis_url: str) -> None:
+def test_an_apply_that_fails_on_a_redis_error_is_retried_at_once(redis_url: str) -> None:
     settings = feed_settings(redis_url)
     with running_worker(settings, claim_idle=600.0) as rw, raw_client(redis_url) as client:
         wait_for(lambda: group_info(client), "the worker's group")
@@ -112,26 +112,27 @@ def test_entries_of_a_failed_apply_are_re_read_not_left_to_xautoclaim(redis_url:
 
         rw.worker._inline.run = blip  # type: ignore[method-assign]
         client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-blip"})
-        wait_for(lambda: client.zscore(REV.key("sid"), "S-blip"), "the entry to be re-read")
+        wait_for(lambda: client.zscore(REV.key("sid"), "S-blip"), "the retried apply")
         wait_for(lambda: group_info(client)["pending"] == 0, "the entry to be acknowledged")
         assert failures and rw.alive
 
 
-def test_an_entry_whose_apply_keeps_failing_is_not_re_read_forever(redis_url: str) -> None:
+def test_apply_retries_do_not_count_as_deliveries(redis_url: str) -> None:
     settings = feed_settings(redis_url)
     with running_worker(settings, claim_idle=600.0) as rw, raw_client(redis_url) as client:
         wait_for(lambda: group_info(client), "the worker's group")
         calls: list[int] = []
 
-        def broken(batch: Any) -> Any:
+        def down(batch: Any) -> Any:  # Redis refuses every apply for a while
             calls.append(len(batch))
             raise redis.ConnectionError("connection reset by peer")
 
-        rw.worker._inline.run = broken  # type: ignore[method-assign]
-        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-poison"})
-        wait_for(lambda: len(calls) >= 1 + 5, "the first apply and five walks")
-        time.sleep(3.0)  # the backoff is at most 2 s: a sixth walk would have come by now
-        assert len(calls) == 6 and rw.alive  # left for XAUTOCLAIM to count and dead-letter
+        rw.worker._inline.run = rw.worker.scripts.run = down  # type: ignore[method-assign]
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-down"})
+        wait_for(lambda: len(calls) == 1 + APPLY_ATTEMPTS, "the inline apply and the retries")
+        pending: Any = client.xpending_range(EVENTS, "workers", "-", "+", 10)
+        assert [p["times_delivered"] for p in pending] == [1]  # not burnt towards the DLQ
+        assert client.xlen("ss:dlq") == 0 and rw.alive
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -262,6 +263,37 @@ def test_dead_letters_carry_the_original_fields(redis_url: str) -> None:
         assert meta["dlq:error"] == "unknown_type"
         assert original == [("type", "session.explode"), ("sid", "S")]
         assert client.zscore(REV.key("sid"), "S-ok") is not None and rw.alive
+
+
+class RefusingPipeline:
+    """A pipeline whose every command Redis refuses (over maxmemory, noeviction)."""
+
+    def __init__(self) -> None:
+        self.commands = 0
+
+    def execute_command(self, *args: Any) -> None:
+        self.commands += 1
+
+    def execute(self, raise_on_error: bool = True) -> list[Exception]:
+        return [redis.ResponseError("OOM command not allowed")] * self.commands
+
+
+def test_a_dead_letter_the_dlq_refused_is_not_acknowledged(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = Worker(feed_settings(redis_url), WorkerOptions(consumer="w-oom"))
+    with raw_client(redis_url) as client:
+        worker._ensure_group()
+        bad = client.xadd(EVENTS, {"type": "session.explode"}).decode()
+        entries = worker._read(">")
+        with monkeypatch.context() as patched:
+            patched.setattr(worker.client, "pipeline", lambda **_: RefusingPipeline())
+            worker.process(entries)
+        assert group_info(client)["pending"] == 1 and not _dlq(client)  # kept, not lost
+        worker.process(entries)  # Redis takes it now
+        assert group_info(client)["pending"] == 0
+        assert [meta["dlq:entry"] for meta, _ in _dlq(client)] == [bad]
+    worker.client.close()
 
 
 def _dlq(client: redis.Redis) -> list[tuple[dict[str, str], list[tuple[str, str]]]]:

@@ -54,6 +54,7 @@ class WorkerOptions:
 
 
 INLINE_BATCH = 32
+APPLY_ATTEMPTS = 6  # 50 ms doubling: about 1.6 s of retries before XAUTOCLAIM takes over
 Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 
@@ -94,8 +95,6 @@ class Worker:
         self._acks: list[str] = []  # applied inline, acknowledged with the next read
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
-        self._applier_idle = threading.Event()
-        self._rewalk = threading.Event()  # an apply failed on a Redis error: re-read our pending
         self._next_housekeeping = 0.0
 
     def stop(self) -> None:
@@ -122,35 +121,25 @@ class Worker:
         return 0
 
     def _consume(self) -> None:
-        # Our own pending entries (delivered to us, not acknowledged) are walked from "0" forward
-        # after a start under a consumer name that may have some, and after a Redis error (a lost
-        # reply or a failed apply must not leave revocations to XAUTOCLAIM's claim_idle). At most
-        # max_deliveries walks that apply something and fail, until new entries apply again: an
-        # entry that keeps failing is left for XAUTOCLAIM to count and dead-letter.
-        backoff, own_pending, walks = 0.05, "0", 0
+        # After a restart under the same consumer name, walk our own pending entries once,
+        # from "0" forward (an entry that keeps failing is left for XAUTOCLAIM to count and
+        # dead-letter; re-reading from "0" would spin on it forever), then read new ones.
+        backoff, own_pending = 0.05, "0"
         while not self._stop.is_set():
             try:
-                if self._rewalk.is_set():
-                    self._rewalk.clear()
-                    own_pending = "0" if walks < self.options.max_deliveries else own_pending
                 if not self.health.ready:
                     self._ensure_group()
                 entries = self._read(own_pending or ">")
-                if own_pending == "0" and entries:
-                    walks += 1  # a walk that has something to apply
                 if own_pending:
                     own_pending = entries[-1][0] if entries else ""
                 if entries:
                     self._submit(entries)
-                    walks = walks if own_pending else 0
                 self.health.beat()
                 if self.clock() >= self._next_housekeeping:
                     self.housekeep()
                 backoff = 0.05
             except Exception as exc:  # the worker must outlive any one failure
                 redis_error = isinstance(exc, redis.RedisError)
-                if redis_error:
-                    self._rewalk.set()
                 self.health.ready = self.health.ready and not redis_error
                 self.health.beat()  # the loop is alive, retrying: liveness holds, readiness not
                 self.metrics.errors.inc()
@@ -164,28 +153,41 @@ class Worker:
                 backoff = min(backoff * 2, 2.0)
 
     def _submit(self, entries: Sequence[tuple[str, Pairs]]) -> None:
-        """A small batch while the applier is idle is applied right here (no thread hand-off:
-        lowest latency); otherwise it is queued behind the batch in hand (overlap: throughput)."""
+        """A small batch while no batch is queued or being applied is applied right here (no
+        thread hand-off: lowest latency); otherwise, or when that apply fails on a Redis error,
+        it is queued behind the batch in hand (overlap: throughput; the applier retries)."""
         planned, dead = self.core.plan(entries)
-        if len(entries) <= INLINE_BATCH and self._applier_idle.is_set() and self._batches.empty():
-            self._apply(planned, dead, {}, inline=True)
-        else:
-            self._batches.put((planned, dead, {}))
+        if len(entries) <= INLINE_BATCH and self._batches.unfinished_tasks == 0:
+            try:
+                self._apply(planned, dead, {}, inline=True)
+                return
+            except redis.RedisError as exc:
+                log.warning("worker_apply_retry", error=type(exc).__name__, entries=len(entries))
+        self._batches.put((planned, dead, {}))
 
     def _apply_loop(self) -> None:
-        while True:
-            self._applier_idle.set()
-            batch = self._batches.get()
-            self._applier_idle.clear()
-            if batch is None:
-                return
+        while (batch := self._batches.get()) is not None:
+            self._apply_retrying(batch)
+            self._batches.task_done()
+
+    def _apply_retrying(self, batch: Batch) -> None:
+        """Apply ``batch``, retrying Redis errors (50 ms doubling, APPLY_ATTEMPTS in all) from
+        memory: a re-read would count as a delivery, and deliveries decide the dead letter.
+        After that the entries stay pending, for XAUTOCLAIM after ``claim_idle``."""
+        error: Exception | None = None
+        for attempt in range(APPLY_ATTEMPTS):
+            if attempt:
+                self._stop.wait(0.05 * 2 ** (attempt - 1))
             try:
                 self._apply(*batch)
-            except Exception as exc:  # the batch stays pending: re-read (Redis error) or reclaimed
-                if isinstance(exc, redis.RedisError):
-                    self._rewalk.set()
-                self.metrics.errors.inc()
-                log.warning("worker_apply_error", error=type(exc).__name__, entries=len(batch[0]))
+                return
+            except redis.RedisError as exc:
+                error = exc
+            except Exception as exc:  # a bug: the batch stays pending, reclaimed later
+                error = exc
+                break
+        self.metrics.errors.inc()
+        log.warning("worker_apply_error", error=type(error).__name__, entries=len(batch[0]))
 
     def _ensure_group(self) -> None:
         try:
@@ -262,20 +264,28 @@ class Worker:
     def _finish(
         self, dead: Sequence[DeadLetter], ack: list[str], deliveries: dict[str, int]
     ) -> None:
-        if not ack:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        now = self.clock()
-        for letter in dead:
-            fields = WorkerCore.dead_fields(
-                letter, deliveries.get(letter.entry_id, 1), self.options.consumer, now
-            )
-            flat = [x for pair in fields for x in pair]  # every original field, duplicates too
-            pipe.execute_command("XADD", self.dlq, "*", *flat)  # type: ignore[no-untyped-call]
-            self.metrics.events.labels("invalid", "dead_letter").inc()
-            log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
-        pipe.xack(self.stream, self.options.group, *ack)
-        pipe.execute()
+        """Dead-letter ``dead``, then acknowledge ``ack``: only the dead letters the DLQ took
+        (one Redis refused, e.g. over maxmemory, stays pending and is retried, not lost)."""
+        if dead:
+            pipe = self.client.pipeline(transaction=False)
+            now = self.clock()
+            for letter in dead:
+                fields = WorkerCore.dead_fields(
+                    letter, deliveries.get(letter.entry_id, 1), self.options.consumer, now
+                )
+                flat = [x for pair in fields for x in pair]  # every original field, duplicates too
+                pipe.execute_command("XADD", self.dlq, "*", *flat)  # type: ignore[no-untyped-call]
+            for letter, result in zip(dead, pipe.execute(raise_on_error=False), strict=True):
+                if isinstance(result, Exception):
+                    ack.remove(letter.entry_id)
+                    log.warning(
+                        "worker_dead_letter_failed", entry=letter.entry_id, error=str(result)
+                    )
+                    continue
+                self.metrics.events.labels("invalid", "dead_letter").inc()
+                log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
+        if ack:
+            self.client.xack(self.stream, self.options.group, *ack)
 
     def housekeep(self) -> None:
         """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges."""
