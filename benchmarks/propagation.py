@@ -138,6 +138,13 @@ def plain_worker_proc(url: str, stop: Any) -> None:
     client.close()
 
 
+READERS = [  # (path, follower process, stream it follows, stream the publisher writes)
+    ("socket", socket_reader_proc, "bench:floor", "bench:floor"),
+    ("floor", reader_proc, "bench:floor", "bench:floor"),
+    ("plain", reader_proc, "plain:log", "plain:in"),
+]
+
+
 def worker_proc(kwargs: dict[str, Any], stop: Any) -> None:
     from workers.worker import Worker, WorkerOptions
 
@@ -221,31 +228,15 @@ def main() -> int:
         per_round = max(1, args.k // args.rounds)
         lat: dict[str, dict[str, list[int]]] = {name: {} for name in PATHS}
         for r in range(args.rounds):  # paths interleaved: a noisy spell hits them all alike
-            keys = [f"k{r}-{i}" for i in range(per_round)]
-            lat["socket"] |= run_followers(
-                socket_reader_proc,
-                (server.url, "bench:floor"),
-                args.procs,
-                lambda k: raw.xadd("bench:floor", {"k": k}),
-                [f"s{r}-{i}" for i in range(per_round)],
-                args.gap,
-            )
-            lat["floor"] |= run_followers(
-                reader_proc,
-                (server.url, "bench:floor"),
-                args.procs,
-                lambda k: raw.xadd("bench:floor", {"k": k}),
-                keys,
-                args.gap,
-            )
-            lat["plain"] |= run_followers(
-                reader_proc,
-                (server.url, "plain:log"),
-                args.procs,
-                lambda k: raw.xadd("plain:in", {"k": k}),
-                keys,
-                args.gap,
-            )
+            for name, follower, follow, publish_to in READERS:
+                lat[name] |= run_followers(
+                    follower,
+                    (server.url, follow),
+                    args.procs,
+                    lambda k, to=publish_to: raw.xadd(to, {"k": k}),
+                    [f"{name}{r}-{i}" for i in range(per_round)],
+                    args.gap,
+                )
             pairs = [service.login(f"user-{r}-{i}") for i in range(per_round)]
             tokens = {p.session_id: p.access_token for p in pairs}
             lat["direct"] |= run_followers(
