@@ -71,17 +71,20 @@ class AsyncFeed:
         redis-py wraps around every socket write) can swallow a cancellation that arrives as the
         write completes, and the loop then ends after its current read instead (one feed_block).
         """
-        if self._task is not None:
-            self._stopping = True
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                if not self._task.done():  # our caller is being cancelled, not only the task
-                    raise
-        await self._tail.aclose()
-        if self._owns_client:
-            await self._client.aclose()
+        try:
+            if self._task is not None:
+                self._stopping = True
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # our caller is being cancelled too, not only the feed task
+        finally:
+            await self._tail.aclose()
+            if self._owns_client:
+                await self._client.aclose()
 
     async def _run(self) -> None:
         backoff, next_check = 0.05, 0.0

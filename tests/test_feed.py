@@ -233,3 +233,16 @@ def test_follows_over_resp3(redis_url: str, mode: str) -> None:
         assert "S-forever" in v.view.sessions and "J-1" in v.view.tokens
         Applier(client)(Revocation("session", "S-2", until=now + 600))
         wait_for(lambda: "S-2" in v.view.sessions, "a revocation over RESP3")
+
+
+def test_aclose_passes_on_its_callers_cancellation(redis_url: str) -> None:
+    async def scenario() -> None:
+        validator = Validator(feed_settings(redis_url))
+        await validator.astart()
+        closer = asyncio.create_task(validator.aclose())
+        await asyncio.sleep(0)  # the closer is now waiting for the feed task
+        closer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closer
+
+    asyncio.run(scenario())

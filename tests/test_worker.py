@@ -98,6 +98,28 @@ def test_an_event_applied_inline_is_acknowledged_while_the_worker_waits(redis_ur
         assert client.zscore(REV.key("sid"), "S-ack") is not None
 
 
+def test_a_stopping_worker_still_retries_its_batch(redis_url: str) -> None:
+    worker = Worker(feed_settings(redis_url), WorkerOptions(consumer="w-stop"))
+    with raw_client(redis_url) as client:
+        worker._ensure_group()
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-stop"})
+        batch = (*worker.core.plan(worker._read(">")), {})
+        real_run, failures = worker.scripts.run, []
+
+        def blip(calls: Any) -> Any:  # Redis away for two attempts (a failover, say)
+            if len(failures) < 2:
+                failures.append(1)
+                raise redis.ConnectionError("connection reset by peer")
+            return real_run(calls)
+
+        worker.scripts.run = blip  # type: ignore[method-assign]
+        worker.stop()  # SIGTERM arrived meanwhile: the batch in hand is still finished
+        worker._apply_retrying(batch)  # type: ignore[arg-type]
+        assert client.zscore(REV.key("sid"), "S-stop") is not None
+        assert group_info(client)["pending"] == 0
+    worker.client.close()
+
+
 def test_an_apply_that_fails_on_a_redis_error_is_retried_at_once(redis_url: str) -> None:
     settings = feed_settings(redis_url)
     with running_worker(settings, claim_idle=600.0) as rw, raw_client(redis_url) as client:
@@ -265,34 +287,45 @@ def test_dead_letters_carry_the_original_fields(redis_url: str) -> None:
         assert client.zscore(REV.key("sid"), "S-ok") is not None and rw.alive
 
 
-class RefusingPipeline:
-    """A pipeline whose every command Redis refuses (over maxmemory, noeviction)."""
-
-    def __init__(self) -> None:
-        self.commands = 0
-
-    def execute_command(self, *args: Any) -> None:
-        self.commands += 1
-
-    def execute(self, raise_on_error: bool = True) -> list[Exception]:
-        return [redis.ResponseError("OOM command not allowed")] * self.commands
-
-
-def test_a_dead_letter_the_dlq_refused_is_not_acknowledged(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_dead_letter_the_dlq_refused_is_not_acknowledged(redis_url: str) -> None:
     worker = Worker(feed_settings(redis_url), WorkerOptions(consumer="w-oom"))
     with raw_client(redis_url) as client:
         worker._ensure_group()
         bad = client.xadd(EVENTS, {"type": "session.explode"}).decode()
         entries = worker._read(">")
-        with monkeypatch.context() as patched:
-            patched.setattr(worker.client, "pipeline", lambda **_: RefusingPipeline())
-            worker.process(entries)
+        client.config_set("maxmemory", "1")  # noeviction: Redis refuses every write that grows
+        try:
+            with pytest.raises(redis.ResponseError):
+                worker.process(entries)
+        finally:
+            client.config_set("maxmemory", "0")
         assert group_info(client)["pending"] == 1 and not _dlq(client)  # kept, not lost
         worker.process(entries)  # Redis takes it now
         assert group_info(client)["pending"] == 0
         assert [meta["dlq:entry"] for meta, _ in _dlq(client)] == [bad]
+    worker.client.close()
+
+
+def test_a_dead_letter_retried_after_a_failed_round_trip_is_written_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = Worker(feed_settings(redis_url), WorkerOptions(consumer="w-dup"))
+    with raw_client(redis_url) as client:
+        worker._ensure_group()
+        client.xadd(EVENTS, {"type": "session.explode"})
+        batch = (*worker.core.plan(worker._read(">")), {})
+        real_execute, lost = redis.client.Pipeline.execute, []
+
+        def reply_lost(pipe: Any, *args: Any, **kwargs: Any) -> Any:
+            if not lost:  # the first round trip: Redis never sees it, the reply never comes
+                lost.append(1)
+                pipe.reset()
+                raise redis.ConnectionError("connection reset by peer")
+            return real_execute(pipe, *args, **kwargs)
+
+        monkeypatch.setattr(redis.client.Pipeline, "execute", reply_lost)
+        worker._apply_retrying(batch)  # type: ignore[arg-type]
+        assert lost and len(_dlq(client)) == 1 and group_info(client)["pending"] == 0
     worker.client.close()
 
 

@@ -176,8 +176,8 @@ class Worker:
         After that the entries stay pending, for XAUTOCLAIM after ``claim_idle``."""
         error: Exception | None = None
         for attempt in range(APPLY_ATTEMPTS):
-            if attempt:
-                self._stop.wait(0.05 * 2 ** (attempt - 1))
+            if attempt:  # a sleep, not _stop.wait: a stopping worker still finishes its batches
+                time.sleep(0.05 * 2 ** (attempt - 1))
             try:
                 self._apply(*batch)
                 return
@@ -254,38 +254,35 @@ class Worker:
             else:
                 ack.append(item.entry_id)
                 counts[item.event.type, "applied"] += 1
-        for labels, count in counts.items():
-            self.metrics.events.labels(*labels).inc(count)
         if inline and not dead:
             self._acks += ack  # one write with the next XREADGROUP: no round trip of its own
         else:
             self._finish(dead, ack, deliveries)
+        for labels, count in counts.items():  # once the batch is done: a retry counts once
+            self.metrics.events.labels(*labels).inc(count)
 
     def _finish(
         self, dead: Sequence[DeadLetter], ack: list[str], deliveries: dict[str, int]
     ) -> None:
-        """Dead-letter ``dead``, then acknowledge ``ack``: only the dead letters the DLQ took
-        (one Redis refused, e.g. over maxmemory, stays pending and is retried, not lost)."""
-        if dead:
-            pipe = self.client.pipeline(transaction=False)
-            now = self.clock()
-            for letter in dead:
-                fields = WorkerCore.dead_fields(
-                    letter, deliveries.get(letter.entry_id, 1), self.options.consumer, now
-                )
-                flat = [x for pair in fields for x in pair]  # every original field, duplicates too
-                pipe.execute_command("XADD", self.dlq, "*", *flat)  # type: ignore[no-untyped-call]
-            for letter, result in zip(dead, pipe.execute(raise_on_error=False), strict=True):
-                if isinstance(result, Exception):
-                    ack.remove(letter.entry_id)
-                    log.warning(
-                        "worker_dead_letter_failed", entry=letter.entry_id, error=str(result)
-                    )
-                    continue
-                self.metrics.events.labels("invalid", "dead_letter").inc()
-                log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
-        if ack:
-            self.client.xack(self.stream, self.options.group, *ack)
+        """Dead-letter ``dead`` and acknowledge ``ack`` in one MULTI/EXEC: all or nothing, so a
+        dead letter Redis refuses (e.g. over maxmemory: EXECABORT) is not acknowledged, and a
+        retry after a lost reply writes no second copy of one it took. (Redis Cluster, later:
+        ``ss:events`` and ``ss:dlq`` must then share a slot.)"""
+        if not ack:
+            return
+        pipe = self.client.pipeline(transaction=bool(dead))
+        now = self.clock()
+        for letter in dead:
+            fields = WorkerCore.dead_fields(
+                letter, deliveries.get(letter.entry_id, 1), self.options.consumer, now
+            )
+            flat = [x for pair in fields for x in pair]  # every original field, duplicates too
+            pipe.execute_command("XADD", self.dlq, "*", *flat)  # type: ignore[no-untyped-call]
+        pipe.xack(self.stream, self.options.group, *ack)
+        pipe.execute()
+        for letter in dead:
+            self.metrics.events.labels("invalid", "dead_letter").inc()
+            log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
 
     def housekeep(self) -> None:
         """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges."""
