@@ -4,7 +4,8 @@ Run with ``./dev bench worker [--n 50000]``. It starts its own redis-server and 
 run:
 
 - **raw XADD** — the inbound events written with pipelined redis-py ``XADD`` (batches of 500):
-  the rate Redis and the client manage with no consumer at all (the reference);
+  the rate Redis and the client manage with no consumer at all (the reference; the mean of the
+  two backlogs the run writes, one per consumer, both printed);
 - **bare forwarder** — the issue's reference: one process that reads batches through a consumer
   group, XADDs every entry to a log and XACKs, with no parsing and no state;
 - **worker** — one ``Worker`` (in its own process) draining that backlog through the consumer
@@ -136,17 +137,19 @@ def main() -> int:
         }
         worker_s = drain(worker_proc, (kwargs,), client, STREAM, args.n)
         client.delete("bench:in")
-        fill(client, events(args.n, now), "bench:in")
+        raw_s2 = fill(client, events(args.n, now), "bench:in")
         client.xgroup_create("bench:in", "workers", id="0")
         forward_s = drain(forwarder_proc, (server.url, "bench:in"), client, "bench:in", args.n)
         log_len = int(client.xlen("ss:{rev}:log"))
         dlq_len = int(client.xlen("ss:dlq")) if client.exists("ss:dlq") else 0
         client.close()
+    fills = (raw_s, raw_s2)
+    raw_s = (raw_s + raw_s2) / 2  # both backlogs are written the same way: two samples, not one
     raw_rate, rate, forward_rate = args.n / raw_s, args.n / worker_s, args.n / forward_s
     print(f"\nworker: {args.n} inbound events, 1 worker process, {mp.cpu_count()} CPUs\n")
     print("| what | seconds | events/s | vs raw XADD |")
     print("|---|---:|---:|---:|")
-    print(f"| raw pipelined XADD (reference) | {raw_s:.2f} | {raw_rate:,.0f} | 100% |")
+    print(f"| raw pipelined XADD (reference, mean of 2) | {raw_s:.2f} | {raw_rate:,.0f} | 100% |")
     print(
         f"| bare forwarder, no parsing or state (reference) | {forward_s:.2f} | "
         f"{forward_rate:,.0f} | {forward_rate / raw_rate:.0%} |"
@@ -155,6 +158,7 @@ def main() -> int:
     absolute = "PASS" if rate >= 25_000 else "MISS"
     relative = "PASS" if rate >= 0.3 * raw_rate else "MISS"
     print(f"\nlog entries written: {log_len:,}; dead letters: {dlq_len}")
+    print(f"raw XADD fills: {', '.join(f'{args.n / t:,.0f}/s' for t in fills)}")
     print(f"target ≥ 25,000 events/s: {absolute}; target ≥ 30% of raw XADD: {relative}")
     return 0
 

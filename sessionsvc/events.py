@@ -139,15 +139,6 @@ def _validate(obj: Mapping[str, Any]) -> Event:
         raise EventRejected(code, f"{where}: {err['msg']}" if where else err["msg"]) from None
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise EventRejected("malformed", "field is not UTF-8") from None
-    return str(value)
-
-
 def parse_fields(pairs: Iterable[tuple[object, object]]) -> Event:
     """Parse a stream entry given as (name, value) pairs (bytes or str), in wire order."""
     items = list(pairs)
@@ -155,12 +146,16 @@ def parse_fields(pairs: Iterable[tuple[object, object]]) -> Event:
         raise EventRejected("too_large", f"more than {MAX_FIELDS} fields")
     fields: dict[str, str] = {}
     size = 0
-    for name, value in items:
-        key, text = _text(name), _text(value)
-        size += len(key) + len(text)
-        if key in fields:
-            raise EventRejected("malformed", f"field {key[:40]!r} given twice")
-        fields[key] = text
+    try:  # decoded inline: this runs for every inbound event
+        for name, value in items:
+            key = name.decode() if isinstance(name, bytes) else str(name)
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            size += len(key) + len(text)
+            if key in fields:
+                raise EventRejected("malformed", f"field {key[:40]!r} given twice")
+            fields[key] = text
+    except UnicodeDecodeError:
+        raise EventRejected("malformed", "field is not UTF-8") from None
     if size > MAX_BYTES:
         raise EventRejected("too_large", f"event is over {MAX_BYTES} bytes")
     return _validate(fields)
