@@ -36,6 +36,7 @@ from revocation_harness import (
 from sessionsvc import Revocation, SessionNotFound, SessionService, TokenRejected
 from sessionsvc.feed_core import stream_id
 from workers.health import HealthState
+from workers.scripts import ScriptRunner
 from workers.worker import APPLY_ATTEMPTS, Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
@@ -96,6 +97,33 @@ def test_an_event_applied_inline_is_acknowledged_while_the_worker_waits(redis_ur
             timeout=2.0,
         )
         assert client.zscore(REV.key("sid"), "S-ack") is not None
+
+
+def test_a_worker_restarted_under_its_name_walks_its_failing_entry_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = feed_settings(redis_url)
+    attempts: list[str] = []
+    real_run = ScriptRunner.run
+
+    def poisoned(runner: ScriptRunner, calls: Any) -> Any:
+        if any("S-poison" in call.args for call in calls):  # fails every time: a script error
+            attempts.append("S-poison")
+            return [redis.ResponseError("ERR poisoned")] * len(calls)
+        return real_run(runner, calls)
+
+    monkeypatch.setattr(ScriptRunner, "run", poisoned)  # every worker, from its first read
+    with raw_client(redis_url) as client:
+        with running_worker(settings, "w-fixed", claim_idle=600.0):
+            wait_for(lambda: group_info(client), "the worker's group")
+            client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-poison"})
+            wait_for(lambda: attempts, "the first attempt")
+        with running_worker(settings, "w-fixed", claim_idle=600.0):  # restarted, same name
+            client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-after"})
+            wait_for(lambda: client.zscore(REV.key("sid"), "S-after"), "a new event")
+            time.sleep(0.5)  # a walk spinning on S-poison would pile up attempts meanwhile
+        assert attempts == ["S-poison", "S-poison"]  # once per start: no spin
+        assert group_info(client)["pending"] == 1  # left for XAUTOCLAIM to count, then the DLQ
 
 
 def test_a_stopping_worker_still_retries_its_batch(redis_url: str) -> None:
