@@ -22,7 +22,9 @@ from revocation_harness import (
 )
 
 from sessionsvc import Revocation, Validator
+from sessionsvc.feed import BATCH, Feed
 from sessionsvc.revoker import APPLY_REVOCATION, RevKeys, revocation_args
+from sessionsvc.view import RevocationView
 
 pytestmark = pytest.mark.redis
 
@@ -246,3 +248,22 @@ def test_aclose_passes_on_its_callers_cancellation(redis_url: str) -> None:
             await closer
 
     asyncio.run(scenario())
+
+
+def test_a_full_batch_is_not_proof_of_freshness(redis_url: str) -> None:
+    fresh: list[float] = []
+    feed = Feed(RevocationView(), feed_settings(redis_url), fresh.append)
+    real_tail = feed._tail
+
+    def entries(n: int, first: int) -> dict[bytes, list[list[object]]]:
+        fields = [b"kind", b"key", b"value", b"k", b"before", b"0", b"until", b"inf"]
+        return {b"ss:{rev}:log": [[f"{first + i}-0".encode(), fields] for i in range(n)]}
+
+    feed._tail = lambda *_: entries(BATCH, 1)  # type: ignore[assignment]  # more may be waiting
+    feed._tail_once()
+    assert fresh == [] and feed.core.last_id == f"{BATCH}-0"
+    feed._tail = lambda *_: entries(3, BATCH + 1)  # type: ignore[assignment]  # caught up
+    feed._tail_once()
+    assert len(fresh) == 1
+    feed._tail = real_tail
+    feed.close()
