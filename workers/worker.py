@@ -1,23 +1,19 @@
 """The revocation worker: consume inbound events, apply them, dead-letter bad input.
 
 One loop: ``XREADGROUP`` a batch (own pending entries first after a restart, then new ones),
-apply every good entry in one pipelined round trip, then dead-letter and ``XACK`` in a second.
-Every ``housekeeping`` seconds: reclaim entries idle on dead consumers (``XAUTOCLAIM``), dead-
-letter those delivered ``max_deliveries`` times, prune expired revocations and trim the log (one
-worker per period), trim acknowledged inbound entries, heartbeat, refresh gauges. SIGTERM/SIGINT
+apply every good entry in one pipelined round trip, then dead-letter and ``XACK`` in a second
+(a small batch inline, its ``XACK`` riding with the next read). Every ``housekeeping`` seconds the
+chores of ``workers.housekeeping`` (reclaim, prune, trim, heartbeat, gauges). SIGTERM/SIGINT
 finish the current batch, acknowledge it and return 0.
 """
 
 from __future__ import annotations
 
-import os
 import queue
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -25,32 +21,20 @@ import structlog
 from redis.exceptions import ResponseError
 
 from sessionsvc.config import Settings
-from sessionsvc.feed_core import Pairs, raw_entries, stream_id
+from sessionsvc.feed_core import Pairs, raw_entries
 from sessionsvc.hotconn import HotConnection
 from sessionsvc.redisconn import blocking_client
-from sessionsvc.sessions_core import Call
 
 from .core import DeadLetter, Planned, WorkerCore
 from .health import HealthState
+from .housekeeping import Housekeeping
 from .metrics import WorkerMetrics
+from .options import WorkerOptions
 from .scripts import ScriptRunner
 
 __all__ = ["Worker", "WorkerOptions"]
 
 log = structlog.get_logger("workers")
-
-
-@dataclass
-class WorkerOptions:
-    """Process-level knobs (the shared ones come from ``Settings``)."""
-
-    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    group: str = "workers"
-    batch: int = 500
-    block: float = 1.0
-    claim_idle: float = 30.0
-    max_deliveries: int = 5
-    housekeeping: float = 5.0
 
 
 INLINE_BATCH = 32
@@ -60,10 +44,6 @@ Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 def _raw(response: Any, **_options: Any) -> Any:
     return response
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Worker:
@@ -96,6 +76,18 @@ class Worker:
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._next_housekeeping = 0.0
+        self.housekeeping = Housekeeping(
+            self.client,
+            self.scripts,
+            self.core,
+            opts,
+            self.metrics,
+            dead_letter=lambda letters, counts: self._finish(
+                letters, [letter.entry_id for letter in letters], counts
+            ),
+            retry=self.process,
+            clock=clock,
+        )
 
     def stop(self) -> None:
         """Ask ``run`` to return after the batch in hand (safe from a signal handler)."""
@@ -285,66 +277,6 @@ class Worker:
             log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
 
     def housekeep(self) -> None:
-        """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges."""
-        o, now = self.options, self.clock()
-        self._next_housekeeping = now + o.housekeeping
-        self._reclaim()
-        keys = [
-            *self.core.rev_keys.all(),
-            self.core.rev_keys.trimmed,
-            self.core.rev_keys.key("housekeeping"),
-        ]
-        min_id = f"{int((now - self.settings.log_retention) * 1000)}-0"
-        lock_ms = str(int(o.housekeeping * 1000))
-        done = self.scripts.run([Call("housekeep", keys, [f"{now:.6f}", min_id, lock_ms])])[0]
-        if isinstance(done, list):
-            self.metrics.pruned.inc(int(done[0]))
-        self._trim_inbound()
-        self.client.set(
-            self.core.rev_keys.key(f"worker:{o.consumer}"),
-            f"{now:.3f}",
-            ex=max(1, int(o.housekeeping * 3)),
-        )
-
-    def _reclaim(self) -> None:
-        o = self.options
-        reply: Any = self.client.xautoclaim(
-            self.stream, o.group, o.consumer, int(o.claim_idle * 1000), "0-0", count=o.batch
-        )
-        claimed = raw_entries([[self.stream, reply[1]]]) if reply and reply[1] else []
-        if not claimed:
-            return
-        self.metrics.claimed.inc(len(claimed))
-        pending = self.client.xpending_range(
-            self.stream, o.group, claimed[0][0], claimed[-1][0], len(claimed), o.consumer
-        )
-        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-        hopeless = [(i, f) for i, f in claimed if counts.get(i, 1) > o.max_deliveries]
-        retry = [(i, f) for i, f in claimed if counts.get(i, 1) <= o.max_deliveries]
-        if hopeless:
-            letters = [
-                DeadLetter(i, f, "apply_failed", f"failed {counts[i] - 1} deliveries")
-                for i, f in hopeless
-            ]
-            self._finish(letters, [letter.entry_id for letter in letters], counts)
-        if retry:
-            self.process(retry, counts)
-
-    def _trim_inbound(self) -> None:
-        groups: Any = self.client.xinfo_groups(self.stream)
-        floor: tuple[int, int] | None = None
-        for g in groups:
-            candidates = [g["last-delivered-id"]]
-            if int(g["pending"]):
-                summary: Any = self.client.xpending(self.stream, g["name"])
-                if summary["min"] is not None:  # acknowledged meanwhile (another thread/worker)
-                    candidates.append(summary["min"])
-            for cid in candidates:
-                key = stream_id(cid)
-                floor = key if floor is None or key < floor else floor
-            if _text(g["name"]) == self.options.group:
-                self.metrics.pending.set(int(g["pending"]))
-                self.metrics.lag.set(int(g.get("lag") or 0))
-        if floor is not None:  # everything below every group's floor is acknowledged by all
-            self.client.xtrim(self.stream, minid=f"{floor[0]}-{floor[1]}")
-        self.metrics.dlq_size.set(int(self.client.xlen(self.dlq)))
+        """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges (``Housekeeping``)."""
+        self._next_housekeeping = self.clock() + self.options.housekeeping
+        self.housekeeping.run()

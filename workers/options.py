@@ -1,0 +1,22 @@
+"""``WorkerOptions``: the worker process's own knobs (the shared ones come from ``Settings``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+__all__ = ["WorkerOptions"]
+
+
+@dataclass
+class WorkerOptions:
+    """Process-level knobs (the shared ones come from ``Settings``)."""
+
+    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    group: str = "workers"
+    batch: int = 500
+    block: float = 1.0
+    claim_idle: float = 30.0
+    max_deliveries: int = 5
+    housekeeping: float = 5.0
