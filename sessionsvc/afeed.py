@@ -10,7 +10,6 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
 import redis.asyncio
 import structlog
@@ -114,15 +113,9 @@ class AsyncFeed:
             pipe = self._client.pipeline(transaction=True)
             for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
                 pipe.execute_command(*command)
-            replies: Any = await pipe.execute()
-            changed = self.core.load_snapshot(replies, sent)
-            self._on_fresh(self.core.mark_fresh(sent))
-            log.info(
-                "feed_bootstrapped",
-                epoch=self.core.epoch,
-                new_entries=changed,
-                view_size=len(self.core.view),
-            )
+            summary = self.core.bootstrapped(await pipe.execute(), sent)
+            self._on_fresh(self.core.stale_after)
+            log.info("feed_bootstrapped", **summary)
         self._synced.set()
 
     async def _tail_once(self) -> None:

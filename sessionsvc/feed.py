@@ -107,15 +107,9 @@ class Feed:
             pipe = self._client.pipeline(transaction=True)
             for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            replies: Any = pipe.execute()
-            changed = self.core.load_snapshot(replies, sent)
-            self._on_fresh(self.core.mark_fresh(sent))
-            log.info(
-                "feed_bootstrapped",
-                epoch=self.core.epoch,
-                new_entries=changed,
-                view_size=len(self.core.view),
-            )
+            summary = self.core.bootstrapped(pipe.execute(), sent)
+            self._on_fresh(self.core.stale_after)
+            log.info("feed_bootstrapped", **summary)
         self._synced.set()
 
     def _tail_once(self) -> None:

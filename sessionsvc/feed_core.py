@@ -206,6 +206,13 @@ class FeedCore:
             self._notify([Revocation(kind, value) for kind, value in new] + changed)  # type: ignore[arg-type]
         return count + len(changed)
 
+    def bootstrapped(self, replies: Sequence[Any], sent: float) -> dict[str, Any]:
+        """Load a snapshot read at ``sent`` and mark the view fresh as of then; return what the
+        shells log (``feed_bootstrapped``)."""
+        changed = self.load_snapshot(replies, sent)
+        self.mark_fresh(sent)
+        return {"epoch": self.epoch, "new_entries": changed, "view_size": len(self.view)}
+
     def needs_bootstrap(self, position: Sequence[Any]) -> bool:
         """Compare a ``POSITION`` reply with what we hold (see the module invariants)."""
         if self.epoch is None:

@@ -30,6 +30,10 @@ __all__ = ["Housekeeping"]
 Counts = dict[str, int]
 
 
+def _raw(response: Any, **_options: Any) -> Any:
+    return response
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -50,6 +54,7 @@ class Housekeeping:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
+        client.set_response_callback("XAUTOCLAIM", _raw)  # fields in wire order, duplicates too
         self.scripts = scripts
         self.core = core
         self.options = options

@@ -42,10 +42,6 @@ APPLY_ATTEMPTS = 6  # 50 ms doubling: about 1.6 s of retries before XAUTOCLAIM t
 Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 
-def _raw(response: Any, **_options: Any) -> Any:
-    return response
-
-
 class Worker:
     """Consumes ``<ns>:events`` in group ``workers``; ``run()`` returns after ``stop()``."""
 
@@ -67,7 +63,6 @@ class Worker:
         ns = settings.namespace
         self.stream, self.dlq = f"{ns}:events", f"{ns}:dlq"
         self.client = blocking_client(settings, opts.block, f"sessionsvc-worker:{opts.consumer}")
-        self.client.set_response_callback("XAUTOCLAIM", _raw)  # keep duplicate fields too
         self.scripts = ScriptRunner(self.client)  # thread-safe (pooled): applier, housekeeping
         # the reader thread's own connection: XREADGROUP, and a small batch applied inline
         self._hot = HotConnection(self.client)
