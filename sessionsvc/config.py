@@ -8,7 +8,7 @@ secrets (JWKS documents, the Redis URL with its password) are ``SecretStr`` so t
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Final, Literal, get_args
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -16,7 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "redact_url"]
+__all__ = ["EVENT_TYPES", "PUBLISHER_NAME", "Settings", "load_settings", "redact_url"]
+
+EventType = Literal["session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke"]
+EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
+PUBLISHER_NAME: Final = r"^[A-Za-z0-9_-]{1,32}$"
+_RESERVED_INTAKES: Final = frozenset({"dlq", "pubsub", "dedup"})
 
 
 class Settings(BaseSettings):
@@ -71,6 +76,15 @@ class Settings(BaseSettings):
     """Seconds a validator's XREAD blocks; each return proves freshness (must be < staleness)."""
     log_retention: int = Field(default=24 * 3600, ge=60)
     """Seconds the worker keeps revocation-log entries (a validator away longer re-bootstraps)."""
+    publishers: dict[str, tuple[EventType, ...]] = Field(default_factory=dict)
+    """Publisher intakes: name → the event types that publisher may send (JSON object). Each
+    publisher writes only its own stream ``{<ns>:events}:<name>``; the worker reads them all."""
+    publisher: str | None = Field(default=None, pattern=PUBLISHER_NAME)
+    """The publisher intake this process writes to (``Publisher``, ``sessionsvc revoke``);
+    unset: the trusted intake ``<ns>:events`` (administrators and operators only)."""
+    max_revocations: int = Field(default=1_000_000, ge=1000, le=100_000_000)
+    """At most this many revoked sessions, tokens and users (each) that events can plant in the
+    revocation state; an event beyond the cap is refused and dead-lettered (``over_capacity``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +106,18 @@ class Settings(BaseSettings):
         if self.feed_block >= self.max_staleness:
             raise ValueError("feed_block must be shorter than max_staleness")
         return self
+
+    @field_validator("publishers")
+    @classmethod
+    def _check_publishers(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, types in value.items():
+            if not re.fullmatch(PUBLISHER_NAME, name) or name.lower() in _RESERVED_INTAKES:
+                raise ValueError(
+                    "publisher names are 1-32 of [A-Za-z0-9_-], not dlq, pubsub or dedup"
+                )
+            if not types or len(set(types)) != len(types):
+                raise ValueError(f"publisher {name!r}: list each allowed event type once")
+        return value
 
     @model_validator(mode="after")
     def _check_lifetimes(self) -> Settings:
