@@ -141,7 +141,7 @@ def main() -> int:
         client.xgroup_create("bench:in", "workers", id="0")
         forward_s = drain(forwarder_proc, (server.url, "bench:in"), client, "bench:in", args.n)
         log_len = int(client.xlen("ss:{rev}:log"))
-        dlq_len = int(client.xlen("ss:dlq")) if client.exists("ss:dlq") else 0
+        dlq_len = int(client.xlen("{ss:events}:dlq")) if client.exists("{ss:events}:dlq") else 0
         client.close()
     fills = (raw_s, raw_s2)
     raw_s = (raw_s + raw_s2) / 2  # both backlogs are written the same way: two samples, not one

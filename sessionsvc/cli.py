@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from workers.app import add_arguments as add_worker_arguments
 from workers.app import run as run_worker
 
+from .cli_redis import register as register_redis
 from .cli_revoke import register as register_revoke
 from .cli_sessions import register as register_sessions
 from .config import load_settings
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_sessions(sub, add)
     register_revoke(sub, add)
+    register_redis(sub, add)
     add(sub, "demo", cmd_demo)
     worker = add(sub, "worker", cmd_worker)
     add_worker_arguments(worker)

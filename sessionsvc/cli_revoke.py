@@ -1,4 +1,4 @@
-"""``sessionsvc revoke …``: publish a revocation event to the inbound stream."""
+"""``sessionsvc revoke …``: publish a revocation event to an intake stream."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ __all__ = ["register"]
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Publish one revoke event; prints {"stream_id": ...}; exit 2 if the event is invalid."""
-    meta = {"reason": args.reason, "source": args.source, "id": args.id}
-    publisher = Publisher()
+    publisher = Publisher(intake=args.publisher)
+    source = args.source or (None if publisher.intake.owner else "cli")
+    meta = {"reason": args.reason, "source": source, "id": args.id}
     try:
         if args.kind == "session":
             entry = publisher.revoke_session(args.value, **meta)
@@ -61,5 +62,15 @@ def register(sub: Any, add: Callable[..., Any]) -> None:
         if kind == "token":
             p.add_argument("--exp", type=float, help="the token's exp (seconds since the epoch)")
         p.add_argument("--reason", help="why (kept in the revocation log)")
-        p.add_argument("--source", default="cli", help="who is revoking (default: cli)")
+        p.add_argument(
+            "--source",
+            help="who is revoking (trusted intake only; default: cli). A publisher's events "
+            "always carry the publisher's name",
+        )
         p.add_argument("--id", help="idempotency key")
+        p.add_argument(
+            "--publisher",
+            metavar="NAME",
+            help="write to this publisher's intake (default: SESSIONSVC_PUBLISHER, else the "
+            "trusted intake <ns>:events)",
+        )

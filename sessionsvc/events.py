@@ -139,11 +139,17 @@ def _validate(obj: Mapping[str, Any]) -> Event:
         raise EventRejected(code, f"{where}: {err['msg']}" if where else err["msg"]) from None
 
 
+def _length(value: object) -> int:
+    return len(value) if isinstance(value, bytes | str) else 0
+
+
 def parse_fields(pairs: Iterable[tuple[object, object]]) -> Event:
     """Parse a stream entry given as (name, value) pairs (bytes or str), in wire order."""
     items = list(pairs)
     if len(items) > MAX_FIELDS:
         raise EventRejected("too_large", f"more than {MAX_FIELDS} fields")
+    if sum(_length(n) + _length(v) for n, v in items) > MAX_BYTES:
+        raise EventRejected("too_large", f"event is over {MAX_BYTES} bytes")  # before decoding
     fields: dict[str, str] = {}
     size = 0
     try:  # decoded inline: this runs for every inbound event

@@ -115,6 +115,22 @@ class FeedCore:
     """Seconds a tail read blocks (``feed_block``)."""
     read_returned: float = -math.inf
     read_suspect: bool = False
+    inbound: str | None = None
+    """The workers' latest inbound report (``<at> <oldest unapplied event time or ->``)."""
+
+    def inbound_lag(self, now: float) -> tuple[float | None, float | None]:
+        """(age of the oldest inbound event not yet applied, age of the report it comes from);
+        ``None`` while no worker has reported. The log's freshness says nothing of events still
+        waiting in the intakes (no worker running): a report that keeps ageing says that."""
+        if self.inbound is None:
+            return None, None
+        try:
+            at_text, _, oldest_text = self.inbound.partition(" ")
+            at = float(at_text)
+            oldest = None if oldest_text == "-" else float(oldest_text)
+        except ValueError:
+            return None, None
+        return (0.0 if oldest is None else max(0.0, now - oldest)), max(0.0, now - at)
 
     @property
     def stale_after(self) -> float:
@@ -123,7 +139,7 @@ class FeedCore:
 
     def position_keys(self) -> list[str]:
         """KEYS of ``POSITION``."""
-        return [self.keys.epoch, self.keys.log, self.keys.trimmed]
+        return [self.keys.epoch, self.keys.log, self.keys.trimmed, self.keys.key("inbound")]
 
     def snapshot_bounds(self, now: float) -> list[float]:
         """Upper score bounds of the ranges session and token ids are read in: geometric from
@@ -215,9 +231,11 @@ class FeedCore:
 
     def needs_bootstrap(self, position: Sequence[Any]) -> bool:
         """Compare a ``POSITION`` reply with what we hold (see the module invariants)."""
+        report = position[3] if len(position) > 3 else None
+        self.inbound = None if report is None else as_text(report)
         if self.epoch is None:
             return True
-        epoch, last, trimmed = position
+        epoch, last, trimmed = position[:3]
         ours = stream_id(self.last_id)
         return (
             epoch is None

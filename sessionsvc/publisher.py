@@ -1,22 +1,26 @@
 """Publishers of revocation events: ``Publisher`` (redis-py) and ``AsyncPublisher`` (asyncio).
 
-They XADD to the inbound stream ``<ns>:events`` (durable; the worker applies it), exactly as
-any other system would with ``redis-cli``. Each method validates the event with the same models
-the worker uses, so a bad call fails here with ``EventRejected`` instead of in the DLQ. Every
-method returns the stream entry id.
+They XADD to an intake stream (durable; the worker applies it), exactly as any other system
+would with ``redis-cli``: the publisher intake ``{<ns>:events}:<name>`` of ``SESSIONSVC_PUBLISHER``
+(or the ``intake`` argument), else the trusted intake ``<ns>:events`` (see ``sessionsvc.intakes``).
+Each method validates the event with the same models and intake rules the worker uses, so a bad
+call fails here with ``EventRejected`` instead of in the DLQ. Every method returns the stream
+entry id.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import redis
 import redis.asyncio
 
-from .config import Settings, load_settings
+from .config import EVENT_TYPES, PUBLISHER_NAME, Settings, load_settings
 from .errors import StoreUnavailable
 from .events import Lifetimes, encode_fields, parse_fields, to_revocation
+from .intakes import Intake, Intakes
 from .redisconn import async_client, sync_client
 from .revoker import format_number
 
@@ -29,10 +33,27 @@ def event_fields(type_: str, **members: object) -> dict[str, str]:
     return encode_fields(parse_fields(pairs))
 
 
-def _check_applicable(fields: dict[str, str], settings: Settings) -> None:
-    """The worker's own last check (a ``before`` in the future is refused), before any I/O."""
+def _intake(settings: Settings, name: str | None) -> Intake:
+    """The intake a publisher writes: its own (``name``), or the trusted one."""
+    name = settings.publisher if name is None else name
+    intakes = Intakes.of(settings)
+    if not name:
+        return intakes.trusted
+    if not re.fullmatch(PUBLISHER_NAME, name):
+        raise ValueError("a publisher name is 1-32 of [A-Za-z0-9_-]")
+    stream = intakes.publisher_stream(name)  # this process may not know the worker's policies
+    return intakes.publishers.get(name) or Intake(
+        name, stream, stream, frozenset(EVENT_TYPES), name
+    )
+
+
+def _prepare(fields: dict[str, str], intake: Intake, settings: Settings) -> dict[str, str]:
+    """The worker's own checks (the intake's rules; a ``before`` in the future is refused),
+    before any I/O; the fields to write."""
+    event = intake.admit(parse_fields(fields.items()))
     lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
-    to_revocation(parse_fields(fields.items()), time.time(), lifetimes)
+    to_revocation(event, time.time(), lifetimes)
+    return encode_fields(event)
 
 
 def _wire(value: object) -> str:
@@ -69,15 +90,22 @@ class _Events:
 
 
 class Publisher:
-    """Publishes revoke events to ``<ns>:events`` with a redis-py client."""
+    """Publishes revoke events to an intake stream with a redis-py client."""
 
-    def __init__(self, settings: Settings | None = None, *, client: redis.Redis | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: redis.Redis | None = None,
+        intake: str | None = None,
+    ):
         self.settings = settings = settings or load_settings()
-        self.stream = f"{settings.namespace}:events"
+        self.intake = _intake(settings, intake)
+        self.stream = self.intake.stream
         self._client = client or sync_client(settings)
 
     def _xadd(self, fields: dict[str, str]) -> str:
-        _check_applicable(fields, self.settings)
+        fields = _prepare(fields, self.intake, self.settings)
         try:
             entry_id: Any = self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
         except redis.RedisError as exc:
@@ -113,14 +141,19 @@ class AsyncPublisher:
     """``Publisher`` for asyncio applications (``redis.asyncio``)."""
 
     def __init__(
-        self, settings: Settings | None = None, *, client: redis.asyncio.Redis | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        client: redis.asyncio.Redis | None = None,
+        intake: str | None = None,
     ) -> None:
         self.settings = settings = settings or load_settings()
-        self.stream = f"{settings.namespace}:events"
+        self.intake = _intake(settings, intake)
+        self.stream = self.intake.stream
         self._client = client or async_client(settings)
 
     async def _xadd(self, fields: dict[str, str]) -> str:
-        _check_applicable(fields, self.settings)
+        fields = _prepare(fields, self.intake, self.settings)
         try:
             entry_id: Any = await self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
         except redis.RedisError as exc:

@@ -5,7 +5,8 @@ operation that waits that long has already failed its caller. Here a reply must 
 ``redis_socket_timeout`` (2 s), a connection within ``redis_connect_timeout`` (1 s), and a broken
 connection is retried twice after 10–100 ms. Every session script is safe to run twice (a
 repeated refresh gets the overlap answer, logout and logout-everywhere are idempotent; a repeated
-login leaves one unused session that times out).
+login leaves one unused session that times out). No ``CLIENT SETINFO`` on connect: two round
+trips per connection, and a command every ACL user would then need (``sessionsvc redis acl``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def sync_client(settings: Settings) -> redis.Redis:
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
         retry=redis.retry.Retry(_backoff(), RETRIES),
+        driver_info=None,
     )
 
 
@@ -43,6 +45,7 @@ def async_client(settings: Settings) -> redis.asyncio.Redis:
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
         retry=redis.asyncio.retry.Retry(_backoff(), RETRIES),
+        driver_info=None,
     )
 
 
@@ -51,6 +54,7 @@ def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, o
         "socket_timeout": block + settings.redis_socket_timeout,
         "socket_connect_timeout": settings.redis_connect_timeout,
         "client_name": name,
+        "driver_info": None,
     }
 
 

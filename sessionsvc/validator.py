@@ -204,9 +204,15 @@ class Validator:
         await self.aclose()
 
     def health(self) -> dict[str, Any]:
-        """Staleness seconds, view size, applied entries, reconnects and more, for probes."""
+        """Staleness seconds, view size, applied entries, reconnects and more, for probes.
+
+        ``staleness_seconds`` covers the revocation log only. ``inbound_lag_seconds`` is the
+        age of the oldest inbound event the workers have not applied yet, as they last reported
+        it (``inbound_report_age_seconds`` ago; both ``None`` before any report): with no worker
+        running, events wait in the intakes while the view stays fresh, and the report ages."""
         now = self.clock()
         core = self._feed.core if self._feed is not None else None
+        inbound_lag, report_age = core.inbound_lag(now) if core else (None, None)
         return {
             "following": core is not None,
             "staleness_seconds": (now - core.fresh_at) if core else 0.0,
@@ -220,6 +226,8 @@ class Validator:
             "feed_errors": core.errors if core else 0,
             "stale_accepts": self.stale_accepts,
             "cache_size": len(self._cache),
+            "inbound_lag_seconds": inbound_lag,
+            "inbound_report_age_seconds": report_age,
         }
 
     def _set_fresh(self, stale_after: float) -> None:

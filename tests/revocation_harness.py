@@ -86,7 +86,7 @@ def raw_entries(client: redis.Redis, stream: str) -> list[tuple[str, list[tuple[
     return out
 
 
-def dead_letters(client: redis.Redis, dlq: str = "ss:dlq") -> dict[str, dict[str, str]]:
+def dead_letters(client: redis.Redis, dlq: str = "{ss:events}:dlq") -> dict[str, dict[str, str]]:
     """DLQ entries by the inbound entry id they came from (``dlq:entry``), metadata only: the
     worker's own ``dlq:`` fields come first; an original field may carry the same name later."""
     out = {}

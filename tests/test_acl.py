@@ -1,13 +1,16 @@
-"""The Redis ACL users of ``docs/security.md``, read from the document itself: every role runs
-its real code under its own user on a throw-away server, revocations flow end to end, and Redis
-logs no refusal. The refusals the document promises are checked too."""
+"""The Redis ACL users of every role, as ``sessionsvc redis acl`` prints them (and
+``docs/security.md`` shows them): every role runs its real code under its own user on a
+throw-away server with no refusal in ``ACL LOG``; each role's worst *legal* command is tried and
+nothing another role queued is lost or blocked; the refusals the document promises hold."""
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,34 +18,41 @@ import redis
 from redis_server import RedisProcess
 from revocation_harness import (
     Tokens,
+    dead_letters,
     feed_settings,
     following,
     outcome,
     raw_client,
     running_worker,
     wait_for,
-    wait_subscribed,
 )
 
 from sessionsvc import Publisher, SessionService
+from sessionsvc.acl import password_hash, render, roles
+from sessionsvc.cli import main
 from sessionsvc.config import Settings
 
 pytestmark = pytest.mark.redis
 
 DOC = Path(__file__).parent.parent / "docs" / "security.md"
-ROLES = ("publisher", "validator", "app", "worker")
+PUBLISHERS = {"idp": ["session.revoke", "user.revoke"], "billing": ["session.revoke"]}
+EXHAUST = "18446744073709551615-18446744073709551615"  # the largest stream id there is
 
 
-def acl_lines() -> list[str]:
-    """The ``ACL SETUSER`` lines of the document, in order."""
-    lines = [line for line in DOC.read_text().splitlines() if line.startswith("ACL SETUSER ss-")]
-    assert [line.split()[2] for line in lines] == [f"ss-{role}" for role in ROLES]
-    return lines
+@dataclass
+class Users:
+    admin: str
+    urls: dict[str, str]  # role kind -> URL with that user's name and password
+    base: Settings
+
+    def settings(self, kind: str, **overrides: object) -> Settings:
+        url = self.base.redis_url.__class__(self.urls[kind])
+        return self.base.model_copy(update={"redis_url": url, **overrides})
 
 
 @pytest.fixture
-def users(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """(admin URL, role → URL) on a server holding the document's users."""
+def users(tmp_path: Path) -> Iterator[Users]:
+    """A server holding every role's user, made from ``sessionsvc.acl`` as the CLI prints it."""
     with RedisProcess(tmp_path) as server:
         if not server.running:
             server.start()
@@ -50,34 +60,52 @@ def users(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         with raw_client(server.url) as admin:
             version = str(admin.info("server")["redis_version"])
             modern = tuple(int(x) for x in version.split(".")[:2]) >= (7, 2)
-            for role, line in zip(ROLES, acl_lines(), strict=True):
-                password = secrets.token_hex(16)
-                args = line.replace(f"{role.upper()}-PASSWORD", password).split()
-                if modern:  # as the document says: CLIENT SETINFO on Redis >= 7.2 and Valkey
-                    args.insert(args.index("-@all") + 1, "+client|setinfo")
-                admin.execute_command(*args)
-                urls[role] = server.url.replace("redis://", f"redis://ss-{role}:{password}@")
+            for role in roles("ss", sorted(PUBLISHERS)):
+                password = secrets.token_urlsafe(24)
+                # raw redis-py clients below (other systems) send CLIENT SETINFO on Redis >= 7.2
+                line = render(role, password_hash(password), client_setinfo=modern)
+                admin.execute_command(*line.split())
+                urls[role.kind] = server.url.replace("redis://", f"redis://{role.user}:{password}@")
             admin.execute_command("ACL", "LOG", "RESET")
-        yield server.url, urls
+        base = feed_settings(server.url, publishers=PUBLISHERS)
+        yield Users(server.url, urls, base)
 
 
-def as_role(url: str, base: Settings) -> Settings:
-    return base.model_copy(update={"redis_url": base.redis_url.__class__(url)})
+def acl_log(admin: redis.Redis) -> list[object]:
+    return list(admin.execute_command("ACL", "LOG"))
 
 
-def test_every_role_runs_under_its_user_with_no_refusal(
-    users: tuple[str, dict[str, str]],
+def test_the_document_shows_what_the_command_prints(
+    clean_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    admin_url, urls = users
-    base = feed_settings(admin_url)
-    tokens = Tokens(base)
-    app = SessionService(as_role(urls["app"], base))
-    publisher = Publisher(as_role(urls["publisher"], base))
+    documented = [line for line in DOC.read_text().splitlines() if line.startswith("ACL SETUSER")]
+    assert main(["redis", "acl"]) == 0
+    assert capsys.readouterr().out.splitlines() == documented
+
+
+def test_passwords_come_from_the_environment_as_hashes_only(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_ACL_PASSWORD_VALIDATOR", "correct-horse")
+    assert main(["redis", "acl", "validator", "--passwords", "env", "--format", "aclfile"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"user ss-validator on #{password_hash('correct-horse')} -@all ")
+    assert "correct-horse" not in out
+    assert main(["redis", "acl", "app", "--passwords", "env"]) == 2  # no password for it
+    assert "SESSIONSVC_ACL_PASSWORD_APP" in capsys.readouterr().err
+
+
+def test_every_role_runs_under_its_user_with_no_refusal(users: Users) -> None:
+    tokens = Tokens(users.base)
+    app = SessionService(users.settings("app"))
+    operator = Publisher(users.settings("operator"))
+    idp = Publisher(users.settings("publisher:idp"), intake="idp")
     with (
-        following(as_role(urls["validator"], base)) as v,
-        running_worker(as_role(urls["worker"], base), pubsub=True) as rw,
-        raw_client(urls["publisher"]) as raw_publisher,
-        raw_client(admin_url) as admin,
+        following(users.settings("validator")) as v,
+        running_worker(users.settings("worker"), pubsub=True, housekeeping=0.1) as rw,
+        raw_client(users.urls["publisher:billing"]) as billing,
+        raw_client(users.urls["operator"]) as raw_operator,
+        raw_client(users.admin) as admin,
     ):
         pair = app.login("alice")
         pair = app.refresh(pair.refresh_token)
@@ -86,40 +114,162 @@ def test_every_role_runs_under_its_user_with_no_refusal(
         app.logout(pair.session_id)  # the direct path
         wait_for(lambda: outcome(v, pair.access_token) == "revoked", "the logout")
 
-        streamed, published = tokens.access("bob", "S-1"), tokens.access("carol", "S-2")
-        publisher.revoke_session("S-1")  # the worker path, by stream ...
-        wait_subscribed(admin)
-        raw_publisher.publish("ss:events", json.dumps({"type": "session.revoke", "sid": "S-2"}))
-        wait_for(lambda: outcome(v, streamed) == "revoked", "the streamed event")
-        wait_for(lambda: outcome(v, published) == "revoked", "the published event")  # ... pub/sub
-        raw_publisher.xadd("ss:events", {"type": "nonsense"})  # a dead letter
-        wait_for(lambda: admin.xlen("ss:dlq") == 1, "the dead letter")
+        victims = {sid: tokens.access("bob", sid) for sid in ("S-1", "S-2", "S-3", "S-4")}
+        operator.revoke_session("S-1")  # the trusted intake ...
+        idp.revoke_session("S-2")  # ... a publisher's own, by stream
+        wait_for(lambda: admin.pubsub_numsub("{ss:events}:billing")[0][1] >= 1, "subscribed")
+        billing.publish("{ss:events}:billing", json.dumps({"type": "session.revoke", "sid": "S-3"}))
+        raw_operator.publish("ss:events", json.dumps({"type": "session.revoke", "sid": "S-4"}))
+        for sid, token in victims.items():
+            wait_for(lambda t=token: outcome(v, t) == "revoked", f"the revocation of {sid}")
+        billing.xadd("{ss:events}:billing", {"type": "all.revoke", "before": "1"})  # not its own
+        wait_for(lambda: admin.xlen("{ss:events}:dlq") == 1, "the dead letter")
+        assert [m["dlq:error"] for m in dead_letters(admin).values()] == ["not_allowed"]
 
-        rw.worker.housekeep()  # prune, trim, heartbeat, gauges, reclaim
+        done = rw.worker.health.ok_at.get("housekeeping", 0.0)  # every chore, under its user
+        wait_for(lambda: rw.worker.health.ok_at.get("housekeeping", 0.0) > done, "housekeeping")
         app.login("dave")
         assert app.logout_all("dave") == 1
         time.sleep(0.5)  # a refusal anywhere would be logged by now
-        assert admin.execute_command("ACL", "LOG") == [] and rw.alive
+        assert acl_log(admin) == [] and rw.alive
     app.close()
-    publisher.close()
+    operator.close()
+    idp.close()
+
+
+def test_a_publisher_cannot_destroy_or_block_what_others_queued(users: Users) -> None:
+    """``idp`` does the worst its rules allow, on the only keys they name: trims its own stream
+    to nothing and exhausts its ids. What the operator and ``billing`` queued meanwhile (no
+    worker running) is applied once a worker starts, and both can go on publishing."""
+    tokens = Tokens(users.base)
+    operator = Publisher(users.settings("operator"))
+    billing = Publisher(users.settings("publisher:billing"), intake="billing")
+    with (
+        raw_client(users.urls["publisher:idp"]) as idp,
+        raw_client(users.admin) as admin,
+        following(users.settings("validator")) as v,
+    ):
+        operator.revoke_session("S-op")
+        billing.revoke_session("S-bill")
+        idp.xadd("{ss:events}:idp", {"type": "session.revoke", "sid": "S-idp"})
+        idp.execute_command("XADD", "{ss:events}:idp", "MAXLEN", "0", "*", "type", "x")
+        idp.execute_command("XADD", "{ss:events}:idp", EXHAUST, "type", "x")
+        with pytest.raises(redis.ResponseError):  # its own intake is blocked, for itself
+            idp.xadd("{ss:events}:idp", {"type": "session.revoke", "sid": "S-idp-2"})
+        for stream in ("ss:events", "{ss:events}:billing", "{ss:events}:dlq"):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                idp.execute_command("XADD", stream, "MAXLEN", "0", "*", "type", "x")
+        with running_worker(users.settings("worker"), pubsub=True):
+            for sid in ("S-op", "S-bill"):
+                token = tokens.access("carol", sid)
+                wait_for(lambda t=token: outcome(v, t) == "revoked", f"{sid}, queued by another")
+            operator.revoke_session("S-op-2")  # XADD * still works for everyone else
+            billing.revoke_session("S-bill-2")
+            for sid in ("S-op-2", "S-bill-2"):
+                token = tokens.access("carol", sid)
+                wait_for(lambda t=token: outcome(v, t) == "revoked", f"{sid}, published after")
+            wait_for(lambda: admin.pubsub_numsub("{ss:events}:idp")[0][1] >= 1, "subscribed")
+            idp.publish("{ss:events}:idp", json.dumps({"type": "session.revoke", "sid": "S-p"}))
+            wait_for(  # the forward into idp's own blocked stream fails: a clear dead letter
+                lambda: any(
+                    m.get("dlq:error") == "intake_failed" for m in _pubsub_letters(admin)
+                ),
+                "the pub/sub dead letter",
+            )
+    operator.close()
+    billing.close()
+
+
+def _pubsub_letters(admin: redis.Redis) -> list[dict[str, str]]:
+    out = []
+    for _id, fields in admin.xrange("{ss:events}:dlq"):
+        out.append({k.decode(): v.decode(errors="replace") for k, v in fields.items()})
+    return out
+
+
+def test_a_publishers_events_carry_its_name_and_only_its_types(users: Users) -> None:
+    with (
+        raw_client(users.urls["publisher:billing"]) as billing,
+        raw_client(users.admin) as admin,
+        running_worker(users.settings("worker")),
+    ):
+        ok = billing.xadd("{ss:events}:billing", {"type": "session.revoke", "sid": "S-9"})
+        spoof = billing.xadd(
+            "{ss:events}:billing", {"type": "session.revoke", "sid": "S-8", "source": "idp"}
+        )
+        wrong = billing.xadd("{ss:events}:billing", {"type": "key.revoke", "kid": "k-a"})
+        wait_for(lambda: admin.xlen("{ss:events}:dlq") == 2, "two dead letters")
+        letters = dead_letters(admin)
+        assert letters[spoof.decode()]["dlq:error"] == "bad_field"
+        assert letters[wrong.decode()]["dlq:error"] == "not_allowed"
+        [(_, entry)] = admin.xrevrange("ss:{rev}:log", count=1)
+        assert (entry[b"value"], entry[b"source"]) == (b"S-9", b"billing")
+        assert ok
+
+
+def test_worst_legal_commands_of_the_trusted_roles_lose_nothing(users: Users) -> None:
+    """The operator trims the trusted intake to nothing: only its own queue goes, a publisher's
+    stays. The validator overwrites the epoch: validators re-bootstrap, nothing forgotten. The
+    app trims the revocation log to nothing: validators that start later bootstrap from the
+    state, which the log's loss does not touch."""
+    tokens = Tokens(users.base)
+    idp = Publisher(users.settings("publisher:idp"), intake="idp")
+    with (
+        raw_client(users.urls["operator"]) as operator,
+        raw_client(users.urls["validator"]) as validator,
+        raw_client(users.urls["app"]) as app,
+        following(users.settings("validator")) as v,
+    ):
+        idp.revoke_session("S-idp")
+        operator.execute_command("XADD", "ss:events", "MAXLEN", "0", "*", "type", "x")
+        with running_worker(users.settings("worker")):
+            victim = tokens.access("erin", "S-idp")
+            wait_for(lambda: outcome(v, victim) == "revoked", "the publisher's event")
+        validator.set("ss:{rev}:epoch", "forged")
+        app.execute_command("XADD", "ss:{rev}:log", "MAXLEN", "0", "*", "kind", "x")
+        time.sleep(0.3)
+        assert outcome(v, victim) == "revoked"  # a running view never forgets
+        with following(users.settings("validator")) as late:
+            assert outcome(late, victim) == "revoked"  # bootstrapped from the state
+    idp.close()
 
 
 @pytest.mark.parametrize(
     ("role", "command"),
     [
-        ("publisher", ("XADD", "ss:{rev}:log", "*", "kind", "all")),
-        ("publisher", ("XRANGE", "ss:events", "-", "+")),
+        ("publisher:idp", ("XADD", "ss:events", "*", "type", "all.revoke")),
+        ("publisher:idp", ("XADD", "{ss:events}:billing", "*", "type", "all.revoke")),
+        ("publisher:idp", ("XADD", "{ss:events}:dlq", "*", "type", "x")),
+        ("publisher:idp", ("XADD", "ss:{rev}:log", "*", "kind", "all")),
+        ("publisher:idp", ("XRANGE", "{ss:events}:idp", "-", "+")),
+        ("publisher:idp", ("XTRIM", "{ss:events}:idp", "MAXLEN", "0")),
+        ("publisher:idp", ("DEL", "{ss:events}:idp")),
+        ("publisher:idp", ("PUBLISH", "ss:events", "{}")),
+        ("publisher:idp", ("PUBLISH", "{ss:events}:billing", "{}")),
+        ("operator", ("XADD", "{ss:events}:idp", "*", "type", "all.revoke")),
+        ("operator", ("XRANGE", "ss:events", "-", "+")),
+        ("operator", ("DEL", "ss:events")),
         ("validator", ("XADD", "ss:{rev}:log", "*", "kind", "all")),
         ("validator", ("SET", "ss:{rev}:all", "x")),
         ("validator", ("EVAL", "return 1", "0")),
+        ("validator", ("XADD", "ss:events", "*", "type", "all.revoke")),
         ("app", ("XADD", "ss:events", "*", "type", "all.revoke")),
         ("app", ("DEL", "ss:{rev}:sid")),
+        ("app", ("SADD", "ss:{rev}:kid", "k")),
         ("worker", ("FLUSHALL",)),
         ("worker", ("SCRIPT", "FLUSH")),
+        ("worker", ("CONFIG", "SET", "maxmemory", "1")),
+        ("worker", ("KEYS", "*")),
     ],
 )
 def test_what_the_document_says_a_user_cannot_do_is_refused(
-    users: tuple[str, dict[str, str]], role: str, command: tuple[str, ...]
+    users: Users, role: str, command: tuple[str, ...]
 ) -> None:
-    with raw_client(users[1][role]) as client, pytest.raises(redis.exceptions.NoPermissionError):
+    with raw_client(users.urls[role]) as client, pytest.raises(redis.exceptions.NoPermissionError):
         client.execute_command(*command)
+
+
+def test_the_rules_name_no_wildcard_for_a_publisher() -> None:
+    for role in roles("ss", ["idp"]):
+        if role.kind.startswith("publisher:"):
+            assert not re.search(r"[*?\[]", role.rules), role.rules

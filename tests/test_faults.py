@@ -97,7 +97,7 @@ def test_sigkill_a_worker_mid_burst(redis_url: str, tmp_path: Path) -> None:
             # ``until`` extends them, so they may be logged twice): every one is in the log
             logged = {fields[b"value"] for _, fields in client.xrange(REV.log)}
             assert logged == {f"B{n}".encode() for n in range(count)}
-            assert client.xlen("ss:dlq") == 0
+            assert client.xlen("{ss:events}:dlq") == 0
     finally:
         doomed.close()
         if heir is not None:

@@ -98,6 +98,8 @@ def test_health_reports_the_feed(redis_url: str, mode: str) -> None:
             "feed_errors": 0,
             "stale_accepts": 0,
             "cache_size": 0,
+            "inbound_lag_seconds": None,  # no worker has reported
+            "inbound_report_age_seconds": None,
         }
 
 

@@ -255,7 +255,23 @@ def test_trimmed_past() -> None:
 
 
 def test_position_keys() -> None:
-    assert core().position_keys() == ["ss:{rev}:epoch", "ss:{rev}:log", "ss:{rev}:trimmed"]
+    assert core().position_keys() == [
+        "ss:{rev}:epoch",
+        "ss:{rev}:log",
+        "ss:{rev}:trimmed",
+        "ss:{rev}:inbound",
+    ]
+
+
+def test_inbound_lag_comes_from_the_workers_report() -> None:
+    c = core()
+    assert c.inbound_lag(100.0) == (None, None)  # no worker has reported
+    c.needs_bootstrap([b"e", b"1-0", b"0-0", b"90.000 -"])
+    assert c.inbound_lag(100.0) == (0.0, 10.0)  # nothing waiting, as of 10 s ago
+    c.needs_bootstrap([b"e", b"1-0", b"0-0", b"95.000 80.500"])
+    assert c.inbound_lag(100.0) == (19.5, 5.0)  # an event waiting since 80.5
+    c.needs_bootstrap([b"e", b"1-0", b"0-0", b"garbage"])
+    assert c.inbound_lag(100.0) == (None, None)
 
 
 def test_raw_entries_keep_wire_order_and_duplicates() -> None:

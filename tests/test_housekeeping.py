@@ -42,7 +42,9 @@ def test_housekeeping_prunes_expired_state_and_trims_the_log(redis_url: str) -> 
         client.xgroup_create(EVENTS, "workers", id="0", mkstream=True)
         worker = Worker(settings, WorkerOptions(consumer="hk"))
         try:
-            worker.housekeep()
+            worker.reader.ensure_groups()
+            worker.chores.heartbeat()
+            worker.chores.run()
         finally:
             worker.client.close()
         assert client.zrange(REV.key("sid"), 0, -1) == [b"S-live"]
@@ -62,12 +64,12 @@ def test_housekeeping_trims_acknowledged_inbound_entries(redis_url: str) -> None
     with running_worker(settings, housekeeping=0.05), raw_client(redis_url) as client:
         pipe = client.pipeline(transaction=False)
         for n in range(250):
-            pipe.xadd(EVENTS, {"type": "key.revoke", "kid": f"k{n}"})
+            pipe.xadd(EVENTS, {"type": "session.revoke", "sid": f"S{n}"})
         last = pipe.execute()[-1].decode()
         wait_for(lambda: all_consumed(client, last), "every entry acknowledged")
         # XTRIM MINID ~: whole stream nodes (100 entries) that every group has acknowledged
         wait_for(lambda: client.xlen(EVENTS) <= 100, "the inbound stream to be trimmed")
-        assert client.scard(REV.key("kid")) == 250
+        assert client.zcard(REV.key("sid")) == 250
 
 
 class _AckedMeanwhile:
@@ -93,6 +95,6 @@ def test_inbound_trim_survives_entries_acknowledged_meanwhile() -> None:
     worker = Worker(feed_settings("redis://127.0.0.1:1/0"), WorkerOptions(consumer="w"))
     worker.client.close()
     fake = _AckedMeanwhile()
-    worker.housekeeping.client = fake  # type: ignore[assignment]
-    worker.housekeeping.trim_inbound()  # raised AttributeError (stream_id(None)), stopping it
-    assert fake.trimmed == ["9-0"]
+    worker.chores.client = fake  # type: ignore[assignment]
+    worker.chores.trim_intakes()  # raised AttributeError (stream_id(None)), stopping it
+    assert fake.trimmed == ["9-0", "9-0"]  # the trusted and the forwarded intake

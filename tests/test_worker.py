@@ -41,6 +41,8 @@ from workers.worker import APPLY_ATTEMPTS, Worker, WorkerOptions
 pytestmark = pytest.mark.redis
 
 EVENTS = "ss:events"
+DLQ = "{ss:events}:dlq"
+FORWARDED = "{ss:events}:pubsub"  # where the trusted channel's messages are forwarded
 KINDS = ["session", "user", "user_before", "token", "all", "key"]
 
 
@@ -81,7 +83,7 @@ def test_stream_event_reaches_the_validator(redis_url: str, kind: str) -> None:
         client.xadd(EVENTS, fields)  # type: ignore[arg-type]
         wait_for(lambda: outcome(v, victim) == "revoked", f"{kind} to reach the validator")
         assert outcome(v, bystander) == "ok"
-        assert client.xlen("ss:dlq") == 0 and rw.alive
+        assert client.xlen("{ss:events}:dlq") == 0 and rw.alive
 
 
 def test_an_event_applied_inline_is_acknowledged_while_the_worker_waits(redis_url: str) -> None:
@@ -98,39 +100,48 @@ def test_an_event_applied_inline_is_acknowledged_while_the_worker_waits(redis_ur
         assert client.zscore(REV.key("sid"), "S-ack") is not None
 
 
-def test_a_worker_restarted_under_its_name_walks_its_failing_entry_once(
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_entry_that_kills_its_reader_is_dead_lettered_by_its_delivery_count(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A worker that dies on an entry (the kernel's OOM killer raises nothing the process could
+    count) and restarts under its name: the entry's deliveries are counted by XPENDING; once
+    it was delivered ``max_deliveries`` times it goes to the DLQ unread, and a later event is
+    applied meanwhile."""
     settings = feed_settings(redis_url)
     attempts: list[str] = []
     real_run = ScriptRunner.run
 
     def poisoned(runner: ScriptRunner, calls: Any) -> Any:
-        if any("S-poison" in call.args for call in calls):  # fails every time: a script error
+        if any("S-poison" in call.args for call in calls):  # the process "dies" here
             attempts.append("S-poison")
-            return [redis.ResponseError("ERR poisoned")] * len(calls)
+            raise SystemExit("killed")
         return real_run(runner, calls)
 
     monkeypatch.setattr(ScriptRunner, "run", poisoned)  # every worker, from its first read
+    opts = {"claim_idle": 600.0, "max_deliveries": 3}
     with raw_client(redis_url) as client:
-        with running_worker(settings, "w-fixed", claim_idle=600.0):
-            wait_for(lambda: group_info(client), "the worker's group")
-            client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-poison"})
-            wait_for(lambda: attempts, "the first attempt")
-        with running_worker(settings, "w-fixed", claim_idle=600.0):  # restarted, same name
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-poison"})
+        for start in range(3):  # three deliveries, each ending the worker's thread
+            with running_worker(settings, "w-fixed", **opts) as rw:
+                wait_for(lambda n=start: len(attempts) == n + 1 and not rw.alive, "a death")
+        with running_worker(settings, "w-fixed", **opts):  # restarted: the entry is hopeless
             client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-after"})
             wait_for(lambda: client.zscore(REV.key("sid"), "S-after"), "a new event")
-            time.sleep(0.5)  # a walk spinning on S-poison would pile up attempts meanwhile
-        assert attempts == ["S-poison", "S-poison"]  # once per start: no spin
-        assert group_info(client)["pending"] == 1  # left for XAUTOCLAIM to count, then the DLQ
+            wait_for(lambda: client.xlen(DLQ) == 1, "the dead letter")
+        assert len(attempts) == 3  # never read a fourth time
+        [letter] = dead_letters(client).values()
+        assert ("sid", "S-poison") in raw_entries(client, DLQ)[0][1]
+        assert (letter["dlq:error"], letter["dlq:deliveries"]) == ("apply_failed", "4")
+        assert group_info(client)["pending"] == 0
 
 
 def test_a_stopping_worker_still_retries_its_batch(redis_url: str) -> None:
     worker = Worker(feed_settings(redis_url), WorkerOptions(consumer="w-stop"))
     with raw_client(redis_url) as client:
-        worker._ensure_group()
+        worker.reader.ensure_groups()
         client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-stop"})
-        batch = (*worker.core.plan(worker._read(">")), {})
+        batch = (*worker.core.plan(worker.reader.read()), {})
         real_run, failures = worker.scripts.run, []
 
         def blip(calls: Any) -> Any:  # Redis away for two attempts (a failover, say)
@@ -181,7 +192,7 @@ def test_apply_retries_do_not_count_as_deliveries(redis_url: str) -> None:
         wait_for(lambda: len(calls) == 1 + APPLY_ATTEMPTS, "the inline apply and the retries")
         pending: Any = client.xpending_range(EVENTS, "workers", "-", "+", 10)
         assert [p["times_delivered"] for p in pending] == [1]  # not burnt towards the DLQ
-        assert client.xlen("ss:dlq") == 0 and rw.alive
+        assert client.xlen("{ss:events}:dlq") == 0 and rw.alive
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -198,7 +209,7 @@ def test_published_event_reaches_the_validator(redis_url: str, kind: str) -> Non
         client.publish(EVENTS, json.dumps(fields))
         wait_for(lambda: outcome(v, victim) == "revoked", f"{kind} to reach the validator")
         assert outcome(v, bystander) == "ok"
-        assert client.xlen("ss:dlq") == 0 and rw.alive
+        assert client.xlen("{ss:events}:dlq") == 0 and rw.alive
 
 
 def test_a_message_heard_by_two_workers_is_forwarded_once(redis_url: str) -> None:
@@ -212,10 +223,12 @@ def test_a_message_heard_by_two_workers_is_forwarded_once(redis_url: str) -> Non
         client.publish(EVENTS, '{"type":"session.revoke","sid":"S-once"}')
         wait_for(lambda: client.zscore(REV.key("sid"), "S-once") is not None, "the revocation")
         wait_for(
-            lambda: all_consumed(client, client.xinfo_stream(EVENTS)["last-generated-id"].decode()),
+            lambda: all_consumed(
+                client, client.xinfo_stream(FORWARDED)["last-generated-id"].decode(), FORWARDED
+            ),
             "the stream to be consumed",
         )
-        assert client.xinfo_stream(EVENTS)["entries-added"] == 1
+        assert client.xinfo_stream(FORWARDED)["entries-added"] == 1
         assert client.xlen(REV.log) == 1
 
 
@@ -227,8 +240,8 @@ def test_bad_pubsub_messages_are_dead_lettered(redis_url: str) -> None:
         client.publish(EVENTS, '{"type":"session.revoke"}')
         client.publish(EVENTS, '{"type":"session.revoke","sid":"S-ok"}')  # still listening
         wait_for(lambda: client.zscore(REV.key("sid"), "S-ok") is not None, "the good message")
-        wait_for(lambda: client.xlen("ss:dlq") == 2, "two dead letters")
-        letters = [dict(pairs) for _, pairs in raw_entries(client, "ss:dlq")]
+        wait_for(lambda: client.xlen("{ss:events}:dlq") == 2, "two dead letters")
+        letters = [dict(pairs) for _, pairs in raw_entries(client, "{ss:events}:dlq")]
         assert [(d["dlq:error"], d["dlq:source"]) for d in letters] == [
             ("malformed", "pubsub"),
             ("missing_field", "pubsub"),
@@ -317,9 +330,9 @@ def test_dead_letters_carry_the_original_fields(redis_url: str) -> None:
 def test_a_dead_letter_the_dlq_refused_is_not_acknowledged(redis_url: str) -> None:
     worker = Worker(feed_settings(redis_url), WorkerOptions(consumer="w-oom"))
     with raw_client(redis_url) as client:
-        worker._ensure_group()
+        worker.reader.ensure_groups()
         bad = client.xadd(EVENTS, {"type": "session.explode"}).decode()
-        entries = worker._read(">")
+        entries = worker.reader.read()
         client.config_set("maxmemory", "1")  # noeviction: Redis refuses every write that grows
         try:
             with pytest.raises(redis.ResponseError):
@@ -338,9 +351,9 @@ def test_a_dead_letter_retried_after_a_failed_round_trip_is_written_once(
 ) -> None:
     worker = Worker(feed_settings(redis_url), WorkerOptions(consumer="w-dup"))
     with raw_client(redis_url) as client:
-        worker._ensure_group()
+        worker.reader.ensure_groups()
         client.xadd(EVENTS, {"type": "session.explode"})
-        batch = (*worker.core.plan(worker._read(">")), {})
+        batch = (*worker.core.plan(worker.reader.read()), {})
         real_execute, lost = redis.client.Pipeline.execute, []
 
         def reply_lost(pipe: Any, *args: Any, **kwargs: Any) -> Any:
@@ -358,7 +371,7 @@ def test_a_dead_letter_retried_after_a_failed_round_trip_is_written_once(
 
 def _dlq(client: redis.Redis) -> list[tuple[dict[str, str], list[tuple[str, str]]]]:
     out = []
-    for _id, pairs in raw_entries(client, "ss:dlq"):
+    for _id, pairs in raw_entries(client, "{ss:events}:dlq"):
         meta = {k: v for k, v in pairs if k.startswith("dlq:")}
         out.append((meta, [(k, v) for k, v in pairs if not k.startswith("dlq:")]))
     return out

@@ -8,17 +8,26 @@ from typing import Any
 import pytest
 from conftest import NOW, ManualClock, make_settings
 
+from sessionsvc.bounded import Truncated, resp_digest
 from sessionsvc.events import EventRejected
 from sessionsvc.revoker import RevKeys
 from sessionsvc.sessionkeys import new_session_id
-from workers.core import APPLY, DeadLetter, WorkerCore
+from workers.core import APPLY, DLQ_COPY, META_FIELDS, DeadLetter, Entry, WorkerCore
 
-SETTINGS = make_settings(redis_url="redis://127.0.0.1:1/0")
+SETTINGS = make_settings(
+    redis_url="redis://127.0.0.1:1/0", publishers={"idp": ["session.revoke", "user.revoke"]}
+)
 LONGEST = max(SETTINGS.access_ttl, SETTINGS.refresh_ttl) + SETTINGS.leeway
+TRUSTED, IDP = "ss:events", "{ss:events}:idp"
+KID = "access-EdDSA"  # the kid of make_settings' access ring
 
 
 def pairs(**fields: str) -> list[tuple[bytes, bytes]]:
     return [(k.encode(), v.encode()) for k, v in fields.items()]
+
+
+def entry(entry_id: str, fields: list[tuple[bytes, bytes]], stream: str = TRUSTED) -> Entry:
+    return Entry(stream, entry_id, [x for pair in fields for x in pair])
 
 
 @pytest.fixture
@@ -28,15 +37,15 @@ def core() -> WorkerCore:
 
 def test_plan_splits_good_and_bad(core: WorkerCore) -> None:
     entries = [
-        ("1-0", pairs(type="session.revoke", sid="S1")),
-        ("2-0", pairs(type="nope", sid="S1")),
-        ("3-0", []),  # deleted while pending
-        ("4-0", pairs(type="key.revoke", kid="k1")),
+        entry("1-0", pairs(type="session.revoke", sid="S1")),
+        entry("2-0", pairs(type="nope", sid="S1")),
+        entry("3-0", []),  # deleted while pending
+        entry("4-0", pairs(type="key.revoke", kid=KID)),
     ]
     planned, dead = core.plan(entries)
-    assert [p.entry_id for p in planned] == ["1-0", "4-0"]
-    assert [(d.entry_id, d.code) for d in dead] == [("2-0", "unknown_type"), ("3-0", "malformed")]
-    assert dead[0].pairs == entries[1][1]  # the original fields travel with the dead letter
+    assert [p.entry.id for p in planned] == ["1-0", "4-0"]
+    assert [(d.entry.id, d.code) for d in dead] == [("2-0", "unknown_type"), ("3-0", "malformed")]
+    assert dead[0].entry is entries[1]  # the original fields travel with the dead letter
 
 
 def test_foreign_session_id_is_revoked_by_value(core: WorkerCore) -> None:
@@ -70,7 +79,7 @@ def test_user_revoke_with_before_is_a_plain_revocation(core: WorkerCore) -> None
 def test_user_too_long_for_a_session_key_is_still_revoked(core: WorkerCore, sub: str) -> None:
     """A valid event whose sub cannot have sessions here (over 128 bytes) is revoked by value;
     it must not escape ``plan`` as a ValueError (that stopped the worker)."""
-    planned, dead = core.plan([("1-0", pairs(type="user.revoke", sub=sub))])
+    planned, dead = core.plan([entry("1-0", pairs(type="user.revoke", sub=sub))])
     assert dead == []
     [item] = planned
     assert item.call.script == APPLY
@@ -85,32 +94,112 @@ def test_token_revocation_is_kept_until_its_exp(core: WorkerCore) -> None:
 def test_all_and_key(core: WorkerCore) -> None:
     call = core.call_for(parse(type="all.revoke", before=str(NOW - 5), source="ir"), "E")
     assert call.args[:3] == ["all", "", str(NOW - 5)] and call.args[6] == "ir"
-    call = core.call_for(parse(type="key.revoke", kid="k1", id="evt-9", at="12.5"), "E")
-    assert call.args[:4] == ["key", "k1", "0", "inf"]
+    call = core.call_for(parse(type="key.revoke", kid=KID, id="evt-9", at="12.5"), "E")
+    assert call.args[:4] == ["key", KID, "0", "inf"]
     assert call.args[5:] == ["evt-9", "", "key.revoke", "12.500000"]
 
 
 def test_a_before_in_the_future_is_a_dead_letter(core: WorkerCore) -> None:
     future = str(NOW + SETTINGS.leeway + 1)
-    planned, dead = core.plan([("1-0", pairs(type="all.revoke", before=future))])
+    planned, dead = core.plan([entry("1-0", pairs(type="all.revoke", before=future))])
     assert planned == [] and [d.code for d in dead] == ["bad_field"]
-    planned, _ = core.plan([("2-0", pairs(type="all.revoke", before=str(NOW + 1)))])
+    planned, _ = core.plan([entry("2-0", pairs(type="all.revoke", before=str(NOW + 1)))])
     assert len(planned) == 1  # within the leeway: clock skew, not the future
 
 
 def test_dead_fields_put_our_metadata_first() -> None:
-    letter = DeadLetter("7-1", [(b"type", b"x"), (b"type", b"y")], "malformed", "d" * 900)
+    original = [(b"type", b"x"), (b"type", b"y")]
+    letter = DeadLetter(entry("7-1", original, IDP), "malformed", "d" * 900)
     fields = WorkerCore.dead_fields(letter, 3, "w1", 1234.5)
-    meta = {k.decode(): v.decode() for k, v in fields[:6]}
+    meta = dict(zip(fields[:22:2], fields[1:22:2], strict=True))
+    assert list(meta) == list(META_FIELDS)
     assert meta == {
         "dlq:error": "malformed",
         "dlq:detail": "d" * 500,
+        "dlq:intake": IDP,
         "dlq:entry": "7-1",
         "dlq:deliveries": "3",
         "dlq:consumer": "w1",
         "dlq:at": "1234.500",
+        "dlq:size": "10",
+        "dlq:fields": "2",
+        "dlq:sha256": resp_digest([b"type", b"x", b"type", b"y"]),
+        "dlq:truncated": "0",
     }
-    assert fields[6:] == [(b"type", b"x"), (b"type", b"y")]
+    assert fields[22:] == [b"type", b"x", b"type", b"y"]  # whole: nothing was cut
+
+
+def test_a_dead_letter_keeps_a_bounded_prefix_and_the_digest_of_the_whole() -> None:
+    big = [(b"type", b"session.revoke"), (b"sid", b"S"), (b"junk", b"j" * 100_000)]
+    letter = DeadLetter(entry("1-0", big), "too_large", "")
+    fields = WorkerCore.dead_fields(letter, 1, "w1", 0.0)
+    meta = dict(zip(fields[:22:2], fields[1:22:2], strict=True))
+    assert meta["dlq:truncated"] == "1"
+    assert meta["dlq:size"] == str(sum(len(x) for p in big for x in p))
+    assert meta["dlq:sha256"] == resp_digest([x for p in big for x in p])
+    copy = fields[22:]
+    assert copy[:4] == [b"type", b"session.revoke", b"sid", b"S"]
+    assert copy[4] == b"junk" and copy[5] == b"j" * (DLQ_COPY - len(b"typesession.revokesidSjunk"))
+    assert sum(len(x) for x in copy) == DLQ_COPY
+
+
+def test_an_entry_the_bounded_reader_cut_is_too_large_without_decoding(core: WorkerCore) -> None:
+    cut = Truncated([b"type", b"session.revoke", b"sid", b"\xff" * 10])
+    cut.count, cut.size, cut.sha256 = 6, 60_000_000, "ab" * 32
+    _, dead = core.plan([Entry(TRUSTED, "1-0", cut)])
+    assert [(d.code, d.detail) for d in dead] == [
+        ("too_large", "event is 60000000 bytes in 3 fields")
+    ]
+    fields = WorkerCore.dead_fields(dead[0], 1, "w1", 0.0)
+    meta = dict(zip(fields[:22:2], fields[1:22:2], strict=True))
+    assert (meta["dlq:size"], meta["dlq:sha256"], meta["dlq:truncated"]) == (
+        "60000000",
+        "ab" * 32,
+        "1",
+    )
+
+
+def test_a_publisher_may_send_only_its_configured_types(core: WorkerCore) -> None:
+    planned, dead = core.plan(
+        [
+            entry("1-0", pairs(type="session.revoke", sid="S1"), IDP),
+            entry("2-0", pairs(type="all.revoke", before=str(NOW)), IDP),
+            entry("3-0", pairs(type="all.revoke", before=str(NOW)), TRUSTED),
+        ]
+    )
+    assert [p.entry.id for p in planned] == ["1-0", "3-0"]
+    assert [(d.entry.id, d.code) for d in dead] == [("2-0", "not_allowed")]
+
+
+def test_a_publishers_events_carry_the_publisher_as_their_source(core: WorkerCore) -> None:
+    planned, dead = core.plan(
+        [
+            entry("1-0", pairs(type="session.revoke", sid="S1"), IDP),
+            entry("2-0", pairs(type="session.revoke", sid="S2", source="idp"), IDP),
+            entry("3-0", pairs(type="session.revoke", sid="S3", source="admin"), IDP),
+            entry("4-0", pairs(type="session.revoke", sid="S4", source="admin"), TRUSTED),
+        ]
+    )
+    assert [(p.entry.id, p.event.source) for p in planned] == [
+        ("1-0", "idp"),
+        ("2-0", "idp"),
+        ("4-0", "admin"),  # the trusted intake's writers name themselves
+    ]
+    assert [(d.entry.id, d.code) for d in dead] == [("3-0", "bad_field")]
+    assert planned[0].call.args[6] == "idp"  # recorded in the revocation log
+
+
+def test_key_revoke_must_name_a_configured_kid(core: WorkerCore) -> None:
+    refresh_kid = "refresh-EdDSA"
+    planned, dead = core.plan(
+        [
+            entry("1-0", pairs(type="key.revoke", kid=KID)),
+            entry("2-0", pairs(type="key.revoke", kid=refresh_kid)),
+            entry("3-0", pairs(type="key.revoke", kid="made-up-1")),
+        ]
+    )
+    assert [p.entry.id for p in planned] == ["1-0", "2-0"]
+    assert [(d.entry.id, d.code) for d in dead] == [("3-0", "unknown_key")]
 
 
 def core_event(**fields: str) -> Any:
@@ -145,7 +234,7 @@ def test_event_source_and_id_reach_the_session_scripts() -> None:
         (b"source", b"idp"),
         (b"id", b"evt-1"),
     ]
-    planned, dead = core.plan([("1-0", pairs)])
+    planned, dead = core.plan([entry("1-0", pairs)])
     assert not dead
     assert planned[0].call.script == "logout"
     assert planned[0].call.args[-2:] == ["idp", "evt-1"]

@@ -13,14 +13,23 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from revocation_harness import REV, all_consumed, dead_letters, feed_settings, running_worker
+from revocation_harness import (
+    KIDS,
+    REV,
+    all_consumed,
+    dead_letters,
+    feed_settings,
+    running_worker,
+)
 
 from sessionsvc.events import EventRejected, parse_fields
+from workers.core import DLQ_COPY, META_FIELDS
 
 pytestmark = pytest.mark.redis
 
 EVENTS = "ss:events"
 Pairs = list[tuple[bytes, bytes]]
+KNOWN = {*KIDS, "refresh-EdDSA"}  # the kids of feed_settings' rings: key.revoke may name them
 NOW = int(time.time())  # event times are chosen in the past of every worker clock reading
 
 
@@ -86,6 +95,7 @@ def assert_outcomes(
 ) -> None:
     """Every valid case applied, every bad one dead-lettered with its code, nothing else."""
     letters = dead_letters(client)
+    cases = [(pairs, code or _judged(pairs)) for pairs, code in cases]
     expected_dead = {i: code for i, (_, code) in zip(ids, cases, strict=True) if code}
     got_dead = {i: letters[i]["dlq:error"] for i in ids if i in letters}
     assert got_dead == expected_dead
@@ -97,6 +107,14 @@ def assert_outcomes(
             checks.append((fields, effect_check(pipe, fields)))
     missing = [f for (f, ok), reply in zip(checks, pipe.execute(), strict=True) if not ok(reply)]
     assert missing == []
+
+
+def _judged(pairs: Pairs) -> str | None:
+    """What the worker refuses in a well-formed event: a key.revoke of a kid in no ring."""
+    fields = dict(pairs)
+    if fields.get(b"type") == b"key.revoke" and fields.get(b"kid", b"").decode() not in KNOWN:
+        return "unknown_key"
+    return None
 
 
 # -- explicit bad input --------------------------------------------------------------------------
@@ -150,6 +168,7 @@ BAD = {
     "not UTF-8": (b(("type", "session.revoke"), ("sid", b"\xff\xfe")), "malformed"),
     "UTF-8 surrogate": (b(("type", "session.revoke"), ("sid", b"\xed\xa0\x80")), "malformed"),
     "not UTF-8 name": (b(("type", "session.revoke"), (b"\xc3", "S")), "malformed"),
+    "made-up kid": (b(("type", "key.revoke"), ("kid", "ключ \u2028 🔑")), "unknown_key"),
 }
 
 
@@ -164,17 +183,22 @@ def test_bad_input_is_dead_lettered_with_its_reason(
     wait_consumed(client, ids[-1])
     assert_outcomes(client, ids, [(pairs, code), (after, None)])
     [(_, dead)] = [(i, p) for i, p in _dlq_entries(client) if i == ids[0]]
-    assert dead == pairs  # the original fields, in order, byte for byte
+    if sum(len(k) + len(v) for k, v in pairs) <= DLQ_COPY:
+        assert dead == pairs  # the original fields, in order, byte for byte
+    else:  # a bounded prefix: whole pairs, then the value that crossed the bound, cut
+        assert sum(len(k) + len(v) for k, v in dead) == DLQ_COPY
+        assert dead[:-1] == pairs[: len(dead) - 1]
+        assert pairs[len(dead) - 1][1].startswith(dead[-1][1])
     assert rw.alive
 
 
 def _dlq_entries(client: redis.Redis) -> list[tuple[str, Pairs]]:
-    reply: Any = client.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, "ss:dlq")
+    reply: Any = client.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, "{ss:events}:dlq")
     out = []
     for _id, flat in reply:
         pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-        meta = dict(pairs[:6])  # the worker's own fields come first
-        out.append((meta[b"dlq:entry"].decode(), pairs[6:]))
+        meta = dict(pairs[: len(META_FIELDS)])  # the worker's own fields come first
+        out.append((meta[b"dlq:entry"].decode(), pairs[len(META_FIELDS) :]))
     return out
 
 
@@ -188,7 +212,7 @@ def test_valid_edge_cases_are_applied(worker_client: tuple[Any, redis.Redis]) ->
         b(("type", "all.revoke"), ("before", f"{NOW - 1}.5"), ("at", "0")),
         b(
             ("type", "key.revoke"),
-            ("kid", "ключ \u2028 🔑"),
+            ("kid", "k-b"),
             ("reason", "r" * 512),
             ("source", "s" * 512),
             ("id", "i" * 256),

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--claim-idle",
         type=float,
         default=d.claim_idle,
-        help="seconds before another consumer's pending entry is reclaimed",
+        help="seconds before a pending entry of a live consumer is reclaimed (a dead "
+        "consumer's, one without a heartbeat, is claimed at once)",
     )
     parser.add_argument(
         "--max-deliveries",
@@ -48,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="serve /healthz /readyz /metrics on this port (0: any free port)",
     )
-    parser.add_argument("--no-pubsub", action="store_true", help="do not listen on the channel")
+    parser.add_argument(
+        "--no-pubsub", action="store_true", help="do not listen on the intake channels"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.env)
+    if settings.access_jwks is None:
+        print(
+            "sessionsvc worker: error: SESSIONSVC_ACCESS_JWKS is required: the worker accepts "
+            "key.revoke only for kids of the configured key rings (public keys are enough)",
+            file=sys.stderr,
+        )
+        return 2
     options = WorkerOptions(
         group=args.group,
         batch=args.batch,
@@ -68,13 +78,19 @@ def run(args: argparse.Namespace) -> int:
     if args.consumer:
         options.consumer = args.consumer
     metrics = WorkerMetrics()
-    worker = Worker(settings, options, metrics=metrics)
+    try:
+        worker = Worker(settings, options, metrics=metrics)
+    except ConfigError as exc:
+        print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
+        return 2
     health = None
     if args.metrics_port is not None:
         health = HealthServer(worker.health, metrics.registry, args.metrics_host, args.metrics_port)
         health.start()
         print(f"metrics on http://{args.metrics_host}:{health.port}/metrics", file=sys.stderr)
-    forwarder = None if args.no_pubsub else PubSubForwarder(settings, metrics).start()
+    forwarder = None
+    if not args.no_pubsub:
+        forwarder = PubSubForwarder(settings, metrics, worker.health).start()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop())
     try:

@@ -3,9 +3,16 @@
 Invariants:
 
 - Every inbound entry ends in exactly one of two places: applied (then acked) or the dead-letter
-  stream with its original fields, the error and its delivery count (then acked). An entry whose
-  apply failed for a transient reason is neither: it stays pending, is re-delivered, and after
-  ``max_deliveries`` attempts goes to the dead-letter stream.
+  stream with a bounded copy of its fields (at most ``DLQ_COPY`` bytes), their size and digest,
+  the error and its delivery count (then acked). An entry whose apply failed for a transient
+  reason is neither: it stays pending, is re-delivered, and after ``max_deliveries`` deliveries
+  goes to the dead-letter stream.
+- An entry is judged by the intake it came from (``sessionsvc.intakes``): a publisher's intake
+  may send only its configured types, and its events carry the publisher as ``source``.
+- Nothing a publisher sends is kept without a bound: sizes are checked before decoding (an entry
+  cut by the bounded reader is ``too_large`` at once), ``key.revoke`` must name a kid of a
+  configured key ring (a key revocation never expires, so a made-up kid would be kept forever),
+  and the time bounds come from settings (``sessionsvc.events.to_revocation``).
 - Applying is idempotent (revocations only grow), so a crash between apply and ack, followed by
   re-delivery to another worker, changes nothing a second time.
 - ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
@@ -17,34 +24,77 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from sessionsvc.bounded import Oversized, Truncated, resp_digest
 from sessionsvc.config import Settings
 from sessionsvc.errors import SessionNotFound
 from sessionsvc.events import (
+    MAX_BYTES,
     Event,
     EventRejected,
+    KeyRevoke,
     Lifetimes,
     SessionRevoke,
     UserRevoke,
     parse_fields,
     to_revocation,
 )
-from sessionsvc.feed_core import Pairs
+from sessionsvc.intakes import Intakes
+from sessionsvc.keys import load_jwks
 from sessionsvc.revoker import RevKeys, revocation_args
 from sessionsvc.sessions_core import Call, SessionCore
 from sessionsvc.tokens import new_id
 
-__all__ = ["APPLY", "DeadLetter", "Planned", "WorkerCore"]
+__all__ = ["APPLY", "DLQ_COPY", "META_FIELDS", "DeadLetter", "Entry", "Planned", "WorkerCore", "configured_kids"]
 
 APPLY = "apply"
+DLQ_COPY: Final = MAX_BYTES
+"""At most this many bytes of an entry's fields (names and values) are copied to a dead letter."""
+META_FIELDS: Final = (
+    "dlq:error",
+    "dlq:detail",
+    "dlq:intake",
+    "dlq:entry",
+    "dlq:deliveries",
+    "dlq:consumer",
+    "dlq:at",
+    "dlq:size",
+    "dlq:fields",
+    "dlq:sha256",
+    "dlq:truncated",
+)
+"""The worker's own fields of a dead letter, first and in this order (read them by position:
+an original field may carry the same name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One inbound stream entry as read: ``fields`` is the flat name, value, … list (a
+    ``Truncated`` list when the bounded reader cut it: see ``sessionsvc.bounded``)."""
+
+    stream: str
+    id: str
+    fields: list[Any]
+
+    def pairs(self) -> list[tuple[Any, Any]]:
+        """The (name, value) pairs, in wire order, duplicates too."""
+        f = self.fields
+        return [(f[i], f[i + 1]) for i in range(0, len(f) - 1, 2)]
+
+    def measure(self) -> tuple[int, int, str]:
+        """(bytes of names and values, number of fields, SHA-256) of the whole entry."""
+        f = self.fields
+        if isinstance(f, Truncated):
+            return f.size, f.count // 2, f.sha256
+        return sum(len(x) for x in f), len(f) // 2, resp_digest(f)
 
 
 @dataclass(frozen=True, slots=True)
 class Planned:
     """An entry ready to apply: the one script call that applies it."""
 
-    entry_id: str
+    entry: Entry
     event: Event
     call: Call
 
@@ -53,37 +103,65 @@ class Planned:
 class DeadLetter:
     """An entry that will never apply."""
 
-    entry_id: str
-    pairs: Pairs
+    entry: Entry
     code: str
     detail: str
+
+
+def configured_kids(settings: Settings) -> frozenset[str]:
+    """The kids of the configured access and refresh key rings (what ``key.revoke`` may name)."""
+    kids: set[str] = set()
+    for name, source in (("access", settings.access_jwks), ("refresh", settings.refresh_jwks)):
+        if source is not None:
+            kids |= load_jwks(source.get_secret_value(), ring=name).keys.keys()
+    return frozenset(kids)
 
 
 class WorkerCore:
     """Plans batches of inbound entries into script calls and dead letters."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        *,
+        kids: frozenset[str] | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
+        self.intakes = Intakes.of(settings)
+        self.kids = configured_kids(settings) if kids is None else kids
         self.lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
         self.rev_keys = RevKeys(settings.namespace)
         self._rev_all = self.rev_keys.all()
         self.sessions = SessionCore(settings, clock=clock)
 
-    def plan(self, entries: Sequence[tuple[str, Pairs]]) -> tuple[list[Planned], list[DeadLetter]]:
-        """Parse each entry; good ones become ``Planned`` calls, bad ones ``DeadLetter``s."""
+    def plan(self, entries: Sequence[Entry]) -> tuple[list[Planned], list[DeadLetter]]:
+        """Judge each entry; good ones become ``Planned`` calls, bad ones ``DeadLetter``s."""
         planned: list[Planned] = []
         dead: list[DeadLetter] = []
         epoch = new_id()  # the candidate epoch, used only if Redis holds none yet
-        for entry_id, pairs in entries:
+        for entry in entries:
             try:
-                if not pairs:
-                    raise EventRejected("malformed", "entry has no fields (deleted while pending)")
-                event = parse_fields(pairs)
-                planned.append(Planned(entry_id, event, self.call_for(event, epoch)))
+                event = self.judge(entry)
+                planned.append(Planned(entry, event, self.call_for(event, epoch)))
             except EventRejected as exc:
-                dead.append(DeadLetter(entry_id, pairs, exc.code, exc.detail))
+                dead.append(DeadLetter(entry, exc.code, exc.detail))
         return planned, dead
+
+    def judge(self, entry: Entry) -> Event:
+        """The event ``entry`` carries as its intake may apply it, or ``EventRejected``."""
+        if isinstance(entry.fields, Truncated):
+            size, count, _ = entry.measure()
+            raise EventRejected("too_large", f"event is {size} bytes in {count} fields")
+        if not entry.fields:
+            raise EventRejected("malformed", "entry has no fields (deleted while pending)")
+        event = self.intakes.by_stream[entry.stream].admit(parse_fields(entry.pairs()))
+        if isinstance(event, KeyRevoke) and event.kid not in self.kids:
+            raise EventRejected(
+                "unknown_key", "kid: not in the configured access or refresh key ring"
+            )
+        return event
 
     def call_for(self, event: Event, epoch: str) -> Call:
         """The one script call that applies ``event`` (``APPLY`` calls may be batched)."""
@@ -111,17 +189,46 @@ class WorkerCore:
         return Call(APPLY, self._rev_all, args)
 
     @staticmethod
-    def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> Pairs:
-        """The DLQ entry: our metadata first (``dlq:`` names), then the original fields."""
+    def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> list[Any]:
+        """The DLQ entry, flat: our ``META_FIELDS`` first (always all of them, in that order),
+        then the original fields as far as ``DLQ_COPY`` bytes go (the value that crosses the
+        bound is cut: ``dlq:truncated`` is then ``1``); ``dlq:size``, ``dlq:fields`` and
+        ``dlq:sha256`` describe the whole original."""
+        entry = letter.entry
+        size, count, digest = entry.measure()
+        copy, cut = _bounded_copy(entry.fields)
         meta = {
             "dlq:error": letter.code,
             "dlq:detail": letter.detail[:500],
-            "dlq:entry": letter.entry_id,
+            "dlq:intake": entry.stream,
+            "dlq:entry": entry.id,
             "dlq:deliveries": str(deliveries),
             "dlq:consumer": consumer,
             "dlq:at": f"{now:.3f}",
+            "dlq:size": str(size),
+            "dlq:fields": str(count),
+            "dlq:sha256": digest,
+            "dlq:truncated": "1" if cut else "0",
         }
-        return [(k.encode(), v.encode()) for k, v in meta.items()] + list(letter.pairs)
+        return [x for pair in meta.items() for x in pair] + copy
+
+
+def _bounded_copy(fields: Sequence[Any]) -> tuple[list[bytes], bool]:
+    """The first ``DLQ_COPY`` bytes of a flat field list (names and values, in order; only the
+    value that crosses the bound is cut), and whether anything of the original is missing."""
+    out: list[bytes] = []
+    budget, cut = DLQ_COPY, isinstance(fields, Truncated) or len(fields) % 2 == 1
+    for i in range(0, len(fields) - 1, 2):
+        name, value = fields[i], fields[i + 1]
+        cut = cut or isinstance(name, Oversized) or isinstance(value, Oversized)
+        room = budget - len(name)
+        if room < 0 or len(value) > room:
+            if room >= 0:
+                out += [bytes(name), bytes(value[:room])]
+            return out, True
+        out += [bytes(name), bytes(value)]
+        budget = room - len(value)
+    return out, cut
 
 
 def _first_call(op: Any) -> Call:

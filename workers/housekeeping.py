@@ -1,12 +1,25 @@
-"""The worker's periodic chores, every ``--housekeeping`` seconds.
+"""The worker's chores, run by its reader thread between reads.
 
-- **Reclaim**: entries idle longer than ``claim_idle`` on any consumer (a dead worker's, or ours
-  after a lost reply or failed retries) are claimed (``XAUTOCLAIM``); those delivered more than
-  ``max_deliveries`` times become ``apply_failed`` dead letters, the rest are applied again.
+Every ``heartbeat`` seconds (1 s):
+
+- **Heartbeat** ``<ns>:{rev}:worker:<consumer>``, expiring after three beats. A worker writes its
+  first one before its first read, so a starting worker is never taken for dead.
+- **Failover**: a consumer of any intake that holds pending entries and has no live heartbeat is
+  dead; its entries are claimed at once (applying is idempotent: an early claim costs only
+  repeated work). Entries delivered ``max_deliveries`` times already are dead-lettered
+  (``apply_failed``) instead: an entry that crashes whoever reads it (the kernel's OOM killer
+  raises nothing) is counted by ``XPENDING``, not by the crashing process.
+
+Every ``housekeeping`` seconds (5 s):
+
+- **Reclaim** entries idle longer than ``claim_idle`` on any consumer (a lost reply, failed
+  retries), the same way.
 - **Prune and trim the log**: ``housekeep.lua`` drops expired revocations and log entries older
   than ``log_retention`` (one worker per period, under a lock), keeping the ``trimmed`` marker.
-- **Trim the inbound stream** below every group's oldest unacknowledged entry.
-- **Heartbeat** (``<ns>:{rev}:worker:<consumer>``) and the gauges: pending, lag, DLQ size.
+- **Trim the intakes** below every group's oldest unacknowledged entry; the gauges.
+- **Inbound lag**: the age of the oldest inbound event not yet applied, as the gauge and in
+  ``<ns>:{rev}:inbound`` (``<reported at> <oldest event time or ->``) for validators.
+- **Forget dead consumers** that hold nothing any more (``XGROUP DELCONSUMER``).
 """
 
 from __future__ import annotations
@@ -15,23 +28,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
+import structlog
 
-from sessionsvc.feed_core import Pairs, raw_entries, stream_id
+from sessionsvc.feed_core import stream_id
 from sessionsvc.sessions_core import Call
 
-from .core import DeadLetter, WorkerCore
+from .core import WorkerCore
+from .health import HealthState
 from .metrics import WorkerMetrics
 from .options import WorkerOptions
+from .reader import IntakeReader, unreachable
 from .scripts import ScriptRunner
 
-__all__ = ["Housekeeping"]
+__all__ = ["Housekeeping", "Recover"]
 
-Counts = dict[str, int]
+log = structlog.get_logger("workers.housekeeping")
 
-
-def _raw(response: Any, **_options: Any) -> Any:
-    return response
+Recover = Callable[[str, list[tuple[str, int]], int, str], None]
+"""``recover(stream, [(entry id, deliveries)], min_idle_ms, reason)``: claim and apply, or
+dead-letter the hopeless (the worker's)."""
 
 
 def _text(value: Any) -> str:
@@ -39,90 +54,143 @@ def _text(value: Any) -> str:
 
 
 class Housekeeping:
-    """Runs the chores on ``client``; what to do with reclaimed entries is the caller's."""
+    """The chores of one worker; ``tick()`` runs what is due."""
 
     def __init__(
         self,
-        client: redis.Redis,
+        reader: IntakeReader,
         scripts: ScriptRunner,
         core: WorkerCore,
         options: WorkerOptions,
         metrics: WorkerMetrics,
         *,
-        dead_letter: Callable[[list[DeadLetter], Counts], None],
-        retry: Callable[[list[tuple[str, Pairs]], Counts], None],
+        health: HealthState,
+        recover: Recover,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        client.set_response_callback("XAUTOCLAIM", _raw)  # fields in wire order, duplicates too
+        self.client = reader.client
+        self.reader = reader
         self.scripts = scripts
         self.core = core
         self.options = options
         self.metrics = metrics
-        self.dead_letter = dead_letter
-        self.retry = retry
+        self.health = health
+        self.recover = recover
         self.clock = clock
-        ns = core.settings.namespace
-        self.stream, self.dlq = f"{ns}:events", f"{ns}:dlq"
+        self.intakes = core.intakes
+        keys = core.rev_keys
+        self.heartbeat_key = keys.key(f"worker:{options.consumer}")
+        self.inbound_key = keys.key("inbound")
+        self._next_beat = self._next_slow = 0.0
+
+    def start(self) -> None:
+        """Before the first read: the first heartbeat, then our own pending entries (a restart
+        under the same name: claimed and applied, or dead-lettered by their delivery count)."""
+        self.heartbeat()
+        for stream in self.intakes.streams:
+            self._recover_all(stream, self.options.consumer, "own")
+
+    def tick(self) -> None:
+        """Run the chores that are due; a failure is reported to ``health``, never raised."""
+        now = self.clock()
+        if now < self._next_beat:
+            return
+        self._next_beat = now + self.options.heartbeat
+        try:
+            self.heartbeat()
+            self.claim_from_dead()
+            if now >= self._next_slow:
+                self._next_slow = now + self.options.housekeeping
+                self.run()
+        except Exception as exc:  # the worker outlives any one failure; health tells
+            down = unreachable(self.client, exc)
+            self.health.failed("housekeeping", type(exc).__name__, redis_down=down)
+            self.metrics.errors.inc()
+            log.warning("worker_housekeeping_error", error=type(exc).__name__, exc_info=not down)
+            return
+        self.health.succeeded("housekeeping")
+
+    def heartbeat(self) -> None:
+        """Tell the other workers that this one is alive (for three beats)."""
+        ttl_ms = int(self.options.heartbeat_ttl * 1000)
+        self.client.set(self.heartbeat_key, f"{self.clock():.3f}", px=ttl_ms)
+
+    def claim_from_dead(self) -> None:
+        """Claim what consumers without a live heartbeat hold, on every intake."""
+        for stream, name in self._dead_consumers(holding=True):
+            self._recover_all(stream, name, "dead")
 
     def run(self) -> None:
-        """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges."""
+        """The slow chores: reclaim idle entries, prune and trim, gauges, inbound lag, forget."""
         o, now, keys = self.options, self.clock(), self.core.rev_keys
-        self.reclaim()
+        idle_ms = int(o.claim_idle * 1000)
+        for stream in self.intakes.streams:
+            self.recover(stream, self.reader.pending(stream, idle_ms=idle_ms), idle_ms, "idle")
         script_keys = [*keys.all(), keys.trimmed, keys.key("housekeeping")]
         min_id = f"{int((now - self.core.settings.log_retention) * 1000)}-0"
-        lock_ms = str(int(o.housekeeping * 1000))
-        args = [f"{now:.6f}", min_id, lock_ms]
+        args = [f"{now:.6f}", min_id, str(int(o.housekeeping * 1000))]
         done = self.scripts.run([Call("housekeep", script_keys, args)])[0]
+        if isinstance(done, Exception):
+            raise done
         if isinstance(done, list):
             self.metrics.pruned.inc(int(done[0]))
-        self.trim_inbound()
-        heartbeat = keys.key(f"worker:{o.consumer}")
-        self.client.set(heartbeat, f"{now:.3f}", ex=max(1, int(o.housekeeping * 3)))
+        self.trim_intakes()
+        self.report_lag()
+        for stream, name in self._dead_consumers(holding=False):
+            self.client.xgroup_delconsumer(stream, o.group, name)
 
-    def reclaim(self) -> None:
-        """Claim entries idle past ``claim_idle``; dead-letter or retry them."""
-        o = self.options
-        reply: Any = self.client.xautoclaim(
-            self.stream, o.group, o.consumer, int(o.claim_idle * 1000), "0-0", count=o.batch
-        )
-        claimed = raw_entries([[self.stream, reply[1]]]) if reply and reply[1] else []
-        if not claimed:
-            return
-        self.metrics.claimed.inc(len(claimed))
-        pending = self.client.xpending_range(
-            self.stream, o.group, claimed[0][0], claimed[-1][0], len(claimed), o.consumer
-        )
-        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-        hopeless = [(i, f) for i, f in claimed if counts.get(i, 1) > o.max_deliveries]
-        again = [(i, f) for i, f in claimed if counts.get(i, 1) <= o.max_deliveries]
-        if hopeless:
-            self.dead_letter(
-                [
-                    DeadLetter(i, f, "apply_failed", f"failed {counts[i] - 1} deliveries")
-                    for i, f in hopeless
-                ],
-                counts,
-            )
-        if again:
-            self.retry(again, counts)
+    def trim_intakes(self) -> None:
+        """Trim every intake below every group's oldest unacknowledged entry; the gauges."""
+        for intake in self.intakes.all:
+            floor: tuple[int, int] | None = None
+            groups: Any = self.client.xinfo_groups(intake.stream)
+            for g in groups:
+                candidates = [g["last-delivered-id"]]
+                if int(g["pending"]):
+                    summary: Any = self.client.xpending(intake.stream, g["name"])
+                    if summary["min"] is not None:  # acknowledged meanwhile
+                        candidates.append(summary["min"])
+                for cid in candidates:
+                    key = stream_id(cid)
+                    floor = key if floor is None or key < floor else floor
+                if _text(g["name"]) == self.options.group:
+                    self.metrics.pending.labels(intake.name).set(int(g["pending"]))
+                    self.metrics.lag.labels(intake.name).set(int(g.get("lag") or 0))
+            if floor is not None:  # everything below every group's floor is acknowledged
+                self.client.xtrim(intake.stream, minid=f"{floor[0]}-{floor[1]}")
+        self.metrics.dlq_size.set(int(self.client.xlen(self.intakes.dlq)))
 
-    def trim_inbound(self) -> None:
-        """Trim the inbound stream below every group's oldest unacknowledged entry; gauges."""
-        groups: Any = self.client.xinfo_groups(self.stream)
-        floor: tuple[int, int] | None = None
-        for g in groups:
-            candidates = [g["last-delivered-id"]]
-            if int(g["pending"]):
-                summary: Any = self.client.xpending(self.stream, g["name"])
-                if summary["min"] is not None:  # acknowledged meanwhile (another thread/worker)
-                    candidates.append(summary["min"])
-            for cid in candidates:
-                key = stream_id(cid)
-                floor = key if floor is None or key < floor else floor
-            if _text(g["name"]) == self.options.group:
-                self.metrics.pending.set(int(g["pending"]))
-                self.metrics.lag.set(int(g.get("lag") or 0))
-        if floor is not None:  # everything below every group's floor is acknowledged by all
-            self.client.xtrim(self.stream, minid=f"{floor[0]}-{floor[1]}")
-        self.metrics.dlq_size.set(int(self.client.xlen(self.dlq)))
+    def report_lag(self) -> float:
+        """Measure and publish the age of the oldest inbound event not yet applied."""
+        reply = self.scripts.run([Call("oldest", self.intakes.streams, [self.options.group])])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        now = self.clock()
+        times = [stream_id(i)[0] / 1000 for i in reply if i]
+        oldest = min(times) if times else None
+        lag = max(0.0, now - oldest) if oldest is not None else 0.0
+        self.metrics.inbound_lag.set(lag)
+        self.client.set(self.inbound_key, f"{now:.3f} {'-' if oldest is None else f'{oldest:.3f}'}")
+        return lag
+
+    def _recover_all(self, stream: str, consumer: str, reason: str) -> None:
+        start = "-"
+        while rows := self.reader.pending(stream, consumer=consumer, start=start):
+            self.recover(stream, rows, 0, reason)
+            start = f"({rows[-1][0]}"
+
+    def _dead_consumers(self, *, holding: bool) -> list[tuple[str, str]]:
+        """(stream, consumer) of the consumers without a live heartbeat that hold pending
+        entries (``holding``) or hold none (not ``holding``), this worker excluded."""
+        found: list[tuple[str, str]] = []
+        for stream in self.intakes.streams:
+            consumers: Any = self.client.xinfo_consumers(stream, self.options.group)
+            for c in consumers:
+                name = _text(c["name"])
+                if name != self.options.consumer and (int(c["pending"]) > 0) == holding:
+                    found.append((stream, name))
+        if not found:
+            return []
+        keys = [self.core.rev_keys.key(f"worker:{name}") for _, name in found]
+        beats: list[Any] = self.client.mget(keys)
+        return [pair for pair, beat in zip(found, beats, strict=True) if beat is None]

@@ -20,3 +20,13 @@ class WorkerOptions:
     claim_idle: float = 30.0
     max_deliveries: int = 5
     housekeeping: float = 5.0
+    heartbeat: float = 1.0
+    """Seconds between heartbeats and checks for dead consumers; a consumer whose heartbeat is
+    older than three of these (or that has none) is dead: its pending entries are claimed."""
+    max_silence: float = 30.0
+    """A loop or chore that has not succeeded for this long (Redis answering) fails liveness."""
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """Seconds a heartbeat lives: three beats."""
+        return 3 * self.heartbeat

@@ -1,29 +1,40 @@
-"""The pub/sub intake: events PUBLISHed on ``<ns>:events`` are forwarded into the stream.
+"""The pub/sub intake: messages PUBLISHed on an intake's channel are forwarded into a stream.
+
+Channels: the trusted ``<ns>:events`` (forwarded into ``{<ns>:events}:pubsub``, a stream only
+workers write) and each publisher's ``{<ns>:events}:<name>`` (forwarded into that publisher's own
+stream, where the worker judges it like anything the publisher XADDs: ``sessionsvc.intakes``).
 
 Pub/sub is fire-and-forget: a message published while no worker is subscribed, or during a
-reconnect, is lost — the stream is the durable intake, pub/sub a convenience. Every worker
-subscribes; a digest-keyed ``SET NX`` kept 2 seconds makes exactly one of them forward each
-message, so the consumer group then applies it once like any other entry. A message that does not
-parse goes to the dead-letter stream with the raw text.
-Two byte-identical messages published within those 2 seconds count as one (the second is
-counted in ``sessionsvc_worker_pubsub_duplicates``); give each message a unique ``id`` to avoid
-even that, or use the stream.
+reconnect, is lost — the streams are the durable intakes, pub/sub a convenience. Every worker
+subscribes; a digest-keyed key kept 2 seconds makes exactly one of them forward each message
+(the digest covers the channel and the bytes), so the consumer group then applies it once like
+any other entry. A message that does not parse, or that its intake refuses (a publisher that
+exhausted its own stream's ids), goes to the dead-letter stream with a bounded copy.
+Two byte-identical messages published on one channel within those 2 seconds count as one (the
+second is counted in ``sessionsvc_worker_pubsub_duplicates``); give each message a unique ``id``
+to avoid even that, or use the stream.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from typing import Any
 
 import redis
 import structlog
+from redis.exceptions import ResponseError
 
 from sessionsvc._scripts import source
+from sessionsvc.bounded import Oversized
 from sessionsvc.config import Settings
-from sessionsvc.events import EventRejected, encode_fields, parse_message
+from sessionsvc.events import MAX_BYTES, EventRejected, encode_fields, parse_message
+from sessionsvc.intakes import Intakes
 from sessionsvc.redisconn import blocking_client
 
+from .core import DLQ_COPY
+from .health import HealthState
 from .metrics import WorkerMetrics
 
 __all__ = ["PubSubForwarder"]
@@ -33,14 +44,20 @@ FORWARD = source("forward")
 DEDUP_SECONDS = 2  # covers every worker hearing one PUBLISH; see the module docstring
 
 
-class PubSubForwarder:
-    """Subscribes to the events channel in a daemon thread and forwards into the stream."""
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
-    def __init__(self, settings: Settings, metrics: WorkerMetrics) -> None:
-        ns = settings.namespace
-        self.channel = self.stream = f"{ns}:events"
-        self.dlq = f"{ns}:dlq"
+
+class PubSubForwarder:
+    """Subscribes to every intake channel in a daemon thread and forwards into the streams."""
+
+    def __init__(
+        self, settings: Settings, metrics: WorkerMetrics, health: HealthState | None = None
+    ) -> None:
+        self.intakes = Intakes.of(settings)
+        self.channels = sorted(self.intakes.by_channel)
         self.metrics = metrics
+        self.health = health or HealthState()
         self.client = blocking_client(settings, 1.0, "sessionsvc-worker-pubsub")
         self._forward = self.client.register_script(FORWARD)
         self._stop = threading.Event()
@@ -57,41 +74,63 @@ class PubSubForwarder:
         self._thread.join(timeout=5)
         self.client.close()
 
-    def handle(self, data: bytes) -> None:
-        """Forward one message (or dead-letter it)."""
+    def handle(self, channel: bytes | str, data: bytes) -> None:
+        """Forward one message heard on ``channel`` (or dead-letter it)."""
+        name = _text(channel)
+        target = self.intakes.forward_target(name)
         try:
-            event = parse_message(data)
+            if isinstance(data, Oversized) or len(data) > MAX_BYTES:
+                raise EventRejected("too_large", f"message is over {MAX_BYTES} bytes")
+            fields = encode_fields(parse_message(data))
         except EventRejected as exc:
-            self.client.xadd(
-                self.dlq,
-                {
-                    "dlq:error": exc.code,
-                    "dlq:detail": exc.detail[:500],
-                    "dlq:source": "pubsub",
-                    "message": data,
-                },
-            )
-            self.metrics.events.labels("invalid", "dead_letter").inc()
-            log.warning("pubsub_dead_letter", error=exc.code)
+            self._dead_letter(name, data, exc.code, exc.detail)
             return
-        digest = hashlib.sha256(data).hexdigest()[:32]
-        dedup = f"{{{self.stream}}}:dedup:{digest}"
-        flat = [x for pair in encode_fields(event).items() for x in pair]
-        if self._forward(keys=[self.stream, dedup], args=[DEDUP_SECONDS, *flat]) is None:
+        digest = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:32]
+        flat = [x for pair in fields.items() for x in pair]
+        keys = [target.stream, self.intakes.dedup_key(digest)]
+        try:
+            forwarded = self._forward(keys=keys, args=[DEDUP_SECONDS, *flat])
+        except ResponseError as exc:  # e.g. the publisher exhausted its own stream's ids
+            self._dead_letter(name, data, "intake_failed", f"{target.stream}: {str(exc)[:200]}")
+            return
+        if forwarded is None:
             self.metrics.pubsub_duplicates.inc()
+
+    def _dead_letter(self, channel: str, data: bytes, code: str, detail: str) -> None:
+        length = getattr(data, "length", len(data))
+        digest = getattr(data, "sha256", None) or hashlib.sha256(data).hexdigest()
+        fields: dict[str, str | bytes] = {
+            "dlq:error": code,
+            "dlq:detail": detail[:500],
+            "dlq:source": "pubsub",
+            "dlq:channel": channel,
+            "dlq:at": f"{time.time():.3f}",
+            "dlq:size": str(length),
+            "dlq:sha256": digest,
+        }
+        if length > DLQ_COPY:
+            fields["dlq:truncated"] = "1"
+        fields["message"] = bytes(data[:DLQ_COPY])
+        self.client.xadd(self.intakes.dlq, fields)  # type: ignore[arg-type]
+        self.metrics.events.labels("invalid", "dead_letter").inc()
+        self.metrics.dead_letters.labels(code).inc()
+        log.warning("pubsub_dead_letter", channel=channel, error=code)
 
     def _run(self) -> None:
         backoff = 0.05
         while not self._stop.is_set():
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
-                pubsub.subscribe(self.channel)
+                pubsub.subscribe(*self.channels)
                 backoff = 0.05
                 while not self._stop.is_set():
                     message: Any = pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":
-                        self.handle(message["data"])
+                        self.handle(message["channel"], message["data"])
+                    self.health.succeeded("pubsub")
             except redis.RedisError as exc:
+                down = isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+                self.health.failed("pubsub", type(exc).__name__, redis_down=down)
                 log.warning("pubsub_disconnected", error=type(exc).__name__, retry_in=backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)

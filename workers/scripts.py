@@ -16,7 +16,7 @@ import redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from sessionsvc._scripts import source
-from sessionsvc.hotconn import HotConnection
+from sessionsvc.bounded import BoundedConnection
 from sessionsvc.revoker import APPLY_REVOCATION
 from sessionsvc.sessions_core import SCRIPTS, Call
 
@@ -26,14 +26,21 @@ __all__ = ["ALL_SCRIPTS", "ScriptRunner"]
 
 HOUSEKEEP = source("apply", "housekeep")
 APPLY_BATCH = source("apply", "apply_batch")
-ALL_SCRIPTS = {**SCRIPTS, APPLY: APPLY_REVOCATION, "housekeep": HOUSEKEEP, "batch": APPLY_BATCH}
+OLDEST = source("oldest")
+ALL_SCRIPTS = {
+    **SCRIPTS,
+    APPLY: APPLY_REVOCATION,
+    "housekeep": HOUSEKEEP,
+    "batch": APPLY_BATCH,
+    "oldest": OLDEST,
+}
 
 
 class ScriptRunner:
     """Runs ``Call``s by EVALSHA on one client; a single call goes on ``hot`` when given (the
-    caller's own ``HotConnection``: the lowest-latency path for one event)."""
+    caller's own connection: the lowest-latency path for one event)."""
 
-    def __init__(self, client: redis.Redis, hot: HotConnection | None = None) -> None:
+    def __init__(self, client: redis.Redis, hot: BoundedConnection | None = None) -> None:
         self.client = client
         self._send: Callable[..., Any] = hot or client.execute_command
         self._sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in ALL_SCRIPTS.items()}  # noqa: S324

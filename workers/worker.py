@@ -1,10 +1,12 @@
-"""The revocation worker: consume inbound events, apply them, dead-letter bad input.
+"""The revocation worker: consume every intake, apply, dead-letter bad input, fail over fast.
 
-One loop: ``XREADGROUP`` a batch (own pending entries first after a restart, then new ones),
-apply every good entry in one pipelined round trip, then dead-letter and ``XACK`` in a second
-(a small batch inline, its ``XACK`` riding with the next read). Every ``housekeeping`` seconds the
-chores of ``workers.housekeeping`` (reclaim, prune, trim, heartbeat, gauges). SIGTERM/SIGINT
-finish the current batch, acknowledge it and return 0.
+One loop (the reader thread): ``XREADGROUP`` a batch from every intake stream at once (over the
+bounded connection: ``workers.reader``), apply every good entry in one pipelined round trip,
+then dead-letter and ``XACK`` in a second (a small batch inline, its ``XACK`` riding with the next
+read; larger ones handed to the applier thread, so reading and applying overlap). Between reads
+the chores of ``workers.housekeeping`` (heartbeat and failover every second; reclaim, prune,
+trim, gauges and inbound lag every ``housekeeping`` seconds). SIGTERM/SIGINT finish the current
+batch, acknowledge it and return 0. Every part reports to ``HealthState`` (``workers.health``).
 """
 
 from __future__ import annotations
@@ -12,38 +14,36 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import redis
 import structlog
-from redis.exceptions import ResponseError
 
 from sessionsvc.config import Settings
-from sessionsvc.feed_core import Pairs, raw_entries
-from sessionsvc.hotconn import HotConnection
 from sessionsvc.redisconn import blocking_client
 
-from .core import DeadLetter, Planned, WorkerCore
+from .core import DeadLetter, Entry, Planned, WorkerCore
 from .health import HealthState
 from .housekeeping import Housekeeping
 from .metrics import WorkerMetrics
 from .options import WorkerOptions
+from .reader import IntakeReader, unreachable
 from .scripts import ScriptRunner
 
 __all__ = ["Worker", "WorkerOptions"]
 
-log = structlog.get_logger("workers")
-
+log = structlog.get_logger("workers.worker")
 
 INLINE_BATCH = 32
-APPLY_ATTEMPTS = 6  # 50 ms doubling: about 1.6 s of retries before XAUTOCLAIM takes over
+APPLY_ATTEMPTS = 6  # 50 ms doubling: about 1.6 s of retries before a reclaim takes over
+REFUSALS = {"over_capacity": "the revocation state holds max_revocations entries of this kind"}
+"""Status strings an apply script answers instead of a log id when it refuses a revocation."""
 Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 
 class Worker:
-    """Consumes ``<ns>:events`` in group ``workers``; ``run()`` returns after ``stop()``."""
+    """Consumes every intake (``sessionsvc.intakes``); ``run()`` returns after ``stop()``."""
 
     def __init__(
         self,
@@ -57,30 +57,27 @@ class Worker:
         self.settings = settings
         self.options = opts = options or WorkerOptions()
         self.core = WorkerCore(settings, clock)
+        self.intakes = self.core.intakes
         self.metrics = metrics or WorkerMetrics()
-        self.health = health or HealthState()
+        self.health = health or HealthState(max_silence=opts.max_silence)
+        self.metrics.watch(self.health)
         self.clock = clock
-        ns = settings.namespace
-        self.stream, self.dlq = f"{ns}:events", f"{ns}:dlq"
-        self.client = blocking_client(settings, opts.block, f"sessionsvc-worker:{opts.consumer}")
-        self.scripts = ScriptRunner(self.client)  # thread-safe (pooled): applier, housekeeping
-        # the reader thread's own connection: XREADGROUP, and a small batch applied inline
-        self._hot = HotConnection(self.client)
-        self._inline = ScriptRunner(self.client, self._hot)
-        self._acks: list[str] = []  # applied inline, acknowledged with the next read
+        block = min(opts.block, opts.heartbeat)  # the loop turns at least once per heartbeat
+        self.client = blocking_client(settings, block, f"sessionsvc-worker:{opts.consumer}")
+        self.scripts = ScriptRunner(self.client)  # thread-safe (pooled): applier, chores
+        self.reader = IntakeReader(self.client, self.intakes, opts)
+        self._inline = ScriptRunner(self.client, self.reader.conn)  # the reader thread's own
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
-        self._next_housekeeping = 0.0
-        self.housekeeping = Housekeeping(
-            self.client,
+        self.health.busy = lambda: self._batches.unfinished_tasks > 0
+        self.chores = Housekeeping(
+            self.reader,
             self.scripts,
             self.core,
             opts,
             self.metrics,
-            dead_letter=lambda letters, counts: self._finish(
-                letters, [letter.entry_id for letter in letters], counts
-            ),
-            retry=self.process,
+            health=self.health,
+            recover=self.recover,
             clock=clock,
         )
 
@@ -101,45 +98,46 @@ class Worker:
         finally:
             self._batches.put(None)
             applier.join()
-            self._flush_acks()
-            self._hot.close()
+            self.reader.flush_acks()
+            self.reader.close()
             self.client.close()
         log.info("worker_stopped", consumer=self.options.consumer)
         return 0
 
     def _consume(self) -> None:
-        # After a restart under the same consumer name, walk our own pending entries once,
-        # from "0" forward (an entry that keeps failing is left for XAUTOCLAIM to count and
-        # dead-letter; re-reading from "0" would spin on it forever), then read new ones.
-        backoff, own_pending = 0.05, "0"
+        backoff = 0.05
         while not self._stop.is_set():
+            self.health.beat()
             try:
-                if not self.health.ready:
-                    self._ensure_group()
-                entries = self._read(own_pending or ">")
-                if own_pending:
-                    own_pending = entries[-1][0] if entries else ""
+                if not self.health.started:
+                    self._start()
+                entries = self.reader.read()
                 if entries:
                     self._submit(entries)
-                self.health.beat()
-                if self.clock() >= self._next_housekeeping:
-                    self.housekeep()
+                self.health.succeeded("consume")
                 backoff = 0.05
             except Exception as exc:  # the worker must outlive any one failure
-                redis_error = isinstance(exc, redis.RedisError)
-                self.health.ready = self.health.ready and not redis_error
-                self.health.beat()  # the loop is alive, retrying: liveness holds, readiness not
+                down = unreachable(self.client, exc)
+                self.health.failed("consume", type(exc).__name__, redis_down=down)
+                self.health.started = self.health.started and not isinstance(exc, redis.RedisError)
                 self.metrics.errors.inc()
                 log.warning(
-                    "worker_error",
-                    error=type(exc).__name__,
-                    retry_in=backoff,
-                    exc_info=not redis_error,
+                    "worker_error", error=type(exc).__name__, retry_in=backoff, exc_info=not down
                 )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
+                continue
+            self.chores.tick()
 
-    def _submit(self, entries: Sequence[tuple[str, Pairs]]) -> None:
+    def _start(self) -> None:
+        """Groups on every intake, scripts loaded, the first heartbeat, our own pending."""
+        self.reader.ensure_groups()
+        self.scripts.load_all()
+        self.chores.start()
+        self.health.started = True
+        log.info("worker_ready", intakes=self.intakes.streams, group=self.options.group)
+
+    def _submit(self, entries: Sequence[Entry]) -> None:
         """A small batch while no batch is queued or being applied is applied right here (no
         thread hand-off: lowest latency); otherwise, or when that apply fails on a Redis error,
         it is queued behind the batch in hand (overlap: throughput; the applier retries)."""
@@ -160,7 +158,7 @@ class Worker:
     def _apply_retrying(self, batch: Batch) -> None:
         """Apply ``batch``, retrying Redis errors (50 ms doubling, APPLY_ATTEMPTS in all) from
         memory: a re-read would count as a delivery, and deliveries decide the dead letter.
-        After that the entries stay pending, for XAUTOCLAIM after ``claim_idle``."""
+        After that the entries stay pending, for a reclaim after ``claim_idle``."""
         error: Exception | None = None
         for attempt in range(APPLY_ATTEMPTS):
             if attempt:  # a sleep, not _stop.wait: a stopping worker still finishes its batches
@@ -174,52 +172,43 @@ class Worker:
                 error = exc
                 break
         self.metrics.errors.inc()
+        down = error is not None and unreachable(self.client, error)
+        self.health.failed("apply", type(error).__name__, redis_down=down)
         log.warning("worker_apply_error", error=type(error).__name__, entries=len(batch[0]))
 
-    def _ensure_group(self) -> None:
-        try:
-            self.client.xgroup_create(self.stream, self.options.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self.scripts.load_all()
-        self.health.ready = True
-        log.info("worker_ready", stream=self.stream, group=self.options.group)
-
-    def _read(self, start: str) -> list[tuple[str, Pairs]]:
-        o = self.options
-        block = ("BLOCK", int(o.block * 1000)) if start == ">" else ()
-        read = ("XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", o.batch, *block)
-        read += ("STREAMS", self.stream, start)
-        if not self._acks:
-            return raw_entries(self._hot(*read))
-        acked, reply = self._hot.many(("XACK", self.stream, o.group, *self._acks), read)
-        self._ack_done(acked)
-        if isinstance(reply, Exception):
-            raise reply
-        return raw_entries(reply)
-
-    def _ack_done(self, reply: Any) -> None:
-        """The deferred acks were answered; an error leaves those entries pending (they were
-        applied: a re-delivery re-applies them, which changes nothing)."""
-        if isinstance(reply, Exception):
-            log.warning("worker_ack_failed", entries=len(self._acks), error=str(reply)[:200])
-        self._acks = []
-
-    def _flush_acks(self) -> None:
-        if self._acks:
-            try:
-                self._ack_done(self._hot("XACK", self.stream, self.options.group, *self._acks))
-            except redis.RedisError as exc:  # Redis away: the entries stay pending (see above)
-                self._ack_done(exc)
-
-    def process(
-        self,
-        entries: Sequence[tuple[str, Pairs]],
-        deliveries: dict[str, int] | None = None,
-    ) -> None:
+    def process(self, entries: Sequence[Entry], deliveries: dict[str, int] | None = None) -> None:
         """Apply a batch now: one round trip for every apply, one for dead letters and acks."""
         self._apply(*self.core.plan(entries), deliveries or {})
+
+    def recover(
+        self, stream: str, rows: list[tuple[str, int]], min_idle_ms: int, reason: str
+    ) -> None:
+        """Claim the pending entries ``rows`` (id, deliveries so far) and apply them, except
+        those delivered ``max_deliveries`` times already: those become ``apply_failed`` dead
+        letters (an entry that kills whoever reads it is counted here, not by that reader)."""
+        if not rows:
+            return
+        counts = dict(rows)
+        entries = self.reader.claim(stream, [i for i, _ in rows], min_idle_ms)
+        if len(entries) < len(rows) and min_idle_ms == 0:
+            gone = len(rows) - len(entries)  # deleted by the intake's writer before applied
+            self.metrics.deleted.inc(gone)
+            log.warning("worker_entries_deleted", intake=stream, entries=gone)
+        if not entries:
+            return
+        self.metrics.claimed.labels(reason).inc(len(entries))
+        limit = self.options.max_deliveries
+        deliveries = {e.id: counts[e.id] + 1 for e in entries}
+        hopeless = [e for e in entries if counts[e.id] >= limit]
+        again = [e for e in entries if counts[e.id] < limit]
+        if hopeless:
+            letters = [
+                DeadLetter(e, "apply_failed", f"not applied in {counts[e.id]} deliveries")
+                for e in hopeless
+            ]
+            self._finish(letters, [], deliveries)
+        if again:
+            self.process(again, deliveries)
 
     def _apply(
         self,
@@ -232,46 +221,55 @@ class Worker:
         started = time.perf_counter()
         results = (self._inline if inline else self.scripts).run([p.call for p in planned])
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
-        ack = [letter.entry_id for letter in dead]
+        dead = list(dead)
+        ack: list[Entry] = []
         counts: Counter[tuple[str, str]] = Counter()
         for item, result in zip(planned, results, strict=True):
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
-                log.warning("worker_apply_failed", entry=item.entry_id, error=str(result)[:200])
+                log.warning("worker_apply_failed", entry=item.entry.id, error=str(result)[:200])
+            elif isinstance(result, bytes) and result.decode() in REFUSALS:
+                dead.append(DeadLetter(item.entry, result.decode(), REFUSALS[result.decode()]))
             else:
-                ack.append(item.entry_id)
+                ack.append(item.entry)
                 counts[item.event.type, "applied"] += 1
         if inline and not dead:
-            self._acks += ack  # one write with the next XREADGROUP: no round trip of its own
+            for entry in ack:  # one write with the next XREADGROUP: no round trip of its own
+                self.reader.acks.setdefault(entry.stream, []).append(entry.id)
         else:
             self._finish(dead, ack, deliveries)
+        self.health.succeeded("apply")
         for labels, count in counts.items():  # once the batch is done: a retry counts once
             self.metrics.events.labels(*labels).inc(count)
 
     def _finish(
-        self, dead: Sequence[DeadLetter], ack: list[str], deliveries: dict[str, int]
+        self, dead: Sequence[DeadLetter], ack: Sequence[Entry], deliveries: dict[str, int]
     ) -> None:
-        """Dead-letter ``dead`` and acknowledge ``ack`` in one MULTI/EXEC: all or nothing, so a
-        dead letter Redis refuses (e.g. over maxmemory: EXECABORT) is not acknowledged, and a
-        retry after a lost reply writes no second copy of one it took. (Redis Cluster, later:
-        ``ss:events`` and ``ss:dlq`` must then share a slot.)"""
-        if not ack:
+        """Dead-letter ``dead`` and acknowledge them and ``ack`` in one MULTI/EXEC: all or
+        nothing, so a dead letter Redis refuses (e.g. over maxmemory: EXECABORT) is not
+        acknowledged, and a retry after a lost reply writes no second copy of one it took.
+        (Every intake and the DLQ share one hash slot: the transaction holds on a cluster.)"""
+        by_stream: defaultdict[str, list[str]] = defaultdict(list)
+        for entry in [*(letter.entry for letter in dead), *ack]:
+            by_stream[entry.stream].append(entry.id)
+        if not by_stream:
             return
         pipe = self.client.pipeline(transaction=bool(dead))
         now = self.clock()
         for letter in dead:
             fields = WorkerCore.dead_fields(
-                letter, deliveries.get(letter.entry_id, 1), self.options.consumer, now
+                letter, deliveries.get(letter.entry.id, 1), self.options.consumer, now
             )
-            flat = [x for pair in fields for x in pair]  # every original field, duplicates too
-            pipe.execute_command("XADD", self.dlq, "*", *flat)  # type: ignore[no-untyped-call]
-        pipe.xack(self.stream, self.options.group, *ack)
+            pipe.execute_command("XADD", self.intakes.dlq, "*", *fields)  # type: ignore[no-untyped-call]
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, self.options.group, *ids)
         pipe.execute()
         for letter in dead:
             self.metrics.events.labels("invalid", "dead_letter").inc()
-            log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
-
-    def housekeep(self) -> None:
-        """Reclaim, dead-letter the hopeless, prune, trim, heartbeat, gauges (``Housekeeping``)."""
-        self._next_housekeeping = self.clock() + self.options.housekeeping
-        self.housekeeping.run()
+            self.metrics.dead_letters.labels(letter.code).inc()
+            log.warning(
+                "worker_dead_letter",
+                intake=letter.entry.stream,
+                entry=letter.entry.id,
+                error=letter.code,
+            )

@@ -1,0 +1,24 @@
+-- OLDEST: for each intake stream, the id of its oldest entry that group ARGV[1] has not
+-- acknowledged: its first pending entry, else its first entry not yet delivered, else false.
+-- KEYS = the intake streams (one hash slot). Only ids leave the script, never entry contents.
+local out = {}
+for i, key in ipairs(KEYS) do
+  local oldest = false
+  if redis.call('EXISTS', key) == 1 then
+    local summary = redis.call('XPENDING', key, ARGV[1])
+    if summary[1] > 0 then
+      oldest = summary[2]
+    else
+      local last = '0-0'
+      for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+        local info = {}
+        for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+        if info['name'] == ARGV[1] then last = info['last-delivered-id'] end
+      end
+      local nxt = redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', 1)
+      if #nxt > 0 then oldest = nxt[1][1] end
+    end
+  end
+  out[i] = oldest
+end
+return out
