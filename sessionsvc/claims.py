@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from .errors import TokenRejected
 
-__all__ = ["ACCESS_CLAIMS", "REFRESH_CLAIMS", "ClaimRules", "validate_claims"]
+__all__ = ["ACCESS_CLAIMS", "REFRESH_CLAIMS", "ClaimRules", "id_claim_problem", "validate_claims"]
 
 ACCESS_CLAIMS: Final = ("iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp")
 REFRESH_CLAIMS: Final = ("iss", "aud", "sub", "sid", "jti", "iat", "exp")
@@ -54,11 +54,23 @@ def _validate_shapes(claims: Mapping[str, Any]) -> None:
         if type(value) is not int or not 0 <= value < MAX_NUMERIC_DATE:
             raise TokenRejected("malformed", f"claim {name!r} must be an integer NumericDate")
     for name in ("sub", "sid", "jti"):
-        value = claims.get(name, "x")
-        if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
-            raise TokenRejected("malformed", f"claim {name!r} must be a non-empty string")
-        if not value.isprintable():  # also refuses lone surrogates (category Cs)
-            raise TokenRejected("malformed", f"claim {name!r} has unprintable characters")
+        problem = id_claim_problem(claims.get(name, "x"))
+        if problem is not None:
+            raise TokenRejected("malformed", f"claim {name!r} {problem}")
+
+
+def id_claim_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a ``sub``, ``sid`` or ``jti`` claim, or ``None`` if it can: a
+    string of 1 to 256 characters, all printable. The one rule for ids: the shape check above,
+    the issuer (``TokenIssuer``) and the session service (``sessionkeys.user_tag``) all apply it,
+    so nothing is issued that validation would reject."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_ID_LENGTH:
+        return f"must be a non-empty string of at most {MAX_ID_LENGTH} characters"
+    if not value.isprintable():  # controls, zero-width/format, separators, lone surrogates
+        return "has unprintable characters (controls, format or zero-width characters)"
+    return None
 
 
 def _validate_iss(iss: object, issuer: str) -> None:

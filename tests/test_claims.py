@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from sessionsvc.claims import (
     _validate_nbf,
     _validate_required,
     _validate_shapes,
+    id_claim_problem,
     validate_claims,
 )
 
@@ -252,7 +254,9 @@ def test_rules_use_the_given_leeway() -> None:
     validate_claims(good(exp=NOW), RULES, NOW)
 
 
-@pytest.mark.parametrize("value", ["\ud800", "a\x00b", "tab\there", "line\nbreak"])
+@pytest.mark.parametrize(
+    "value", ["\ud800", "a\x00b", "tab\there", "line\nbreak", "\u200b", "a\u202eb", "\xa0"]
+)
 def test_ids_with_unprintable_characters_are_malformed(value: str) -> None:
     claims = {
         "iss": "i",
@@ -267,3 +271,36 @@ def test_ids_with_unprintable_characters_are_malformed(value: str) -> None:
     with pytest.raises(TokenRejected) as info:
         validate_claims(claims, ClaimRules("i", "a", 0), now=1)
     assert info.value.reason == "malformed"
+
+
+# --- the id rule (shared with the issuer and the session service) -------------------------------
+
+
+@pytest.mark.parametrize("value", ["alice", "user 42", "ülrich@example.test", "x" * MAX_ID_LENGTH])
+def test_id_rule_accepts_printable_strings(value: str) -> None:
+    assert id_claim_problem(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "must be a non-empty string"),
+        (None, "must be a non-empty string"),
+        (7, "must be a non-empty string"),
+        ("x" * (MAX_ID_LENGTH + 1), "at most 256 characters"),
+        ("\u200b", "unprintable"),
+        ("a\nb", "unprintable"),
+        ("\x00", "unprintable"),
+        ("\udc00", "unprintable"),
+    ],
+)
+def test_id_rule_names_the_problem(value: object, problem: str) -> None:
+    assert problem in (id_claim_problem(value) or "")
+
+
+@pytest.mark.parametrize("value", ["\u200b", "a\nb", "\x00", "", "x" * 257, 7])
+def test_shape_check_refuses_what_the_id_rule_refuses(value: object) -> None:
+    assert id_claim_problem(value) is not None
+    detail = f"claim 'sub' {id_claim_problem(value)}"
+    with pytest.raises(TokenRejected, match=re.escape(detail)):
+        _validate_shapes(good(sub=value))

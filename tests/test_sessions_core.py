@@ -23,21 +23,14 @@ from sessionsvc import (
     TokenRejected,
     Validator,
 )
+from sessionsvc.claims import id_claim_problem
 from sessionsvc.sessionkeys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
 from sessionsvc.sessions_core import SCRIPTS, Call, SessionCore
 
 subs = st.text(min_size=1).filter(lambda s: 0 < len(s.encode("utf-8", "surrogatepass")) <= 128)
 
 
-def _encodable(sub: str) -> bool:
-    try:
-        sub.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-@given(subs.filter(_encodable))
+@given(subs.filter(lambda sub: id_claim_problem(sub) is None))
 def test_session_id_carries_its_sub(sub: str) -> None:
     sid = new_session_id(sub)
     assert sub_of(sid) == sub
@@ -161,6 +154,20 @@ def test_login_refuses_bad_input_before_any_io(core: SessionCore) -> None:
         next(core.login("alice", device=b"bytes"))  # type: ignore[arg-type]
     _, pair = drive(core.login("alice", user_agent="U" * 5000), [b"ok"])
     assert pair.session_id
+
+
+@pytest.mark.parametrize("sub", ["\u200b", "a\nb", "\x00", "\u2028", "x" * 200])
+def test_login_refuses_a_sub_the_validator_would_reject_before_any_io(
+    core: SessionCore, sub: str
+) -> None:
+    with pytest.raises(ValueError, match=r"^sub "):
+        next(core.login(sub))
+
+
+@pytest.mark.parametrize("sub", ["\u200b", "a\nb", "\x00"])
+def test_user_tag_refuses_unprintable_subs(sub: str) -> None:
+    with pytest.raises(ValueError, match="unprintable"):
+        user_tag(sub)
 
 
 def _refresh_reply(issuer: TokenIssuer, settings: Settings, clock: ManualClock) -> tuple[str, str]:
