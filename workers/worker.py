@@ -34,7 +34,7 @@ from .scripts import ScriptRunner
 
 __all__ = ["Worker", "WorkerOptions"]
 
-log = structlog.get_logger("workers")
+log = structlog.get_logger("workers.worker")
 
 
 INLINE_BATCH = 32
