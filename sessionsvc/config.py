@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any, Final, Literal, get_args
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .errors import ConfigError
@@ -22,6 +29,8 @@ EventType = Literal["session.revoke", "user.revoke", "token.revoke", "all.revoke
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
 PUBLISHER_NAME: Final = r"^[A-Za-z0-9_-]{1,32}$"
 _RESERVED_INTAKES: Final = frozenset({"dlq", "pubsub", "dedup"})
+DEFAULT_FEED_BLOCK: Final = 1.0  # seconds; lower when max_staleness / 4 is lower
+MIN_FEED_BLOCK: Final = 0.05
 
 
 class Settings(BaseSettings):
@@ -77,8 +86,9 @@ class Settings(BaseSettings):
     """A validator whose view was last proven current longer ago than this is *stale*."""
     staleness_policy: Literal["fail_closed", "direct", "fail_open"] = "fail_closed"
     """While stale: reject (``stale``), check Redis per request, or accept with a warning."""
-    feed_block: float = Field(default=1.0, ge=0.05, le=30)
-    """Seconds a validator's XREAD blocks; each return proves freshness (must be < staleness)."""
+    feed_block: float = Field(default=None, ge=0.05, le=30, validate_default=True)
+    """Seconds a validator's XREAD blocks; each return proves freshness (must be < staleness).
+    Unset: derived from ``max_staleness`` (``min(1, max_staleness / 4)``, at least 0.05)."""
     log_retention: int = Field(default=24 * 3600, ge=60)
     """Seconds the worker keeps revocation-log entries (a validator away longer re-bootstraps)."""
     publishers: dict[str, tuple[EventType, ...]] = Field(default_factory=dict)
@@ -112,10 +122,23 @@ class Settings(BaseSettings):
         check_redis_url(value.get_secret_value())  # ValueError: the message never quotes it
         return value
 
+    @field_validator("feed_block", mode="before")
+    @classmethod
+    def _default_feed_block(cls, value: Any, info: ValidationInfo) -> Any:
+        # not given: a quarter of max_staleness (validated before it), at most 1 s
+        if value is not None:
+            return value
+        staleness = info.data.get("max_staleness", DEFAULT_FEED_BLOCK * 4)
+        return max(MIN_FEED_BLOCK, min(DEFAULT_FEED_BLOCK, staleness / 4))
+
     @model_validator(mode="after")
     def _check_feed(self) -> Settings:
         if self.feed_block >= self.max_staleness:
-            raise ValueError("feed_block must be shorter than max_staleness")
+            raise ValueError(
+                f"SESSIONSVC_FEED_BLOCK={self.feed_block:g} must be shorter than "
+                f"SESSIONSVC_MAX_STALENESS={self.max_staleness:g} (leave SESSIONSVC_FEED_BLOCK "
+                "unset to derive it from SESSIONSVC_MAX_STALENESS)"
+            )
         return self
 
     @field_validator("publishers")

@@ -208,6 +208,43 @@ def test_refresh_ttl_shorter_than_access_ttl_is_refused(monkeypatch: pytest.Monk
 
 
 @pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(
+    ("staleness", "block"), [("1", 0.25), ("0.5", 0.125), ("2", 0.5), ("15", 1.0), ("3600", 1.0)]
+)
+def test_feed_block_defaults_from_max_staleness(
+    monkeypatch: pytest.MonkeyPatch, staleness: str, block: float
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_MAX_STALENESS", staleness)
+    settings = load_settings()
+    assert settings.feed_block == block
+    assert type(settings.feed_block) is float
+
+
+@pytest.mark.usefixtures("required")
+def test_explicit_feed_block_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSIONSVC_MAX_STALENESS", "1")
+    monkeypatch.setenv("SESSIONSVC_FEED_BLOCK", "0.9")
+    assert load_settings().feed_block == 0.9
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(("block", "staleness"), [("2", "1"), ("1", "1"), ("30", "15")])
+def test_explicit_feed_block_not_shorter_than_max_staleness_is_refused(
+    monkeypatch: pytest.MonkeyPatch, block: str, staleness: str
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_FEED_BLOCK", block)
+    monkeypatch.setenv("SESSIONSVC_MAX_STALENESS", staleness)
+    message = config_error()
+    assert f"SESSIONSVC_FEED_BLOCK={float(block):g}" in message
+    assert f"SESSIONSVC_MAX_STALENESS={float(staleness):g}" in message
+
+
+def test_feed_block_default_follows_max_staleness_in_the_constructor() -> None:
+    settings = Settings(issuer="i", audience="a", max_staleness=0.6, _env_file=None)  # type: ignore[call-arg]
+    assert settings.feed_block == 0.15
+
+
+@pytest.mark.usefixtures("required")
 def test_error_never_echoes_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONSVC_LEEWAY", "hunter2-not-a-number")
     monkeypatch.setenv("SESSIONSVC_ENV", "s3cr3t-env")
