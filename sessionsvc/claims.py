@@ -1,13 +1,17 @@
 """The claims layer: one ``_validate_<claim>`` per rule, run after the signature layer (pure).
 
 Order is part of the contract (it decides which reason a token with several faults gets):
-required claims → shapes → ``iss`` → ``aud`` → ``exp`` → ``nbf`` → ``iat``.
+required claims → shapes → ``iss`` → ``aud`` → ``exp`` → ``nbf`` → ``iat`` → lifetime.
+
+The lifetime rule (``exp − iat`` at most ``max_lifetime``: ``access_ttl`` for access tokens,
+``refresh_ttl`` for refresh tokens) exists because revocation entries are kept for a time computed
+from those settings: a token living longer would outlive the entry that revokes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .errors import TokenRejected
@@ -28,6 +32,8 @@ class ClaimRules:
     audience: str
     leeway: int
     required: tuple[str, ...] = ACCESS_CLAIMS
+    max_lifetime: int = field(kw_only=True)
+    """The longest ``exp − iat`` accepted, in seconds (no leeway applies)."""
 
 
 def validate_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> None:
@@ -40,6 +46,7 @@ def validate_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) ->
     if "nbf" in claims:
         _validate_nbf(claims["nbf"], now, rules.leeway)
     _validate_iat(claims["iat"], now, rules.leeway)
+    _validate_lifetime(claims["exp"], claims["iat"], rules.max_lifetime)
 
 
 def _validate_required(claims: Mapping[str, Any], required: tuple[str, ...]) -> None:
@@ -102,3 +109,8 @@ def _validate_nbf(nbf: int, now: float, leeway: int) -> None:
 def _validate_iat(iat: int, now: float, leeway: int) -> None:
     if iat > now + leeway:
         raise TokenRejected("issued_in_future", "token was issued in the future (iat)")
+
+
+def _validate_lifetime(exp: int, iat: int, max_lifetime: int) -> None:
+    if exp - iat > max_lifetime:
+        raise TokenRejected("bad_lifetime", f"token lives longer (exp - iat) than {max_lifetime} s")

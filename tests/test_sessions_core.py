@@ -234,6 +234,18 @@ def test_refresh_drops_claims_no_longer_allowed(clock: ManualClock) -> None:
     assert "roles" not in claims and claims["scope"] == "s"
 
 
+def test_refresh_token_living_longer_than_refresh_ttl_is_bad_lifetime(
+    core: SessionCore, clock: ManualClock
+) -> None:
+    sid, now, ttl = new_session_id("alice"), int(clock.now), core.settings.refresh_ttl
+    too_long = core.issuer.refresh_token("alice", sid, exp=now + ttl + 1, now=now)
+    with pytest.raises(TokenRejected) as info:
+        next(core.refresh(too_long))
+    assert info.value.reason == "bad_lifetime"
+    exactly = core.issuer.refresh_token("alice", sid, exp=now + ttl, now=now)
+    assert next(core.refresh(exactly)).script == "refresh"
+
+
 def test_refresh_rejects_a_sid_of_another_user(core: SessionCore, clock: ManualClock) -> None:
     token = core.issuer.refresh_token("bob", new_session_id("alice"))
     with pytest.raises(TokenRejected) as info:

@@ -109,9 +109,8 @@ def test_refresh_token_header_uses_its_own_type_and_ring(issuer: TokenIssuer) ->
 def test_refresh_token_verifies_against_the_refresh_ring(
     issuer: TokenIssuer, settings: Settings
 ) -> None:
-    verifier = TokenVerifier(
-        issuer.refresh_keys, REFRESH_TYPE, ClaimRules(ISSUER, AUDIENCE, 30, REFRESH_CLAIMS)
-    )
+    rules = ClaimRules(ISSUER, AUDIENCE, 30, REFRESH_CLAIMS, max_lifetime=settings.refresh_ttl)
+    verifier = TokenVerifier(issuer.refresh_keys, REFRESH_TYPE, rules)
     token = issuer.issue("alice").refresh_token
     assert verifier.verify(token, NOW).key.kid == "refresh-EdDSA"
 
