@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import re
 from typing import Any, Final, Literal, get_args
-from urllib.parse import parse_qsl, urlencode
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .errors import ConfigError
+from .redisurl import check_redis_url, redact_url
 
 __all__ = ["EVENT_TYPES", "PUBLISHER_NAME", "Settings", "load_settings", "redact_url"]
 
@@ -22,13 +29,19 @@ EventType = Literal["session.revoke", "user.revoke", "token.revoke", "all.revoke
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
 PUBLISHER_NAME: Final = r"^[A-Za-z0-9_-]{1,32}$"
 _RESERVED_INTAKES: Final = frozenset({"dlq", "pubsub", "dedup"})
+DEFAULT_FEED_BLOCK: Final = 1.0  # seconds; lower when max_staleness / 4 is lower
+MIN_FEED_BLOCK: Final = 0.05
 
 
 class Settings(BaseSettings):
     """Everything sessionsvc reads from its environment (prefix ``SESSIONSVC_``)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SESSIONSVC_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="SESSIONSVC_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     access_jwks: SecretStr | None = None
@@ -40,6 +53,7 @@ class Settings(BaseSettings):
     audience: str = Field(min_length=1)
     """Our ``aud``: a token's ``aud`` must be, or contain, this value."""
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    """The one shared Redis; refused unless redis-py reads it as written (``redisurl``)."""
     access_ttl: int = Field(default=15 * 60, gt=0, le=24 * 3600)
     """Access-token lifetime in seconds (default 15 minutes)."""
     refresh_ttl: int = Field(default=7 * 24 * 3600, gt=0, le=400 * 24 * 3600)
@@ -72,8 +86,9 @@ class Settings(BaseSettings):
     """A validator whose view was last proven current longer ago than this is *stale*."""
     staleness_policy: Literal["fail_closed", "direct", "fail_open"] = "fail_closed"
     """While stale: reject (``stale``), check Redis per request, or accept with a warning."""
-    feed_block: float = Field(default=1.0, ge=0.05, le=30)
-    """Seconds a validator's XREAD blocks; each return proves freshness (must be < staleness)."""
+    feed_block: float = Field(default=None, ge=0.05, le=30, validate_default=True)
+    """Seconds a validator's XREAD blocks; each return proves freshness (must be < staleness).
+    Unset: derived from ``max_staleness`` (``min(1, max_staleness / 4)``, at least 0.05)."""
     log_retention: int = Field(default=24 * 3600, ge=60)
     """Seconds the worker keeps revocation-log entries (a validator away longer re-bootstraps)."""
     publishers: dict[str, tuple[EventType, ...]] = Field(default_factory=dict)
@@ -101,10 +116,29 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr) -> SecretStr:
+        check_redis_url(value.get_secret_value())  # ValueError: the message never quotes it
+        return value
+
+    @field_validator("feed_block", mode="before")
+    @classmethod
+    def _default_feed_block(cls, value: Any, info: ValidationInfo) -> Any:
+        # not given: a quarter of max_staleness (validated before it), at most 1 s
+        if value is not None:
+            return value
+        staleness = info.data.get("max_staleness", DEFAULT_FEED_BLOCK * 4)
+        return max(MIN_FEED_BLOCK, min(DEFAULT_FEED_BLOCK, staleness / 4))
+
     @model_validator(mode="after")
     def _check_feed(self) -> Settings:
         if self.feed_block >= self.max_staleness:
-            raise ValueError("feed_block must be shorter than max_staleness")
+            raise ValueError(
+                f"SESSIONSVC_FEED_BLOCK={self.feed_block:g} must be shorter than "
+                f"SESSIONSVC_MAX_STALENESS={self.max_staleness:g} (leave SESSIONSVC_FEED_BLOCK "
+                "unset to derive it from SESSIONSVC_MAX_STALENESS)"
+            )
         return self
 
     @field_validator("publishers")
@@ -145,18 +179,3 @@ def load_settings(**overrides: object) -> Settings:
         match = re.search(r'field "(\w+)"', str(exc))
         name = f"SESSIONSVC_{match[1].upper()}" if match else "settings"
         raise ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)") from None
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password (in the userinfo or a ``password=`` query parameter, which
-    redis-py also reads) replaced by ``***`` (for logs and ``config check``)."""
-    base, qmark, rest = url.partition("?")
-    query, hashmark, fragment = rest.partition("#")
-    netloc = re.match(r"[^/?#]*", base.partition("//")[2])[0]  # type: ignore[index]
-    userinfo, at, _ = netloc.rpartition("@")
-    if at and ":" in userinfo:  # userinfo holds no "/", so its first occurrence follows "//"
-        base = base.replace(f"{userinfo}@", f"{userinfo.partition(':')[0]}:***@", 1)
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(name == "password" for name, _ in pairs):
-        query = urlencode([(n, "***" if n == "password" else v) for n, v in pairs], safe="*")
-    return f"{base}{qmark}{query}{hashmark}{fragment}"

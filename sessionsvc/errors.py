@@ -33,6 +33,7 @@ Reason = Literal[
     "bad_issuer",
     "bad_audience",
     "missing_claim",
+    "bad_lifetime",
     "revoked",
     "stale",
 ]

@@ -3,12 +3,15 @@
 Refused, each with a message naming the key and what to do: ``alg`` missing, ``none`` or not one
 of EdDSA/ES256/RS256/HS256; an ``alg`` the key type cannot do; ``use`` other than ``sig``;
 ``key_ops`` other than sign/verify; RSA moduli under 2048 bits; HMAC secrets under 32 bytes, with
-too little variety to be random, or containing a well-known sample secret; private keys published
-as examples in the RFCs.
+too little variety to be random, containing a well-known sample secret, that look like text (every
+byte printable ASCII or whitespace: 32 random bytes are, with probability ~1e-14) or that are
+patterned (few distinct steps from byte to byte, as in a sequence, or a repeating period);
+private keys published as examples in the RFCs.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -26,6 +29,8 @@ SUPPORTED_ALGS: Final = {
 MIN_RSA_BITS: Final = 2048
 MIN_SECRET_BYTES: Final = 32
 MIN_DISTINCT_BYTES: Final = 16  # 32 random bytes have ~30 distinct values; "aaaa…" has 1
+MIN_DISTINCT_STEPS: Final = 16  # the 31 steps between 32 random bytes take ~29 distinct values
+_TEXT_BYTES: Final = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\n\v\f\r")
 
 # Secrets and private keys that appear in documentation and tutorials; never acceptable.
 _SAMPLE_WORDS: Final = (
@@ -105,6 +110,30 @@ def _check_secret(k: object, where: str) -> None:
     lowered = secret.lower()
     if any(word in lowered for word in _SAMPLE_WORDS):
         raise ConfigError(f"{where}: HS256 secret contains a well-known sample value ({generate})")
+    if _is_text(secret):
+        raise ConfigError(
+            f"{where}: HS256 secret looks like text (a passphrase, or hex or base64 text used as "
+            f"the key bytes), not random bytes ({generate})"
+        )
+    if _is_patterned(secret):
+        raise ConfigError(
+            f"{where}: HS256 secret is patterned (a sequence or a repetition), not random "
+            f"({generate})"
+        )
+
+
+def _is_text(secret: bytes) -> bool:
+    """Every byte printable ASCII or whitespace (a passphrase, an identifier, hex, base64)."""
+    return set(secret) <= _TEXT_BYTES
+
+
+def _is_patterned(secret: bytes) -> bool:
+    """Few distinct byte-to-byte steps (an arithmetic progression, a sawtooth), or a period of at
+    most half the length (a block repeated)."""
+    steps = {(b - a) % 256 for a, b in itertools.pairwise(secret)}
+    if len(steps) < MIN_DISTINCT_STEPS:
+        return True
+    return any(secret[p:] == secret[:-p] for p in range(1, len(secret) // 2 + 1))
 
 
 def _check_rsa(n: object, where: str) -> None:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from .claims import id_claim_problem
 from .errors import SessionNotFound
 from .revoker import RevKeys
 from .tokens import new_id
@@ -27,10 +28,12 @@ _SID: Final = re.compile(r"([A-Za-z0-9_-]{2,171})\.[A-Za-z0-9_-]{22}")
 
 
 def user_tag(sub: str) -> str:
-    """The key-safe encoding of ``sub``; ``ValueError`` for an empty or oversized sub."""
-    if not isinstance(sub, str) or not sub:
-        raise ValueError("sub must be a non-empty string")
-    raw = sub.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
+    """The key-safe encoding of ``sub``; ``ValueError`` for a sub that no token could carry
+    (``claims.id_claim_problem``: empty, unprintable) or of more than 128 bytes of UTF-8."""
+    problem = id_claim_problem(sub)
+    if problem is not None:
+        raise ValueError(f"sub {problem}")
+    raw = sub.encode("utf-8")  # printable: no lone surrogates
     if len(raw) > MAX_SUB_BYTES:
         raise ValueError(f"sub must be at most {MAX_SUB_BYTES} bytes of UTF-8")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -51,7 +54,7 @@ def sub_of(session_id: object) -> str:
         sub = base64.urlsafe_b64decode(tag + "=" * (-len(tag) % 4)).decode("utf-8")
     except (binascii.Error, ValueError):
         raise SessionNotFound("not a session id") from None
-    if not sub or user_tag(sub) != tag:  # canonical encodings only
+    if id_claim_problem(sub) is not None or user_tag(sub) != tag:  # canonical encodings only
         raise SessionNotFound("not a session id")
     return sub
 

@@ -81,7 +81,9 @@ class SessionCore:
         """Verifies refresh tokens against the issuer's refresh ring."""
         if self._verifier is None:
             s = self.settings
-            rules = ClaimRules(s.issuer, s.audience, s.leeway, REFRESH_CLAIMS)
+            rules = ClaimRules(
+                s.issuer, s.audience, s.leeway, REFRESH_CLAIMS, max_lifetime=s.refresh_ttl
+            )
             ring = self.issuer.refresh_keys
             self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
         return self._verifier

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .claims import ACCESS_CLAIMS
+from .claims import ACCESS_CLAIMS, id_claim_problem
 from .config import Settings, load_settings
 from .errors import ClaimNotAllowed, ConfigError
 from .keys import KeyRing, check_disjoint, load_jwks
@@ -18,6 +18,14 @@ __all__ = ["REFRESH_TYPE", "TokenIssuer", "TokenPair", "new_id"]
 
 REFRESH_TYPE: Final = "refresh+jwt"
 RESERVED_CLAIMS: Final = frozenset(ACCESS_CLAIMS) | {"typ", "cnf", "act", "azp", "client_id"}
+
+
+def _check_ids(sub: object, sid: object) -> None:
+    """``ValueError`` for a ``sub`` or ``sid`` that validation would reject (the one id rule)."""
+    for name, value in (("sub", sub), ("sid", sid)):
+        problem = id_claim_problem(value)
+        if problem is not None:
+            raise ValueError(f"{name} {problem}")
 
 
 def new_id() -> str:
@@ -69,7 +77,9 @@ class TokenIssuer:
     def access_token(
         self, sub: str, sid: str, claims: Mapping[str, Any] | None = None, *, now: int | None = None
     ) -> str:
-        """Sign an access token for ``sub`` in session ``sid`` with allow-listed app ``claims``."""
+        """Sign an access token for ``sub`` in session ``sid`` with allow-listed app ``claims``
+        (``ValueError`` for a ``sub`` or ``sid`` that validation would reject)."""
+        _check_ids(sub, sid)
         extra = dict(claims or {})
         refused = extra.keys() - self._allowed
         if refused:
@@ -97,6 +107,7 @@ class TokenIssuer:
         now: int | None = None,
     ) -> str:
         """Sign a refresh token; ``exp`` defaults to now + ``refresh_ttl``."""
+        _check_ids(sub, sid)
         iat = int(self.clock()) if now is None else now
         payload = {
             "iss": self.settings.issuer,
@@ -112,10 +123,10 @@ class TokenIssuer:
     def issue(
         self, sub: str, *, sid: str | None = None, claims: Mapping[str, Any] | None = None
     ) -> TokenPair:
-        """A new access + refresh pair for ``sub`` (a new session id unless ``sid`` is given)."""
-        if not isinstance(sub, str) or not sub:
-            raise ValueError("sub must be a non-empty string")
+        """A new access + refresh pair for ``sub`` (a new session id unless ``sid`` is given);
+        ``ValueError`` for a ``sub`` or ``sid`` that validation would reject."""
         sid = sid or new_id()
+        _check_ids(sub, sid)  # before any signing
         now = int(self.clock())
         return TokenPair(
             access_token=self.access_token(sub, sid, claims, now=now),

@@ -60,7 +60,13 @@ class Validator:
             if settings.access_jwks is None:
                 raise ConfigError("SESSIONSVC_ACCESS_JWKS is required to validate access tokens")
             keys = load_jwks(settings.access_jwks.get_secret_value(), ring="access")
-        rules = ClaimRules(settings.issuer, settings.audience, settings.leeway, ACCESS_CLAIMS)
+        rules = ClaimRules(
+            settings.issuer,
+            settings.audience,
+            settings.leeway,
+            ACCESS_CLAIMS,
+            max_lifetime=settings.access_ttl,
+        )
         self.verifier = TokenVerifier(keys, ACCESS_TYPE, rules, settings.max_token_size)
         self.view = view if view is not None else RevocationView()
         self.clock = clock

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,24 @@ pytest_plugins = ["redis_server"]  # redis_server / redis_url fixtures (tests/re
 ISSUER = "https://auth.example.test"
 AUDIENCE = "api.example.test"
 NOW = 1_800_000_000
+
+
+def generated_passwords() -> list[str]:
+    """Redis passwords as ``openssl rand -base64 24`` and similar generators make them: 32
+    base64 characters (``+``, ``/``, a ``=`` pad), each with one of the URL delimiters
+    ``/ ? # @ :`` (and one with all of them) in the middle. Deterministic."""
+    rng = random.Random(20240607)
+    passwords = []
+    for special in ["/", "?", "#", "@", ":", "/?#@:"]:
+        raw = base64.b64encode(rng.randbytes(24)).decode("ascii")
+        passwords.append(f"{raw[:9]}{special}{raw[9:17]}+{raw[17:]}=")
+    return passwords
+
+
+def leaked_parts(text: str, secret: str, size: int = 4) -> list[str]:
+    """Every ``size``-character substring of ``secret`` that occurs in ``text``."""
+    parts = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    return sorted(part for part in parts if part in text)
 
 
 class ManualClock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,9 +18,11 @@ from sessionsvc.claims import (
     _validate_exp,
     _validate_iat,
     _validate_iss,
+    _validate_lifetime,
     _validate_nbf,
     _validate_required,
     _validate_shapes,
+    id_claim_problem,
     validate_claims,
 )
 
@@ -27,7 +30,8 @@ ISS = "https://auth.example.test"
 AUD = "api"
 NOW = 1_800_000_000
 LEEWAY = 30
-RULES = ClaimRules(ISS, AUD, LEEWAY)
+TTL = 900
+RULES = ClaimRules(ISS, AUD, LEEWAY, max_lifetime=TTL)
 DROP = object()  # good(name=DROP) leaves the claim out
 
 
@@ -75,7 +79,7 @@ def test_missing_claim_detail_names_it() -> None:
 
 
 def test_refresh_rules_do_not_require_nbf() -> None:
-    rules = ClaimRules(ISS, AUD, LEEWAY, REFRESH_CLAIMS)
+    rules = ClaimRules(ISS, AUD, LEEWAY, REFRESH_CLAIMS, max_lifetime=TTL)
     validate_claims(good(nbf=DROP), rules, NOW)
 
 
@@ -194,7 +198,37 @@ def test_fractional_clock_is_compared_exactly() -> None:
     _validate_nbf(NOW + 1, NOW + 0.5, 1)
 
 
-# --- order: required → shapes → iss → aud → exp → nbf → iat -------------------------------------
+# --- lifetime: exp − iat at most max_lifetime ---------------------------------------------------
+
+
+def test_lifetime_of_exactly_max_lifetime_passes() -> None:
+    _validate_lifetime(NOW + TTL, NOW, TTL)
+    validate_claims(good(exp=NOW + TTL), RULES, NOW)
+
+
+def test_lifetime_one_second_over_max_lifetime_is_bad_lifetime() -> None:
+    assert reason(_validate_lifetime, NOW + TTL + 1, NOW, TTL) == "bad_lifetime"
+    assert reason(validate_claims, good(exp=NOW + TTL + 1), RULES, NOW) == "bad_lifetime"
+
+
+def test_lifetime_is_measured_from_iat_not_from_now() -> None:
+    # issued an hour ago for two hours: still valid by exp, but it lives longer than allowed
+    claims = good(iat=NOW - 3600, nbf=NOW - 3600, exp=NOW + 3600)
+    assert reason(validate_claims, claims, RULES, NOW) == "bad_lifetime"
+
+
+def test_lifetime_limit_is_the_rules_own() -> None:
+    long_lived = good(exp=NOW + 7 * 24 * 3600)
+    assert reason(validate_claims, long_lived, RULES, NOW) == "bad_lifetime"
+    refresh = ClaimRules(ISS, AUD, LEEWAY, REFRESH_CLAIMS, max_lifetime=7 * 24 * 3600)
+    validate_claims(long_lived, refresh, NOW)
+
+
+def test_lifetime_gets_no_leeway() -> None:
+    assert reason(_validate_lifetime, NOW + TTL + 1, NOW, TTL) == "bad_lifetime"  # leeway 30 s
+
+
+# --- order: required → shapes → iss → aud → exp → nbf → iat → lifetime -------------------------
 
 ORDER = [
     ("missing_claim", {"jti": DROP}),
@@ -204,6 +238,7 @@ ORDER = [
     ("expired", {"exp": NOW - 3600}),
     ("not_yet_valid", {"nbf": NOW + 3600}),
     ("issued_in_future", {"iat": NOW + 3600}),
+    ("bad_lifetime", {"iat": NOW - 60, "nbf": NOW - 60, "exp": NOW + TTL}),
 ]
 
 
@@ -245,14 +280,16 @@ def test_bad_time_shape_wins_over_bad_id_shape_and_names_the_claim() -> None:
 
 
 def test_rules_use_the_given_leeway() -> None:
-    rules = ClaimRules(ISS, AUD, leeway=0)
+    rules = ClaimRules(ISS, AUD, leeway=0, max_lifetime=TTL)
     with pytest.raises(TokenRejected) as info:
         validate_claims(good(exp=NOW), rules, NOW)
     assert info.value.reason == "expired"
     validate_claims(good(exp=NOW), RULES, NOW)
 
 
-@pytest.mark.parametrize("value", ["\ud800", "a\x00b", "tab\there", "line\nbreak"])
+@pytest.mark.parametrize(
+    "value", ["\ud800", "a\x00b", "tab\there", "line\nbreak", "\u200b", "a\u202eb", "\xa0"]
+)
 def test_ids_with_unprintable_characters_are_malformed(value: str) -> None:
     claims = {
         "iss": "i",
@@ -265,5 +302,38 @@ def test_ids_with_unprintable_characters_are_malformed(value: str) -> None:
         "exp": 10,
     }
     with pytest.raises(TokenRejected) as info:
-        validate_claims(claims, ClaimRules("i", "a", 0), now=1)
+        validate_claims(claims, ClaimRules("i", "a", 0, max_lifetime=10), now=1)
     assert info.value.reason == "malformed"
+
+
+# --- the id rule (shared with the issuer and the session service) -------------------------------
+
+
+@pytest.mark.parametrize("value", ["alice", "user 42", "ülrich@example.test", "x" * MAX_ID_LENGTH])
+def test_id_rule_accepts_printable_strings(value: str) -> None:
+    assert id_claim_problem(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "must be a non-empty string"),
+        (None, "must be a non-empty string"),
+        (7, "must be a non-empty string"),
+        ("x" * (MAX_ID_LENGTH + 1), "at most 256 characters"),
+        ("\u200b", "unprintable"),
+        ("a\nb", "unprintable"),
+        ("\x00", "unprintable"),
+        ("\udc00", "unprintable"),
+    ],
+)
+def test_id_rule_names_the_problem(value: object, problem: str) -> None:
+    assert problem in (id_claim_problem(value) or "")
+
+
+@pytest.mark.parametrize("value", ["\u200b", "a\nb", "\x00", "", "x" * 257, 7])
+def test_shape_check_refuses_what_the_id_rule_refuses(value: object) -> None:
+    assert id_claim_problem(value) is not None
+    detail = f"claim 'sub' {id_claim_problem(value)}"
+    with pytest.raises(TokenRejected, match=re.escape(detail)):
+        _validate_shapes(good(sub=value))

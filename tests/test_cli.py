@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ import pytest
 
 from sessionsvc import generate_jwks, load_jwks
 from sessionsvc.cli import main
-from tests.conftest import AUDIENCE, ISSUER
+from sessionsvc.embedded import free_port
+from tests.conftest import AUDIENCE, ISSUER, generated_passwords, leaked_parts
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 REDIS_PASSWORD = "hunter2-redis-password"
@@ -341,6 +343,42 @@ def test_config_check_redacts_secrets(
     assert "redis://app:***@redis:6379/0" in out
     assert shared["k"] not in out + err
     assert REDIS_PASSWORD not in out + err
+
+
+PASSWORD_COMMANDS = [
+    ["config", "check"],
+    ["sessions", "list", "alice"],
+    ["revoke", "session", "c2Vzc2lvbg.AAAAAAAAAAAAAAAAAAAAAA"],
+    ["token", "verify", "not-a-token"],
+]
+
+
+def run_anyhow(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Everything ``main(argv)`` shows a user: stdout, stderr and an uncaught traceback."""
+    try:
+        main(argv)
+    except BaseException:  # a traceback is shown to the user too
+        shown = traceback.format_exc()
+    else:
+        shown = ""
+    out, err = capsys.readouterr()
+    return out + err + shown
+
+
+@pytest.mark.usefixtures("configured")
+@pytest.mark.parametrize("password", generated_passwords())
+@pytest.mark.parametrize(
+    "form",
+    ["redis://app:{pw}@{host}/0", "redis://:{pw}@{host}/0", "redis://{host}/0?password={pw}"],
+)
+def test_no_command_shows_any_part_of_a_generated_redis_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, password: str, form: str
+) -> None:
+    url = form.format(pw=password, host=f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("SESSIONSVC_REDIS_URL", url)
+    monkeypatch.setenv("SESSIONSVC_REDIS_CONNECT_TIMEOUT", "0.2")
+    for argv in PASSWORD_COMMANDS:
+        assert leaked_parts(run_anyhow(capsys, argv), password) == [], argv
 
 
 # --- usage --------------------------------------------------------------------------------------

@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import redis.connection
+from conftest import generated_passwords, leaked_parts
 from pydantic import SecretStr, ValidationError
 
 from sessionsvc import ConfigError, Settings, generate_jwks, load_settings
 from sessionsvc.config import redact_url
+
+PASSWORDS = generated_passwords()
+URL_FORMS = [
+    "redis://app:{pw}@redis.internal:6379/0",
+    "redis://:{pw}@redis.internal:6379/0",
+    "rediss://:{pw}@redis.internal/0?db=1",
+    "unix://:{pw}@/run/redis.sock?db=0",
+    "redis://redis.internal:6379/0?password={pw}",
+    "redis://redis.internal/0?db=1&password={pw}&client_name=x",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -195,6 +208,43 @@ def test_refresh_ttl_shorter_than_access_ttl_is_refused(monkeypatch: pytest.Monk
 
 
 @pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(
+    ("staleness", "block"), [("1", 0.25), ("0.5", 0.125), ("2", 0.5), ("15", 1.0), ("3600", 1.0)]
+)
+def test_feed_block_defaults_from_max_staleness(
+    monkeypatch: pytest.MonkeyPatch, staleness: str, block: float
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_MAX_STALENESS", staleness)
+    settings = load_settings()
+    assert settings.feed_block == block
+    assert type(settings.feed_block) is float
+
+
+@pytest.mark.usefixtures("required")
+def test_explicit_feed_block_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSIONSVC_MAX_STALENESS", "1")
+    monkeypatch.setenv("SESSIONSVC_FEED_BLOCK", "0.9")
+    assert load_settings().feed_block == 0.9
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(("block", "staleness"), [("2", "1"), ("1", "1"), ("30", "15")])
+def test_explicit_feed_block_not_shorter_than_max_staleness_is_refused(
+    monkeypatch: pytest.MonkeyPatch, block: str, staleness: str
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_FEED_BLOCK", block)
+    monkeypatch.setenv("SESSIONSVC_MAX_STALENESS", staleness)
+    message = config_error()
+    assert f"SESSIONSVC_FEED_BLOCK={float(block):g}" in message
+    assert f"SESSIONSVC_MAX_STALENESS={float(staleness):g}" in message
+
+
+def test_feed_block_default_follows_max_staleness_in_the_constructor() -> None:
+    settings = Settings(issuer="i", audience="a", max_staleness=0.6, _env_file=None)  # type: ignore[call-arg]
+    assert settings.feed_block == 0.15
+
+
+@pytest.mark.usefixtures("required")
 def test_error_never_echoes_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONSVC_LEEWAY", "hunter2-not-a-number")
     monkeypatch.setenv("SESSIONSVC_ENV", "s3cr3t-env")
@@ -283,3 +333,109 @@ def test_redact_url_keeps_unix_socket_path() -> None:
 @pytest.mark.parametrize("url", ["redis://:hunter2@host:notaport/0", "redis://:hunter2@[::1/0"])
 def test_redact_url_handles_unparseable_urls(url: str) -> None:
     assert "hunter2" not in redact_url(url)
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+@pytest.mark.parametrize("form", URL_FORMS)
+def test_redact_url_shows_no_part_of_a_generated_password(password: str, form: str) -> None:
+    assert leaked_parts(redact_url(form.format(pw=password)), password) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("redis://:ab/cd@host/0", "redis://:***@host/0"),
+        ("redis://:ab?cd@host/0?db=1", "redis://:***@host/0?db=1"),
+        ("redis://:ab#cd@host/0", "redis://:***@host/0"),
+        ("redis://u:ab@cd@host/0", "redis://u:***@host/0"),
+        ("redis://host/0?password=ab#cd&db=1", "redis://host/0?password=***&db=1"),
+        ("redis://host/0?password=ab@cd", "redis://host/0?password=***"),
+    ],
+)
+def test_redact_url_takes_the_userinfo_to_the_last_at(url: str, redacted: str) -> None:
+    assert redact_url(url) == redacted
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_redact_url_masks_a_password_query_value_that_follows_an_at(password: str) -> None:
+    url = f"redis://host:6379/0?password={password}"
+    assert leaked_parts(redact_url(url), password) == []
+
+
+# --- SESSIONSVC_REDIS_URL is read exactly as redis-py reads it ----------------------------------
+
+
+def redis_url_error(monkeypatch: pytest.MonkeyPatch, url: str) -> str:
+    monkeypatch.setenv("SESSIONSVC_REDIS_URL", url)
+    message = config_error()
+    assert "SESSIONSVC_REDIS_URL" in message
+    return message
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize("password", [p for p in PASSWORDS if set(p) & set("/?#@")])
+@pytest.mark.parametrize("form", [f for f in URL_FORMS if "password=" not in f])
+def test_redis_url_with_unescaped_delimiters_in_the_password_is_refused(
+    monkeypatch: pytest.MonkeyPatch, password: str, form: str
+) -> None:
+    message = redis_url_error(monkeypatch, form.format(pw=password))
+    assert "percent-encode" in message
+    assert leaked_parts(message, password) == []
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2@host:hunter3/0",  # a port that is not a number
+        "redis://:hunter2/0",  # no @: "hunter2" would be the port
+        "redis://:hunter2@[::1/0",
+        "redis://:hun[ter]2@host/0",
+        "redis://:hunter2@host/0#fragment",
+        "redis://:hun%zzter2@host/0",
+        "redis://host/0?password=hunter2&hunter3=1",  # "&" in a password: an unknown parameter
+        "redis://host/0?password=hunter2+hunter3",  # "+" would become a space
+        "redis://host/0?password=hunter2@hunter3",
+        "http://:hunter2@host/0",
+        "hunter2",
+    ],
+)
+def test_redis_url_that_redis_py_would_misread_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    message = redis_url_error(monkeypatch, url)
+    assert "hunter" not in message
+
+
+def test_settings_validation_error_never_echoes_the_redis_url() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(issuer="i", audience="a", redis_url="redis://:hunter/2@h/0", _env_file=None)  # type: ignore[call-arg,arg-type]
+    assert "hunter" not in str(info.value)
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize("password", PASSWORDS)
+@pytest.mark.parametrize("form", URL_FORMS)
+def test_redis_url_with_a_percent_encoded_password_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, password: str, form: str
+) -> None:
+    url = form.format(pw=quote(password, safe=""))
+    monkeypatch.setenv("SESSIONSVC_REDIS_URL", url)
+    assert load_settings().redis_url.get_secret_value() == url
+    assert redis.connection.parse_url(url)["password"] == password
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://alice:p4ss:w0rd@[::1]:6380/2?protocol=3&client_name=svc",
+        "rediss://host?ssl_cert_reqs=none&socket_timeout=2.5",
+        "unix:///run/redis.sock?db=3",
+        "redis://localhost",
+    ],
+)
+def test_plain_redis_urls_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("SESSIONSVC_REDIS_URL", url)
+    assert load_settings().redis_url.get_secret_value() == url

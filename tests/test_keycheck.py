@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 from typing import Any
 
@@ -154,12 +155,55 @@ def test_short_secret_is_refused(size: int) -> None:
 
 
 def test_secret_of_exactly_32_random_bytes_passes() -> None:
-    check_jwk(hs256(bytes(range(100, 132))), WHERE)
+    check_jwk(hs256(hashlib.sha256(b"sessionsvc").digest()), WHERE)
 
 
 @pytest.mark.parametrize("secret", [b"a" * 64, b"ab" * 32, bytes(range(15)) * 4])
 def test_low_variety_secret_is_refused(secret: bytes) -> None:
     refused(hs256(secret), "not random enough")
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        b"correct horse battery staple 2024",
+        b"my_company_jwt_signing_key_v1_prod",
+        b"Tr0ub4dor&3 is not a key, is it?!",
+        hashlib.sha512(b"hex").hexdigest().encode(),  # the bytes of hex text, not of the key
+        base64.b64encode(hashlib.sha256(b"b64").digest()),
+        b"multi-line\npassphrase\twith whitespace\r\n",
+    ],
+    ids=["passphrase", "identifier", "password", "hex-text", "base64-text", "whitespace"],
+)
+def test_text_like_secret_is_refused(secret: bytes) -> None:
+    refused(hs256(secret), "looks like text")
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        bytes(range(32)),
+        bytes(range(100, 164)),
+        bytes(range(0, 256, 8)),
+        bytes((7 * i + 3) % 256 for i in range(48)),
+        bytes(range(255, 191, -2)),
+        bytes(range(128, 160)) * 2,  # a sawtooth: two differences
+        hashlib.sha256(b"x").digest()[:20] * 2,  # a repeating period of 20 random bytes
+        hashlib.sha256(b"y").digest()[:17] * 3,
+    ],
+    ids=[
+        "0-31",
+        "100-163",
+        "step-8",
+        "step-7-wrapping",
+        "descending",
+        "sawtooth",
+        "period-20",
+        "period-17",
+    ],
+)
+def test_patterned_secret_is_refused(secret: bytes) -> None:
+    refused(hs256(secret), "patterned")
 
 
 @pytest.mark.parametrize(
@@ -186,6 +230,8 @@ def test_secret_not_canonical_base64url_is_refused(k: object) -> None:
         b"a" * 64,
         bytes(range(128, 160)) + b"changeme",
         b"your-256-bit-secret-your-256-bit-secret!",
+        b"correct horse battery staple 2024",
+        bytes(range(32)),
     ],
 )
 def test_secret_refusals_never_echo_the_secret(secret: bytes) -> None:

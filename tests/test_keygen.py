@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sessionsvc import KeyRing, Validator, generate_jwk, generate_jwks, load_jwks
 from sessionsvc.jsonstrict import b64url_decode
-from sessionsvc.keycheck import SUPPORTED_ALGS
+from sessionsvc.keycheck import SUPPORTED_ALGS, check_jwk
 from tests.conftest import AUDIENCE, ISSUER, NOW, ManualClock, make_settings
 
 ALGS = ["EdDSA", "ES256", "RS256", "HS256"]
@@ -120,3 +122,22 @@ def test_generate_jwks_wraps_one_key() -> None:
 
 def test_generator_covers_every_supported_alg() -> None:
     assert set(ALGS) == set(SUPPORTED_ALGS)
+
+
+def test_generated_hs256_secrets_always_pass_the_key_policy() -> None:
+    for _ in range(2000):
+        check_jwk(generate_jwk("HS256", "k1"), "generated")
+
+
+def test_generation_draws_again_when_a_secret_would_be_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    draws = iter([bytes(range(32)), b"a" * 32, b"correct horse battery staple 24!"])
+    good = hashlib.sha256(b"sessionsvc").digest()
+    real = secrets.token_bytes
+
+    def token_bytes(n: int) -> bytes:
+        return next(draws, good) if n == 32 else real(n)
+
+    monkeypatch.setattr(secrets, "token_bytes", token_bytes)
+    assert b64url_decode(generate_jwk("HS256", "k1")["k"]) == good

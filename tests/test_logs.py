@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 
+import sessionsvc.validator
 from sessionsvc.logs import SECRET_KEYS, configure_logging, redact_secrets
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +103,43 @@ def test_importing_sessionsvc_does_not_configure_logging() -> None:
         "assert not structlog.is_configured()"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- every line names its component -------------------------------------------------------------
+
+
+def test_production_lines_name_their_logger(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("production")
+    structlog.get_logger("sessionsvc.feed").info("feed_reconnected", password="hunter2")
+    err = capsys.readouterr().err
+    record = json.loads(err)
+    assert record["logger"] == "sessionsvc.feed"
+    assert record["event"] == "feed_reconnected"
+    assert record["password"] == "[redacted]"
+    assert "hunter2" not in err
+
+
+def test_development_lines_name_their_logger(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("development")
+    structlog.get_logger("workers.worker").warning("worker_stopped", token="eyJ.secret.token")
+    err = capsys.readouterr().err
+    assert "workers.worker" in err
+    assert "worker_stopped" in err
+    assert "eyJ.secret.token" not in err
+
+
+def test_a_module_logger_names_its_module(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("production")
+    sessionsvc.validator.log.warning("validator_not_synced", waited=0.1)
+    assert json.loads(capsys.readouterr().err)["logger"] == "sessionsvc.validator"
+
+
+def test_every_logger_of_sessionsvc_and_workers_is_named() -> None:
+    calls = []
+    for path in sorted([*ROOT.glob("sessionsvc/*.py"), *ROOT.glob("workers/*.py")]):
+        calls += [
+            (path.name, m[1]) for m in re.finditer(r"get_logger\(([^)]*)\)", path.read_text())
+        ]
+    assert calls
+    for module, argument in calls:
+        assert re.fullmatch(r'"(sessionsvc|workers)\.[a-z_.]+"', argument), (module, argument)

@@ -792,6 +792,29 @@ def test_iat_just_outside_the_leeway_is_issued_in_future(
     assert reason(validator, token) == "issued_in_future"
 
 
+def test_token_living_one_second_longer_than_access_ttl_is_bad_lifetime(
+    validator: Validator, key: Key, alg_settings: Settings
+) -> None:
+    # validly signed, not expired: exp − iat = access_ttl + 1 would outlive revocation entries
+    token = token_for(key, exp=NOW + alg_settings.access_ttl + 1)
+    assert reason(validator, token) == "bad_lifetime"
+
+
+def test_token_living_exactly_access_ttl_is_accepted(
+    validator: Validator, key: Key, alg_settings: Settings
+) -> None:
+    exp = NOW + alg_settings.access_ttl
+    assert validator.validate(token_for(key, exp=exp))["exp"] == exp
+
+
+def test_long_lived_token_issued_long_ago_is_bad_lifetime(validator: Validator, key: Key) -> None:
+    # a year-long token minted last month, with a signing key that leaked: refused although its
+    # exp is far away and its iat is in the past
+    iat = NOW - 30 * 86400
+    token = token_for(key, iat=iat, nbf=iat, exp=iat + 365 * 86400)
+    assert reason(validator, token) == "bad_lifetime"
+
+
 def test_iat_just_inside_the_leeway_is_accepted(
     validator: Validator, key: Key, alg_settings: Settings
 ) -> None:
@@ -968,6 +991,12 @@ PRECEDENCE: dict[str, tuple[dict[str, Any], dict[str, Any], bool, str]] = {
     "audience-beats-expiry": ({}, {"aud": "y", "exp": 1}, False, "bad_audience"),
     "expiry-beats-nbf": ({}, {"exp": 1, "nbf": NOW + 3600}, False, "expired"),
     "nbf-beats-iat": ({}, {"nbf": NOW + 3600, "iat": NOW + 3600}, False, "not_yet_valid"),
+    "iat-beats-lifetime": (
+        {},
+        {"iat": NOW + 3600, "exp": NOW + 3600 + 901},
+        False,
+        "issued_in_future",
+    ),
 }
 
 

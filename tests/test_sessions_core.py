@@ -23,21 +23,14 @@ from sessionsvc import (
     TokenRejected,
     Validator,
 )
+from sessionsvc.claims import id_claim_problem
 from sessionsvc.sessionkeys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
 from sessionsvc.sessions_core import SCRIPTS, Call, SessionCore
 
 subs = st.text(min_size=1).filter(lambda s: 0 < len(s.encode("utf-8", "surrogatepass")) <= 128)
 
 
-def _encodable(sub: str) -> bool:
-    try:
-        sub.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-@given(subs.filter(_encodable))
+@given(subs.filter(lambda sub: id_claim_problem(sub) is None))
 def test_session_id_carries_its_sub(sub: str) -> None:
     sid = new_session_id(sub)
     assert sub_of(sid) == sub
@@ -163,6 +156,20 @@ def test_login_refuses_bad_input_before_any_io(core: SessionCore) -> None:
     assert pair.session_id
 
 
+@pytest.mark.parametrize("sub", ["\u200b", "a\nb", "\x00", "\u2028", "x" * 200])
+def test_login_refuses_a_sub_the_validator_would_reject_before_any_io(
+    core: SessionCore, sub: str
+) -> None:
+    with pytest.raises(ValueError, match=r"^sub "):
+        next(core.login(sub))
+
+
+@pytest.mark.parametrize("sub", ["\u200b", "a\nb", "\x00"])
+def test_user_tag_refuses_unprintable_subs(sub: str) -> None:
+    with pytest.raises(ValueError, match="unprintable"):
+        user_tag(sub)
+
+
 def _refresh_reply(issuer: TokenIssuer, settings: Settings, clock: ManualClock) -> tuple[str, str]:
     sid = new_session_id("alice")
     token = issuer.refresh_token("alice", sid, jti="J" * 22, now=int(clock.now))
@@ -225,6 +232,18 @@ def test_refresh_drops_claims_no_longer_allowed(clock: ManualClock) -> None:
     _, pair = drive(core.refresh(token), reply)
     claims = Validator(core.settings, clock=clock).validate(pair.access_token)
     assert "roles" not in claims and claims["scope"] == "s"
+
+
+def test_refresh_token_living_longer_than_refresh_ttl_is_bad_lifetime(
+    core: SessionCore, clock: ManualClock
+) -> None:
+    sid, now, ttl = new_session_id("alice"), int(clock.now), core.settings.refresh_ttl
+    too_long = core.issuer.refresh_token("alice", sid, exp=now + ttl + 1, now=now)
+    with pytest.raises(TokenRejected) as info:
+        next(core.refresh(too_long))
+    assert info.value.reason == "bad_lifetime"
+    exactly = core.issuer.refresh_token("alice", sid, exp=now + ttl, now=now)
+    assert next(core.refresh(exactly)).script == "refresh"
 
 
 def test_refresh_rejects_a_sid_of_another_user(core: SessionCore, clock: ManualClock) -> None:

@@ -8,6 +8,9 @@ from typing import Any
 
 import jwt
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from sessionsvc import (
     ClaimNotAllowed,
@@ -106,9 +109,8 @@ def test_refresh_token_header_uses_its_own_type_and_ring(issuer: TokenIssuer) ->
 def test_refresh_token_verifies_against_the_refresh_ring(
     issuer: TokenIssuer, settings: Settings
 ) -> None:
-    verifier = TokenVerifier(
-        issuer.refresh_keys, REFRESH_TYPE, ClaimRules(ISSUER, AUDIENCE, 30, REFRESH_CLAIMS)
-    )
+    rules = ClaimRules(ISSUER, AUDIENCE, 30, REFRESH_CLAIMS, max_lifetime=settings.refresh_ttl)
+    verifier = TokenVerifier(issuer.refresh_keys, REFRESH_TYPE, rules)
     token = issuer.issue("alice").refresh_token
     assert verifier.verify(token, NOW).key.kid == "refresh-EdDSA"
 
@@ -213,6 +215,39 @@ def test_direct_access_token_call_also_checks_the_allow_list(issuer: TokenIssuer
 def test_empty_or_non_string_sub_is_refused(issuer: TokenIssuer, sub: object) -> None:
     with pytest.raises(ValueError, match="sub must be a non-empty string"):
         issuer.issue(sub)  # type: ignore[arg-type]
+
+
+UNPRINTABLE_SUBS = ["\u200b", "a\nb", "\x00", "tab\t", "\ud800", "x" * 257]
+
+
+@pytest.mark.parametrize("sub", UNPRINTABLE_SUBS)
+def test_sub_the_validator_would_reject_is_refused(issuer: TokenIssuer, sub: str) -> None:
+    with pytest.raises(ValueError, match=r"^sub "):
+        issuer.issue(sub)
+    with pytest.raises(ValueError, match=r"^sub "):
+        issuer.access_token(sub, "s1")
+    with pytest.raises(ValueError, match=r"^sub "):
+        issuer.refresh_token(sub, "s1")
+
+
+@pytest.mark.parametrize("sid", ["", "s\n1", "\u200b", "s" * 257])
+def test_sid_the_validator_would_reject_is_refused(issuer: TokenIssuer, sid: str) -> None:
+    with pytest.raises(ValueError, match=r"^sid "):
+        issuer.access_token("alice", sid)
+    with pytest.raises(ValueError, match=r"^sid "):
+        issuer.refresh_token("alice", sid)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(sub=st.text(max_size=300))
+def test_every_sub_the_issuer_accepts_validates(sub: str) -> None:
+    settings = make_settings("HS256")
+    clock = ManualClock()
+    try:
+        pair = TokenIssuer(settings, clock=clock).issue(sub)
+    except ValueError:
+        return
+    assert Validator(settings, clock=clock).validate(pair.access_token)["sub"] == sub
 
 
 # --- keys ---------------------------------------------------------------------------------------
