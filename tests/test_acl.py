@@ -171,9 +171,7 @@ def test_a_publisher_cannot_destroy_or_block_what_others_queued(users: Users) ->
             wait_for(lambda: admin.pubsub_numsub("{ss:events}:idp")[0][1] >= 1, "subscribed")
             idp.publish("{ss:events}:idp", json.dumps({"type": "session.revoke", "sid": "S-p"}))
             wait_for(  # the forward into idp's own blocked stream fails: a clear dead letter
-                lambda: any(
-                    m.get("dlq:error") == "intake_failed" for m in _pubsub_letters(admin)
-                ),
+                lambda: any(m.get("dlq:error") == "intake_failed" for m in _pubsub_letters(admin)),
                 "the pub/sub dead letter",
             )
     operator.close()

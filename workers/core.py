@@ -46,7 +46,16 @@ from sessionsvc.revoker import RevKeys, revocation_args
 from sessionsvc.sessions_core import Call, SessionCore
 from sessionsvc.tokens import new_id
 
-__all__ = ["APPLY", "DLQ_COPY", "META_FIELDS", "DeadLetter", "Entry", "Planned", "WorkerCore", "configured_kids"]
+__all__ = [
+    "APPLY",
+    "DLQ_COPY",
+    "META_FIELDS",
+    "DeadLetter",
+    "Entry",
+    "Planned",
+    "WorkerCore",
+    "configured_kids",
+]
 
 APPLY = "apply"
 DLQ_COPY: Final = MAX_BYTES
