@@ -181,3 +181,50 @@ def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
             assert svc.list_sessions("alice") == []
             client.flushall()
         client.close()
+
+
+def _batch(client: redis.Redis, calls: list[list[str]]) -> Any:
+    from workers.scripts import APPLY_BATCH
+
+    args = [str(len(calls))] + [a for call in calls for a in call]
+    return client.register_script(APPLY_BATCH)(keys=RevKeys().all(), args=args)
+
+
+def _worker_calls(now: float) -> list[list[str]]:
+    """The APPLY calls a worker builds for one event of every kind applied by value."""
+    from conftest import ManualClock, make_settings
+
+    from sessionsvc.events import parse_fields
+    from workers.core import APPLY, WorkerCore
+
+    core = WorkerCore(make_settings(redis_url="redis://127.0.0.1:1/0"), ManualClock(now))
+    events = [
+        {"type": "session.revoke", "sid": "not-ours"},
+        {"type": "token.revoke", "jti": "J-new"},
+        {"type": "user.revoke", "sub": "alice", "before": str(int(now) - 5)},
+        {"type": "all.revoke", "before": str(int(now) - 5)},
+        {"type": "key.revoke", "kid": "k-new"},
+    ]
+    calls = [core.call_for(parse_fields(e.items()), "E") for e in events]
+    assert {c.script for c in calls} == {APPLY}
+    return [c.args for c in calls]
+
+
+@pytest.mark.redis
+def test_a_failing_log_append_leaves_the_state_as_it_was(client: redis.Redis) -> None:
+    """Redis does not roll a script back: the log append, which can fail, comes before any
+    write. A poisoned log (an XADD of the largest id) makes every apply fail, and fail clean."""
+    from sessions_harness import dump_all, poison_log
+
+    for rev in (Revocation("token", "J-old", until=5000.0), Revocation("key", "k-old")):
+        apply(client, rev)
+    poison_log(client)
+    before = dump_all(client)
+    script = client.register_script(APPLY_REVOCATION)
+    for args in _worker_calls(2000.0):
+        with pytest.raises(redis.ResponseError, match="last possible ID"):
+            script(keys=RevKeys().all(), args=args)
+        assert dump_all(client) == before, args[0]
+    with pytest.raises(redis.ResponseError, match="last possible ID"):
+        _batch(client, _worker_calls(2000.0))
+    assert dump_all(client) == before

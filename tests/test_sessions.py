@@ -12,11 +12,12 @@ import pytest
 import redis
 from conftest import ManualClock, make_settings
 from redis.crc import key_slot
-from sessions_harness import AsyncFacade, SyncFacade, read_log
+from sessions_harness import AsyncFacade, SyncFacade, dump_all, poison_log, read_log
 
 from sessionsvc import (
     RefreshReuseDetected,
     SessionNotFound,
+    StoreUnavailable,
     TokenRejected,
     Validator,
 )
@@ -370,6 +371,32 @@ def test_logout_all_while_logins_run(make: Make, redis_url: str) -> None:
         if pair.session_id not in survivors:  # born before the logout: nothing of it survives
             assert rejected(lambda p=pair: svc.validator.validate(p.access_token)) == "revoked"
             assert rejected(lambda p=pair: svc.refresh(p.refresh_token)) == "revoked"
+
+
+def test_a_session_ends_only_once_its_revocation_is_logged(make: Make, redis_url: str) -> None:
+    """With the log append failing (a poisoned log), logout, logout_all, eviction and refresh
+    reuse raise and leave the sessions, the index and the revocation state as they were."""
+    svc = make(max_sessions_per_user=2)
+    a, b = svc.login("alice"), svc.login("alice")
+    rotated = svc.refresh(svc.refresh(b.refresh_token).refresh_token)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        poison_log(client)
+        before = dump_all(client)
+        attempts = [
+            lambda: svc.logout(a.session_id),
+            lambda: svc.logout_all("alice"),
+            lambda: svc.login("alice"),  # at the cap: evicts the oldest
+            lambda: svc.refresh(b.refresh_token),  # a twice-old token: reuse
+        ]
+        for attempt in attempts:
+            with pytest.raises(StoreUnavailable, match="last possible ID"):
+                attempt()
+            assert dump_all(client) == before
+    finally:
+        client.close()
+    assert {i.session_id for i in svc.list_sessions("alice")} == {a.session_id, b.session_id}
+    svc.validator.validate(rotated.access_token)
 
 
 def test_bad_input(make: Make) -> None:
