@@ -31,8 +31,7 @@ def event_fields(type_: str, **members: object) -> dict[str, str]:
 
 def _check_applicable(fields: dict[str, str], settings: Settings) -> None:
     """The worker's own last check (a ``before`` in the future is refused), before any I/O."""
-    lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
-    to_revocation(parse_fields(fields.items()), time.time(), lifetimes)
+    to_revocation(parse_fields(fields.items()), time.time(), Lifetimes.of(settings))
 
 
 def _wire(value: object) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Final
 from .claims import REFRESH_CLAIMS, ClaimRules
 from .config import Settings
 from .errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
+from .events import Lifetimes
 from .revoker import format_number as num
 from .sessionkeys import SessionKeys, sub_of, user_tag
 from .sessions_model import REV_KEYS, SCRIPT_SHAS, SCRIPTS, Call, Op, SessionInfo
@@ -68,6 +69,7 @@ class SessionCore:
         self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
+        self._lifetimes = Lifetimes.of(settings)
 
     @property
     def issuer(self) -> TokenIssuer:
@@ -94,7 +96,7 @@ class SessionCore:
 
     def _revocation_until(self, now: float) -> str:
         # no access token of a revoked session outlives this; refresh needs the deleted hash
-        return num(now + self.settings.access_ttl + self.settings.leeway)
+        return num(now + self._lifetimes.longest_access)
 
     def login(
         self,
@@ -226,7 +228,7 @@ class SessionCore:
             num(now),
             sub,
             num(now),
-            str(s.access_ttl + s.leeway),
+            str(self._lifetimes.longest_access),
             new_id(),
             reason,
             source,

@@ -244,7 +244,7 @@ def test_logout_calls(core: SessionCore, clock: ManualClock) -> None:
     assert calls[0].args == [
         str(int(clock.now)),
         sid,
-        str(int(clock.now) + 900 + 30),
+        str(int(clock.now) + 900 + 2 * 30),  # the access tokens of the session (Lifetimes)
         calls[0].args[3],
         "admin",
         "sessionsvc",
@@ -252,7 +252,7 @@ def test_logout_calls(core: SessionCore, clock: ManualClock) -> None:
     ]
     calls, count = drive(core.logout_all("alice"), [3, b"1800000000", b""])
     assert count == 3 and calls[0].keys[-1] == core.keys.index("alice")
-    assert calls[0].args[2] == str(int(clock.now)) and calls[0].args[3] == "930"
+    assert calls[0].args[2] == str(int(clock.now)) and calls[0].args[3] == "960"
 
 
 def test_session_info_decoding(core: SessionCore) -> None:

@@ -14,7 +14,8 @@ from sessionsvc.sessionkeys import new_session_id
 from workers.core import APPLY, DeadLetter, WorkerCore
 
 SETTINGS = make_settings(redis_url="redis://127.0.0.1:1/0")
-LONGEST = max(SETTINGS.access_ttl, SETTINGS.refresh_ttl) + SETTINGS.leeway
+LONGEST = max(SETTINGS.access_ttl, SETTINGS.refresh_ttl) + 2 * SETTINGS.leeway
+ACCESS = SETTINGS.access_ttl + 2 * SETTINGS.leeway  # what a session revocation must cover
 
 
 def pairs(**fields: str) -> list[tuple[bytes, bytes]]:
@@ -44,7 +45,7 @@ def test_foreign_session_id_is_revoked_by_value(core: WorkerCore) -> None:
     assert call.script == APPLY and call.keys == RevKeys().all()
     kind, value, before, until, epoch, *meta = call.args
     assert (kind, value, before, epoch) == ("session", "not-ours", "0", "EPOCH")
-    assert float(until) == NOW + LONGEST
+    assert float(until) == NOW + ACCESS  # a foreign sid has no session: access tokens only
     assert meta == ["", "", "session.revoke", ""]  # reason defaults to the event type
 
 
@@ -80,6 +81,11 @@ def test_user_too_long_for_a_session_key_is_still_revoked(core: WorkerCore, sub:
 def test_token_revocation_is_kept_until_its_exp(core: WorkerCore) -> None:
     call = core.call_for(parse(type="token.revoke", jti="J", exp=str(NOW + 100)), "E")
     assert call.args[:4] == ["token", "J", "0", str(NOW + 100 + SETTINGS.leeway)]
+
+
+def test_a_planted_token_revocation_is_bounded_by_the_settings(core: WorkerCore) -> None:
+    call = core.call_for(parse(type="token.revoke", jti="J", exp="999999999999"), "E")
+    assert call.args[:4] == ["token", "J", "0", str(NOW + LONGEST)]
 
 
 def test_all_and_key(core: WorkerCore) -> None:
@@ -132,6 +138,8 @@ def test_lifetimes_follow_settings() -> None:
         ManualClock(),
     )
     call = core.call_for(core_event(sid="S"), "E")
+    assert float(call.args[3]) == NOW + 60
+    call = core.call_for(parse(type="token.revoke", jti="J"), "E")
     assert float(call.args[3]) == NOW + 120
     assert not math.isinf(float(call.args[3]))
 

@@ -65,7 +65,7 @@ class WorkerCore:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
-        self.lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
+        self.lifetimes = Lifetimes.of(settings)
         self.rev_keys = RevKeys(settings.namespace)
         self._rev_all = self.rev_keys.all()
         self.sessions = SessionCore(settings, clock=clock)
