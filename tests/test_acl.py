@@ -92,6 +92,8 @@ def test_every_role_runs_under_its_user_with_no_refusal(
         raw_publisher.publish("ss:events", json.dumps({"type": "session.revoke", "sid": "S-2"}))
         wait_for(lambda: outcome(v, streamed) == "revoked", "the streamed event")
         wait_for(lambda: outcome(v, published) == "revoked", "the published event")  # ... pub/sub
+        publisher.revoke_user("erin", before=time.time())  # by value: clamped (TIME)
+        wait_for(lambda: admin.hget("ss:{rev}:user", "erin"), "the user revocation")
         raw_publisher.xadd("ss:events", {"type": "nonsense"})  # a dead letter
         wait_for(lambda: admin.xlen("ss:dlq") == 1, "the dead letter")
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
+from conftest import ManualClock, make_settings
 from hypothesis import given
 from hypothesis import strategies as st
-from sessions_harness import read_log
+from sessions_harness import dump_all, poison_log, read_log
 
-from sessionsvc import Revocation, RevocationView
+from sessionsvc import Revocation, RevocationView, SessionService, TokenRejected
+from sessionsvc.events import Lifetimes, parse_fields
 from sessionsvc.revoker import (
     APPLY_REVOCATION,
     RevKeys,
@@ -22,6 +25,8 @@ from sessionsvc.revoker import (
     parse_number,
     revocation_args,
 )
+from workers.core import APPLY, WorkerCore
+from workers.scripts import APPLY_BATCH
 
 times = st.one_of(st.integers(0, 2**40).map(float), st.floats(0, 2e10).map(lambda x: round(x, 6)))
 ids = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=40)
@@ -156,11 +161,7 @@ def _jti(token: str) -> str:
 @pytest.mark.redis
 def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
     """A worker-applied user, key, token or global revocation also stops refresh."""
-    from conftest import ManualClock, make_settings
-
-    from sessionsvc import SessionService, TokenRejected
-
-    clock = ManualClock()
+    clock = ManualClock(time.time() - 10)  # a before behind Redis' clock: applied as given
     settings = make_settings(redis_url=redis_url)
     with SessionService(settings, clock=clock) as svc:
         client = redis.Redis.from_url(redis_url)
@@ -184,19 +185,12 @@ def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
 
 
 def _batch(client: redis.Redis, calls: list[list[str]]) -> Any:
-    from workers.scripts import APPLY_BATCH
-
     args = [str(len(calls))] + [a for call in calls for a in call]
     return client.register_script(APPLY_BATCH)(keys=RevKeys().all(), args=args)
 
 
 def _worker_calls(now: float) -> list[list[str]]:
     """The APPLY calls a worker builds for one event of every kind applied by value."""
-    from conftest import ManualClock, make_settings
-
-    from sessionsvc.events import parse_fields
-    from workers.core import APPLY, WorkerCore
-
     core = WorkerCore(make_settings(redis_url="redis://127.0.0.1:1/0"), ManualClock(now))
     events = [
         {"type": "session.revoke", "sid": "not-ours"},
@@ -214,8 +208,6 @@ def _worker_calls(now: float) -> list[list[str]]:
 def test_a_failing_log_append_leaves_the_state_as_it_was(client: redis.Redis) -> None:
     """Redis does not roll a script back: the log append, which can fail, comes before any
     write. A poisoned log (an XADD of the largest id) makes every apply fail, and fail clean."""
-    from sessions_harness import dump_all, poison_log
-
     for rev in (Revocation("token", "J-old", until=5000.0), Revocation("key", "k-old")):
         apply(client, rev)
     poison_log(client)
@@ -228,3 +220,39 @@ def test_a_failing_log_append_leaves_the_state_as_it_was(client: redis.Redis) ->
     with pytest.raises(redis.ResponseError, match="last possible ID"):
         _batch(client, _worker_calls(2000.0))
     assert dump_all(client) == before
+
+
+def _server_time(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
+
+
+@pytest.mark.redis
+def test_a_before_ahead_of_the_server_clock_is_clamped_to_it(client: redis.Redis) -> None:
+    """An event's ``before`` within the leeway ahead (the worker accepts it) is applied as the
+    server's time: logins facing it would otherwise be refused for that long. ``until`` moves
+    with it (still ``before`` + longest)."""
+    settings = make_settings(redis_url="redis://127.0.0.1:1/0")
+    longest = Lifetimes.of(settings).longest
+    core = WorkerCore(settings, time.time)
+    script = client.register_script(APPLY_REVOCATION)
+    ahead = str(round(time.time() + 20, 3))
+    events = [
+        {"type": "all.revoke", "before": ahead},
+        {"type": "user.revoke", "sub": "al", "before": ahead},
+    ]
+    for event in events:
+        call = core.call_for(parse_fields(event.items()), "E")
+        assert float(call.args[2]) > _server_time(client) + 19  # the worker let it through
+        assert script(keys=RevKeys().all(), args=call.args) is not None
+    now = _server_time(client)
+    glob = client.hgetall("ss:{rev}:all")
+    assert float(glob[b"before"]) <= now and float(glob[b"until"]) == pytest.approx(
+        float(glob[b"before"]) + longest, abs=1e-6
+    )
+    user_before = float(client.hget("ss:{rev}:user", "al") or 0)
+    assert 0 < user_before <= now
+    user_until = client.zscore("ss:{rev}:user:until", "al")
+    assert user_until == pytest.approx(user_before + longest, abs=1e-6)
+    logged = [rev for _, rev in client.xrange("ss:{rev}:log")]
+    assert [float(f[b"before"]) for f in logged] == [float(glob[b"before"]), user_before]

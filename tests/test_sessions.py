@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -372,6 +373,72 @@ def test_logout_all_while_logins_run(make: Make, redis_url: str) -> None:
         if pair.session_id not in survivors:  # born before the logout: nothing of it survives
             assert rejected(lambda p=pair: svc.validator.validate(p.access_token)) == "revoked"
             assert rejected(lambda p=pair: svc.refresh(p.refresh_token)) == "revoked"
+
+
+def _iat(token: str) -> int:
+    from revocation_harness import claims_of
+
+    return int(claims_of(token)["iat"])
+
+
+def test_a_login_behind_a_logout_everywhere_issues_tokens_from_its_cutoff(
+    make: Make, redis_url: str, clock: ManualClock
+) -> None:
+    """A logout-everywhere on a node 20 s ahead (its cutoff is not clamped: it covers that
+    node's tokens) must not lock the user out of a node 20 s behind it (within the leeway):
+    the login is issued from the cutoff (iat ≥ before, session created ≥ before)."""
+    svc = make()
+    svc.login("alice")
+    clock.now += 20.25  # the node that logs the user out everywhere is ahead
+    svc.logout_all("alice")
+    cutoff = clock.now
+    clock.now -= 20.25
+    pair = svc.login("alice")  # used to fail: 'superseded' three times, SessionError
+    assert _iat(pair.access_token) == _iat(pair.refresh_token) == math.ceil(cutoff)
+    [info] = svc.list_sessions("alice")
+    assert info.created >= cutoff
+    feed(svc, redis_url)
+    assert svc.validator.validate(pair.access_token)["sid"] == pair.session_id
+    again = svc.refresh(pair.refresh_token)
+    assert _iat(again.access_token) >= cutoff
+    svc.validator.validate(again.access_token)
+
+
+def test_a_login_and_refresh_behind_a_global_cutoff(make: Make, redis_url: str) -> None:
+    """An all.revoke applied as of Redis' clock, a node whose clock is 20 s behind: a session
+    created after the cutoff (by a node ahead) refreshes, and a new login succeeds; their access
+    tokens carry iat ≥ before, so a validator with the same clock accepts them."""
+    from revocation_harness import Applier
+
+    from sessionsvc import Revocation
+
+    clock = ManualClock(time.time() + 5)  # a node ahead logs in after the cutoff below
+    svc = make(clock=clock)
+    cutoff = time.time()
+    client = redis.Redis.from_url(redis_url)
+    Applier(client)(Revocation("all", before=cutoff, until=cutoff + 3600))
+    client.close()
+    early = svc.login("alice")
+    clock.now = cutoff - 20  # the same session, refreshed on a node 20 s behind
+    refreshed = svc.refresh(early.refresh_token)
+    late = svc.login("bob")
+    feed(svc, redis_url)
+    for pair in (refreshed, late):
+        assert _iat(pair.access_token) >= cutoff
+        svc.validator.validate(pair.access_token)
+    [info] = svc.list_sessions("bob")
+    assert info.created >= cutoff
+
+
+def test_a_cutoff_beyond_the_leeway_still_refuses_a_login(make: Make, clock: ManualClock) -> None:
+    from sessionsvc import SessionError
+
+    svc = make()
+    clock.now += svc.settings.leeway + 1  # a node more than the leeway ahead
+    svc.logout_all("alice")
+    clock.now -= svc.settings.leeway + 1
+    with pytest.raises(SessionError, match="leeway"):
+        svc.login("alice")
 
 
 def test_a_session_ends_only_once_its_revocation_is_logged(make: Make, redis_url: str) -> None:

@@ -35,9 +35,16 @@ local function field_grows(writes, key, field, value, text)
   if old == nil or value > old then writes[#writes + 1] = {'HSET', key, field, text} end
 end
 
--- r = {kind, value, before, till, epoch, id, source, reason, at}. Idempotent and monotonic:
--- until and before only grow, nothing is removed. Appends to the log only when the state
--- changed; returns the log entry id, or false when the revocation was already in force.
+-- r = {kind, value, before, till, epoch, id, source, reason, at, clamp}. Idempotent and
+-- monotonic: until and before only grow, nothing is removed. Appends to the log only when the
+-- state changed; returns the log entry id, or false when the revocation was already in force.
+--
+-- r.clamp (the event path: APPLY_REVOCATION, APPLY_BATCH): a user/all ``before`` later than
+-- the server's clock (TIME) is applied as the server's time, and ``until`` moves down with it
+-- (same distance from ``before``). The worker accepts a ``before`` up to the leeway ahead of its
+-- clock (skew, not the future); unclamped it would refuse every login facing it for that long.
+-- logout_all does not clamp: its ``before`` is raised past the deleted sessions' last activity,
+-- app clocks that may be ahead of Redis', to cover tokens those nodes issued.
 --
 -- Ordering invariant (Redis does not roll back a script that fails half-way): every command
 -- that can fail runs before the first write. "Changed" is decided by reads alone (ZSCORE, HGET,
@@ -51,6 +58,14 @@ local function apply_revocation(K, r)
   if before == nil or till == nil or before ~= before or till ~= till or before < 0
       or till < 0 then
     error('ERR revocation before/until must be numbers')
+  end
+  if r.clamp and before > 0 and (r.kind == 'user' or r.kind == 'all') then
+    local time = redis.call('TIME')
+    local server = tonumber(time[1]) + tonumber(time[2]) / 1000000
+    if before > server then
+      if till ~= math.huge then till = math.max(0, till - (before - server)) end
+      before = server
+    end
   end
   -- state and log get the canonical text (ZADD refuses some strings tonumber accepts)
   local b, t = fmt(before), fmt(till)

@@ -1,14 +1,15 @@
 -- LOGIN: KEYS = its {rev} keys (K, U: see rev_prelude), idx, session key.
 -- ARGV = now, sub, sid, jti, iat, refresh exp, idle_exp, abs_exp, ip, ua, device, claims,
 --        max sessions (0: no cap), eviction until, epoch candidate.
--- Returns {'superseded'} when a logout-everywhere (user or global before) is later than now:
--- the session would be born revoked, the caller retries with a fresh clock reading.
+-- Returns {'superseded', cutoff} (nothing written) when a logout-everywhere (the user's or the
+-- global before, ``cutoff``) is later than now: the session would be born revoked. The caller
+-- signs again with the cutoff as its now (iat >= cutoff) when it is at most the leeway ahead.
 -- Otherwise {'ok', evicted sid...}. At the cap the oldest live sessions are evicted (revoked).
 local idx, skey = KEYS[U + 1], KEYS[U + 2]
 local now, sub, sid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local before = math.max(num(redis.call('HGET', K.user, sub)) or 0,
                         num(redis.call('HGET', K.all, 'before')) or 0)
-if now < before then return {'superseded'} end
+if now < before then return {'superseded', fmt(before)} end
 local out = {'ok'}
 local cap = tonumber(ARGV[13])
 if cap > 0 then
