@@ -39,8 +39,9 @@ revocations = st.one_of(
 
 
 def _as_log_fields(args: list[str]) -> dict[bytes, bytes]:
-    names = ["kind", "value", "before", "until", "epoch", "id", "source", "reason", "at"]
-    return {n.encode(): v.encode() for n, v in zip(names, args, strict=True) if v and n != "epoch"}
+    names = ["kind", "value", "before", "until", "epoch", "id", "source", "reason", "at", "cap"]
+    skip = ("epoch", "cap")
+    return {n.encode(): v.encode() for n, v in zip(names, args, strict=True) if v and n not in skip}
 
 
 @given(revocations)
@@ -256,3 +257,56 @@ def test_a_before_ahead_of_the_server_clock_is_clamped_to_it(client: redis.Redis
     assert user_until == pytest.approx(user_before + longest, abs=1e-6)
     logged = [rev for _, rev in client.xrange("ss:{rev}:log")]
     assert [float(f[b"before"]) for f in logged] == [float(glob[b"before"]), user_before]
+
+
+CAP = 1000
+
+
+def _plant(client: redis.Redis, kind: str, n: int = CAP) -> None:
+    """``n`` distinct revocations of ``kind`` by value, in one apply_batch call."""
+    revs = [
+        Revocation(kind, f"{kind}-{i}", before=100.0 if kind == "user" else 0.0, until=5000.0)
+        for i in range(n)
+    ]
+    ids = _batch(client, [revocation_args(rev, epoch="E", cap=CAP) for rev in revs])
+    assert None not in ids and b"over_capacity" not in ids
+
+
+def _capped(client: redis.Redis, rev: Revocation, cap: int = CAP) -> Any:
+    script = client.register_script(APPLY_REVOCATION)
+    return script(keys=RevKeys().all(), args=revocation_args(rev, epoch="E", cap=cap))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", ["session", "token", "user"])
+def test_the_cap_refuses_a_new_value_and_writes_nothing(client: redis.Redis, kind: str) -> None:
+    _plant(client, kind)
+    before = dump_all(client)
+    new = Revocation(kind, "one-too-many", before=100.0, until=5000.0)
+    assert _capped(client, new) == b"over_capacity"
+    batch = [revocation_args(new, epoch="E", cap=CAP)] * 2
+    assert _batch(client, batch) == [b"over_capacity"] * 2  # refused items, not an error
+    assert dump_all(client) == before  # neither state nor log
+    # values already revoked still apply (idempotent; a later until still grows)
+    assert _capped(client, Revocation(kind, f"{kind}-7", before=100.0, until=5000.0)) is None
+    assert _capped(client, Revocation(kind, f"{kind}-7", before=100.0, until=6000.0)) is not None
+    assert _capped(client, new, cap=0) is not None  # 0: no cap
+    for unbounded in (Revocation("key", "k-new"), Revocation("all", before=100.0, until=5000.0)):
+        assert _capped(client, unbounded, cap=1) is not None  # key and all are not capped
+
+
+@pytest.mark.redis
+def test_the_session_service_is_never_capped(client: redis.Redis, redis_url: str) -> None:
+    """A logout must always log out: the session scripts' revocations pass no cap."""
+    settings = make_settings(redis_url=redis_url, max_revocations=CAP)
+    with SessionService(settings) as svc:
+        pairs = [svc.login("alice"), svc.login("bob")]
+        _plant(client, "session")
+        _plant(client, "user")
+        assert svc.logout(pairs[0].session_id) is True
+        assert client.zscore("ss:{rev}:sid", pairs[0].session_id) is not None
+        assert svc.logout_all("bob") == 1
+        assert client.hget("ss:{rev}:user", "bob") is not None
+    assert (
+        client.zcard("ss:{rev}:sid") == CAP + 1 and client.zcard("ss:{rev}:user:until") == CAP + 1
+    )

@@ -43,10 +43,11 @@ def test_plan_splits_good_and_bad(core: WorkerCore) -> None:
 def test_foreign_session_id_is_revoked_by_value(core: WorkerCore) -> None:
     call = core.call_for(core_event(sid="not-ours"), "EPOCH")
     assert call.script == APPLY and call.keys == RevKeys().all()
-    kind, value, before, until, epoch, *meta = call.args
+    kind, value, before, until, epoch, *meta, cap = call.args
     assert (kind, value, before, epoch) == ("session", "not-ours", "0", "EPOCH")
     assert float(until) == NOW + ACCESS  # a foreign sid has no session: access tokens only
     assert meta == ["", "", "session.revoke", ""]  # reason defaults to the event type
+    assert cap == str(SETTINGS.max_revocations)  # revocations by value are capped
 
 
 def test_our_session_id_runs_the_logout_script(core: WorkerCore) -> None:
@@ -93,7 +94,7 @@ def test_all_and_key(core: WorkerCore) -> None:
     assert call.args[:3] == ["all", "", str(NOW - 5)] and call.args[6] == "ir"
     call = core.call_for(parse(type="key.revoke", kid="k1", id="evt-9", at="12.5"), "E")
     assert call.args[:4] == ["key", "k1", "0", "inf"]
-    assert call.args[5:] == ["evt-9", "", "key.revoke", "12.500000"]
+    assert call.args[5:] == ["evt-9", "", "key.revoke", "12.500000", "1000000"]
 
 
 def test_a_before_in_the_future_is_a_dead_letter(core: WorkerCore) -> None:

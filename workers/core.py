@@ -10,6 +10,9 @@ Invariants:
   re-delivery to another worker, changes nothing a second time.
 - ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
   logout scripts (the session hashes go too); every other revocation runs ``APPLY_REVOCATION``.
+- State planted by events is capped: a revocation by value carries ``max_revocations`` as its
+  cap, and one the script refuses (``over_capacity``) is dead-lettered with that code. The
+  session scripts are never capped: a logout must always log out.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from sessionsvc.events import (
     to_revocation,
 )
 from sessionsvc.feed_core import Pairs
-from sessionsvc.revoker import RevKeys, revocation_args
+from sessionsvc.revoker import OVER_CAPACITY, RevKeys, revocation_args
 from sessionsvc.sessions_core import Call, SessionCore
 from sessionsvc.tokens import new_id
 
@@ -42,11 +45,13 @@ APPLY = "apply"
 
 @dataclass(frozen=True, slots=True)
 class Planned:
-    """An entry ready to apply: the one script call that applies it."""
+    """An entry ready to apply: the one script call that applies it (and its original fields,
+    for the dead letter if its cap refuses it)."""
 
     entry_id: str
     event: Event
     call: Call
+    pairs: Pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,7 @@ class WorkerCore:
                 if not pairs:
                     raise EventRejected("malformed", "entry has no fields (deleted while pending)")
                 event = parse_fields(pairs)
-                planned.append(Planned(entry_id, event, self.call_for(event, epoch)))
+                planned.append(Planned(entry_id, event, self.call_for(event, epoch), pairs))
             except EventRejected as exc:
                 dead.append(DeadLetter(entry_id, pairs, exc.code, exc.detail))
         return planned, dead
@@ -107,8 +112,18 @@ class WorkerCore:
             source=event.source or "",
             reason=reason,
             at=event.at,
+            cap=self.settings.max_revocations,
         )
         return Call(APPLY, self._rev_all, args)
+
+    def over_capacity(self, planned: Planned) -> DeadLetter:
+        """The dead letter of an entry its cap refused (the script answered ``OVER_CAPACITY``)."""
+        kind = planned.call.args[0]
+        detail = (
+            f"the revocation state holds max_revocations ({self.settings.max_revocations}) "
+            f"{kind} entries: a new {kind} value is refused"
+        )
+        return DeadLetter(planned.entry_id, planned.pairs, OVER_CAPACITY, detail)
 
     @staticmethod
     def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> Pairs:

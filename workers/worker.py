@@ -24,6 +24,7 @@ from sessionsvc.config import Settings
 from sessionsvc.feed_core import Pairs, raw_entries
 from sessionsvc.hotconn import HotConnection
 from sessionsvc.redisconn import blocking_client
+from sessionsvc.revoker import OVER_CAPACITY
 
 from .core import DeadLetter, Planned, WorkerCore
 from .health import HealthState
@@ -40,6 +41,7 @@ log = structlog.get_logger("workers")
 INLINE_BATCH = 32
 APPLY_ATTEMPTS = 6  # 50 ms doubling: about 1.6 s of retries before XAUTOCLAIM takes over
 Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
+_OVER_CAPACITY = (OVER_CAPACITY, OVER_CAPACITY.encode())  # the reply, decoded or not
 
 
 class Worker:
@@ -232,19 +234,24 @@ class Worker:
         started = time.perf_counter()
         results = (self._inline if inline else self.scripts).run([p.call for p in planned])
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        letters = list(dead)
         ack = [letter.entry_id for letter in dead]
         counts: Counter[tuple[str, str]] = Counter()
         for item, result in zip(planned, results, strict=True):
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry_id, error=str(result)[:200])
+            elif result in _OVER_CAPACITY:  # refused by its cap: will never apply
+                letters.append(self.core.over_capacity(item))
+                ack.append(item.entry_id)
+                counts[item.event.type, OVER_CAPACITY] += 1
             else:
                 ack.append(item.entry_id)
                 counts[item.event.type, "applied"] += 1
-        if inline and not dead:
+        if inline and not letters:
             self._acks += ack  # one write with the next XREADGROUP: no round trip of its own
         else:
-            self._finish(dead, ack, deliveries)
+            self._finish(letters, ack, deliveries)
         for labels, count in counts.items():  # once the batch is done: a retry counts once
             self.metrics.events.labels(*labels).inc(count)
 
@@ -268,7 +275,8 @@ class Worker:
         pipe.xack(self.stream, self.options.group, *ack)
         pipe.execute()
         for letter in dead:
-            self.metrics.events.labels("invalid", "dead_letter").inc()
+            if letter.code != OVER_CAPACITY:  # (counted by its event type in _apply)
+                self.metrics.events.labels("invalid", "dead_letter").inc()
             log.warning("worker_dead_letter", entry=letter.entry_id, error=letter.code)
 
     def housekeep(self) -> None:

@@ -23,21 +23,35 @@ local function rev_keys()
           all = KEYS[5], kid = KEYS[6], log = KEYS[7], epoch = KEYS[8]}
 end
 
--- queue ZADD when ``member`` is new or its score grows (the semantics of ZADD GT CH)
+-- queue ZADD when ``member`` is new or its score grows (the semantics of ZADD GT CH);
+-- true when the member is present already
 local function zset_grows(writes, key, member, score, text)
   local old = num(redis.call('ZSCORE', key, member))
   if old == nil or score > old then writes[#writes + 1] = {'ZADD', key, text, member} end
+  return old ~= nil
 end
 
--- queue HSET when the hash field is absent or ``value`` is larger (a grow-only field)
+-- queue HSET when the hash field is absent or ``value`` is larger (a grow-only field);
+-- true when the field is present already
 local function field_grows(writes, key, field, value, text)
   local old = num(redis.call('HGET', key, field))
   if old == nil or value > old then writes[#writes + 1] = {'HSET', key, field, text} end
+  return old ~= nil
 end
 
--- r = {kind, value, before, till, epoch, id, source, reason, at, clamp}. Idempotent and
+-- a new value would take the kind's state (``count_key``) past ``cap`` (0: no cap)
+local function over_capacity(present, cap, count_key)
+  return not present and cap > 0 and redis.call('ZCARD', count_key) >= cap
+end
+
+-- r = {kind, value, before, till, epoch, id, source, reason, at, clamp, cap}. Idempotent and
 -- monotonic: until and before only grow, nothing is removed. Appends to the log only when the
--- state changed; returns the log entry id, or false when the revocation was already in force.
+-- state changed; returns the log entry id, false when the revocation was already in force, or
+-- 'over_capacity' (nothing written) when r.cap is set (the event path, by value: Settings.
+-- max_revocations; 0 or absent: no cap) and a session, token or user revocation would add a
+-- value its kind's state does not hold yet to a state already holding r.cap values. A status,
+-- not an error: one refusal must not abort the rest of a batch. Keys and the global entry are
+-- not capped, and the session scripts pass no cap (a logout must always log out).
 --
 -- r.clamp (the event path: APPLY_REVOCATION, APPLY_BATCH): a user/all ``before`` later than
 -- the server's clock (TIME) is applied as the server's time, and ``until`` moves down with it
@@ -69,14 +83,17 @@ local function apply_revocation(K, r)
   end
   -- state and log get the canonical text (ZADD refuses some strings tonumber accepts)
   local b, t = fmt(before), fmt(till)
+  local cap = tonumber(r.cap) or 0
   local w = {}  -- the writes, decided by reads alone
-  if r.kind == 'session' then
-    zset_grows(w, K.sid, r.value, till, t)
-  elseif r.kind == 'token' then
-    zset_grows(w, K.jti, r.value, till, t)
+  if r.kind == 'session' or r.kind == 'token' then
+    local key = r.kind == 'session' and K.sid or K.jti
+    if over_capacity(zset_grows(w, key, r.value, till, t), cap, key) then
+      return 'over_capacity'
+    end
   elseif r.kind == 'user' then
-    field_grows(w, K.user, r.value, before, b)
-    zset_grows(w, K.user_until, r.value, till, t)
+    local a = field_grows(w, K.user, r.value, before, b)
+    local c = zset_grows(w, K.user_until, r.value, till, t)
+    if over_capacity(a or c, cap, K.user_until) then return 'over_capacity' end
   elseif r.kind == 'all' then
     field_grows(w, K.all, 'before', before, b)
     field_grows(w, K.all, 'until', till, t)
