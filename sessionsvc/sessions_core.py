@@ -17,7 +17,15 @@ and claims verified:
    the **current** refresh token is answered again (same claims, re-signed: byte-identical for
    EdDSA/HS256/RS256) with a fresh access token; no new branch, no logout on a retry;
 6. anything else (older tokens, the previous one after the window) → reuse: the session is
-   deleted and revoked through the apply path, ``RefreshReuseDetected``.
+   revoked through the apply path, then deleted, ``RefreshReuseDetected``.
+
+**Cutoffs ahead of the clock.** The tokens of a login or refresh must not predate a user/global
+``before`` (the cutoff), or validators reject them as revoked. When the cutoff is later than this
+node's clock (a node behind the one that logged the user out), login signs again as of it (the
+script answered ``superseded`` with the cutoff: a second round trip only then) and refresh signs
+with ``iat = max(floor(now), ceil(cutoff))`` (the script returns the cutoff). A cutoff whose
+ceiling lies more than the leeway ahead would give tokens validators refuse as issued in the
+future: ``SessionError``.
 """
 
 from __future__ import annotations
