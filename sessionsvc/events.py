@@ -23,12 +23,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .jsonstrict import StrictDecodeError, loads_object
 from .view import Revocation
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 __all__ = [
     "Event",
@@ -204,29 +207,55 @@ def dumps(event: Event) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Lifetimes:
-    """How long tokens live (seconds): decides how long a revocation must be remembered."""
+    """How long tokens live (seconds): decides how long a revocation must be remembered.
+
+    The one definition of these bounds (the worker, the session service and the validators'
+    snapshot horizon all use it). A token is accepted at most ``ttl + 2 * leeway`` after the real
+    moment it was issued: its ``exp - iat`` is at most its ttl (validators refuse longer-lived
+    tokens), the issuing node's clock may be up to ``leeway`` ahead (its ``iat`` too), and
+    validators accept it up to ``leeway`` past its ``exp``. No revocation needs to be kept longer
+    than that after the moment it matches tokens from, and none may be: the state a publisher can
+    plant is bounded by the settings, not by the event.
+    """
 
     access_ttl: int
     refresh_ttl: int
     leeway: int
 
+    @classmethod
+    def of(cls, settings: Settings) -> Lifetimes:
+        """The lifetimes of ``settings``."""
+        return cls(settings.access_ttl, settings.refresh_ttl, settings.leeway)
+
     @property
     def longest(self) -> int:
-        """The longest any token can still be accepted after it was issued."""
-        return max(self.access_ttl, self.refresh_ttl) + self.leeway
+        """How long after it was issued any token (access or refresh) can still be accepted."""
+        return max(self.access_ttl, self.refresh_ttl) + 2 * self.leeway
+
+    @property
+    def longest_access(self) -> int:
+        """How long after it was issued an access token can still be accepted: what a session
+        revocation must cover (a refresh needs the session hash, which revoking a session of
+        ours deletes; a foreign sid has no session at all)."""
+        return self.access_ttl + 2 * self.leeway
 
 
 def to_revocation(event: Event, now: float, lifetimes: Lifetimes) -> Revocation:
     """The ``Revocation`` an event asks for, kept exactly as long as a token could match it.
 
-    A ``before`` later than ``now`` + leeway is refused (it would also reject tokens not yet
-    issued); ``user.revoke`` without ``before`` means "every token issued until now".
+    ``until`` is bounded by the settings (``Lifetimes``), whatever the event says: a session
+    ``now + longest_access``; a token ``min(exp + leeway, now + longest)``; a user or everything
+    ``before + longest`` (the apply script clamps ``before`` to Redis' clock and moves ``until``
+    with it). A ``before`` later than ``now`` + leeway is refused (it would also reject tokens
+    not yet issued); ``user.revoke`` without ``before`` means "every token issued until now".
     """
     longest = lifetimes.longest
     if isinstance(event, SessionRevoke):
-        return Revocation("session", event.sid, until=now + longest)
+        return Revocation("session", event.sid, until=now + lifetimes.longest_access)
     if isinstance(event, TokenRevoke):
-        until = event.exp + lifetimes.leeway if event.exp is not None else now + longest
+        until = now + longest
+        if event.exp is not None:
+            until = min(event.exp + lifetimes.leeway, until)
         return Revocation("token", event.jti, until=until)
     if isinstance(event, KeyRevoke):
         return Revocation("key", event.kid)

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from ._scripts import source
 from .config import Settings
+from .events import Lifetimes
 from .revoker import RevKeys, as_text, decode_entry, parse_number
 from .view import Revocation, RevocationView
 
@@ -97,8 +98,8 @@ class FeedCore:
     view: RevocationView
     keys: RevKeys
     max_staleness: float
-    horizon: float = 7 * 86400 + 300
-    """The longest any revocation is kept (max token lifetime + leeway): snapshot ranges."""
+    horizon: float = 7 * 86400 + 2 * 300
+    """The longest any revocation is kept (``Lifetimes.longest``): snapshot ranges."""
     listeners: list[Listener] = field(default_factory=list)
     epoch: str | None = None
     last_id: str = "0-0"
@@ -298,7 +299,7 @@ class FeedCore:
 
 def make_core(view: RevocationView, settings: Settings) -> FeedCore:
     """A ``FeedCore`` for ``settings`` (namespace, staleness, the longest revocation horizon)."""
-    horizon = max(settings.access_ttl, settings.refresh_ttl) + settings.leeway
+    horizon = Lifetimes.of(settings).longest
     core = FeedCore(view, RevKeys(settings.namespace), settings.max_staleness, horizon)
     core.block = settings.feed_block
     return core

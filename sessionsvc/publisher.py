@@ -51,8 +51,7 @@ def _prepare(fields: dict[str, str], intake: Intake, settings: Settings) -> dict
     """The worker's own checks (the intake's rules; a ``before`` in the future is refused),
     before any I/O; the fields to write."""
     event = intake.admit(parse_fields(fields.items()))
-    lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
-    to_revocation(event, time.time(), lifetimes)
+    to_revocation(event, time.time(), Lifetimes.of(settings))
     return encode_fields(event)
 
 

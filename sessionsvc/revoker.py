@@ -6,6 +6,10 @@ atomically, only when the state changed (re-applying is harmless: ``until`` and 
 grow, nothing is removed). The session scripts embed the same ``apply.lua`` text, so logout,
 logout-everywhere, refresh-reuse detection and eviction write exactly what the worker writes.
 
+The apply script writes nothing before its log append (which can fail), clamps an event's
+``before`` to Redis' clock, and refuses (``OVER_CAPACITY``) a value that would take a capped
+state past its cap: see the header of ``_scripts/apply.lua``.
+
 Everything here is pure: key names, ``Revocation`` → script arguments, and log entry → the
 ``Revocation`` it carries (what a validator tailing the log applies to its view).
 
@@ -27,6 +31,7 @@ from .view import KINDS, Kind, Revocation
 __all__ = [
     "APPLY_REVOCATION",
     "META_FIELDS",
+    "OVER_CAPACITY",
     "RevKeys",
     "decode_entry",
     "entry_meta",
@@ -36,6 +41,8 @@ __all__ = [
 ]
 
 APPLY_REVOCATION: Final = source("apply", "apply_main")
+OVER_CAPACITY: Final = "over_capacity"
+"""What the apply scripts answer, instead of a log id, for a revocation refused by its cap."""
 META_FIELDS: Final = ("id", "source", "reason", "at")
 
 
@@ -103,8 +110,11 @@ def revocation_args(
     source: str = "",
     reason: str = "",
     at: float | None = None,
+    cap: int = 0,
 ) -> list[str]:
-    """ARGV of ``APPLY_REVOCATION`` for ``rev`` (``epoch``: a fresh random candidate)."""
+    """ARGV of ``APPLY_REVOCATION`` for ``rev`` (``epoch``: a fresh random candidate; ``cap``:
+    refuse a session, token or user value new to a state already holding ``cap`` of its kind,
+    0 = no cap). The script then answers ``OVER_CAPACITY`` instead of a log id."""
     return [
         rev.kind,
         rev.value,
@@ -115,6 +125,7 @@ def revocation_args(
         source,
         reason,
         "" if at is None else format_number(at),
+        str(cap),
     ]
 
 

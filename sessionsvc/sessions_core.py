@@ -17,12 +17,21 @@ and claims verified:
    the **current** refresh token is answered again (same claims, re-signed: byte-identical for
    EdDSA/HS256/RS256) with a fresh access token; no new branch, no logout on a retry;
 6. anything else (older tokens, the previous one after the window) → reuse: the session is
-   deleted and revoked through the apply path, ``RefreshReuseDetected``.
+   revoked through the apply path, then deleted, ``RefreshReuseDetected``.
+
+**Cutoffs ahead of the clock.** The tokens of a login or refresh must not predate a user/global
+``before`` (the cutoff), or validators reject them as revoked. When the cutoff is later than this
+node's clock (a node behind the one that logged the user out), login signs again as of it (the
+script answered ``superseded`` with the cutoff: a second round trip only then) and refresh signs
+with ``iat = max(floor(now), ceil(cutoff))`` (the script returns the cutoff). A cutoff whose
+ceiling lies more than the leeway ahead would give tokens validators refuse as issued in the
+future: ``SessionError``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -30,6 +39,7 @@ from typing import Any, Final
 from .claims import REFRESH_CLAIMS, ClaimRules
 from .config import Settings
 from .errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
+from .events import Lifetimes
 from .revoker import format_number as num
 from .sessionkeys import SessionKeys, sub_of, user_tag
 from .sessions_model import REV_KEYS, SCRIPT_SHAS, SCRIPTS, Call, Op, SessionInfo
@@ -68,6 +78,7 @@ class SessionCore:
         self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
+        self._lifetimes = Lifetimes.of(settings)
 
     @property
     def issuer(self) -> TokenIssuer:
@@ -96,7 +107,7 @@ class SessionCore:
 
     def _revocation_until(self, now: float) -> str:
         # no access token of a revoked session outlives this; refresh needs the deleted hash
-        return num(now + self.settings.access_ttl + self.settings.leeway)
+        return num(now + self._lifetimes.longest_access)
 
     def login(
         self,
@@ -113,8 +124,9 @@ class SessionCore:
         s, issuer = self.settings, self.issuer
         app_claims = json.dumps(dict(claims), separators=(",", ":")) if claims else "{}"
         epoch = new_id() if s.max_sessions_per_user else ""  # only eviction applies a revocation
+        cutoff = 0.0  # a logout-everywhere ahead of our clock: issue from it (see below)
         for _ in range(LOGIN_ATTEMPTS):
-            now = self.clock()
+            now = max(self.clock(), math.ceil(cutoff))
             sid, jti, iat = f"{tag}.{new_id()}", new_id(), int(now)
             idle_exp, abs_exp = now + s.idle_timeout, now + s.absolute_timeout
             exp = min(iat + s.refresh_ttl, int(abs_exp))
@@ -138,9 +150,23 @@ class SessionCore:
             reply = yield Call("login", self._keys("login", tag, sid), args)
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
+            # 'superseded': the session would be born revoked. Sign again as of the cutoff
+            # (iat >= before, created >= before), unless validators would then refuse the tokens
+            # as issued in the future: a second round trip, only in this rare case.
+            cutoff, clock = float(_text(reply[1])), self.clock()
+            if math.ceil(cutoff) > clock + s.leeway:
+                raise self._cutoff_error(cutoff, clock, "login")
         raise SessionError(
-            "login refused: a logout-everywhere of this user is dated later than "
-            "this node's clock (clock skew between nodes?)"
+            "login refused: a logout-everywhere of this user kept moving past this node's "
+            f"clock ({LOGIN_ATTEMPTS} attempts)"
+        )
+
+    def _cutoff_error(self, cutoff: float, now: float, what: str) -> SessionError:
+        # tokens issued as of ``cutoff`` (iat = its ceiling) would be refused at ``now``
+        return SessionError(
+            f"{what} refused: a logout-everywhere of this user is dated {cutoff - now:.1f} s "
+            f"later than this node's clock, more than the leeway of {self.settings.leeway} s "
+            "(clock skew between nodes?)"
         )
 
     def refresh(self, refresh_token: str) -> Op[TokenPair]:
@@ -170,6 +196,7 @@ class SessionCore:
             num(s.refresh_overlap),
             self._revocation_until(now),
             new_jti,
+            str(s.leeway),
         ]
         reply = yield Call("refresh", self._keys("refresh", tag, sid), args)
         status = _text(reply[0])
@@ -181,7 +208,10 @@ class SessionCore:
             raise TokenRejected("expired", "the session timed out")
         if status == "reuse":
             raise RefreshReuseDetected(sid)
-        app_claims, jti, jiat, jexp = (_text(x) for x in reply[2:6])
+        if status == "ahead":
+            raise self._cutoff_error(float(_text(reply[1])), now, "refresh")
+        app_claims, jti, jiat, jexp, cutoff = (_text(x) for x in reply[2:7])
+        iat = max(iat, math.ceil(float(cutoff)))  # a logout-everywhere ahead of our clock
         # app claims stored at login; any the config no longer allows are dropped
         extra = {}
         if app_claims != "{}":
@@ -223,12 +253,12 @@ class SessionCore:
     ) -> Op[int]:
         """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended.
         ``source`` and ``event_id`` are recorded in the revocation log."""
-        now, s = self.clock(), self.settings
+        now = self.clock()
         args = [
             num(now),
             sub,
             num(now),
-            str(s.access_ttl + s.leeway),
+            str(self._lifetimes.longest_access),
             new_id(),
             reason,
             source,

@@ -102,3 +102,17 @@ def read_log(url: str, namespace: str = "ss") -> list[tuple[Revocation, dict[str
     finally:
         client.close()
     return [(decode_entry(fields), entry_meta(fields)) for _, fields in entries]
+
+
+POISON_ID = "18446744073709551615-18446744073709551615"
+
+
+def poison_log(client: redis.Redis, namespace: str = "ss") -> None:
+    """What a holder of ``ss-app`` may do: XADD the largest possible id to the revocation log,
+    after which every ``XADD … *`` on it fails ("the stream has exhausted the last possible ID")."""
+    client.xadd(RevKeys(namespace).log, {"kind": "x"}, id=POISON_ID)
+
+
+def dump_all(client: redis.Redis) -> dict[bytes, bytes | None]:
+    """Every key of the database with its DUMP (type, content): compare before and after."""
+    return {key: client.dump(key) for key in client.keys("*")}  # type: ignore[misc]

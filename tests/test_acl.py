@@ -122,6 +122,8 @@ def test_every_role_runs_under_its_user_with_no_refusal(users: Users) -> None:
         raw_operator.publish("ss:events", json.dumps({"type": "session.revoke", "sid": "S-4"}))
         for sid, token in victims.items():
             wait_for(lambda t=token: outcome(v, t) == "revoked", f"the revocation of {sid}")
+        idp.revoke_user("erin", before=time.time())  # by value: clamped (TIME)
+        wait_for(lambda: admin.hget("ss:{rev}:user", "erin"), "the user revocation")
         billing.xadd("{ss:events}:billing", {"type": "all.revoke", "before": "1"})  # not its own
         wait_for(lambda: admin.xlen("{ss:events}:dlq") == 1, "the dead letter")
         assert [m["dlq:error"] for m in dead_letters(admin).values()] == ["not_allowed"]

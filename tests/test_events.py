@@ -139,9 +139,15 @@ LIFETIMES = Lifetimes(access_ttl=900, refresh_ttl=3600, leeway=30)
 NOW = 1_800_000_000.0
 
 
-def test_session_revocation_outlives_every_token_of_it() -> None:
+def test_longest_covers_the_longest_token_and_two_leeways() -> None:
+    # a token lives at most its ttl after its iat, which an issuing clock may put up to the
+    # leeway ahead, and validators accept it up to the leeway past its exp
+    assert (LIFETIMES.longest, LIFETIMES.longest_access) == (3600 + 60, 900 + 60)
+
+
+def test_session_revocation_covers_the_access_tokens_of_it() -> None:
     rev = to_revocation(parse_fields(fields(type="session.revoke", sid="s")), NOW, LIFETIMES)
-    assert (rev.kind, rev.value, rev.until) == ("session", "s", NOW + 3630)
+    assert (rev.kind, rev.value, rev.until) == ("session", "s", NOW + 960)
 
 
 def test_token_revocation_kept_until_its_exp() -> None:
@@ -149,9 +155,24 @@ def test_token_revocation_kept_until_its_exp() -> None:
     assert to_revocation(event, NOW, LIFETIMES).until == NOW + 90
 
 
+def test_token_revocation_is_bounded_by_the_settings_not_by_its_exp() -> None:
+    for exp in ("999999999999", None):
+        event = parse_fields(fields(type="token.revoke", jti="j", **({"exp": exp} if exp else {})))
+        assert to_revocation(event, NOW, LIFETIMES).until == NOW + 3660
+
+
 def test_user_revocation_defaults_to_now() -> None:
     rev = to_revocation(parse_fields(fields(type="user.revoke", sub="u")), NOW, LIFETIMES)
-    assert (rev.kind, rev.before, rev.until) == ("user", NOW, NOW + 3630)
+    assert (rev.kind, rev.before, rev.until) == ("user", NOW, NOW + 3660)
+
+
+def test_user_and_all_revocations_are_kept_the_longest_lifetime_after_before() -> None:
+    for event in (
+        parse_fields(fields(type="user.revoke", sub="u", before=str(int(NOW) - 100))),
+        parse_fields(fields(type="all.revoke", before=str(int(NOW) - 100))),
+    ):
+        rev = to_revocation(event, NOW, LIFETIMES)
+        assert (rev.before, rev.until) == (NOW - 100, NOW - 100 + 3660)
 
 
 def test_key_revocation_is_forever() -> None:

@@ -280,3 +280,13 @@ def test_raw_entries_keep_wire_order_and_duplicates() -> None:
     expected = [("1-0", [(b"type", b"a"), (b"type", b"b")]), ("2-0", [])]
     assert raw_entries(resp2) == raw_entries(resp3) == expected
     assert raw_entries(None) == raw_entries([]) == raw_entries({}) == []
+
+
+def test_the_snapshot_horizon_is_the_longest_revocation() -> None:
+    from conftest import make_settings
+
+    from sessionsvc.events import Lifetimes
+    from sessionsvc.feed_core import make_core
+
+    settings = make_settings(access_ttl=600, refresh_ttl=3600, leeway=20)
+    assert make_core(RevocationView(), settings).horizon == Lifetimes.of(settings).longest == 3640

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
+from conftest import ManualClock, make_settings
 from hypothesis import given
 from hypothesis import strategies as st
-from sessions_harness import read_log
+from sessions_harness import dump_all, poison_log, read_log
 
-from sessionsvc import Revocation, RevocationView
+from sessionsvc import Revocation, RevocationView, SessionService, TokenRejected
+from sessionsvc.events import Lifetimes, parse_fields
 from sessionsvc.revoker import (
     APPLY_REVOCATION,
     RevKeys,
@@ -22,6 +25,8 @@ from sessionsvc.revoker import (
     parse_number,
     revocation_args,
 )
+from workers.core import APPLY, WorkerCore
+from workers.scripts import APPLY_BATCH
 
 times = st.one_of(st.integers(0, 2**40).map(float), st.floats(0, 2e10).map(lambda x: round(x, 6)))
 ids = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=40)
@@ -34,8 +39,9 @@ revocations = st.one_of(
 
 
 def _as_log_fields(args: list[str]) -> dict[bytes, bytes]:
-    names = ["kind", "value", "before", "until", "epoch", "id", "source", "reason", "at"]
-    return {n.encode(): v.encode() for n, v in zip(names, args, strict=True) if v and n != "epoch"}
+    names = ["kind", "value", "before", "until", "epoch", "id", "source", "reason", "at", "cap"]
+    skip = ("epoch", "cap")
+    return {n.encode(): v.encode() for n, v in zip(names, args, strict=True) if v and n not in skip}
 
 
 @given(revocations)
@@ -156,11 +162,7 @@ def _jti(token: str) -> str:
 @pytest.mark.redis
 def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
     """A worker-applied user, key, token or global revocation also stops refresh."""
-    from conftest import ManualClock, make_settings
-
-    from sessionsvc import SessionService, TokenRejected
-
-    clock = ManualClock()
+    clock = ManualClock(time.time() - 10)  # a before behind Redis' clock: applied as given
     settings = make_settings(redis_url=redis_url)
     with SessionService(settings, clock=clock) as svc:
         client = redis.Redis.from_url(redis_url)
@@ -181,3 +183,130 @@ def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
             assert svc.list_sessions("alice") == []
             client.flushall()
         client.close()
+
+
+def _batch(client: redis.Redis, calls: list[list[str]]) -> Any:
+    args = [str(len(calls))] + [a for call in calls for a in call]
+    return client.register_script(APPLY_BATCH)(keys=RevKeys().all(), args=args)
+
+
+def _worker_calls(now: float) -> list[list[str]]:
+    """The APPLY calls a worker builds for one event of every kind applied by value."""
+    core = WorkerCore(make_settings(redis_url="redis://127.0.0.1:1/0"), ManualClock(now))
+    events = [
+        {"type": "session.revoke", "sid": "not-ours"},
+        {"type": "token.revoke", "jti": "J-new"},
+        {"type": "user.revoke", "sub": "alice", "before": str(int(now) - 5)},
+        {"type": "all.revoke", "before": str(int(now) - 5)},
+        {"type": "key.revoke", "kid": "k-new"},
+    ]
+    calls = [core.call_for(parse_fields(e.items()), "E") for e in events]
+    assert {c.script for c in calls} == {APPLY}
+    return [c.args for c in calls]
+
+
+@pytest.mark.redis
+def test_a_failing_log_append_leaves_the_state_as_it_was(client: redis.Redis) -> None:
+    """Redis does not roll a script back: the log append, which can fail, comes before any
+    write. A poisoned log (an XADD of the largest id) makes every apply fail, and fail clean."""
+    for rev in (Revocation("token", "J-old", until=5000.0), Revocation("key", "k-old")):
+        apply(client, rev)
+    poison_log(client)
+    before = dump_all(client)
+    script = client.register_script(APPLY_REVOCATION)
+    for args in _worker_calls(2000.0):
+        with pytest.raises(redis.ResponseError, match="last possible ID"):
+            script(keys=RevKeys().all(), args=args)
+        assert dump_all(client) == before, args[0]
+    with pytest.raises(redis.ResponseError, match="last possible ID"):
+        _batch(client, _worker_calls(2000.0))
+    assert dump_all(client) == before
+
+
+def _server_time(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
+
+
+@pytest.mark.redis
+def test_a_before_ahead_of_the_server_clock_is_clamped_to_it(client: redis.Redis) -> None:
+    """An event's ``before`` within the leeway ahead (the worker accepts it) is applied as the
+    server's time: logins facing it would otherwise be refused for that long. ``until`` moves
+    with it (still ``before`` + longest)."""
+    settings = make_settings(redis_url="redis://127.0.0.1:1/0")
+    longest = Lifetimes.of(settings).longest
+    core = WorkerCore(settings, time.time)
+    script = client.register_script(APPLY_REVOCATION)
+    ahead = str(round(time.time() + 20, 3))
+    events = [
+        {"type": "all.revoke", "before": ahead},
+        {"type": "user.revoke", "sub": "al", "before": ahead},
+    ]
+    for event in events:
+        call = core.call_for(parse_fields(event.items()), "E")
+        assert float(call.args[2]) > _server_time(client) + 19  # the worker let it through
+        assert script(keys=RevKeys().all(), args=call.args) is not None
+    now = _server_time(client)
+    glob = client.hgetall("ss:{rev}:all")
+    assert float(glob[b"before"]) <= now and float(glob[b"until"]) == pytest.approx(
+        float(glob[b"before"]) + longest, abs=1e-6
+    )
+    user_before = float(client.hget("ss:{rev}:user", "al") or 0)
+    assert 0 < user_before <= now
+    user_until = client.zscore("ss:{rev}:user:until", "al")
+    assert user_until == pytest.approx(user_before + longest, abs=1e-6)
+    logged = [rev for _, rev in client.xrange("ss:{rev}:log")]
+    assert [float(f[b"before"]) for f in logged] == [float(glob[b"before"]), user_before]
+
+
+CAP = 1000
+
+
+def _plant(client: redis.Redis, kind: str, n: int = CAP) -> None:
+    """``n`` distinct revocations of ``kind`` by value, in one apply_batch call."""
+    revs = [
+        Revocation(kind, f"{kind}-{i}", before=100.0 if kind == "user" else 0.0, until=5000.0)
+        for i in range(n)
+    ]
+    ids = _batch(client, [revocation_args(rev, epoch="E", cap=CAP) for rev in revs])
+    assert None not in ids and b"over_capacity" not in ids
+
+
+def _capped(client: redis.Redis, rev: Revocation, cap: int = CAP) -> Any:
+    script = client.register_script(APPLY_REVOCATION)
+    return script(keys=RevKeys().all(), args=revocation_args(rev, epoch="E", cap=cap))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", ["session", "token", "user"])
+def test_the_cap_refuses_a_new_value_and_writes_nothing(client: redis.Redis, kind: str) -> None:
+    _plant(client, kind)
+    before = dump_all(client)
+    new = Revocation(kind, "one-too-many", before=100.0, until=5000.0)
+    assert _capped(client, new) == b"over_capacity"
+    batch = [revocation_args(new, epoch="E", cap=CAP)] * 2
+    assert _batch(client, batch) == [b"over_capacity"] * 2  # refused items, not an error
+    assert dump_all(client) == before  # neither state nor log
+    # values already revoked still apply (idempotent; a later until still grows)
+    assert _capped(client, Revocation(kind, f"{kind}-7", before=100.0, until=5000.0)) is None
+    assert _capped(client, Revocation(kind, f"{kind}-7", before=100.0, until=6000.0)) is not None
+    assert _capped(client, new, cap=0) is not None  # 0: no cap
+    for unbounded in (Revocation("key", "k-new"), Revocation("all", before=100.0, until=5000.0)):
+        assert _capped(client, unbounded, cap=1) is not None  # key and all are not capped
+
+
+@pytest.mark.redis
+def test_the_session_service_is_never_capped(client: redis.Redis, redis_url: str) -> None:
+    """A logout must always log out: the session scripts' revocations pass no cap."""
+    settings = make_settings(redis_url=redis_url, max_revocations=CAP)
+    with SessionService(settings) as svc:
+        pairs = [svc.login("alice"), svc.login("bob")]
+        _plant(client, "session")
+        _plant(client, "user")
+        assert svc.logout(pairs[0].session_id) is True
+        assert client.zscore("ss:{rev}:sid", pairs[0].session_id) is not None
+        assert svc.logout_all("bob") == 1
+        assert client.hget("ss:{rev}:user", "bob") is not None
+    assert (
+        client.zcard("ss:{rev}:sid") == CAP + 1 and client.zcard("ss:{rev}:user:until") == CAP + 1
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,11 +13,12 @@ import pytest
 import redis
 from conftest import ManualClock, make_settings
 from redis.crc import key_slot
-from sessions_harness import AsyncFacade, SyncFacade, read_log
+from sessions_harness import AsyncFacade, SyncFacade, dump_all, poison_log, read_log
 
 from sessionsvc import (
     RefreshReuseDetected,
     SessionNotFound,
+    StoreUnavailable,
     TokenRejected,
     Validator,
 )
@@ -194,7 +196,8 @@ def test_replay_of_a_twice_old_token_revokes_the_session(
     assert svc.list_sessions("alice") == []
     [(rev, meta)] = read_log(redis_url)
     assert (rev.kind, rev.value, meta["reason"]) == ("session", t0.session_id, "refresh_reuse")
-    assert rev.until == clock.now + svc.settings.access_ttl + svc.settings.leeway
+    # its access tokens: issued up to the leeway ahead, accepted up to the leeway past exp
+    assert rev.until == clock.now + svc.settings.access_ttl + 2 * svc.settings.leeway
     svc.validator.revoke(rev)
     assert rejected(lambda: svc.validator.validate(t2.access_token)) == "revoked"
     assert rejected(lambda: svc.refresh(t2.refresh_token)) == "revoked"
@@ -370,6 +373,98 @@ def test_logout_all_while_logins_run(make: Make, redis_url: str) -> None:
         if pair.session_id not in survivors:  # born before the logout: nothing of it survives
             assert rejected(lambda p=pair: svc.validator.validate(p.access_token)) == "revoked"
             assert rejected(lambda p=pair: svc.refresh(p.refresh_token)) == "revoked"
+
+
+def _iat(token: str) -> int:
+    from revocation_harness import claims_of
+
+    return int(claims_of(token)["iat"])
+
+
+def test_a_login_behind_a_logout_everywhere_issues_tokens_from_its_cutoff(
+    make: Make, redis_url: str, clock: ManualClock
+) -> None:
+    """A logout-everywhere on a node 20 s ahead (its cutoff is not clamped: it covers that
+    node's tokens) must not lock the user out of a node 20 s behind it (within the leeway):
+    the login is issued from the cutoff (iat ≥ before, session created ≥ before)."""
+    svc = make()
+    svc.login("alice")
+    clock.now += 20.25  # the node that logs the user out everywhere is ahead
+    svc.logout_all("alice")
+    cutoff = clock.now
+    clock.now -= 20.25
+    pair = svc.login("alice")  # used to fail: 'superseded' three times, SessionError
+    assert _iat(pair.access_token) == _iat(pair.refresh_token) == math.ceil(cutoff)
+    [info] = svc.list_sessions("alice")
+    assert info.created >= cutoff
+    feed(svc, redis_url)
+    assert svc.validator.validate(pair.access_token)["sid"] == pair.session_id
+    again = svc.refresh(pair.refresh_token)
+    assert _iat(again.access_token) >= cutoff
+    svc.validator.validate(again.access_token)
+
+
+def test_a_login_and_refresh_behind_a_global_cutoff(make: Make, redis_url: str) -> None:
+    """An all.revoke applied as of Redis' clock, a node whose clock is 20 s behind: a session
+    created after the cutoff (by a node ahead) refreshes, and a new login succeeds; their access
+    tokens carry iat ≥ before, so a validator with the same clock accepts them."""
+    from revocation_harness import Applier
+
+    from sessionsvc import Revocation
+
+    clock = ManualClock(time.time() + 5)  # a node ahead logs in after the cutoff below
+    svc = make(clock=clock)
+    cutoff = time.time()
+    client = redis.Redis.from_url(redis_url)
+    Applier(client)(Revocation("all", before=cutoff, until=cutoff + 3600))
+    client.close()
+    early = svc.login("alice")
+    clock.now = cutoff - 20  # the same session, refreshed on a node 20 s behind
+    refreshed = svc.refresh(early.refresh_token)
+    late = svc.login("bob")
+    feed(svc, redis_url)
+    for pair in (refreshed, late):
+        assert _iat(pair.access_token) >= cutoff
+        svc.validator.validate(pair.access_token)
+    [info] = svc.list_sessions("bob")
+    assert info.created >= cutoff
+
+
+def test_a_cutoff_beyond_the_leeway_still_refuses_a_login(make: Make, clock: ManualClock) -> None:
+    from sessionsvc import SessionError
+
+    svc = make()
+    clock.now += svc.settings.leeway + 1  # a node more than the leeway ahead
+    svc.logout_all("alice")
+    clock.now -= svc.settings.leeway + 1
+    with pytest.raises(SessionError, match="leeway"):
+        svc.login("alice")
+
+
+def test_a_session_ends_only_once_its_revocation_is_logged(make: Make, redis_url: str) -> None:
+    """With the log append failing (a poisoned log), logout, logout_all, eviction and refresh
+    reuse raise and leave the sessions, the index and the revocation state as they were."""
+    svc = make(max_sessions_per_user=2)
+    a, b = svc.login("alice"), svc.login("alice")
+    rotated = svc.refresh(svc.refresh(b.refresh_token).refresh_token)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        poison_log(client)
+        before = dump_all(client)
+        attempts = [
+            lambda: svc.logout(a.session_id),
+            lambda: svc.logout_all("alice"),
+            lambda: svc.login("alice"),  # at the cap: evicts the oldest
+            lambda: svc.refresh(b.refresh_token),  # a twice-old token: reuse
+        ]
+        for attempt in attempts:
+            with pytest.raises(StoreUnavailable, match="last possible ID"):
+                attempt()
+            assert dump_all(client) == before
+    finally:
+        client.close()
+    assert {i.session_id for i in svc.list_sessions("alice")} == {a.session_id, b.session_id}
+    svc.validator.validate(rotated.access_token)
 
 
 def test_bad_input(make: Make) -> None:

@@ -136,13 +136,33 @@ def test_login_call_and_result(core: SessionCore, clock: ManualClock) -> None:
     assert claims["roles"] == ("a",) and claims["sid"] == pair.session_id
 
 
-def test_login_retries_when_superseded_then_gives_up(core: SessionCore) -> None:
+def test_login_retries_when_superseded_then_gives_up(core: SessionCore, clock: ManualClock) -> None:
     op = core.login("alice")
     next(op)
-    op.send([b"superseded"])
-    op.send([b"superseded"])
-    with pytest.raises(SessionError, match="clock"):
-        op.send([b"superseded"])
+    op.send([b"superseded", str(clock.now - 1).encode()])  # a race: our clock is past it
+    op.send([b"superseded", str(clock.now + 1).encode()])
+    with pytest.raises(SessionError, match="attempts"):
+        op.send([b"superseded", str(clock.now + 2).encode()])
+
+
+def test_a_superseded_login_signs_again_as_of_the_cutoff(
+    core: SessionCore, clock: ManualClock
+) -> None:
+    cutoff = clock.now + 20.25
+    calls, pair = drive(core.login("alice"), [b"superseded", str(cutoff).encode()], [b"ok"])
+    again = calls[1]
+    assert again.args[0] == again.args[4] == str(int(clock.now) + 21)  # created, iat: ceil
+    claims = Validator(core.settings, clock=clock).validate(pair.access_token)
+    assert claims["iat"] == int(clock.now) + 21 and claims["sid"] == again.args[2]
+
+
+def test_a_cutoff_beyond_the_leeway_refuses_the_login_at_once(
+    core: SessionCore, clock: ManualClock
+) -> None:
+    op = core.login("alice")
+    next(op)
+    with pytest.raises(SessionError, match="leeway"):
+        op.send([b"superseded", str(clock.now + core.settings.leeway + 1).encode()])
 
 
 def test_login_refuses_bad_input_before_any_io(core: SessionCore) -> None:
@@ -183,14 +203,15 @@ def _refresh_reply(issuer: TokenIssuer, settings: Settings, clock: ManualClock) 
         ([b"revoked", b"user"], TokenRejected, "revoked"),
         ([b"expired"], TokenRejected, "expired"),
         ([b"reuse"], RefreshReuseDetected, "revoked"),
+        ([b"ahead", b"9999999999"], SessionError, None),
     ],
 )
 def test_refresh_failures(
     core: SessionCore,
     clock: ManualClock,
     reply: list[bytes],
-    error: type[TokenRejected],
-    reason: str,
+    error: type[SessionError],
+    reason: str | None,
 ) -> None:
     _, token = _refresh_reply(core.issuer, core.settings, clock)
     op = core.refresh(token)
@@ -198,7 +219,7 @@ def test_refresh_failures(
     assert call.script == "refresh" and call.args[2] == "J" * 22
     with pytest.raises(error) as info:
         op.send(reply)
-    assert info.value.reason == reason
+    assert getattr(info.value, "reason", None) == reason
 
 
 @pytest.mark.parametrize("alg", ["EdDSA", "HS256"])
@@ -217,6 +238,7 @@ def test_overlap_answer_re_signs_the_identical_token(alg: str, clock: ManualCloc
         b"C" * 22,
         str(int(clock.now) - 3).encode(),
         str(int(clock.now) + 497).encode(),
+        b"0",
     ]
     _, pair = drive(core.refresh(previous), reply)
     assert pair.refresh_token == current  # deterministic signatures: the client's copy, again
@@ -228,7 +250,8 @@ def test_overlap_answer_re_signs_the_identical_token(alg: str, clock: ManualCloc
 def test_refresh_drops_claims_no_longer_allowed(clock: ManualClock) -> None:
     core = SessionCore(make_settings("HS256", app_claims=("scope",)), clock=clock)
     _, token = _refresh_reply(core.issuer, core.settings, clock)
-    reply = [b"ok", b"alice", b'{"roles":["admin"],"scope":"s"}', b"J" * 22, b"1", b"9999999999"]
+    claims_json = b'{"roles":["admin"],"scope":"s"}'
+    reply = [b"ok", b"alice", claims_json, b"J" * 22, b"1", b"9999999999", b"0"]
     _, pair = drive(core.refresh(token), reply)
     claims = Validator(core.settings, clock=clock).validate(pair.access_token)
     assert "roles" not in claims and claims["scope"] == "s"
@@ -244,6 +267,18 @@ def test_refresh_token_living_longer_than_refresh_ttl_is_bad_lifetime(
     assert info.value.reason == "bad_lifetime"
     exactly = core.issuer.refresh_token("alice", sid, exp=now + ttl, now=now)
     assert next(core.refresh(exactly)).script == "refresh"
+
+
+def test_a_refresh_behind_a_cutoff_signs_the_access_token_as_of_it(
+    core: SessionCore, clock: ManualClock
+) -> None:
+    _, token = _refresh_reply(core.issuer, core.settings, clock)
+    cutoff = str(clock.now + 20.5).encode()
+    reply = [b"ok", b"alice", b"{}", b"J" * 22, b"1", b"9999999999", cutoff]
+    calls, pair = drive(core.refresh(token), reply)
+    assert calls[0].args[-1] == str(core.settings.leeway)
+    claims = Validator(core.settings, clock=clock).validate(pair.access_token)
+    assert claims["iat"] == int(clock.now) + 21
 
 
 def test_refresh_rejects_a_sid_of_another_user(core: SessionCore, clock: ManualClock) -> None:
@@ -263,7 +298,7 @@ def test_logout_calls(core: SessionCore, clock: ManualClock) -> None:
     assert calls[0].args == [
         str(int(clock.now)),
         sid,
-        str(int(clock.now) + 900 + 30),
+        str(int(clock.now) + 900 + 2 * 30),  # the access tokens of the session (Lifetimes)
         calls[0].args[3],
         "admin",
         "sessionsvc",
@@ -271,7 +306,7 @@ def test_logout_calls(core: SessionCore, clock: ManualClock) -> None:
     ]
     calls, count = drive(core.logout_all("alice"), [3, b"1800000000", b""])
     assert count == 3 and calls[0].keys[-1] == core.keys.index("alice")
-    assert calls[0].args[2] == str(int(clock.now)) and calls[0].args[3] == "930"
+    assert calls[0].args[2] == str(int(clock.now)) and calls[0].args[3] == "960"
 
 
 def test_session_info_decoding(core: SessionCore) -> None:

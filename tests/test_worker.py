@@ -32,10 +32,11 @@ from revocation_harness import (
     wait_subscribed,
 )
 
-from sessionsvc import SessionNotFound, SessionService, TokenRejected
+from sessionsvc import Revocation, SessionNotFound, SessionService, TokenRejected
 from sessionsvc.feed_core import stream_id
+from sessionsvc.revoker import revocation_args
 from workers.health import HealthState
-from workers.scripts import ScriptRunner
+from workers.scripts import APPLY_BATCH, ScriptRunner
 from workers.worker import APPLY_ATTEMPTS, Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
@@ -389,6 +390,35 @@ def test_an_entry_that_keeps_failing_goes_to_the_dlq(redis_url: str) -> None:
             assert (meta["dlq:error"], meta["dlq:deliveries"]) == ("apply_failed", "3")
             wait_for(lambda: all_consumed(client, fine), "every entry to be acknowledged")
             assert client.zscore(REV.key("sid"), "S1") is not None
+            assert rw.alive
+
+
+def test_an_event_over_the_cap_is_dead_lettered(redis_url: str) -> None:
+    """Past ``max_revocations`` a new token id is refused (``over_capacity``, dead-lettered and
+    counted); an id already revoked and a logout of one of our sessions still apply."""
+    settings = feed_settings(redis_url, max_revocations=1000)
+    with raw_client(redis_url) as client:
+        calls = [
+            revocation_args(Revocation("token", f"J{i}", until=time.time() + 600), epoch="E")
+            for i in range(1000)
+        ]
+        args = [str(len(calls))] + [a for call in calls for a in call]
+        client.register_script(APPLY_BATCH)(keys=REV.all(), args=args)
+        with SessionService(settings) as svc, running_worker(settings) as rw:
+            sid = svc.login("alice").session_id
+            over = client.xadd(EVENTS, {"type": "token.revoke", "jti": "J-new"}).decode()
+            again = client.xadd(EVENTS, {"type": "token.revoke", "jti": "J7"}).decode()
+            logout = client.xadd(EVENTS, {"type": "session.revoke", "sid": sid}).decode()
+            wait_for(lambda: all_consumed(client, logout), "every entry to be acknowledged")
+            letters = dead_letters(client)
+            assert set(letters) == {over} and letters[over]["dlq:error"] == "over_capacity"
+            assert "1000" in letters[over]["dlq:detail"]
+            assert client.zscore(REV.key("jti"), "J-new") is None and again not in letters
+            assert svc.list_sessions("alice") == []  # the logout went through
+            value = rw.worker.metrics.registry.get_sample_value
+            labels = {"type": "token.revoke", "result": "over_capacity"}
+            assert value("sessionsvc_worker_events_total", labels) == 1
+            assert value("sessionsvc_worker_events_total", {**labels, "result": "applied"}) == 1
             assert rw.alive
 
 

@@ -17,7 +17,8 @@ from workers.core import APPLY, DLQ_COPY, META_FIELDS, DeadLetter, Entry, Worker
 SETTINGS = make_settings(
     redis_url="redis://127.0.0.1:1/0", publishers={"idp": ["session.revoke", "user.revoke"]}
 )
-LONGEST = max(SETTINGS.access_ttl, SETTINGS.refresh_ttl) + SETTINGS.leeway
+LONGEST = max(SETTINGS.access_ttl, SETTINGS.refresh_ttl) + 2 * SETTINGS.leeway
+ACCESS = SETTINGS.access_ttl + 2 * SETTINGS.leeway  # what a session revocation must cover
 TRUSTED, IDP = "ss:events", "{ss:events}:idp"
 KID = "access-EdDSA"  # the kid of make_settings' access ring
 
@@ -51,10 +52,11 @@ def test_plan_splits_good_and_bad(core: WorkerCore) -> None:
 def test_foreign_session_id_is_revoked_by_value(core: WorkerCore) -> None:
     call = core.call_for(core_event(sid="not-ours"), "EPOCH")
     assert call.script == APPLY and call.keys == RevKeys().all()
-    kind, value, before, until, epoch, *meta = call.args
+    kind, value, before, until, epoch, *meta, cap = call.args
     assert (kind, value, before, epoch) == ("session", "not-ours", "0", "EPOCH")
-    assert float(until) == NOW + LONGEST
+    assert float(until) == NOW + ACCESS  # a foreign sid has no session: access tokens only
     assert meta == ["", "", "session.revoke", ""]  # reason defaults to the event type
+    assert cap == str(SETTINGS.max_revocations)  # revocations by value are capped
 
 
 def test_our_session_id_runs_the_logout_script(core: WorkerCore) -> None:
@@ -91,12 +93,17 @@ def test_token_revocation_is_kept_until_its_exp(core: WorkerCore) -> None:
     assert call.args[:4] == ["token", "J", "0", str(NOW + 100 + SETTINGS.leeway)]
 
 
+def test_a_planted_token_revocation_is_bounded_by_the_settings(core: WorkerCore) -> None:
+    call = core.call_for(parse(type="token.revoke", jti="J", exp="999999999999"), "E")
+    assert call.args[:4] == ["token", "J", "0", str(NOW + LONGEST)]
+
+
 def test_all_and_key(core: WorkerCore) -> None:
     call = core.call_for(parse(type="all.revoke", before=str(NOW - 5), source="ir"), "E")
     assert call.args[:3] == ["all", "", str(NOW - 5)] and call.args[6] == "ir"
     call = core.call_for(parse(type="key.revoke", kid=KID, id="evt-9", at="12.5"), "E")
     assert call.args[:4] == ["key", KID, "0", "inf"]
-    assert call.args[5:] == ["evt-9", "", "key.revoke", "12.500000"]
+    assert call.args[5:] == ["evt-9", "", "key.revoke", "12.500000", "1000000"]
 
 
 def test_a_before_in_the_future_is_a_dead_letter(core: WorkerCore) -> None:
@@ -221,6 +228,8 @@ def test_lifetimes_follow_settings() -> None:
         ManualClock(),
     )
     call = core.call_for(core_event(sid="S"), "E")
+    assert float(call.args[3]) == NOW + 60
+    call = core.call_for(parse(type="token.revoke", jti="J"), "E")
     assert float(call.args[3]) == NOW + 120
     assert not math.isinf(float(call.args[3]))
 

@@ -17,6 +17,9 @@ Invariants:
   re-delivery to another worker, changes nothing a second time.
 - ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
   logout scripts (the session hashes go too); every other revocation runs ``APPLY_REVOCATION``.
+- State planted by events is capped: a revocation by value carries ``max_revocations`` as its
+  cap, and one the script refuses (``over_capacity``) is dead-lettered with that code. The
+  session scripts are never capped: a logout must always log out.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from sessionsvc.events import (
 )
 from sessionsvc.intakes import Intakes
 from sessionsvc.keys import load_jwks
-from sessionsvc.revoker import RevKeys, revocation_args
+from sessionsvc.revoker import OVER_CAPACITY, RevKeys, revocation_args
 from sessionsvc.sessions_core import Call, SessionCore
 from sessionsvc.tokens import new_id
 
@@ -140,7 +143,7 @@ class WorkerCore:
         self.clock = clock
         self.intakes = Intakes.of(settings)
         self.kids = configured_kids(settings) if kids is None else kids
-        self.lifetimes = Lifetimes(settings.access_ttl, settings.refresh_ttl, settings.leeway)
+        self.lifetimes = Lifetimes.of(settings)
         self.rev_keys = RevKeys(settings.namespace)
         self._rev_all = self.rev_keys.all()
         self.sessions = SessionCore(settings, clock=clock)
@@ -194,8 +197,18 @@ class WorkerCore:
             source=event.source or "",
             reason=reason,
             at=event.at,
+            cap=self.settings.max_revocations,
         )
         return Call(APPLY, self._rev_all, args)
+
+    def over_capacity(self, planned: Planned) -> DeadLetter:
+        """The dead letter of an entry its cap refused (the script answered ``OVER_CAPACITY``)."""
+        kind = planned.call.args[0]
+        detail = (
+            f"the revocation state holds max_revocations ({self.settings.max_revocations}) "
+            f"{kind} entries: a new {kind} value is refused"
+        )
+        return DeadLetter(planned.entry, OVER_CAPACITY, detail)
 
     @staticmethod
     def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> list[Any]:

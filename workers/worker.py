@@ -22,6 +22,7 @@ import structlog
 
 from sessionsvc.config import Settings
 from sessionsvc.redisconn import blocking_client
+from sessionsvc.revoker import OVER_CAPACITY
 
 from .core import DeadLetter, Entry, Planned, WorkerCore
 from .health import HealthState
@@ -37,8 +38,7 @@ log = structlog.get_logger("workers.worker")
 
 INLINE_BATCH = 32
 APPLY_ATTEMPTS = 6  # 50 ms doubling: about 1.6 s of retries before a reclaim takes over
-REFUSALS = {"over_capacity": "the revocation state holds max_revocations entries of this kind"}
-"""Status strings an apply script answers instead of a log id when it refuses a revocation."""
+_OVER_CAPACITY = (OVER_CAPACITY, OVER_CAPACITY.encode())  # the reply, decoded or not
 Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 
@@ -228,8 +228,9 @@ class Worker:
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry.id, error=str(result)[:200])
-            elif isinstance(result, bytes) and result.decode() in REFUSALS:
-                dead.append(DeadLetter(item.entry, result.decode(), REFUSALS[result.decode()]))
+            elif result in _OVER_CAPACITY:  # refused by its cap: will never apply
+                dead.append(self.core.over_capacity(item))
+                counts[item.event.type, OVER_CAPACITY] += 1
             else:
                 ack.append(item.entry)
                 counts[item.event.type, "applied"] += 1
@@ -265,7 +266,8 @@ class Worker:
             pipe.xack(stream, self.options.group, *ids)
         pipe.execute()
         for letter in dead:
-            self.metrics.events.labels("invalid", "dead_letter").inc()
+            if letter.code != OVER_CAPACITY:  # (counted under its event type in _apply)
+                self.metrics.events.labels("invalid", "dead_letter").inc()
             self.metrics.dead_letters.labels(letter.code).inc()
             log.warning(
                 "worker_dead_letter",

@@ -1,21 +1,23 @@
 -- LOGOUT_ALL: KEYS = its {rev} keys (K, U: see rev_prelude), idx. ARGV = now, sub, before, until offset, epoch, reason,
 -- source, event id (the last two recorded in the log).
--- Deletes every session of the user and applies a user revocation. ``before`` is raised just
+-- Applies a user revocation, then deletes every session of the user. ``before`` is raised just
 -- past (1 us) the last activity of every deleted session, so a refresh that ran just before this
 -- script with a clock ahead of ours cannot have issued an access token that survives.
 -- Returns {sessions ended, before, log id or ''}.
 local idx = KEYS[U + 1]
 local before = tonumber(ARGV[3])
 local sids = redis.call('ZRANGE', idx, 0, -1)
-for _, sid in ipairs(sids) do
-  local skey = session_key(idx, sid)
-  local seen = num(redis.call('HGET', skey, 'last_seen'))
+local skeys = {}
+for i, sid in ipairs(sids) do  -- reads only: the cutoff
+  skeys[i] = session_key(idx, sid)
+  local seen = num(redis.call('HGET', skeys[i], 'last_seen'))
   if seen ~= nil and seen + 0.000001 > before then before = seen + 0.000001 end
-  redis.call('DEL', skey)
 end
-redis.call('DEL', idx)
 local b = fmt(before)
 local id = apply_revocation(K, {kind = 'user', value = ARGV[2], before = b,
   till = fmt(num(b) + tonumber(ARGV[4])), epoch = ARGV[5], source = ARGV[7],
   id = ARGV[8], reason = ARGV[6], at = ARGV[1]})
+-- the sessions end only once their revocation is applied and logged
+for _, skey in ipairs(skeys) do redis.call('DEL', skey) end
+redis.call('DEL', idx)
 return {#sids, b, id or ''}

@@ -1,8 +1,15 @@
 -- REFRESH: KEYS = its {rev} keys (K, U: see rev_prelude), idx, session key.
 -- ARGV = now, sid, presented jti, presented kid, new jti, new iat, refresh_ttl, idle_timeout,
---        overlap, revocation until, epoch candidate.
+--        overlap, revocation until, epoch candidate, leeway.
 -- Returns {'missing'} | {'revoked', kind} | {'expired'} | {'reuse'} |
---         {'ok', sub, claims, jti, iat, exp} (the refresh token to hand out).
+--         {'ahead', cutoff} (nothing written) |
+--         {'ok', sub, claims, jti, iat, exp, cutoff} (the refresh token to hand out).
+-- ``cutoff`` is the later of the user's and the global ``before`` (0 without): a session created
+-- at or after it lives on, but tokens issued now must carry iat >= cutoff or validators reject
+-- them. When the cutoff is ahead of now (a node behind the one that revoked) the new refresh
+-- token's iat is ceil(cutoff), and the caller signs the access token with max(floor(now),
+-- ceil(cutoff)); a cutoff whose ceil is more than the leeway ahead of now gives {'ahead'} (such
+-- tokens would be refused as issued in the future). Reuse is decided first, whatever the cutoff.
 local idx, skey = KEYS[U + 1], KEYS[U + 2]
 local now, sid, jti = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local v = redis.call('HMGET', skey, 'sub', 'created', 'idle_exp', 'abs_exp', 'cur', 'prev',
@@ -17,11 +24,13 @@ local s = {sub = v[1], created = v[2], idle_exp = v[3], abs_exp = v[4], cur = v[
 -- key, a user/global ``before`` later than the session's creation, and (defence in depth: our
 -- own session revocations delete the hash in the same script) a revoked sid.
 local created = tonumber(s.created)
+local user_before = num(redis.call('HGET', K.user, s.sub)) or 0
+local all_before = num(redis.call('HGET', K.all, 'before')) or 0
 local kind = nil
 if redis.call('ZSCORE', K.sid, sid) then kind = 'session'
 elseif redis.call('ZSCORE', K.jti, jti) then kind = 'token'
-elseif created < (num(redis.call('HGET', K.user, s.sub)) or 0) then kind = 'user'
-elseif created < (num(redis.call('HGET', K.all, 'before')) or 0) then kind = 'all'
+elseif created < user_before then kind = 'user'
+elseif created < all_before then kind = 'all'
 elseif redis.call('SISMEMBER', K.kid, ARGV[4]) == 1 then kind = 'key'
 elseif now >= expiry(s) then kind = 'expired'
 end
@@ -31,24 +40,32 @@ if kind ~= nil then
   if kind == 'expired' then return {'expired'} end
   return {'revoked', kind}
 end
-local idle_exp = now + tonumber(ARGV[8])
-s.idle_exp = fmt(idle_exp)
-if jti == s.cur then
-  -- rotation: the presented token is consumed, a new current one takes its place
-  local exp = math.min(tonumber(ARGV[6]) + tonumber(ARGV[7]), math.floor(tonumber(s.abs_exp)))
-  s.prev, s.cur, s.cur_iat, s.cur_exp = s.cur, ARGV[5], ARGV[6], fmt(exp)
-  redis.call('HSET', skey, 'prev', s.prev, 'cur', s.cur, 'cur_iat', s.cur_iat,
-             'cur_exp', s.cur_exp, 'rotated_at', ARGV[1], 'last_seen', ARGV[1],
-             'idle_exp', s.idle_exp)
-elseif jti == s.prev and now - tonumber(s.rotated_at) <= tonumber(ARGV[9]) then
-  -- the previous token inside the overlap window: the current token is answered again
-  redis.call('HSET', skey, 'last_seen', ARGV[1], 'idle_exp', s.idle_exp)
-else
+-- tokens issued now carry iat >= the cutoff, and last_seen covers them (logout_all raises its
+-- before past last_seen: no token this refresh hands out may survive a later logout_all)
+local cutoff = math.max(user_before, all_before)
+local issued = math.max(now, math.ceil(cutoff))
+local rotate = jti == s.cur
+if not rotate and not (jti == s.prev and now - tonumber(s.rotated_at) <= tonumber(ARGV[9])) then
   -- an older token, or the previous one after the overlap window: theft is assumed
   end_session(K, idx, sid, {till = ARGV[10], epoch = ARGV[11], source = 'sessionsvc',
                             reason = 'refresh_reuse', at = ARGV[1]})
   return {'reuse'}
 end
+if math.ceil(cutoff) > now + tonumber(ARGV[12]) then return {'ahead', fmt(cutoff)} end
+s.idle_exp = fmt(now + tonumber(ARGV[8]))
+local seen = fmt(issued)
+if rotate then
+  -- rotation: the presented token is consumed, a new current one takes its place
+  local iat = math.max(tonumber(ARGV[6]), math.ceil(cutoff))
+  local exp = math.min(iat + tonumber(ARGV[7]), math.floor(tonumber(s.abs_exp)))
+  s.prev, s.cur, s.cur_iat, s.cur_exp = s.cur, ARGV[5], fmt(iat), fmt(exp)
+  redis.call('HSET', skey, 'prev', s.prev, 'cur', s.cur, 'cur_iat', s.cur_iat,
+             'cur_exp', s.cur_exp, 'rotated_at', ARGV[1], 'last_seen', seen,
+             'idle_exp', s.idle_exp)
+else
+  -- the previous token inside the overlap window: the current token is answered again
+  redis.call('HSET', skey, 'last_seen', seen, 'idle_exp', s.idle_exp)
+end
 -- the idle expiry slides; the index keeps the absolute expiry, which does not move
 redis.call('PEXPIRE', skey, ttl_ms(expiry(s), now))
-return {'ok', s.sub, s.claims, s.cur, s.cur_iat, s.cur_exp}
+return {'ok', s.sub, s.claims, s.cur, s.cur_iat, s.cur_exp, fmt(cutoff)}

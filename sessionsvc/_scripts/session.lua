@@ -38,12 +38,15 @@ local function extend_index(idx, exp, now)
   end
 end
 
--- delete the session and revoke it through the apply path; returns (existed, log id)
+-- revoke the session through the apply path, then delete it; returns (existed, log id).
+-- In that order: an apply that fails (its log append) leaves the session as it was, so a
+-- session never ends without its revocation reaching the log.
 local function end_session(K, idx, sid, r)
-  local existed = redis.call('DEL', session_key(idx, sid))
-  redis.call('ZREM', idx, sid)
   r.kind = 'session'
   r.value = sid
   r.before = '0'
-  return existed, apply_revocation(K, r)
+  local id = apply_revocation(K, r)
+  local existed = redis.call('DEL', session_key(idx, sid))
+  redis.call('ZREM', idx, sid)
+  return existed, id
 end
