@@ -35,6 +35,7 @@ Invariants (those of ``HotConnection``):
 
 from __future__ import annotations
 
+import select
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -134,6 +135,37 @@ class BoundedConnection:
             raise
         return replies
 
+    def send(self, *args: Any) -> None:
+        """Send a command whose replies come later, read with ``next_message`` (SUBSCRIBE)."""
+        conn = self._connection()
+        try:
+            conn.send_command(*args, check_health=False)
+        except BaseException:
+            self._disconnect(conn)
+            raise
+
+    def next_message(self, timeout: float) -> Any:
+        """The next reply or push (a pub/sub message, RESP2 or RESP3), read with
+        ``ReplyParser`` under the bounds; ``None`` when nothing began to arrive within
+        ``timeout`` seconds (the connection stays usable: nothing was half-read)."""
+        conn = self._connection()
+        try:
+            sock = _socket(conn)
+            if not self._pending and not _readable(sock, timeout):
+                return None
+            parser = ReplyParser(**self._bounds, error_factory=self._errors, pushes=True)
+            parser.feed(self._pending)
+            self._pending = b""
+            reply = self._read_exact(sock, parser)
+            self._pending = parser.unconsumed()
+        except BaseException:
+            self._disconnect(conn)
+            raise
+        if isinstance(reply, RedisConnectionError):
+            self._disconnect(conn)
+            raise reply
+        return reply
+
     def close(self) -> None:
         """Return the connection to the pool (the pool's ``disconnect`` closes it); one holding
         bytes past the last reply (a push) is disconnected first: redis-py would not see them."""
@@ -208,6 +240,13 @@ class BoundedConnection:
             with memoryview(chunk) as view:
                 parser.feed(view[:n])
         return reply
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    pending = getattr(sock, "pending", None)  # TLS: bytes decrypted already, unseen by select
+    if pending is not None and pending():
+        return True
+    return bool(select.select([sock], [], [], timeout)[0])
 
 
 def _recv(sock: socket.socket, chunk: bytearray) -> int:

@@ -151,8 +151,7 @@ def test_a_dead_letter_keeps_a_bounded_prefix_and_the_digest_of_the_whole() -> N
 
 
 def test_an_entry_the_bounded_reader_cut_is_too_large_without_decoding(core: WorkerCore) -> None:
-    cut = Truncated([b"type", b"session.revoke", b"sid", b"\xff" * 10])
-    cut.count, cut.size, cut.sha256 = 6, 60_000_000, "ab" * 32
+    cut = Truncated([b"type", b"session.revoke", b"sid", b"\xff" * 10], 6, 60_000_000, "ab" * 32)
     _, dead = core.plan([Entry(TRUSTED, "1-0", cut)])
     assert [(d.code, d.detail) for d in dead] == [
         ("too_large", "event is 60000000 bytes in 3 fields")

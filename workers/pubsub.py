@@ -27,7 +27,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from sessionsvc._scripts import source
-from sessionsvc.bounded import Oversized
+from sessionsvc.bounded import BoundedConnection, Oversized
 from sessionsvc.config import Settings
 from sessionsvc.events import MAX_BYTES, EventRejected, encode_fields, parse_message
 from sessionsvc.intakes import Intakes
@@ -36,6 +36,7 @@ from sessionsvc.redisconn import blocking_client
 from .core import DLQ_COPY
 from .health import HealthState
 from .metrics import WorkerMetrics
+from .reader import unreachable
 
 __all__ = ["PubSubForwarder"]
 
@@ -119,20 +120,39 @@ class PubSubForwarder:
     def _run(self) -> None:
         backoff = 0.05
         while not self._stop.is_set():
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            conn = BoundedConnection(self.client)  # a 50 MB message costs its first 4 KiB
             try:
-                pubsub.subscribe(*self.channels)
+                conn.send("SUBSCRIBE", *self.channels)
+                self._listen(conn)
                 backoff = 0.05
-                while not self._stop.is_set():
-                    message: Any = pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
-                        self.handle(message["channel"], message["data"])
-                    self.health.succeeded("pubsub")
             except redis.RedisError as exc:
-                down = isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+                down = unreachable(self.client, exc)
                 self.health.failed("pubsub", type(exc).__name__, redis_down=down)
                 log.warning("pubsub_disconnected", error=type(exc).__name__, retry_in=backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
-                pubsub.close()
+                conn.close()
+
+    def _listen(self, conn: BoundedConnection) -> None:
+        """Forward what arrives; a ``PING`` after each quiet second proves the subscription."""
+        subscribed, pinged = 0, False
+        while not self._stop.is_set():
+            message = conn.next_message(timeout=1.0)
+            if message is None:
+                if pinged:  # no pong within a second and a socket timeout: not alive
+                    raise redis.TimeoutError("no answer to PING")
+                conn.send("PING")
+                pinged = True
+                continue
+            kind = _text(message[0]) if isinstance(message, list) and message else ""
+            if kind == "message" and len(message) == 3:
+                self.handle(message[1], message[2])
+            elif kind == "subscribe":
+                subscribed += 1
+            elif kind == "pong":
+                pinged = False
+            elif isinstance(message, Exception):  # e.g. NOPERM for a channel
+                raise message
+            if subscribed == len(self.channels):
+                self.health.succeeded("pubsub")
