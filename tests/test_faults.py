@@ -3,6 +3,7 @@ killed again and again, the log trimmed past a validator, Redis restarted empty.
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -19,19 +20,23 @@ from revocation_harness import (
     Proxy,
     Tokens,
     WorkerProcess,
+    dead_letters,
     feed_settings,
     following,
     group_info,
+    http_get,
     outcome,
     raw_client,
+    raw_entries,
     running_worker,
     wait_for,
 )
 
 from sessionsvc import Revocation
+from workers.core import DLQ_COPY, META_FIELDS
 from workers.scripts import HOUSEKEEP
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.faults]
 
 EVENTS = "ss:events"
 
@@ -81,11 +86,8 @@ def test_sigkill_a_worker_mid_burst(redis_url: str, tmp_path: Path) -> None:
             orphans = consumer_pending(client, "w-doomed")
             assert orphans > 0
             burst.join()
-            wait_for(  # idle longer than the heir's --claim-idle: its first reclaim takes them
-                lambda: consumer_pending(client, "w-doomed", idle=1000) == orphans,
-                "the orphans to idle past --claim-idle",
-            )
-            heir = WorkerProcess(settings, tmp_path, "w-heir", "--claim-idle", "1", "--no-pubsub")
+            # no --claim-idle wait: the dead worker's heartbeat lapses and the heir claims at once
+            heir = WorkerProcess(settings, tmp_path, "w-heir", "--no-pubsub")
             wait_for(
                 lambda: heir.running() and client.zcard(REV.key("sid")) == count,
                 "every revocation in the state",
@@ -229,3 +231,92 @@ def test_redis_restarted_empty(tmp_path: Path, mode: str) -> None:
                 client.xadd(EVENTS, {"type": "session.revoke", "sid": "R-later"})
                 wait_for(lambda: outcome(v, later) == "revoked", "a new revocation to flow")
             assert rw.alive and len(v.view) == 21
+
+
+def junk(n: int) -> dict[str, str]:
+    """One of a few kinds of bad input (each a different dead-letter code)."""
+    kinds: list[dict[str, str]] = [
+        {"type": "session.nuke", "sid": f"J{n}"},
+        {"type": "session.revoke"},
+        {"type": "session.revoke", "sid": f"J{n}", "colour": "red"},
+        {"type": "key.revoke", "kid": f"made-up-{n}"},
+        {"type": "all.revoke", "before": "soon"},
+    ]
+    return kinds[n % len(kinds)]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024  # type: ignore[index]
+
+
+def test_two_workers_one_killed_mid_burst_with_an_oversized_event_and_junk(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """5,000 revocations, 1,000 junk events and one 50 MB event; one of two workers is
+    SIGKILLed while it holds entries. The survivor applies every revocation (a running
+    validator enforces them all), dead-letters the junk and a bounded copy of the giant, stays
+    under 200 MB of peak RSS, and its probes answer 200 at the end."""
+    settings, count = feed_settings(redis_url), 5000
+    args = ("--batch", "50", "--no-pubsub", "--metrics-port", "0")
+    doomed = WorkerProcess(settings, tmp_path, "w-doomed", *args)
+    survivor = WorkerProcess(settings, tmp_path, "w-survivor", *args)
+    giant = {"type": "session.revoke", "sid": "S-giant", "pad": "x" * (50 << 20)}
+
+    def burst() -> None:
+        with raw_client(redis_url) as c:
+            for start in range(0, count, 100):
+                pipe = c.pipeline(transaction=False)
+                for n in range(start, start + 100):
+                    pipe.xadd(EVENTS, {"type": "session.revoke", "sid": f"B{n}"})
+                    if n % 5 == 0:
+                        pipe.xadd(EVENTS, junk(n // 5))  # type: ignore[arg-type]
+                if start == count // 2:
+                    pipe.xadd(EVENTS, giant)
+                pipe.execute()
+
+    publisher = threading.Thread(target=burst, daemon=True)
+    try:
+        with following(settings) as v, raw_client(redis_url) as client:
+            port = survivor.metrics_port()
+            beats = [REV.key("worker:w-doomed"), REV.key("worker:w-survivor")]
+            wait_for(lambda: doomed.running() and client.exists(*beats) == 2, "both workers")
+            publisher.start()
+            wait_for(
+                lambda: doomed.running() and consumer_pending(client, "w-doomed") > 0,
+                "the doomed worker to hold entries",
+            )
+            doomed.signal(signal.SIGKILL)
+            doomed.wait()
+            publisher.join()
+            sids = [f"B{n}" for n in range(count)]
+            wait_for(
+                lambda: survivor.running() and all(s in v.view.sessions for s in sids),
+                "every revocation enforced by the running validator",
+                timeout=60,
+            )
+            wait_for(lambda: client.xlen("{ss:events}:dlq") == 1001, "1,001 dead letters", 60)
+            wait_for(lambda: int(group_info(client)["pending"]) == 0, "nothing left pending")
+            letters = dead_letters(client)
+            codes = sorted({m["dlq:error"] for m in letters.values()})
+            assert codes == [
+                "bad_field",
+                "missing_field",
+                "too_large",
+                "unknown_field",
+                "unknown_key",
+                "unknown_type",
+            ]
+            [big] = [m for m in letters.values() if m["dlq:error"] == "too_large"]
+            assert int(big["dlq:size"]) > 50 << 20 and big["dlq:truncated"] == "1"
+            for _id, fields in raw_entries(client, "{ss:events}:dlq"):
+                copied = fields[len(META_FIELDS) :]
+                assert sum(len(k) + len(val) for k, val in copied) <= DLQ_COPY
+            assert peak_rss_mb(survivor.process.pid) < 200
+            base = f"http://127.0.0.1:{port}"
+            assert http_get(f"{base}/healthz")[0] == http_get(f"{base}/readyz")[0] == 200
+    finally:
+        doomed.close()
+        survivor.close()
+        publisher.join(DEADLINE)

@@ -1,9 +1,11 @@
 """``Housekeeping`` against a real Redis: prune and trim the log, trim acknowledged inbound
-entries (also when they are acknowledged while it looks), heartbeat."""
+entries (also when they are acknowledged while it looks), heartbeat, failover from consumers
+without a heartbeat, forgetting them, the inbound lag report."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from revocation_harness import (
@@ -11,12 +13,14 @@ from revocation_harness import (
     Applier,
     all_consumed,
     feed_settings,
+    following,
     raw_client,
     running_worker,
     wait_for,
 )
 
 from sessionsvc import Revocation
+from workers.reader import IntakeReader
 from workers.worker import Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
@@ -98,3 +102,78 @@ def test_inbound_trim_survives_entries_acknowledged_meanwhile() -> None:
     worker.chores.client = fake  # type: ignore[assignment]
     worker.chores.trim_intakes()  # raised AttributeError (stream_id(None)), stopping it
     assert fake.trimmed == ["9-0", "9-0"]  # the trusted and the forwarded intake
+
+
+def _held_by(client: Any, consumer: str, sid: str) -> str:
+    """An event delivered to ``consumer`` and never acknowledged (it died holding it)."""
+    entry = client.xadd(EVENTS, {"type": "session.revoke", "sid": sid}).decode()
+    client.xreadgroup("workers", consumer, {EVENTS: ">"})
+    return str(entry)
+
+
+def _consumers(client: Any) -> dict[str, int]:
+    return {
+        c["name"].decode(): int(c["pending"]) for c in client.xinfo_consumers(EVENTS, "workers")
+    }
+
+
+def test_a_consumer_without_a_heartbeat_is_dead_and_its_entries_are_claimed_at_once(
+    redis_url: str,
+) -> None:
+    settings = feed_settings(redis_url)
+    with raw_client(redis_url) as client:
+        client.xgroup_create(EVENTS, "workers", id="0", mkstream=True)
+        _held_by(client, "w-dead", "S-dead")
+        client.set(REV.key("worker:w-alive"), "1", px=60_000)  # alive: its heartbeat is fresh
+        _held_by(client, "w-alive", "S-alive")
+        with running_worker(settings, claim_idle=600.0, heartbeat=0.1, housekeeping=0.2) as rw:
+            wait_for(lambda: client.zscore(REV.key("sid"), "S-dead"), "the dead one's entry")
+            claimed = rw.worker.metrics.registry.get_sample_value(
+                "sessionsvc_worker_claimed_total", {"reason": "dead"}
+            )
+            assert claimed == 1
+            wait_for(lambda: "w-dead" not in _consumers(client), "the dead consumer forgotten")
+            assert client.zscore(REV.key("sid"), "S-alive") is None  # never taken from the living
+            assert _consumers(client)["w-alive"] == 1
+
+
+def test_a_worker_beats_before_its_first_read(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = feed_settings(redis_url)
+    seen: list[bool] = []
+    real_read = IntakeReader.read
+
+    def read(reader: IntakeReader) -> Any:
+        if not seen:
+            seen.append(bool(reader.client.exists(REV.key("worker:w-new"))))
+        return real_read(reader)
+
+    monkeypatch.setattr(IntakeReader, "read", read)
+    with running_worker(settings, "w-new"):
+        wait_for(lambda: seen, "the first read")
+    assert seen == [True]  # so no other worker can take a starting one for dead
+
+
+def test_the_inbound_lag_reaches_the_metric_and_every_validator(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with raw_client(redis_url) as client:
+        client.xgroup_create(EVENTS, "workers", id="0", mkstream=True)
+        client.set(REV.key("worker:w-stuck"), "1", px=60_000)  # alive but not applying
+        entry = _held_by(client, "w-stuck", "S-waiting")
+        since = int(entry.split("-")[0]) / 1000
+        with (
+            following(settings) as v,
+            running_worker(settings, claim_idle=600.0, housekeeping=0.1) as rw,
+        ):
+            gauge = "sessionsvc_worker_inbound_lag_seconds"
+            wait_for(
+                lambda: (rw.worker.metrics.registry.get_sample_value(gauge) or 0) > 0,
+                "the lag gauge",
+            )
+            report = client.get(REV.key("inbound")).decode().split()
+            assert float(report[1]) == pytest.approx(since, abs=0.002)
+            wait_for(lambda: (v.health()["inbound_lag_seconds"] or 0) > 0, "the validator", 15)
+            assert v.health()["inbound_report_age_seconds"] is not None
+            client.xack(EVENTS, "workers", entry)  # applied after all
+            wait_for(lambda: rw.worker.metrics.registry.get_sample_value(gauge) == 0, "no lag")

@@ -35,7 +35,8 @@ from revocation_harness import (
 from sessionsvc import Revocation, SessionNotFound, SessionService, TokenRejected
 from sessionsvc.feed_core import stream_id
 from sessionsvc.revoker import revocation_args
-from workers.health import HealthState
+from workers.health import HealthServer, HealthState
+from workers.housekeeping import Housekeeping
 from workers.scripts import APPLY_BATCH, ScriptRunner
 from workers.worker import APPLY_ATTEMPTS, Worker, WorkerOptions
 
@@ -528,3 +529,37 @@ def test_liveness_holds_while_redis_is_away(tmp_path: Path) -> None:
             "the worker to retry",
         )
         assert health.alive() and not health.ready
+
+
+def test_the_probes_tell_a_wedged_chore_from_an_outage(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Housekeeping that fails while Redis answers is a wedge: /readyz at once, /healthz after
+    ``max_silence`` (a restart is the remedy), both saying why; it recovers when the chore
+    does. (An outage fails readiness only: test_liveness_holds_while_redis_is_away.)"""
+    settings = feed_settings(redis_url)
+    broken = [True]
+    real_run = Housekeeping.run
+
+    def run(chores: Housekeeping) -> None:
+        if broken[0]:
+            raise redis.ResponseError("ERR wedged")  # e.g. a reply it cannot take, every time
+        real_run(chores)
+
+    monkeypatch.setattr(Housekeeping, "run", run)
+    health = HealthState(max_silence=0.5)
+    with running_worker(settings, health=health, housekeeping=0.05, heartbeat=0.05) as rw:
+        server = HealthServer(health, rw.worker.metrics.registry, "127.0.0.1", 0).start()
+        try:
+            base = f"http://127.0.0.1:{server.port}"
+            wait_for(lambda: http_get(f"{base}/healthz")[0] == 503, "liveness to fail")
+            body = http_get(f"{base}/healthz")[1]
+            assert body.startswith("stalled: housekeeping failing for") and "ResponseError" in body
+            assert http_get(f"{base}/readyz")[0] == 503
+            up = http_get(f"{base}/metrics")[1]
+            assert 'sessionsvc_worker_up{probe="live"} 0.0' in up
+            broken[0] = False
+            wait_for(lambda: http_get(f"{base}/readyz") == (200, "ready\n"), "the recovery")
+            assert http_get(f"{base}/healthz") == (200, "ok\n")
+        finally:
+            server.close()

@@ -1,0 +1,68 @@
+"""The intake layout and each intake's rules (pure): where events come in, what each may send."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_settings
+
+from sessionsvc.events import EventRejected, parse_fields
+from sessionsvc.intakes import Intakes
+
+INTAKES = Intakes("ss", {"idp": ["session.revoke", "user.revoke"], "billing": ["session.revoke"]})
+
+
+def event(**fields: str) -> object:
+    return parse_fields(list(fields.items()))
+
+
+def test_every_intake_shares_one_hash_tag_with_the_dead_letters() -> None:
+    assert INTAKES.streams == [
+        "ss:events",
+        "{ss:events}:pubsub",
+        "{ss:events}:billing",
+        "{ss:events}:idp",
+    ]
+    assert INTAKES.dlq == "{ss:events}:dlq"
+    assert INTAKES.dedup_key("ab") == "{ss:events}:dedup:ab"
+    # the tag {ss:events} hashes like the key ss:events: one slot on Redis Cluster
+    assert all(s == "ss:events" or s.startswith("{ss:events}:") for s in INTAKES.streams)
+
+
+def test_a_publisher_writes_its_own_stream_and_channel() -> None:
+    idp = INTAKES.publishers["idp"]
+    assert (idp.stream, idp.channel, idp.owner) == ("{ss:events}:idp", "{ss:events}:idp", "idp")
+    assert INTAKES.by_stream["{ss:events}:idp"] is idp
+    assert INTAKES.forward_target("{ss:events}:idp") is idp
+    assert INTAKES.forward_target("ss:events") is INTAKES.forwarded  # a stream only workers write
+
+
+def test_a_publisher_may_send_only_its_types() -> None:
+    billing = INTAKES.publishers["billing"]
+    with pytest.raises(EventRejected) as info:
+        billing.admit(event(type="all.revoke", before="1"))  # type: ignore[arg-type]
+    assert info.value.code == "not_allowed"
+    assert INTAKES.trusted.admit(event(type="all.revoke", before="1")).type == "all.revoke"  # type: ignore[arg-type]
+
+
+def test_the_owner_is_the_source_of_a_publishers_events() -> None:
+    idp = INTAKES.publishers["idp"]
+    assert idp.admit(event(type="session.revoke", sid="S")).source == "idp"  # type: ignore[arg-type]
+    assert idp.admit(event(type="session.revoke", sid="S", source="idp")).source == "idp"  # type: ignore[arg-type]
+    with pytest.raises(EventRejected) as info:
+        idp.admit(event(type="session.revoke", sid="S", source="billing"))  # type: ignore[arg-type]
+    assert info.value.code == "bad_field"
+    trusted = INTAKES.trusted.admit(event(type="session.revoke", sid="S", source="admin"))  # type: ignore[arg-type]
+    assert trusted.source == "admin"
+
+
+def test_intakes_follow_the_settings() -> None:
+    settings = make_settings(namespace="app1", publishers={"crm": ["session.revoke"]})
+    intakes = Intakes.of(settings)
+    assert intakes.streams == ["app1:events", "{app1:events}:pubsub", "{app1:events}:crm"]
+    assert intakes.publishers["crm"].types == frozenset({"session.revoke"})
+
+
+@pytest.mark.parametrize("name", ["dlq", "pubsub", "dedup", "bad name", "x" * 33, ""])
+def test_a_publisher_name_that_would_clash_or_escape_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="publisher"):
+        make_settings(publishers={name: ["session.revoke"]})
