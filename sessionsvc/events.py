@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
@@ -40,6 +40,7 @@ __all__ = [
     "dumps",
     "encode_fields",
     "parse_fields",
+    "parse_flat",
     "parse_message",
     "to_revocation",
 ]
@@ -142,31 +143,34 @@ def _validate(obj: Mapping[str, Any]) -> Event:
         raise EventRejected(code, f"{where}: {err['msg']}" if where else err["msg"]) from None
 
 
-def _length(value: object) -> int:
-    return len(value) if isinstance(value, bytes | str) else 0
+def parse_fields(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> Event:
+    """Parse a stream entry given as (name, value) pairs (bytes or str), in wire order.
+    Sizes are checked before anything is decoded."""
+    return parse_flat([x for pair in pairs for x in pair])
 
 
-def parse_fields(pairs: Iterable[tuple[object, object]]) -> Event:
-    """Parse a stream entry given as (name, value) pairs (bytes or str), in wire order."""
-    items = list(pairs)
-    if len(items) > MAX_FIELDS:
+def parse_flat(flat: Sequence[bytes | str]) -> Event:
+    """``parse_fields`` of a flat name, value, … list (as a stream reply holds an entry)."""
+    if len(flat) > 2 * MAX_FIELDS:
         raise EventRejected("too_large", f"more than {MAX_FIELDS} fields")
-    if sum(_length(n) + _length(v) for n, v in items) > MAX_BYTES:
-        raise EventRejected("too_large", f"event is over {MAX_BYTES} bytes")  # before decoding
+    if len(flat) % 2:
+        raise EventRejected("malformed", "a field has no value")
     fields: dict[str, str] = {}
     size = 0
     try:  # decoded inline: this runs for every inbound event
-        for name, value in items:
-            key = name.decode() if isinstance(name, bytes) else str(name)
-            text = value.decode() if isinstance(value, bytes) else str(value)
-            size += len(key) + len(text)
+        for i in range(0, len(flat), 2):
+            name, value = flat[i], flat[i + 1]
+            raw_name = name if isinstance(name, bytes) else name.encode("utf-8", "surrogatepass")
+            raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+            size += len(raw_name) + len(raw)  # bytes, before decoding them
+            if size > MAX_BYTES:
+                raise EventRejected("too_large", f"event is over {MAX_BYTES} bytes")
+            key, text = raw_name.decode(), raw.decode()
             if key in fields:
                 raise EventRejected("malformed", f"field {key[:40]!r} given twice")
             fields[key] = text
     except UnicodeDecodeError:
         raise EventRejected("malformed", "field is not UTF-8") from None
-    if size > MAX_BYTES:
-        raise EventRejected("too_large", f"event is over {MAX_BYTES} bytes")
     return _validate(fields)
 
 

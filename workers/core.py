@@ -40,7 +40,7 @@ from sessionsvc.events import (
     Lifetimes,
     SessionRevoke,
     UserRevoke,
-    parse_fields,
+    parse_flat,
     to_revocation,
 )
 from sessionsvc.intakes import Intakes
@@ -92,7 +92,7 @@ class Entry:
     def pairs(self) -> list[tuple[Any, Any]]:
         """The (name, value) pairs, in wire order, duplicates too."""
         f = self.fields
-        return [(f[i], f[i + 1]) for i in range(0, len(f) - 1, 2)]
+        return list(zip(f[::2], f[1::2], strict=False))  # an odd last name is dropped
 
     def measure(self) -> tuple[int, int, str]:
         """(bytes of names and values, number of fields, SHA-256) of the whole entry."""
@@ -168,7 +168,7 @@ class WorkerCore:
             raise EventRejected("too_large", f"event is {size} bytes in {count} fields")
         if not entry.fields:
             raise EventRejected("malformed", "entry has no fields (deleted while pending)")
-        event = self.intakes.by_stream[entry.stream].admit(parse_fields(entry.pairs()))
+        event = self.intakes.by_stream[entry.stream].admit(parse_flat(entry.fields))
         if isinstance(event, KeyRevoke) and event.kid not in self.kids:
             raise EventRejected(
                 "unknown_key", "kid: not in the configured access or refresh key ring"

@@ -23,25 +23,27 @@ local function rev_keys()
           all = KEYS[5], kid = KEYS[6], log = KEYS[7], epoch = KEYS[8]}
 end
 
--- queue ZADD when ``member`` is new or its score grows (the semantics of ZADD GT CH);
--- true when the member is present already
-local function zset_grows(writes, key, member, score, text)
-  local old = num(redis.call('ZSCORE', key, member))
-  if old == nil or score > old then writes[#writes + 1] = {'ZADD', key, text, member} end
-  return old ~= nil
-end
+-- Read once per script run (a batch applies hundreds of revocations): the state sizes the cap
+-- compares with (counted on as this run adds values), the server's clock (frozen within a
+-- script anyway), whether this run has set the epoch.
+local sizes, server_clock, epoch_set = {}, nil, false
 
--- queue HSET when the hash field is absent or ``value`` is larger (a grow-only field);
--- true when the field is present already
-local function field_grows(writes, key, field, value, text)
-  local old = num(redis.call('HGET', key, field))
-  if old == nil or value > old then writes[#writes + 1] = {'HSET', key, field, text} end
-  return old ~= nil
-end
-
--- a new value would take the kind's state (``count_key``) past ``cap`` (0: no cap)
+-- a new value would take the kind's state (``count_key``) past ``cap`` (0: no cap); when not,
+-- the value is counted in (the caller adds it)
 local function over_capacity(present, cap, count_key)
-  return not present and cap > 0 and redis.call('ZCARD', count_key) >= cap
+  if present or cap <= 0 then return false end
+  local size = sizes[count_key] or redis.call('ZCARD', count_key)
+  if size >= cap then return true end
+  sizes[count_key] = size + 1
+  return false
+end
+
+local function server_now()
+  if server_clock == nil then
+    local time = redis.call('TIME')
+    server_clock = tonumber(time[1]) + tonumber(time[2]) / 1000000
+  end
+  return server_clock
 end
 
 -- r = {kind, value, before, till, epoch, id, source, reason, at, clamp, cap}. Idempotent and
@@ -67,44 +69,7 @@ end
 -- the state written (commands that cannot fail on keys whose type the reads checked). So a
 -- failed apply leaves the state as it was, and a state change is never missing from the log.
 -- Scripts that also delete a session call this first and delete afterwards (session.lua).
-local function apply_revocation(K, r)
-  local before, till = num(r.before), num(r.till)
-  if before == nil or till == nil or before ~= before or till ~= till or before < 0
-      or till < 0 then
-    error('ERR revocation before/until must be numbers')
-  end
-  if r.clamp and before > 0 and (r.kind == 'user' or r.kind == 'all') then
-    local time = redis.call('TIME')
-    local server = tonumber(time[1]) + tonumber(time[2]) / 1000000
-    if before > server then
-      if till ~= math.huge then till = math.max(0, till - (before - server)) end
-      before = server
-    end
-  end
-  -- state and log get the canonical text (ZADD refuses some strings tonumber accepts)
-  local b, t = fmt(before), fmt(till)
-  local cap = tonumber(r.cap) or 0
-  local w = {}  -- the writes, decided by reads alone
-  if r.kind == 'session' or r.kind == 'token' then
-    local key = r.kind == 'session' and K.sid or K.jti
-    if over_capacity(zset_grows(w, key, r.value, till, t), cap, key) then
-      return 'over_capacity'
-    end
-  elseif r.kind == 'user' then
-    local a = field_grows(w, K.user, r.value, before, b)
-    local c = zset_grows(w, K.user_until, r.value, till, t)
-    if over_capacity(a or c, cap, K.user_until) then return 'over_capacity' end
-  elseif r.kind == 'all' then
-    field_grows(w, K.all, 'before', before, b)
-    field_grows(w, K.all, 'until', till, t)
-  elseif r.kind == 'key' then
-    if redis.call('SISMEMBER', K.kid, r.value) == 0 then
-      w[#w + 1] = {'SADD', K.kid, r.value}
-    end
-  else
-    error('ERR unknown revocation kind')
-  end
-  if #w == 0 then return false end
+local function append_log(K, r, b, t)
   local f = {'kind', r.kind, 'value', r.value, 'before', b, 'until', t}
   for _, name in ipairs({'id', 'source', 'reason', 'at'}) do
     local v = r[name]
@@ -115,7 +80,65 @@ local function apply_revocation(K, r)
   end
   local id = redis.call('XADD', K.log, '*', unpack(f))  -- the first write
   -- (unchanged state was written by an earlier apply, which set the epoch already)
-  if r.epoch ~= nil and r.epoch ~= '' then redis.call('SET', K.epoch, r.epoch, 'NX') end
-  for _, cmd in ipairs(w) do redis.call(unpack(cmd)) end
+  if not epoch_set and r.epoch ~= nil and r.epoch ~= '' then
+    redis.call('SET', K.epoch, r.epoch, 'NX')
+    epoch_set = true
+  end
   return id
+end
+
+local function apply_revocation(K, r)
+  local before, till = num(r.before), num(r.till)
+  if before == nil or till == nil or before ~= before or till ~= till or before < 0
+      or till < 0 then
+    error('ERR revocation before/until must be numbers')
+  end
+  if r.clamp and before > 0 and (r.kind == 'user' or r.kind == 'all') then
+    local server = server_now()
+    if before > server then
+      if till ~= math.huge then till = math.max(0, till - (before - server)) end
+      before = server
+    end
+  end
+  -- state and log get the canonical text (ZADD refuses some strings tonumber accepts)
+  local b, t = fmt(before), fmt(till)
+  local cap = tonumber(r.cap) or 0
+  local kind, value = r.kind, r.value
+  if kind == 'session' or kind == 'token' then  -- a zset value -> until, grow-only
+    local key = kind == 'session' and K.sid or K.jti
+    local old = num(redis.call('ZSCORE', key, value))
+    if old ~= nil and till <= old then return false end
+    if over_capacity(old ~= nil, cap, key) then return 'over_capacity' end
+    local id = append_log(K, r, b, t)
+    redis.call('ZADD', key, t, value)
+    return id
+  elseif kind == 'user' then  -- a hash sub -> before and a zset sub -> until, both grow-only
+    local old_before = num(redis.call('HGET', K.user, value))
+    local old_until = num(redis.call('ZSCORE', K.user_until, value))
+    local grow_before = old_before == nil or before > old_before
+    local grow_until = old_until == nil or till > old_until
+    if not grow_before and not grow_until then return false end
+    local present = old_before ~= nil or old_until ~= nil
+    if over_capacity(present, cap, K.user_until) then return 'over_capacity' end
+    local id = append_log(K, r, b, t)
+    if grow_before then redis.call('HSET', K.user, value, b) end
+    if grow_until then redis.call('ZADD', K.user_until, t, value) end
+    return id
+  elseif kind == 'all' then  -- one hash: before and until, both grow-only
+    local old_before = num(redis.call('HGET', K.all, 'before'))
+    local old_until = num(redis.call('HGET', K.all, 'until'))
+    local grow_before = old_before == nil or before > old_before
+    local grow_until = old_until == nil or till > old_until
+    if not grow_before and not grow_until then return false end
+    local id = append_log(K, r, b, t)
+    if grow_before then redis.call('HSET', K.all, 'before', b) end
+    if grow_until then redis.call('HSET', K.all, 'until', t) end
+    return id
+  elseif kind == 'key' then
+    if redis.call('SISMEMBER', K.kid, value) == 1 then return false end
+    local id = append_log(K, r, b, t)
+    redis.call('SADD', K.kid, value)
+    return id
+  end
+  error('ERR unknown revocation kind')
 end
