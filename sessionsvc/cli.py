@@ -103,7 +103,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the terminal walkthrough (throw-away keys and Redis; no configuration needed)."""
-    configure_logging("development", logging.WARNING)
+    configure_logging("development", logging.ERROR)  # the demo shows dead letters itself
     return run_demo()
 
 

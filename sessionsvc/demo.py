@@ -3,7 +3,8 @@
 It needs no configuration and no Redis: it generates throw-away keys, starts a throw-away
 redis-server (from PATH, or the Valkey of the ``embedded`` extra) and shows login, local
 validation on another "node", refresh rotation, logout reaching that node, a revocation event
-from "another system" through the worker, refresh-token theft detection, and attack rejections.
+from "another system" (a publisher, in its own intake) through the worker, what that publisher
+may not do, refresh-token theft detection, and attack rejections.
 Without a server binary it falls back to ``SESSIONSVC_REDIS_URL`` under a throw-away namespace.
 """
 
@@ -18,14 +19,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from workers.worker import Worker, WorkerOptions
 
+from .acl import password_hash, render, roles
 from .config import Settings
 from .embedded import RedisProcess
 from .errors import RefreshReuseDetected, TokenRejected
+from .intakes import Intakes
 from .keygen import generate_jwks
 from .keys import load_jwks
 from .sessions import SessionService
@@ -39,8 +43,10 @@ Say = Callable[[str], None]
 
 
 def demo_settings(redis_url: str = "redis://127.0.0.1:6379/0", namespace: str = "ss") -> Settings:
-    """Development settings with fresh EdDSA key rings (the environment is not read)."""
+    """Development settings with fresh EdDSA key rings and one publisher, ``idp``, allowed to
+    revoke users and sessions (the environment is not read)."""
     return Settings(
+        publishers={"idp": ("user.revoke", "session.revoke")},
         access_jwks=json.dumps(generate_jwks("EdDSA", "demo-access-1")),  # type: ignore[arg-type]
         refresh_jwks=json.dumps(generate_jwks("EdDSA", "demo-refresh-1")),  # type: ignore[arg-type]
         issuer="https://auth.demo.invalid",
@@ -108,11 +114,11 @@ def run_demo(out: Say = print) -> int:
     say("sessionsvc demo: logout that logs out\n")
     with _redis(say) as (url, namespace):
         settings = demo_settings(url, namespace)
-        _walkthrough(say, settings, url)
+        _walkthrough(say, settings, url, throwaway=namespace == "ss")
     return 0
 
 
-def _walkthrough(say: Say, settings: Settings, url: str) -> None:
+def _walkthrough(say: Say, settings: Settings, url: str, *, throwaway: bool) -> None:
     service = SessionService(settings)
     public = load_jwks(json.dumps(service.core.issuer.access_keys.public_jwks()), ring="access")
     node_b = Validator(settings, keys=public)  # an app node holds public keys only
@@ -125,7 +131,9 @@ def _walkthrough(say: Say, settings: Settings, url: str) -> None:
     try:
         say("1. Keys: EdDSA access and refresh rings (throw-away); node B holds the public key.")
         _login_and_logout(say, service, node_b, wait)
-        _other_system(say, settings, service, node_b, raw=raw, wait=wait)
+        _other_system(
+            say, settings, service, node_b, raw=raw, wait=wait, url=url, isolated=throwaway
+        )
         _theft(say, service, node_b, wait)
         _attacks(say, service.core.issuer, node_b)
         health = node_b.health()
@@ -171,18 +179,50 @@ def _other_system(
     *,
     raw: redis.Redis,
     wait: Callable[..., float],
+    url: str,
+    isolated: bool,
 ) -> None:
     bob = service.login("bob")
     node_b.validate(bob.access_token)
-    stream = f"{settings.namespace}:events"
+    intakes = Intakes.of(settings)
+    stream = intakes.publishers["idp"].stream
     start = time.perf_counter()
     raw.xadd(stream, {"type": "user.revoke", "sub": "bob", "reason": "password_changed"})
     took = wait("bob", start)
     say(
-        f"6. Another system: XADD {stream} type user.revoke sub bob; through the worker, "
-        f"node B had it after {took:.2f} ms"
+        f"6. The identity provider, in its own intake: XADD {stream} type user.revoke sub bob;\n"
+        f"   through the worker, node B had it after {took:.2f} ms"
     )
     _attempt(say, "node B, bob's access token", lambda: node_b.validate(bob.access_token))
+    raw.xadd(stream, {"type": "all.revoke", "before": str(int(time.time()))})
+    deadline = time.monotonic() + 5
+    while not raw.exists(intakes.dlq) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    letters: Any = raw.xrange(intakes.dlq, count=1)
+    code = letters[0][1][b"dlq:error"].decode() if letters else "(none yet)"
+    say(f"   it may not send all.revoke: dead-lettered, {code}")
+    if isolated:
+        say(f"   {_trim_attempt(settings, url)}")
+
+
+def _trim_attempt(settings: Settings, url: str) -> str:
+    """As the IdP's own Redis user, try to trim the operators' intake (as ACLs cannot forbid
+    XADD's MAXLEN, only a stream of its own keeps a publisher from other queues)."""
+    role = next(r for r in roles(settings.namespace, ["idp"]) if r.kind == "publisher:idp")
+    password = secrets.token_urlsafe(24)
+    admin = redis.Redis.from_url(url)
+    admin.execute_command(*render(role, password_hash(password)).split())  # type: ignore[no-untyped-call]
+    admin.close()
+    idp = redis.Redis.from_url(url, username=role.user, password=password, driver_info=None)
+    try:
+        idp.execute_command(  # type: ignore[no-untyped-call]
+            "XADD", f"{settings.namespace}:events", "MAXLEN", "0", "*", "x", "y"
+        )
+    except redis.exceptions.NoPermissionError:
+        return f"as Redis user {role.user}, XADD {settings.namespace}:events MAXLEN 0: NOPERM"
+    finally:
+        idp.close()
+    return "the trim was not refused (check the ACL rules)"
 
 
 def _theft(

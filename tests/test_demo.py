@@ -81,3 +81,10 @@ def test_demo_settings_are_development_with_separate_rings() -> None:
 def test_cli_demo_needs_no_configuration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     assert "reason=revoked" in capsys.readouterr().out
+
+
+def test_demo_shows_what_a_publisher_may_not_do(walkthrough: tuple[int, list[str]]) -> None:
+    text = "\n".join(walkthrough[1])
+    assert "it may not send all.revoke: dead-lettered, not_allowed" in text
+    if "throw-away server" in text:  # the trim is tried only on a Redis of the demo's own
+        assert "XADD ss:events MAXLEN 0: NOPERM" in text
