@@ -563,3 +563,44 @@ def test_the_probes_tell_a_wedged_chore_from_an_outage(
             assert http_get(f"{base}/healthz") == (200, "ok\n")
         finally:
             server.close()
+
+
+def test_a_reconnect_does_not_claim_the_entries_in_hand_again(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a Redis error the worker redoes its set-up (groups, scripts, heartbeat) but not the
+    claim of its own pending entries, which only a restart does: each claim is a delivery, and a
+    Redis that flaps must not push valid revocations into the DLQ."""
+    settings = feed_settings(redis_url)
+    real_run = ScriptRunner.run
+
+    def poisoned(runner: ScriptRunner, calls: Any) -> Any:
+        if any("S-held" in call.args for call in calls):  # stays pending, on this worker
+            return [redis.ResponseError("ERR poisoned")] * len(calls)
+        return real_run(runner, calls)
+
+    monkeypatch.setattr(ScriptRunner, "run", poisoned)
+    with running_worker(settings, "w-flap", claim_idle=600.0) as rw, raw_client(redis_url) as c:
+        held = c.xadd(EVENTS, {"type": "session.revoke", "sid": "S-held"})
+        wait_for(lambda: group_info(c) and int(group_info(c)["pending"]) == 1, "the held entry")
+        for _ in range(3):  # three connection losses of the reading connection
+            before = rw.worker.metrics.registry.get_sample_value(
+                "sessionsvc_worker_redis_errors_total"
+            )
+            for client in c.client_list():
+                if client["name"] == "sessionsvc-worker:w-flap":
+                    c.client_kill_filter(_id=client["id"])
+            wait_for(
+                lambda b=before: (
+                    rw.worker.metrics.registry.get_sample_value(
+                        "sessionsvc_worker_redis_errors_total"
+                    )
+                    != b
+                ),
+                "the error",
+            )
+            wait_for(lambda: rw.worker.health.started, "the set-up done again")
+        c.xadd(EVENTS, {"type": "session.revoke", "sid": "S-after"})
+        wait_for(lambda: c.zscore(REV.key("sid"), "S-after"), "the worker reading again")
+        rows: Any = c.xpending_range(EVENTS, "workers", held, held, 1)
+        assert [r["times_delivered"] for r in rows] == [1]  # not claimed again

@@ -82,13 +82,19 @@ class Housekeeping:
         self.heartbeat_key = keys.key(f"worker:{options.consumer}")
         self.inbound_key = keys.key("inbound")
         self._next_beat = self._next_slow = 0.0
+        self._own_recovered = False
 
     def start(self) -> None:
-        """Before the first read: the first heartbeat, then our own pending entries (a restart
-        under the same name: claimed and applied, or dead-lettered by their delivery count)."""
+        """Before a read after (re)connecting: the heartbeat; before the process's first read
+        also our own pending entries (a restart under the same name: claimed and applied, or
+        dead-lettered by their delivery count). Not after a reconnect: the entries then pending
+        on us are in hand, and claiming them again would burn their deliveries."""
         self.heartbeat()
+        if self._own_recovered:
+            return
         for stream in self.intakes.streams:
-            self._recover_all(stream, self.options.consumer, "own")
+            self._recover_all(stream, self.options.consumer, "own", 0)
+        self._own_recovered = True
 
     def tick(self) -> None:
         """Run the chores that are due; a failure is reported to ``health``, never raised."""
@@ -116,9 +122,11 @@ class Housekeeping:
         self.client.set(self.heartbeat_key, f"{self.clock():.3f}", px=ttl_ms)
 
     def claim_from_dead(self) -> None:
-        """Claim what consumers without a live heartbeat hold, on every intake."""
+        """Claim what consumers without a live heartbeat hold, on every intake (only entries
+        idle for a heartbeat: two workers seeing the same dead one do not both take them)."""
+        idle_ms = int(self.options.heartbeat * 1000)
         for stream, name in self._dead_consumers(holding=True):
-            self._recover_all(stream, name, "dead")
+            self._recover_all(stream, name, "dead", idle_ms)
 
     def run(self) -> None:
         """The slow chores: reclaim idle entries, prune and trim, gauges, inbound lag, forget."""
@@ -173,18 +181,20 @@ class Housekeeping:
         self.client.set(self.inbound_key, f"{now:.3f} {'-' if oldest is None else f'{oldest:.3f}'}")
         return lag
 
-    def _recover_all(self, stream: str, consumer: str, reason: str) -> None:
+    def _recover_all(self, stream: str, consumer: str, reason: str, min_idle_ms: int) -> None:
         start = "-"
         while rows := self.reader.pending(stream, consumer=consumer, start=start):
-            self.recover(stream, rows, 0, reason)
+            self.recover(stream, rows, min_idle_ms, reason)
             start = f"({rows[-1][0]}"
 
     def _dead_consumers(self, *, holding: bool) -> list[tuple[str, str]]:
         """(stream, consumer) of the consumers without a live heartbeat that hold pending
         entries (``holding``) or hold none (not ``holding``), this worker excluded."""
         found: list[tuple[str, str]] = []
+        pipe = self.client.pipeline(transaction=False)
         for stream in self.intakes.streams:
-            consumers: Any = self.client.xinfo_consumers(stream, self.options.group)
+            pipe.xinfo_consumers(stream, self.options.group)
+        for stream, consumers in zip(self.intakes.streams, pipe.execute(), strict=True):
             for c in consumers:
                 name = _text(c["name"])
                 if name != self.options.consumer and (int(c["pending"]) > 0) == holding:

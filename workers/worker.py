@@ -190,7 +190,7 @@ class Worker:
             return
         counts = dict(rows)
         entries = self.reader.claim(stream, [i for i, _ in rows], min_idle_ms)
-        if len(entries) < len(rows) and min_idle_ms == 0:
+        if len(entries) < len(rows) and min_idle_ms == 0:  # (with a min-idle: or taken)
             gone = len(rows) - len(entries)  # deleted by the intake's writer before applied
             self.metrics.deleted.inc(gone)
             log.warning("worker_entries_deleted", intake=stream, entries=gone)
