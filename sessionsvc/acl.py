@@ -39,14 +39,14 @@ _VALIDATOR: Final = (
 )
 _APP: Final = (
     "+client|setname +evalsha +script|load +multi +exec +exists +get +xinfo|stream +xrevrange "
-    "+xread +zrange +zscore +zcard +hget +hmget +hgetall +smembers +sismember +pttl +time"
+    "+xread +zrange +zscore +zcard +hget +hmget +hgetall +smembers +sismember +pttl"
 )
 _WORKER: Final = (
     "+client|setname +ping +evalsha +script|load +multi +exec +xgroup|create "
     "+xgroup|delconsumer +xreadgroup +xack +xclaim +xpending +xinfo|groups +xinfo|consumers "
     "+xtrim +xlen +xadd +xrange +xrevrange +subscribe +set +get +mget +exists +del +hget +hset "
-    "+hmget +hdel +hlen +hgetall +sadd +sismember +zadd +zrem +zcard +zscore +zrange "
-    "+zrangebyscore +zremrangebyscore +pexpire +pttl +time"
+    "+hmget +hdel +hgetall +sadd +sismember +zadd +zrem +zcard +zcount +zscore +zrange "
+    "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time"
 )
 
 

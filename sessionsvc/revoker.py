@@ -7,8 +7,8 @@ grow, nothing is removed). The session scripts embed the same ``apply.lua`` text
 logout-everywhere, refresh-reuse detection and eviction write exactly what the worker writes.
 
 The apply script writes nothing before its log append (which can fail), clamps an event's
-``before`` to Redis' clock, and refuses (``OVER_CAPACITY``) a value that would take a capped
-state past its cap: see the header of ``_scripts/apply.lua``.
+``before`` to Redis' clock, and refuses (``OVER_CAPACITY``) a revocation a publisher's event
+would add once that publisher's budget is full: see the header of ``_scripts/apply.lua``.
 
 Everything here is pure: key names, ``Revocation`` → script arguments, and log entry → the
 ``Revocation`` it carries (what a validator tailing the log applies to its view).
@@ -42,7 +42,8 @@ __all__ = [
 
 APPLY_REVOCATION: Final = source("apply", "apply_main")
 OVER_CAPACITY: Final = "over_capacity"
-"""What the apply scripts answer, instead of a log id, for a revocation refused by its cap."""
+"""What the apply scripts answer, instead of a log id, for a revocation refused because the
+publisher's budget is full."""
 META_FIELDS: Final = ("id", "source", "reason", "at")
 
 
@@ -70,6 +71,10 @@ class RevKeys:
     def trimmed(self) -> str:
         """The largest log entry id trimmed away (a follower behind it must re-bootstrap)."""
         return self.key("trimmed")
+
+    def budget(self, publisher: str) -> str:
+        """The budget of a publisher: what its events planted, charged until it expires."""
+        return self.key(f"budget:{publisher}")
 
     def keys(self, names: tuple[str, ...]) -> list[str]:
         """The keys ``names`` (``sid``, ``user:until``, …), in that order."""
@@ -111,10 +116,12 @@ def revocation_args(
     reason: str = "",
     at: float | None = None,
     cap: int = 0,
+    budget: int = 0,
 ) -> list[str]:
-    """ARGV of ``APPLY_REVOCATION`` for ``rev`` (``epoch``: a fresh random candidate; ``cap``:
-    refuse a session, token or user value new to a state already holding ``cap`` of its kind,
-    0 = no cap). The script then answers ``OVER_CAPACITY`` instead of a log id."""
+    """ARGV of ``APPLY_REVOCATION`` for ``rev`` (``epoch``: a fresh random candidate). ``budget``
+    is the index in the call's KEYS of a publisher's budget (0: none) and ``cap`` the live
+    charges it may hold: a revocation that would add one more is refused, and the script
+    answers ``OVER_CAPACITY`` instead of a log id."""
     return [
         rev.kind,
         rev.value,
@@ -126,6 +133,7 @@ def revocation_args(
         reason,
         "" if at is None else format_number(at),
         str(cap),
+        str(budget),
     ]
 
 

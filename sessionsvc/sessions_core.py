@@ -227,9 +227,12 @@ class SessionCore:
         reason: str = "logout",
         source: str = "sessionsvc",
         event_id: str = "",
+        budget: str | None = None,
+        cap: int = 0,
     ) -> Op[bool]:
         """End one session and revoke it; True when a live session was deleted. ``source`` and
-        ``event_id`` are recorded in the revocation log (the worker passes the event's)."""
+        ``event_id`` are recorded in the revocation log (the worker passes the event's, and for
+        a publisher's event that publisher's ``budget`` key and its ``cap``)."""
         sub, now = sub_of(session_id), self.clock()
         args = [
             num(now),
@@ -239,8 +242,10 @@ class SessionCore:
             reason,
             source,
             event_id,
+            str(cap),
         ]
-        reply = yield Call("logout", self._keys("logout", user_tag(sub), session_id), args)
+        keys = self._keys("logout", user_tag(sub), session_id) + ([budget] if budget else [])
+        reply = yield Call("logout", keys, args)
         return int(reply[0]) == 1
 
     def logout_all(
@@ -250,9 +255,14 @@ class SessionCore:
         reason: str = "logout_all",
         source: str = "sessionsvc",
         event_id: str = "",
+        budget: str | None = None,
+        cap: int = 0,
+        clamp: bool = False,
     ) -> Op[int]:
         """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended.
-        ``source`` and ``event_id`` are recorded in the revocation log."""
+        ``source`` and ``event_id`` are recorded in the revocation log. The worker, for an
+        event, passes ``clamp`` (the cutoff is at most Redis' clock) and, for a publisher's, its
+        ``budget`` key and ``cap``."""
         now = self.clock()
         args = [
             num(now),
@@ -263,8 +273,11 @@ class SessionCore:
             reason,
             source,
             event_id,
+            str(cap),
+            "1" if clamp else "0",
         ]
-        reply = yield Call("logout_all", self._keys("logout_all", user_tag(sub)), args)
+        keys = self._keys("logout_all", user_tag(sub)) + ([budget] if budget else [])
+        reply = yield Call("logout_all", keys, args)
         return int(reply[0])
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:

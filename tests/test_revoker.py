@@ -25,6 +25,7 @@ from sessionsvc.revoker import (
     parse_number,
     revocation_args,
 )
+from sessionsvc.sessions_model import SCRIPTS
 from workers.core import APPLY, WorkerCore
 from workers.scripts import APPLY_BATCH
 
@@ -39,8 +40,9 @@ revocations = st.one_of(
 
 
 def _as_log_fields(args: list[str]) -> dict[bytes, bytes]:
-    names = ["kind", "value", "before", "until", "epoch", "id", "source", "reason", "at", "cap"]
-    skip = ("epoch", "cap")
+    names = ["kind", "value", "before", "until", "epoch", "id", "source", "reason", "at"]
+    names += ["cap", "budget"]
+    skip = ("epoch", "cap", "budget")
     return {n.encode(): v.encode() for n, v in zip(names, args, strict=True) if v and n not in skip}
 
 
@@ -185,9 +187,9 @@ def test_refresh_honours_revocations_applied_by_others(redis_url: str) -> None:
         client.close()
 
 
-def _batch(client: redis.Redis, calls: list[list[str]]) -> Any:
+def _batch(client: redis.Redis, calls: list[list[str]], keys: list[str] | None = None) -> Any:
     args = [str(len(calls))] + [a for call in calls for a in call]
-    return client.register_script(APPLY_BATCH)(keys=RevKeys().all(), args=args)
+    return client.register_script(APPLY_BATCH)(keys=keys or KEYS, args=args)
 
 
 def _worker_calls(now: float) -> list[list[str]]:
@@ -260,53 +262,84 @@ def test_a_before_ahead_of_the_server_clock_is_clamped_to_it(client: redis.Redis
 
 
 CAP = 1000
+BUDGET = RevKeys().budget("idp")
+KEYS = [*RevKeys().all(), BUDGET]  # the publisher's budget is KEYS[9]
 
 
-def _plant(client: redis.Redis, kind: str, n: int = CAP) -> None:
-    """``n`` distinct revocations of ``kind`` by value, in one apply_batch call."""
+def _plant(client: redis.Redis, kind: str, n: int = CAP, until: float | None = None) -> None:
+    """``n`` distinct revocations of ``kind`` charged to the budget, in one apply_batch call."""
+    until = time.time() + 600 if until is None else until
     revs = [
-        Revocation(kind, f"{kind}-{i}", before=100.0 if kind == "user" else 0.0, until=5000.0)
+        Revocation(kind, f"{kind}-{i}", before=100.0 if kind == "user" else 0.0, until=until)
         for i in range(n)
     ]
-    ids = _batch(client, [revocation_args(rev, epoch="E", cap=CAP) for rev in revs])
+    ids = _batch(client, [revocation_args(rev, epoch="E", cap=CAP, budget=9) for rev in revs])
     assert None not in ids and b"over_capacity" not in ids
 
 
-def _capped(client: redis.Redis, rev: Revocation, cap: int = CAP) -> Any:
+def _charged(client: redis.Redis, rev: Revocation, cap: int = CAP, budget: int = 9) -> Any:
     script = client.register_script(APPLY_REVOCATION)
-    return script(keys=RevKeys().all(), args=revocation_args(rev, epoch="E", cap=cap))
+    return script(keys=KEYS, args=revocation_args(rev, epoch="E", cap=cap, budget=budget))
 
 
 @pytest.mark.redis
 @pytest.mark.parametrize("kind", ["session", "token", "user"])
-def test_the_cap_refuses_a_new_value_and_writes_nothing(client: redis.Redis, kind: str) -> None:
-    _plant(client, kind)
+def test_a_full_budget_refuses_and_writes_nothing(client: redis.Redis, kind: str) -> None:
+    later = time.time() + 600
+    _plant(client, kind, until=later)
+    assert client.zcard(BUDGET) == CAP
     before = dump_all(client)
-    new = Revocation(kind, "one-too-many", before=100.0, until=5000.0)
-    assert _capped(client, new) == b"over_capacity"
-    batch = [revocation_args(new, epoch="E", cap=CAP)] * 2
-    assert _batch(client, batch) == [b"over_capacity"] * 2  # refused items, not an error
-    assert dump_all(client) == before  # neither state nor log
-    # values already revoked still apply (idempotent; a later until still grows)
-    assert _capped(client, Revocation(kind, f"{kind}-7", before=100.0, until=5000.0)) is None
-    assert _capped(client, Revocation(kind, f"{kind}-7", before=100.0, until=6000.0)) is not None
-    assert _capped(client, new, cap=0) is not None  # 0: no cap
-    for unbounded in (Revocation("key", "k-new"), Revocation("all", before=100.0, until=5000.0)):
-        assert _capped(client, unbounded, cap=1) is not None  # key and all are not capped
+    new = Revocation(kind, "one-too-many", before=100.0, until=later)
+    assert _charged(client, new) == b"over_capacity"
+    batch = [revocation_args(new, epoch="E", cap=CAP, budget=9)] * 2
+    assert _batch(client, batch, KEYS) == [b"over_capacity"] * 2  # refused items, not an error
+    assert dump_all(client) == before  # neither state nor log nor budget
+    # what the publisher planted already still applies (idempotent; a later until still grows)
+    assert _charged(client, Revocation(kind, f"{kind}-7", before=100.0, until=later)) is None
+    assert _charged(client, Revocation(kind, f"{kind}-7", before=100.0, until=later + 60))
+    assert _charged(client, new, budget=0) is not None  # operators' events carry no budget
+    assert _charged(client, Revocation("key", "k-new"), cap=1) is not None  # keys: not charged
+
+
+@pytest.mark.redis
+def test_charges_end_when_their_revocations_expire(client: redis.Redis) -> None:
+    _plant(client, "token", until=time.time() - 1)  # every charge has expired
+    assert _charged(client, Revocation("token", "fresh", until=time.time() + 600)) is not None
+    assert client.zcard(BUDGET) == 1  # the expired charges were pruned with the write
+    assert 0 < client.pttl(BUDGET) <= 601_000  # the budget lives as long as its longest charge
+
+
+@pytest.mark.redis
+def test_a_logout_event_is_charged_too(client: redis.Redis, redis_url: str) -> None:
+    """A publisher's session.revoke of one of our session ids (the logout script) and its
+    user.revoke without before (logout_all) plant revocations as well: charged, refused once
+    the budget is full, and then nothing is written (the session stays)."""
+    settings = make_settings(redis_url=redis_url, max_revocations=CAP)
+    _plant(client, "token")
+    with SessionService(settings) as svc:
+        sid = svc.login("alice").session_id
+        core = svc.core
+        for op in (
+            core.logout(sid, budget=BUDGET, cap=CAP),
+            core.logout_all("alice", budget=BUDGET, cap=CAP, clamp=True),
+        ):
+            call = next(op)
+            before = dump_all(client)
+            reply: Any = client.eval(SCRIPTS[call.script], len(call.keys), *call.keys, *call.args)
+            assert b"over_capacity" in reply
+            assert dump_all(client) == before
+        assert [s.session_id for s in svc.list_sessions("alice")] == [sid]
 
 
 @pytest.mark.redis
 def test_the_session_service_is_never_capped(client: redis.Redis, redis_url: str) -> None:
-    """A logout must always log out: the session scripts' revocations pass no cap."""
+    """A logout must always log out: the session service's revocations carry no budget."""
     settings = make_settings(redis_url=redis_url, max_revocations=CAP)
     with SessionService(settings) as svc:
         pairs = [svc.login("alice"), svc.login("bob")]
-        _plant(client, "session")
-        _plant(client, "user")
+        _plant(client, "session")  # the publisher's budget is full
         assert svc.logout(pairs[0].session_id) is True
         assert client.zscore("ss:{rev}:sid", pairs[0].session_id) is not None
         assert svc.logout_all("bob") == 1
         assert client.hget("ss:{rev}:user", "bob") is not None
-    assert (
-        client.zcard("ss:{rev}:sid") == CAP + 1 and client.zcard("ss:{rev}:user:until") == CAP + 1
-    )
+    assert client.zcard("ss:{rev}:sid") == CAP + 1 and client.zcard(BUDGET) == CAP

@@ -303,10 +303,12 @@ def test_logout_calls(core: SessionCore, clock: ManualClock) -> None:
         "admin",
         "sessionsvc",
         "",
+        "0",  # no budget: the session service's logouts are never capped
     ]
     calls, count = drive(core.logout_all("alice"), [3, b"1800000000", b""])
     assert count == 3 and calls[0].keys[-1] == core.keys.index("alice")
     assert calls[0].args[2] == str(int(clock.now)) and calls[0].args[3] == "960"
+    assert calls[0].args[-2:] == ["0", "0"]  # no budget, no clamp
 
 
 def test_session_info_decoding(core: SessionCore) -> None:

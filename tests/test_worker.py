@@ -32,12 +32,11 @@ from revocation_harness import (
     wait_subscribed,
 )
 
-from sessionsvc import Revocation, SessionNotFound, SessionService, TokenRejected
+from sessionsvc import SessionNotFound, SessionService, TokenRejected
 from sessionsvc.feed_core import stream_id
-from sessionsvc.revoker import revocation_args
 from workers.health import HealthServer, HealthState
 from workers.housekeeping import Housekeeping
-from workers.scripts import APPLY_BATCH, ScriptRunner
+from workers.scripts import ScriptRunner
 from workers.worker import APPLY_ATTEMPTS, Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
@@ -133,7 +132,7 @@ def test_an_entry_that_kills_its_reader_is_dead_lettered_by_its_delivery_count(
             wait_for(lambda: client.xlen(DLQ) == 1, "the dead letter")
         assert len(attempts) == 3  # never read a fourth time
         [letter] = dead_letters(client).values()
-        assert ("sid", "S-poison") in raw_entries(client, DLQ)[0][1]
+        assert ("orig:sid", "S-poison") in raw_entries(client, DLQ)[0][1]
         assert (letter["dlq:error"], letter["dlq:deliveries"]) == ("apply_failed", "4")
         assert group_info(client)["pending"] == 0
 
@@ -375,7 +374,9 @@ def _dlq(client: redis.Redis) -> list[tuple[dict[str, str], list[tuple[str, str]
     out = []
     for _id, pairs in raw_entries(client, "{ss:events}:dlq"):
         meta = {k: v for k, v in pairs if k.startswith("dlq:")}
-        out.append((meta, [(k, v) for k, v in pairs if not k.startswith("dlq:")]))
+        out.append(
+            (meta, [(k.removeprefix("orig:"), v) for k, v in pairs if k.startswith("orig:")])
+        )
     return out
 
 
@@ -394,32 +395,44 @@ def test_an_entry_that_keeps_failing_goes_to_the_dlq(redis_url: str) -> None:
             assert rw.alive
 
 
-def test_an_event_over_the_cap_is_dead_lettered(redis_url: str) -> None:
-    """Past ``max_revocations`` a new token id is refused (``over_capacity``, dead-lettered and
-    counted); an id already revoked and a logout of one of our sessions still apply."""
-    settings = feed_settings(redis_url, max_revocations=1000)
-    with raw_client(redis_url) as client:
-        calls = [
-            revocation_args(Revocation("token", f"J{i}", until=time.time() + 600), epoch="E")
-            for i in range(1000)
-        ]
-        args = [str(len(calls))] + [a for call in calls for a in call]
-        client.register_script(APPLY_BATCH)(keys=REV.all(), args=args)
-        with SessionService(settings) as svc, running_worker(settings) as rw:
-            sid = svc.login("alice").session_id
-            over = client.xadd(EVENTS, {"type": "token.revoke", "jti": "J-new"}).decode()
-            again = client.xadd(EVENTS, {"type": "token.revoke", "jti": "J7"}).decode()
-            logout = client.xadd(EVENTS, {"type": "session.revoke", "sid": sid}).decode()
-            wait_for(lambda: all_consumed(client, logout), "every entry to be acknowledged")
+def test_a_publisher_over_its_budget_is_dead_lettered_and_starves_no_one(redis_url: str) -> None:
+    """A publisher whose revocations in force reach ``max_revocations`` gets the next one
+    refused (``over_capacity``, dead-lettered, counted), logouts included; what it planted
+    still applies again; the operators' intake and another publisher are not affected."""
+    settings = feed_settings(
+        redis_url,
+        max_revocations=1000,
+        publishers={"flood": ["token.revoke", "session.revoke"], "idp": ["token.revoke"]},
+    )
+    flood, idp = "{ss:events}:flood", "{ss:events}:idp"
+    with raw_client(redis_url) as client, SessionService(settings) as svc:
+        sid = svc.login("alice").session_id
+        with running_worker(settings) as rw:
+            pipe = client.pipeline(transaction=False)
+            for i in range(1000):
+                pipe.xadd(flood, {"type": "token.revoke", "jti": f"J{i}"})
+            last = pipe.execute()[-1].decode()
+            wait_for(lambda: all_consumed(client, last, flood), "the flood applied")
+            over = client.xadd(flood, {"type": "token.revoke", "jti": "J-new"}).decode()
+            again = client.xadd(flood, {"type": "token.revoke", "jti": "J7"}).decode()
+            logout = client.xadd(flood, {"type": "session.revoke", "sid": sid}).decode()
+            operator = client.xadd(EVENTS, {"type": "token.revoke", "jti": "J-op"}).decode()
+            other = client.xadd(idp, {"type": "token.revoke", "jti": "J-idp"}).decode()
+            wait_for(lambda: all_consumed(client, logout, flood), "the publisher's events")
+            wait_for(lambda: all_consumed(client, operator), "the operator's event")
+            wait_for(lambda: all_consumed(client, other, idp), "the other publisher's event")
             letters = dead_letters(client)
-            assert set(letters) == {over} and letters[over]["dlq:error"] == "over_capacity"
+            assert set(letters) == {over, logout}
+            assert {m["dlq:error"] for m in letters.values()} == {"over_capacity"}
             assert "1000" in letters[over]["dlq:detail"]
             assert client.zscore(REV.key("jti"), "J-new") is None and again not in letters
-            assert svc.list_sessions("alice") == []  # the logout went through
+            assert client.zscore(REV.key("jti"), "J-op") is not None  # operators: never capped
+            assert client.zscore(REV.key("jti"), "J-idp") is not None  # another budget
+            assert [s.session_id for s in svc.list_sessions("alice")] == [sid]  # refused whole
             value = rw.worker.metrics.registry.get_sample_value
             labels = {"type": "token.revoke", "result": "over_capacity"}
             assert value("sessionsvc_worker_events_total", labels) == 1
-            assert value("sessionsvc_worker_events_total", {**labels, "result": "applied"}) == 1
+            assert value("sessionsvc_worker_dead_letters_total", {"code": "over_capacity"}) == 2
             assert rw.alive
 
 

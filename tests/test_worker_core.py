@@ -12,7 +12,7 @@ from sessionsvc.bounded import Truncated, resp_digest
 from sessionsvc.events import EventRejected
 from sessionsvc.revoker import RevKeys
 from sessionsvc.sessionkeys import new_session_id
-from workers.core import APPLY, DLQ_COPY, META_FIELDS, DeadLetter, Entry, WorkerCore
+from workers.core import APPLY, DLQ_COPY, META_FIELDS, ORIGINAL, DeadLetter, Entry, WorkerCore
 
 SETTINGS = make_settings(
     redis_url="redis://127.0.0.1:1/0", publishers={"idp": ["session.revoke", "user.revoke"]}
@@ -51,12 +51,24 @@ def test_plan_splits_good_and_bad(core: WorkerCore) -> None:
 
 def test_foreign_session_id_is_revoked_by_value(core: WorkerCore) -> None:
     call = core.call_for(core_event(sid="not-ours"), "EPOCH")
-    assert call.script == APPLY and call.keys == RevKeys().all()
-    kind, value, before, until, epoch, *meta, cap = call.args
+    assert call.script == APPLY and call.keys == [*RevKeys().all(), RevKeys().budget("idp")]
+    kind, value, before, until, epoch, *meta, cap, budget = call.args
     assert (kind, value, before, epoch) == ("session", "not-ours", "0", "EPOCH")
     assert float(until) == NOW + ACCESS  # a foreign sid has no session: access tokens only
     assert meta == ["", "", "session.revoke", ""]  # reason defaults to the event type
-    assert cap == str(SETTINGS.max_revocations)  # revocations by value are capped
+    assert (cap, budget) == ("0", "0")  # the operators' intake: no budget
+
+
+def test_a_publishers_events_are_charged_to_its_budget(core: WorkerCore) -> None:
+    idp = core.intakes.publishers["idp"]
+    call = core.call_for(core_event(sid="not-ours"), "E", idp)
+    assert call.args[-2:] == [str(SETTINGS.max_revocations), "9"]  # KEYS[9]: idp's budget
+    assert call.keys[8] == "ss:{rev}:budget:idp"
+    logout = core.call_for(core_event(sid=new_session_id("alice")), "E", idp)
+    assert logout.script == "logout" and logout.keys[-1] == "ss:{rev}:budget:idp"
+    everywhere = core.call_for(parse(type="user.revoke", sub="alice"), "E", idp)
+    assert everywhere.script == "logout_all" and everywhere.keys[-1] == "ss:{rev}:budget:idp"
+    assert everywhere.args[-2:] == [str(SETTINGS.max_revocations), "1"]  # clamped, charged
 
 
 def test_our_session_id_runs_the_logout_script(core: WorkerCore) -> None:
@@ -103,7 +115,7 @@ def test_all_and_key(core: WorkerCore) -> None:
     assert call.args[:3] == ["all", "", str(NOW - 5)] and call.args[6] == "ir"
     call = core.call_for(parse(type="key.revoke", kid=KID, id="evt-9", at="12.5"), "E")
     assert call.args[:4] == ["key", KID, "0", "inf"]
-    assert call.args[5:] == ["evt-9", "", "key.revoke", "12.500000", "1000000"]
+    assert call.args[5:] == ["evt-9", "", "key.revoke", "12.500000", "0", "0"]
 
 
 def test_a_before_in_the_future_is_a_dead_letter(core: WorkerCore) -> None:
@@ -133,7 +145,19 @@ def test_dead_fields_put_our_metadata_first() -> None:
         "dlq:sha256": resp_digest([b"type", b"x", b"type", b"y"]),
         "dlq:truncated": "0",
     }
-    assert fields[22:] == [b"type", b"x", b"type", b"y"]  # whole: nothing was cut
+    assert fields[22:] == [b"orig:type", b"x", b"orig:type", b"y"]  # whole: nothing was cut
+
+
+def test_an_original_field_cannot_pass_for_one_of_ours() -> None:
+    """A publisher that names its fields like ours (``dlq:error apply_failed``) cannot make a
+    dead letter look like another, even to a client that folds fields into a dict."""
+    forged = [(b"type", b"all.revoke"), (b"dlq:error", b"apply_failed"), (b"dlq:intake", b"x")]
+    fields = WorkerCore.dead_fields(
+        DeadLetter(entry("1-0", forged, IDP), "unknown_field", ""), 1, "w", 0
+    )
+    folded = dict(zip(fields[::2], fields[1::2], strict=True))
+    assert (folded["dlq:error"], folded["dlq:intake"]) == ("unknown_field", IDP)
+    assert folded[b"orig:dlq:error"] == b"apply_failed"
 
 
 def test_a_dead_letter_keeps_a_bounded_prefix_and_the_digest_of_the_whole() -> None:
@@ -145,9 +169,10 @@ def test_a_dead_letter_keeps_a_bounded_prefix_and_the_digest_of_the_whole() -> N
     assert meta["dlq:size"] == str(sum(len(x) for p in big for x in p))
     assert meta["dlq:sha256"] == resp_digest([x for p in big for x in p])
     copy = fields[22:]
-    assert copy[:4] == [b"type", b"session.revoke", b"sid", b"S"]
-    assert copy[4] == b"junk" and copy[5] == b"j" * (DLQ_COPY - len(b"typesession.revokesidSjunk"))
-    assert sum(len(x) for x in copy) == DLQ_COPY
+    assert copy[:4] == [b"orig:type", b"session.revoke", b"orig:sid", b"S"]
+    assert copy[4] == b"orig:junk"
+    assert copy[5] == b"j" * (DLQ_COPY - len(b"typesession.revokesidSjunk"))
+    assert sum(len(x) for x in copy) - 3 * len(ORIGINAL) == DLQ_COPY  # the originals' bytes
 
 
 def test_an_entry_the_bounded_reader_cut_is_too_large_without_decoding(core: WorkerCore) -> None:
@@ -245,4 +270,4 @@ def test_event_source_and_id_reach_the_session_scripts() -> None:
     planned, dead = core.plan([entry("1-0", pairs)])
     assert not dead
     assert planned[0].call.script == "logout"
-    assert planned[0].call.args[-2:] == ["idp", "evt-1"]
+    assert planned[0].call.args[-3:-1] == ["idp", "evt-1"]

@@ -198,7 +198,8 @@ def _dlq_entries(client: redis.Redis) -> list[tuple[str, Pairs]]:
     for _id, flat in reply:
         pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         meta = dict(pairs[: len(META_FIELDS)])  # the worker's own fields come first
-        out.append((meta[b"dlq:entry"].decode(), pairs[len(META_FIELDS) :]))
+        originals = [(k.removeprefix(b"orig:"), v) for k, v in pairs[len(META_FIELDS) :]]
+        out.append((meta[b"dlq:entry"].decode(), originals))
     return out
 
 

@@ -17,9 +17,10 @@ Invariants:
   re-delivery to another worker, changes nothing a second time.
 - ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
   logout scripts (the session hashes go too); every other revocation runs ``APPLY_REVOCATION``.
-- State planted by events is capped: a revocation by value carries ``max_revocations`` as its
-  cap, and one the script refuses (``over_capacity``) is dead-lettered with that code. The
-  session scripts are never capped: a logout must always log out.
+- What a publisher's events plant is capped per publisher: every revocation they add or extend
+  is charged to the publisher's budget until it expires, and one the script refuses because
+  the budget holds ``max_revocations`` live charges (``over_capacity``) is dead-lettered with
+  that code. Operators' events and the session service's own revocations are never capped.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from sessionsvc.events import (
     parse_flat,
     to_revocation,
 )
-from sessionsvc.intakes import Intakes
+from sessionsvc.intakes import Intake, Intakes
 from sessionsvc.keys import load_jwks
 from sessionsvc.revoker import OVER_CAPACITY, RevKeys, revocation_args
 from sessionsvc.sessions_core import Call, SessionCore
@@ -53,6 +54,7 @@ __all__ = [
     "APPLY",
     "DLQ_COPY",
     "META_FIELDS",
+    "ORIGINAL",
     "DeadLetter",
     "Entry",
     "Planned",
@@ -61,6 +63,7 @@ __all__ = [
 ]
 
 APPLY = "apply"
+_OVER_CAPACITY = (OVER_CAPACITY, OVER_CAPACITY.encode())  # a reply, decoded or not
 DLQ_COPY: Final = MAX_BYTES
 """At most this many bytes of an entry's fields (names and values) are copied to a dead letter."""
 META_FIELDS: Final = (
@@ -76,8 +79,9 @@ META_FIELDS: Final = (
     "dlq:sha256",
     "dlq:truncated",
 )
-"""The worker's own fields of a dead letter, first and in this order (read them by position:
-an original field may carry the same name)."""
+"""The worker's own fields of a dead letter, first and in this order."""
+ORIGINAL: Final = b"orig:"
+"""The prefix of every original field's name in a dead letter (``orig:type``, ``orig:sid``…)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,11 @@ class WorkerCore:
         self.kids = configured_kids(settings) if kids is None else kids
         self.lifetimes = Lifetimes.of(settings)
         self.rev_keys = RevKeys(settings.namespace)
-        self._rev_all = self.rev_keys.all()
+        # every APPLY call has the same KEYS (a batch shares them): the {rev} keys, then one
+        # budget per publisher, which an event names by its index (1-based, as in Lua)
+        publishers = sorted(self.intakes.publishers)
+        self._apply_keys = self.rev_keys.all() + [self.rev_keys.budget(p) for p in publishers]
+        self._budget_index = {p: 9 + i for i, p in enumerate(publishers)}
         self.sessions = SessionCore(settings, clock=clock)
 
     def plan(self, entries: Sequence[Entry]) -> tuple[list[Planned], list[DeadLetter]]:
@@ -156,7 +164,8 @@ class WorkerCore:
         for entry in entries:
             try:
                 event = self.judge(entry)
-                planned.append(Planned(entry, event, self.call_for(event, epoch)))
+                intake = self.intakes.by_stream[entry.stream]
+                planned.append(Planned(entry, event, self.call_for(event, epoch, intake)))
             except EventRejected as exc:
                 dead.append(DeadLetter(entry, exc.code, exc.detail))
         return planned, dead
@@ -175,18 +184,23 @@ class WorkerCore:
             )
         return event
 
-    def call_for(self, event: Event, epoch: str) -> Call:
-        """The one script call that applies ``event`` (``APPLY`` calls may be batched)."""
+    def call_for(self, event: Event, epoch: str, intake: Intake | None = None) -> Call:
+        """The one script call that applies ``event`` (``APPLY`` calls may be batched). A
+        publisher's event (``intake`` owned by one) is charged to that publisher's budget."""
         reason = event.reason or event.type
         meta = {"reason": reason, "source": event.source or "", "event_id": event.id or ""}
+        owner = intake.owner if intake is not None else None
+        budget = self.rev_keys.budget(owner) if owner else None
+        cap = self.settings.max_revocations if owner else 0
         if isinstance(event, UserRevoke) and event.before is None:
             try:
-                return _first_call(self.sessions.logout_all(event.sub, **meta))
+                op = self.sessions.logout_all(event.sub, **meta, budget=budget, cap=cap, clamp=True)
+                return _first_call(op)
             except ValueError:
                 pass  # a sub too long to have sessions (over 128 bytes): revoke it by value alone
         if isinstance(event, SessionRevoke):
             try:
-                return _first_call(self.sessions.logout(event.sid, **meta))
+                return _first_call(self.sessions.logout(event.sid, **meta, budget=budget, cap=cap))
             except SessionNotFound:
                 pass  # not one of our session ids: revoke it by value alone
         rev = to_revocation(event, self.clock(), self.lifetimes)
@@ -197,16 +211,27 @@ class WorkerCore:
             source=event.source or "",
             reason=reason,
             at=event.at,
-            cap=self.settings.max_revocations,
+            cap=cap,
+            budget=self._budget_index.get(owner or "", 0),
         )
-        return Call(APPLY, self._rev_all, args)
+        return Call(APPLY, self._apply_keys, args)
+
+    @staticmethod
+    def refused(call: Call, result: Any) -> bool:
+        """Did the script refuse this call because the publisher's budget is full?"""
+        if call.script == APPLY:
+            return result in _OVER_CAPACITY
+        if call.script == "logout":
+            return isinstance(result, list) and len(result) > 1 and result[1] in _OVER_CAPACITY
+        if call.script == "logout_all":
+            return isinstance(result, list) and len(result) > 2 and result[2] in _OVER_CAPACITY
+        return False
 
     def over_capacity(self, planned: Planned) -> DeadLetter:
-        """The dead letter of an entry its cap refused (the script answered ``OVER_CAPACITY``)."""
-        kind = planned.call.args[0]
+        """The dead letter of an entry its publisher's full budget refused."""
         detail = (
-            f"the revocation state holds max_revocations ({self.settings.max_revocations}) "
-            f"{kind} entries: a new {kind} value is refused"
+            f"the publisher's revocations still in force reached max_revocations "
+            f"({self.settings.max_revocations}): no more until some expire"
         )
         return DeadLetter(planned.entry, OVER_CAPACITY, detail)
 
@@ -214,8 +239,10 @@ class WorkerCore:
     def dead_fields(letter: DeadLetter, deliveries: int, consumer: str, now: float) -> list[Any]:
         """The DLQ entry, flat: our ``META_FIELDS`` first (always all of them, in that order),
         then the original fields as far as ``DLQ_COPY`` bytes go (the value that crosses the
-        bound is cut: ``dlq:truncated`` is then ``1``); ``dlq:size``, ``dlq:fields`` and
-        ``dlq:sha256`` describe the whole original."""
+        bound is cut: ``dlq:truncated`` is then ``1``), each name prefixed with ``ORIGINAL``
+        so that no original field can pass for one of ours, even to a client that folds the
+        fields into a dict; ``dlq:size``, ``dlq:fields`` and ``dlq:sha256`` describe the whole
+        original."""
         entry = letter.entry
         size, count, digest = entry.measure()
         copy, cut = _bounded_copy(entry.fields)
@@ -232,7 +259,8 @@ class WorkerCore:
             "dlq:sha256": digest,
             "dlq:truncated": "1" if cut else "0",
         }
-        return [x for pair in meta.items() for x in pair] + copy
+        originals = [ORIGINAL + x if i % 2 == 0 else x for i, x in enumerate(copy)]
+        return [x for pair in meta.items() for x in pair] + originals
 
 
 def _bounded_copy(fields: Sequence[Any]) -> tuple[list[bytes], bool]:

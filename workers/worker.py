@@ -38,7 +38,6 @@ log = structlog.get_logger("workers.worker")
 
 INLINE_BATCH = 32
 APPLY_ATTEMPTS = 6  # 50 ms doubling: about 1.6 s of retries before a reclaim takes over
-_OVER_CAPACITY = (OVER_CAPACITY, OVER_CAPACITY.encode())  # the reply, decoded or not
 Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 
@@ -228,7 +227,7 @@ class Worker:
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry.id, error=str(result)[:200])
-            elif result in _OVER_CAPACITY:  # refused by its cap: will never apply
+            elif self.core.refused(item.call, result):  # its publisher's budget is full
                 dead.append(self.core.over_capacity(item))
                 counts[item.event.type, OVER_CAPACITY] += 1
             else:

@@ -23,20 +23,10 @@ local function rev_keys()
           all = KEYS[5], kid = KEYS[6], log = KEYS[7], epoch = KEYS[8]}
 end
 
--- Read once per script run (a batch applies hundreds of revocations): the state sizes the cap
--- compares with (counted on as this run adds values), the server's clock (frozen within a
--- script anyway), whether this run has set the epoch.
-local sizes, server_clock, epoch_set = {}, nil, false
-
--- a new value would take the kind's state (``count_key``) past ``cap`` (0: no cap); when not,
--- the value is counted in (the caller adds it)
-local function over_capacity(present, cap, count_key)
-  if present or cap <= 0 then return false end
-  local size = sizes[count_key] or redis.call('ZCARD', count_key)
-  if size >= cap then return true end
-  sizes[count_key] = size + 1
-  return false
-end
+-- Read once per script run (a batch applies hundreds of revocations): the server's clock
+-- (frozen within a script anyway), whether this run has set the epoch, the live size of each
+-- publisher budget (counted on as this run charges it) and whether it was pruned.
+local server_clock, epoch_set, budget_sizes, budget_pruned = nil, false, {}, {}
 
 local function server_now()
   if server_clock == nil then
@@ -46,14 +36,45 @@ local function server_now()
   return server_clock
 end
 
--- r = {kind, value, before, till, epoch, id, source, reason, at, clamp, cap}. Idempotent and
--- monotonic: until and before only grow, nothing is removed. Appends to the log only when the
--- state changed; returns the log entry id, false when the revocation was already in force, or
--- 'over_capacity' (nothing written) when r.cap is set (the event path, by value: Settings.
--- max_revocations; 0 or absent: no cap) and a session, token or user revocation would add a
--- value its kind's state does not hold yet to a state already holding r.cap values. A status,
--- not an error: one refusal must not abort the rest of a batch. Keys and the global entry are
--- not capped, and the session scripts pass no cap (a logout must always log out).
+-- Publisher budgets. Every revocation a publisher's event adds or extends is charged to that
+-- publisher's budget, a zset (kind:value -> until, r.budget) in the {rev} slot, until it
+-- expires; a publisher whose budget holds r.cap live charges may add no more (the worker
+-- dead-letters the event: over_capacity). Reads only: the live size is a ZCOUNT from now, and
+-- expired charges are pruned after the log append, with the other writes.
+local function budget_refuses(r, member)
+  local key, cap = r.budget, tonumber(r.cap) or 0
+  if key == nil or key == '' or cap <= 0 then return false end
+  if redis.call('ZSCORE', key, member) then return false end  -- charged already
+  local size = budget_sizes[key] or redis.call('ZCOUNT', key, '(' .. fmt(server_now()), '+inf')
+  if size >= cap then return true end
+  budget_sizes[key] = size + 1
+  return false
+end
+
+local function charge(r, member, t, till)
+  local key = r.budget
+  if key == nil or key == '' or (tonumber(r.cap) or 0) <= 0 then return end
+  if not budget_pruned[key] then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(server_now()))
+    budget_pruned[key] = true
+  end
+  redis.call('ZADD', key, 'GT', t, member)
+  if till ~= math.huge then  -- the budget lives as long as its longest charge
+    local at = math.ceil(till * 1000)
+    if redis.call('PEXPIREAT', key, at, 'GT') == 0 and redis.call('PTTL', key) == -1 then
+      redis.call('PEXPIREAT', key, at)
+    end
+  end
+end
+
+-- r = {kind, value, before, till, epoch, id, source, reason, at, clamp, cap, budget}.
+-- Idempotent and monotonic: until and before only grow, nothing is removed. Appends to the log
+-- only when the state changed; returns the log entry id, false when the revocation was already
+-- in force, or 'over_capacity' (nothing written) when r.budget names a publisher's budget that
+-- holds r.cap live charges already (above). A status, not an error: one refusal must not abort
+-- the rest of a batch. Operators' events and the session service's own revocations carry no
+-- budget (a logout must always log out); key revocations are not charged (they are bounded by
+-- the configured key rings, and never expire).
 --
 -- r.clamp (the event path: APPLY_REVOCATION, APPLY_BATCH): a user/all ``before`` later than
 -- the server's clock (TIME) is applied as the server's time, and ``until`` moves down with it
@@ -102,15 +123,16 @@ local function apply_revocation(K, r)
   end
   -- state and log get the canonical text (ZADD refuses some strings tonumber accepts)
   local b, t = fmt(before), fmt(till)
-  local cap = tonumber(r.cap) or 0
   local kind, value = r.kind, r.value
+  local member = kind .. ':' .. value  -- its charge in a publisher's budget
   if kind == 'session' or kind == 'token' then  -- a zset value -> until, grow-only
     local key = kind == 'session' and K.sid or K.jti
     local old = num(redis.call('ZSCORE', key, value))
     if old ~= nil and till <= old then return false end
-    if over_capacity(old ~= nil, cap, key) then return 'over_capacity' end
+    if budget_refuses(r, member) then return 'over_capacity' end
     local id = append_log(K, r, b, t)
     redis.call('ZADD', key, t, value)
+    charge(r, member, t, till)
     return id
   elseif kind == 'user' then  -- a hash sub -> before and a zset sub -> until, both grow-only
     local old_before = num(redis.call('HGET', K.user, value))
@@ -118,11 +140,11 @@ local function apply_revocation(K, r)
     local grow_before = old_before == nil or before > old_before
     local grow_until = old_until == nil or till > old_until
     if not grow_before and not grow_until then return false end
-    local present = old_before ~= nil or old_until ~= nil
-    if over_capacity(present, cap, K.user_until) then return 'over_capacity' end
+    if budget_refuses(r, member) then return 'over_capacity' end
     local id = append_log(K, r, b, t)
     if grow_before then redis.call('HSET', K.user, value, b) end
     if grow_until then redis.call('ZADD', K.user_until, t, value) end
+    charge(r, member, t, till)
     return id
   elseif kind == 'all' then  -- one hash: before and until, both grow-only
     local old_before = num(redis.call('HGET', K.all, 'before'))
@@ -130,9 +152,11 @@ local function apply_revocation(K, r)
     local grow_before = old_before == nil or before > old_before
     local grow_until = old_until == nil or till > old_until
     if not grow_before and not grow_until then return false end
+    if budget_refuses(r, member) then return 'over_capacity' end
     local id = append_log(K, r, b, t)
     if grow_before then redis.call('HSET', K.all, 'before', b) end
     if grow_until then redis.call('HSET', K.all, 'until', t) end
+    charge(r, member, t, till)
     return id
   elseif kind == 'key' then
     if redis.call('SISMEMBER', K.kid, value) == 1 then return false end

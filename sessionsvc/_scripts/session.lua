@@ -46,6 +46,7 @@ local function end_session(K, idx, sid, r)
   r.value = sid
   r.before = '0'
   local id = apply_revocation(K, r)
+  if id == 'over_capacity' then return 0, id end  -- a publisher over its budget: nothing done
   local existed = redis.call('DEL', session_key(idx, sid))
   redis.call('ZREM', idx, sid)
   return existed, id
