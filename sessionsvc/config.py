@@ -98,8 +98,8 @@ class Settings(BaseSettings):
     """The publisher intake this process writes to (``Publisher``, ``sessionsvc revoke``);
     unset: the trusted intake ``<ns>:events`` (administrators and operators only)."""
     max_revocations: int = Field(default=1_000_000, ge=1000, le=100_000_000)
-    """At most this many revoked sessions, tokens and users (each) that events can plant in the
-    revocation state; an event beyond the cap is refused and dead-lettered (``over_capacity``)."""
+    """At most this many revocations in force that one publisher's events may have planted (a
+    budget per publisher); one more is refused and dead-lettered (``over_capacity``)."""
 
     @model_validator(mode="before")
     @classmethod
