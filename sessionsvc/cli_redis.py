@@ -6,13 +6,13 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .acl import password_hash, render, roles
-from .config import PUBLISHER_NAME
+from .config import check_publisher_names
 from .errors import ConfigError
 
 __all__ = ["register"]
@@ -25,7 +25,13 @@ class _Layout(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SESSIONSVC_", env_file=".env", extra="ignore")
     namespace: str = Field(default="ss", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    publishers: dict[Annotated[str, Field(pattern=PUBLISHER_NAME)], tuple[str, ...]] = {}
+    publishers: dict[str, tuple[str, ...]] = {}
+
+    @field_validator("publishers")
+    @classmethod
+    def _names(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        check_publisher_names(value)  # the rules Settings applies
+        return value
 
 
 def _passwords(source: str | None) -> dict[str, str]:

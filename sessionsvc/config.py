@@ -8,6 +8,7 @@ secrets (JWKS documents, the Redis URL with its password) are ``SecretStr`` so t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Final, Literal, get_args
 
 from pydantic import (
@@ -23,7 +24,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from .errors import ConfigError
 from .redisurl import check_redis_url, redact_url
 
-__all__ = ["EVENT_TYPES", "PUBLISHER_NAME", "Settings", "load_settings", "redact_url"]
+__all__ = [
+    "EVENT_TYPES",
+    "PUBLISHER_NAME",
+    "Settings",
+    "check_publisher_names",
+    "load_settings",
+    "redact_url",
+]
 
 EventType = Literal["session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke"]
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
@@ -31,6 +39,20 @@ PUBLISHER_NAME: Final = r"^[A-Za-z0-9_-]{1,32}$"
 _RESERVED_INTAKES: Final = frozenset({"dlq", "pubsub", "dedup"})
 DEFAULT_FEED_BLOCK: Final = 1.0  # seconds; lower when max_staleness / 4 is lower
 MIN_FEED_BLOCK: Final = 0.05
+
+
+def check_publisher_names(names: Iterable[str]) -> None:
+    """Refuse publisher names that are not 1-32 of ``[A-Za-z0-9_-]``, that name one of our own
+    keys (``dlq``, ``pubsub``, ``dedup``), or that two publishers would share once case and
+    ``-``/``_`` are ignored (their ACL password variables, ``PUBLISHER_<NAME>``, would be one)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if not re.fullmatch(PUBLISHER_NAME, name) or name.lower() in _RESERVED_INTAKES:
+            raise ValueError("publisher names are 1-32 of [A-Za-z0-9_-], not dlq, pubsub or dedup")
+        folded = name.upper().replace("-", "_")
+        if folded in seen:
+            raise ValueError(f"publisher names {seen[folded]!r} and {name!r} are too alike")
+        seen[folded] = name
 
 
 class Settings(BaseSettings):
@@ -144,11 +166,8 @@ class Settings(BaseSettings):
     @field_validator("publishers")
     @classmethod
     def _check_publishers(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        check_publisher_names(value)
         for name, types in value.items():
-            if not re.fullmatch(PUBLISHER_NAME, name) or name.lower() in _RESERVED_INTAKES:
-                raise ValueError(
-                    "publisher names are 1-32 of [A-Za-z0-9_-], not dlq, pubsub or dedup"
-                )
             if not types or len(set(types)) != len(types):
                 raise ValueError(f"publisher {name!r}: list each allowed event type once")
         return value

@@ -123,8 +123,15 @@ def _check_secret(k: object, where: str) -> None:
 
 
 def _is_text(secret: bytes) -> bool:
-    """Every byte printable ASCII or whitespace (a passphrase, an identifier, hex, base64)."""
-    return set(secret) <= _TEXT_BYTES
+    """Every byte printable ASCII or whitespace (a passphrase, an identifier, hex, base64), or
+    printable UTF-8 text (a passphrase in any language: random bytes are almost never UTF-8)."""
+    if set(secret) <= _TEXT_BYTES:
+        return True
+    try:
+        text = secret.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c.isspace() for c in text)
 
 
 def _is_patterned(secret: bytes) -> bool:

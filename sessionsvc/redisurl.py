@@ -83,8 +83,9 @@ def _init_params(cls: type) -> frozenset[str]:
 def redact_url(url: str) -> str:
     """``url`` with anything that may be a password replaced by ``***`` (for logs and ``config
     check``): in the userinfo, taken conservatively as everything between ``//`` and the *last*
-    ``@``, what follows its first ``:``; and the value of every ``password=`` query parameter
-    (which redis-py also reads) up to the next ``&``, ``#`` and ``@`` included."""
+    ``@``, what follows its first ``:``; and the value of every query parameter whose name holds
+    ``password`` (``password=``, ``ssl_password=``: redis-py reads both) up to the next ``&``,
+    ``#`` and ``@`` included."""
     hidden = bytearray(len(url))  # per character: 0 shown, 1 masked, 2 a password= name
     _, slashes, rest = url.partition("//")
     userinfo = rest.rpartition("@")[0] if slashes else ""
@@ -93,7 +94,7 @@ def redact_url(url: str) -> str:
         for i in range(start + userinfo.index(":") + 1, start + len(userinfo)):
             hidden[i] = 1
     for match in _QUERY_PAIR.finditer(url):
-        if unquote_plus(match[1]) == "password":
+        if "password" in unquote_plus(match[1]).lower():
             for i in range(*match.span(1)):
                 hidden[i] = hidden[i] or 2
             for i in range(*match.span(2)):
@@ -101,7 +102,5 @@ def redact_url(url: str) -> str:
     shown = []
     for flag, group in itertools.groupby(range(len(url)), hidden.__getitem__):
         indices = list(group)
-        shown.append(
-            url[indices[0] : indices[-1] + 1] if flag == 0 else "***" if flag == 1 else "password"
-        )
+        shown.append("***" if flag == 1 else url[indices[0] : indices[-1] + 1])
     return "".join(shown)

@@ -66,3 +66,11 @@ def test_intakes_follow_the_settings() -> None:
 def test_a_publisher_name_that_would_clash_or_escape_is_refused(name: str) -> None:
     with pytest.raises(ValueError, match="publisher"):
         make_settings(publishers={name: ["session.revoke"]})
+
+
+@pytest.mark.parametrize("pair", [("billing", "Billing"), ("hr-sync", "hr_sync")])
+def test_publisher_names_that_would_share_a_password_variable_are_refused(
+    pair: tuple[str, str],
+) -> None:
+    with pytest.raises(ValueError, match="too alike"):
+        make_settings(publishers={name: ["session.revoke"] for name in pair})

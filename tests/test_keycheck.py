@@ -172,8 +172,19 @@ def test_low_variety_secret_is_refused(secret: bytes) -> None:
         hashlib.sha512(b"hex").hexdigest().encode(),  # the bytes of hex text, not of the key
         base64.b64encode(hashlib.sha256(b"b64").digest()),
         b"multi-line\npassphrase\twith whitespace\r\n",
+        "Contraseña muy segura del servicio de sesión".encode(),
+        "Größenwahnsinniges Schlüsselwort für Übergänge".encode(),
     ],
-    ids=["passphrase", "identifier", "password", "hex-text", "base64-text", "whitespace"],
+    ids=[
+        "passphrase",
+        "identifier",
+        "password",
+        "hex-text",
+        "base64-text",
+        "whitespace",
+        "utf8-spanish",
+        "utf8-german",
+    ],
 )
 def test_text_like_secret_is_refused(secret: bytes) -> None:
     refused(hs256(secret), "looks like text")
