@@ -12,6 +12,7 @@ from revocation_harness import (
     REV,
     Applier,
     all_consumed,
+    dead_letters,
     feed_settings,
     following,
     raw_client,
@@ -177,3 +178,51 @@ def test_the_inbound_lag_reaches_the_metric_and_every_validator(redis_url: str) 
             assert v.health()["inbound_report_age_seconds"] is not None
             client.xack(EVENTS, "workers", entry)  # applied after all
             wait_for(lambda: rw.worker.metrics.registry.get_sample_value(gauge) == 0, "no lag")
+
+
+def test_two_workers_failing_over_one_dead_consumer_take_each_entry_once(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with raw_client(redis_url) as client:
+        client.xgroup_create(EVENTS, "workers", id="0", mkstream=True)
+        ids = [client.xadd(EVENTS, {"type": "session.revoke", "sid": f"S-{i}"}) for i in range(3)]
+        client.xreadgroup("workers", "dead", {EVENTS: ">"})
+        for _ in range(5):  # delivered 6 times: hopeless; idle for a minute
+            client.xclaim(EVENTS, "workers", "dead", 0, ids, idle=60_000)
+        workers = [Worker(settings, WorkerOptions(consumer=f"w{i}")) for i in (1, 2)]
+        try:
+            for w in workers:
+                w.reader.ensure_groups()
+                w.scripts.load_all()
+            rows = workers[0].reader.pending(EVENTS, consumer="dead")
+            for w in workers:  # both saw the same rows before either claimed
+                w.recover(EVENTS, rows, int(w.options.heartbeat_ttl * 1000), "dead")
+        finally:
+            for w in workers:
+                w.reader.close()
+                w.client.close()
+        assert len(dead_letters(client)) == 3  # once each, not twice
+
+
+def test_a_dead_consumer_is_forgotten_only_while_it_holds_nothing(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with raw_client(redis_url) as client:
+        client.xgroup_create(EVENTS, "workers", id="0", mkstream=True)
+        _held_by(client, "w-gone", "S-1")
+        worker = Worker(settings, WorkerOptions(consumer="w-live", claim_idle=600.0))
+        try:
+            worker.reader.ensure_groups()
+            worker.scripts.load_all()
+            stale = [(EVENTS, "w-gone")]  # what an XINFO read just before it claimed again
+            worker.chores._dead_consumers = lambda holding: [] if holding else stale  # type: ignore[method-assign]
+            worker.chores.run()
+            assert "w-gone" in _consumers(client)  # it holds an entry: kept, entry not lost
+            client.xack(
+                EVENTS,
+                "workers",
+                *[r["message_id"] for r in client.xpending_range(EVENTS, "workers", "-", "+", 10)],
+            )
+            worker.chores.run()
+            assert "w-gone" not in _consumers(client)
+        finally:
+            worker.reader.close()
+            worker.client.close()

@@ -34,6 +34,7 @@ from revocation_harness import (
 
 from sessionsvc import SessionNotFound, SessionService, TokenRejected
 from sessionsvc.feed_core import stream_id
+from workers.core import WorkerCore
 from workers.health import HealthServer, HealthState
 from workers.housekeeping import Housekeeping
 from workers.scripts import ScriptRunner
@@ -617,3 +618,82 @@ def test_a_reconnect_does_not_claim_the_entries_in_hand_again(
         wait_for(lambda: c.zscore(REV.key("sid"), "S-after"), "the worker reading again")
         rows: Any = c.xpending_range(EVENTS, "workers", held, held, 1)
         assert [r["times_delivered"] for r in rows] == [1]  # not claimed again
+
+
+class _Killed(BaseException):
+    """What an OOM kill is to the process: nothing it could catch and count."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_entry_that_kills_its_reader_takes_no_other_entry_with_it(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries redelivered after a death are claimed and applied one at a time: the good ones
+    delivered in the same batch as the killer are applied, only the killer is dead-lettered."""
+    settings = feed_settings(redis_url)
+    real_judge = WorkerCore.judge
+
+    def judge(core: WorkerCore, entry: Any) -> Any:
+        event = real_judge(core, entry)
+        if getattr(event, "jti", None) == "POISON":
+            raise _Killed
+        return event
+
+    monkeypatch.setattr(WorkerCore, "judge", judge)
+    with raw_client(redis_url) as client:
+        client.xgroup_create(EVENTS, "workers", id="0", mkstream=True)
+        for i in range(5):
+            client.xadd(EVENTS, {"type": "token.revoke", "jti": f"good-{i}"})
+        client.xadd(EVENTS, {"type": "token.revoke", "jti": "POISON"})
+        for n in range(8):  # each worker dies, the next takes over once its heartbeat lapsed
+            with running_worker(settings, f"w{n}", heartbeat=0.2) as rw:
+                wait_for(lambda w=rw: not w.alive or client.xlen(DLQ) == 1, "a death or the DLQ")
+                if rw.alive:
+                    break
+            wait_for(lambda m=n: not client.exists(REV.key(f"worker:w{m}")), "the heartbeat gone")
+        assert all(client.zscore(REV.key("jti"), f"good-{i}") for i in range(5))
+        [letter] = dead_letters(client).values()
+        assert letter["dlq:error"] == "apply_failed"
+        assert ("orig:jti", "POISON") in raw_entries(client, DLQ)[0][1]
+
+
+def test_applies_that_all_fail_make_the_worker_unready(redis_url: str) -> None:
+    """Every apply failing (here the log's ids are exhausted, which a compromised app node can
+    do) while Redis answers: not ready at once, not alive after max_silence."""
+    settings = feed_settings(redis_url)
+    health = HealthState(max_silence=0.5)
+    with raw_client(redis_url) as client, running_worker(settings, health=health) as rw:
+        wait_for(lambda: health.ready, "the worker ready")
+        client.execute_command(
+            "XADD", REV.log, "18446744073709551615-18446744073709551615", "x", "y"
+        )
+        client.xadd(EVENTS, {"type": "token.revoke", "jti": "J"})
+        wait_for(lambda: not health.ready, "readiness to fail")
+        assert any("apply failing" in p for p in health.readiness_problems())
+        wait_for(lambda: not health.alive(), "liveness to fail")
+        assert rw.alive
+
+
+def test_a_busy_worker_keeps_its_heartbeat(redis_url: str) -> None:
+    """A reader thread busy for longer than a heartbeat's lifetime (a slow apply, a stall) is
+    not taken for dead: the heartbeat has a thread of its own."""
+    settings = feed_settings(redis_url)
+    with (
+        raw_client(redis_url) as client,
+        running_worker(settings, "w-slow", heartbeat=0.1) as slow,
+    ):
+        real_run = slow.worker._inline.run
+
+        def crawl(calls: Any) -> Any:
+            time.sleep(1.5)  # five heartbeat lifetimes
+            return real_run(calls)
+
+        slow.worker._inline.run = crawl  # type: ignore[method-assign]
+        wait_for(lambda: group_info(client), "the group")
+        with running_worker(settings, "w-peer", heartbeat=0.1) as peer:
+            client.xadd(EVENTS, {"type": "token.revoke", "jti": "J-slow"})
+            wait_for(lambda: client.zscore(REV.key("jti"), "J-slow"), "the slow apply")
+            claimed = peer.worker.metrics.registry.get_sample_value(
+                "sessionsvc_worker_claimed_total", {"reason": "dead"}
+            )
+            assert not claimed

@@ -2,8 +2,11 @@
 
 Every ``heartbeat`` seconds (1 s):
 
-- **Heartbeat** ``<ns>:{rev}:worker:<consumer>``, expiring after three beats. A worker writes its
-  first one before its first read, so a starting worker is never taken for dead.
+- **Heartbeat** ``<ns>:{rev}:worker:<consumer>``, expiring after three beats, written by a
+  thread of its own (``Worker``) as long as the reader loop has turned within ``BEAT_GRACE``
+  seconds (a busy loop, a slow apply, a Redis stall do not make a live worker look dead; a hung
+  one stops beating). A worker writes its first one before its first read, so a starting
+  worker is never taken for dead.
 - **Failover**: a consumer of any intake that holds pending entries and has no live heartbeat is
   dead; its entries are claimed at once (applying is idempotent: an early claim costs only
   repeated work). Entries delivered ``max_deliveries`` times already are dead-lettered
@@ -19,7 +22,8 @@ Every ``housekeeping`` seconds (5 s):
 - **Trim the intakes** below every group's oldest unacknowledged entry; the gauges.
 - **Inbound lag**: the age of the oldest inbound event not yet applied, as the gauge and in
   ``<ns>:{rev}:inbound`` (``<reported at> <oldest event time or ->``) for validators.
-- **Forget dead consumers** that hold nothing any more (``XGROUP DELCONSUMER``).
+- **Forget dead consumers** that hold nothing any more (``forget.lua``: ``XGROUP DELCONSUMER``
+  only if the consumer holds no pending entry at that moment).
 """
 
 from __future__ import annotations
@@ -40,7 +44,10 @@ from .options import WorkerOptions
 from .reader import IntakeReader, unreachable
 from .scripts import ScriptRunner
 
-__all__ = ["Housekeeping", "Recover"]
+__all__ = ["BEAT_GRACE", "Housekeeping", "Recover"]
+
+BEAT_GRACE = 10.0
+"""Seconds the reader loop may go without turning before this worker stops beating."""
 
 log = structlog.get_logger("workers.housekeeping")
 
@@ -103,7 +110,6 @@ class Housekeeping:
             return
         self._next_beat = now + self.options.heartbeat
         try:
-            self.heartbeat()
             self.claim_from_dead()
             if now >= self._next_slow:
                 self._next_slow = now + self.options.housekeeping
@@ -122,9 +128,10 @@ class Housekeeping:
         self.client.set(self.heartbeat_key, f"{self.clock():.3f}", px=ttl_ms)
 
     def claim_from_dead(self) -> None:
-        """Claim what consumers without a live heartbeat hold, on every intake (only entries
-        idle for a heartbeat: two workers seeing the same dead one do not both take them)."""
-        idle_ms = int(self.options.heartbeat * 1000)
+        """Claim what consumers without a live heartbeat hold, on every intake: only entries
+        idle for a heartbeat's lifetime, so that of two workers seeing the same dead consumer
+        only the first takes them (a claim makes an entry idle no more)."""
+        idle_ms = int(self.options.heartbeat_ttl * 1000)
         for stream, name in self._dead_consumers(holding=True):
             self._recover_all(stream, name, "dead", idle_ms)
 
@@ -144,8 +151,10 @@ class Housekeeping:
             self.metrics.pruned.inc(int(done[0]))
         self.trim_intakes()
         self.report_lag()
-        for stream, name in self._dead_consumers(holding=False):
-            self.client.xgroup_delconsumer(stream, o.group, name)
+        dead = self._dead_consumers(holding=False)
+        for result in self.scripts.run([Call("forget", [s], [o.group, n]) for s, n in dead]):
+            if isinstance(result, Exception):
+                raise result
 
     def trim_intakes(self) -> None:
         """Trim every intake below every group's oldest unacknowledged entry; the gauges."""

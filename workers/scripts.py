@@ -27,12 +27,14 @@ __all__ = ["ALL_SCRIPTS", "ScriptRunner"]
 HOUSEKEEP = source("apply", "housekeep")
 APPLY_BATCH = source("apply", "apply_batch")
 OLDEST = source("oldest")
+FORGET = source("forget")
 ALL_SCRIPTS = {
     **SCRIPTS,
     APPLY: APPLY_REVOCATION,
     "housekeep": HOUSEKEEP,
     "batch": APPLY_BATCH,
     "oldest": OLDEST,
+    "forget": FORGET,
 }
 
 

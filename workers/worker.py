@@ -26,7 +26,7 @@ from sessionsvc.revoker import OVER_CAPACITY
 
 from .core import DeadLetter, Entry, Planned, WorkerCore
 from .health import HealthState
-from .housekeeping import Housekeeping
+from .housekeeping import BEAT_GRACE, Housekeeping
 from .metrics import WorkerMetrics
 from .options import WorkerOptions
 from .reader import IntakeReader, unreachable
@@ -91,12 +91,16 @@ class Worker:
         batch (Redis work): the two overlap. Batches are applied in the order they were read.
         """
         applier = threading.Thread(target=self._apply_loop, name="worker-apply", daemon=True)
+        beater = threading.Thread(target=self._beat_loop, name="worker-heartbeat", daemon=True)
         applier.start()
+        beater.start()
         try:
             self._consume()
         finally:
+            self._stop.set()  # (also when the loop died of an error: the beater must end)
             self._batches.put(None)
             applier.join()
+            beater.join()
             self.reader.flush_acks()
             self.reader.close()
             self.client.close()
@@ -127,6 +131,19 @@ class Worker:
                 backoff = min(backoff * 2, 2.0)
                 continue
             self.chores.tick()
+
+    def _beat_loop(self) -> None:
+        """The heartbeat, every ``heartbeat`` seconds, while the reader loop is alive (it turned
+        within ``BEAT_GRACE`` seconds): other workers take a consumer without one for dead."""
+        while not self._stop.wait(self.options.heartbeat):
+            if not self.health.started:
+                continue  # _start writes the first one, before the first read
+            if self.health.clock() - self.health.last_beat > BEAT_GRACE:
+                continue  # the loop is stuck: let the others take its entries
+            try:
+                self.chores.heartbeat()
+            except redis.RedisError as exc:  # the loop's own errors tell the rest
+                log.debug("worker_heartbeat_failed", error=type(exc).__name__)
 
     def _start(self) -> None:
         """Groups on every intake, scripts loaded, the first heartbeat, our own pending."""
@@ -182,32 +199,35 @@ class Worker:
     def recover(
         self, stream: str, rows: list[tuple[str, int]], min_idle_ms: int, reason: str
     ) -> None:
-        """Claim the pending entries ``rows`` (id, deliveries so far) and apply them, except
-        those delivered ``max_deliveries`` times already: those become ``apply_failed`` dead
-        letters (an entry that kills whoever reads it is counted here, not by that reader)."""
-        if not rows:
-            return
-        counts = dict(rows)
-        entries = self.reader.claim(stream, [i for i, _ in rows], min_idle_ms)
-        if len(entries) < len(rows) and min_idle_ms == 0:  # (with a min-idle: or taken)
-            gone = len(rows) - len(entries)  # deleted by the intake's writer before applied
-            self.metrics.deleted.inc(gone)
-            log.warning("worker_entries_deleted", intake=stream, entries=gone)
-        if not entries:
-            return
-        self.metrics.claimed.labels(reason).inc(len(entries))
+        """Claim the pending entries ``rows`` (id, deliveries so far) and apply them. Those
+        delivered ``max_deliveries`` times already become ``apply_failed`` dead letters unread
+        (an entry that kills whoever reads it is counted here, not by that reader); those
+        delivered more than once are claimed and applied one at a time, so that such an entry
+        burns only its own deliveries, not those of the entries that came with it."""
         limit = self.options.max_deliveries
-        deliveries = {e.id: counts[e.id] + 1 for e in entries}
-        hopeless = [e for e in entries if counts[e.id] >= limit]
-        again = [e for e in entries if counts[e.id] < limit]
-        if hopeless:
+        counts = dict(rows)
+        hopeless = [i for i, n in rows if n >= limit]
+        if hopeless and (entries := self._claim(stream, hopeless, min_idle_ms, reason)):
             letters = [
                 DeadLetter(e, "apply_failed", f"not applied in {counts[e.id]} deliveries")
-                for e in hopeless
+                for e in entries
             ]
-            self._finish(letters, [], deliveries)
-        if again:
-            self.process(again, deliveries)
+            self._finish(letters, [], {e.id: counts[e.id] + 1 for e in entries})
+        once = [i for i, n in rows if n < 2]
+        groups = [once] if once else []
+        groups += [[i] for i, n in rows if 2 <= n < limit]
+        for ids in groups:
+            if entries := self._claim(stream, ids, min_idle_ms, reason):
+                self.process(entries, {e.id: counts[e.id] + 1 for e in entries})
+
+    def _claim(self, stream: str, ids: list[str], min_idle_ms: int, reason: str) -> list[Entry]:
+        entries = self.reader.claim(stream, ids, min_idle_ms)
+        if len(entries) < len(ids) and min_idle_ms == 0:  # (with a min-idle: or taken)
+            gone = len(ids) - len(entries)  # deleted by the intake's writer before applied
+            self.metrics.deleted.inc(gone)
+            log.warning("worker_entries_deleted", intake=stream, entries=gone)
+        self.metrics.claimed.labels(reason).inc(len(entries))
+        return entries
 
     def _apply(
         self,
@@ -238,7 +258,11 @@ class Worker:
                 self.reader.acks.setdefault(entry.stream, []).append(entry.id)
         else:
             self._finish(dead, ack, deliveries)
-        self.health.succeeded("apply")
+        failed = [r for r in results if isinstance(r, Exception)]
+        if len(failed) < len(results) or not results:
+            self.health.succeeded("apply")
+        if failed:  # (after any success: degraded, not wedged, while some apply)
+            self.health.failed("apply", type(failed[0]).__name__, redis_down=False)
         for labels, count in counts.items():  # once the batch is done: a retry counts once
             self.metrics.events.labels(*labels).inc(count)
 
