@@ -697,3 +697,50 @@ def test_a_busy_worker_keeps_its_heartbeat(redis_url: str) -> None:
                 "sessionsvc_worker_claimed_total", {"reason": "dead"}
             )
             assert not claimed
+
+
+def test_a_bad_message_heard_by_two_workers_is_dead_lettered_once(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with (
+        running_worker(settings, "w1", pubsub=True),
+        running_worker(settings, "w2", pubsub=True),
+        raw_client(redis_url) as client,
+    ):
+        wait_for(lambda: client.pubsub_numsub(EVENTS)[0][1] == 2, "both forwarders")
+        client.publish(EVENTS, "not json")
+        wait_for(lambda: client.xlen(DLQ) == 1, "the dead letter")
+        time.sleep(0.3)  # the other worker has heard it by now
+        assert client.xlen(DLQ) == 1
+
+
+def test_a_huge_message_on_one_channel_costs_only_that_channel(redis_url: str) -> None:
+    """Redis drops a subscriber whose output buffer overflows (here a 40 MB PUBLISH): every
+    channel has a subscription of its own, so the others go on forwarding."""
+    settings = feed_settings(redis_url, publishers={"noisy": ["session.revoke"]})
+    with running_worker(settings, pubsub=True), raw_client(redis_url) as client:
+        noisy = "{ss:events}:noisy"
+        wait_for(lambda: client.pubsub_numsub(noisy)[0][1] == 1, "subscribed")
+        wait_for(lambda: client.pubsub_numsub(EVENTS)[0][1] == 1, "subscribed")
+        for n in range(5):
+            client.publish(noisy, "x" * (40 << 20))
+            client.publish(EVENTS, json.dumps({"type": "session.revoke", "sid": f"S-{n}"}))
+        for n in range(5):
+            wait_for(lambda m=n: client.zscore(REV.key("sid"), f"S-{m}"), "the other channel")
+
+
+def test_the_dlq_keeps_its_newest_letters(redis_url: str) -> None:
+    settings = feed_settings(redis_url)
+    with (
+        running_worker(settings, housekeeping=0.05, dlq_max_len=10) as rw,
+        raw_client(redis_url) as client,
+    ):
+        pipe = client.pipeline(transaction=False)
+        for n in range(30):
+            pipe.xadd(EVENTS, {"type": "nonsense", "n": str(n)})
+        last = pipe.execute()[-1].decode()
+        wait_for(lambda: all_consumed(client, last), "every entry consumed")
+        wait_for(lambda: client.xlen(DLQ) == 10, "the DLQ trimmed")
+        newest = raw_entries(client, DLQ)[-1][1]
+        assert ("orig:n", "29") in newest
+        trimmed = rw.worker.metrics.registry.get_sample_value("sessionsvc_worker_dlq_trimmed_total")
+        assert trimmed == 20

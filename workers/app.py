@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.max_deliveries,
         help="attempts before an entry goes to the dead-letter stream",
     )
+    parser.add_argument(
+        "--dlq-max-len",
+        type=int,
+        default=d.dlq_max_len,
+        help="dead letters kept (the newest; older ones are trimmed, counted and logged)",
+    )
     parser.add_argument("--metrics-host", default="127.0.0.1", help="health/metrics bind address")
     parser.add_argument(
         "--metrics-port",
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         claim_idle=args.claim_idle,
         max_deliveries=args.max_deliveries,
+        dlq_max_len=args.dlq_max_len,
     )
     if args.consumer:
         options.consumer = args.consumer

@@ -19,7 +19,8 @@ Every ``housekeeping`` seconds (5 s):
   retries), the same way.
 - **Prune and trim the log**: ``housekeep.lua`` drops expired revocations and log entries older
   than ``log_retention`` (one worker per period, under a lock), keeping the ``trimmed`` marker.
-- **Trim the intakes** below every group's oldest unacknowledged entry; the gauges.
+- **Trim the intakes** below every group's oldest unacknowledged entry, and the dead-letter
+  stream to its newest ``dlq_max_len`` letters (counted, logged); the gauges.
 - **Inbound lag**: the age of the oldest inbound event not yet applied, as the gauge and in
   ``<ns>:{rev}:inbound`` (``<reported at> <oldest event time or ->``) for validators.
 - **Forget dead consumers** that hold nothing any more (``forget.lua``: ``XGROUP DELCONSUMER``
@@ -175,6 +176,11 @@ class Housekeeping:
                     self.metrics.lag.labels(intake.name).set(int(g.get("lag") or 0))
             if floor is not None:  # everything below every group's floor is acknowledged
                 self.client.xtrim(intake.stream, minid=f"{floor[0]}-{floor[1]}")
+        dlq, keep = self.intakes.dlq, self.options.dlq_max_len
+        dropped = int(self.client.xtrim(dlq, maxlen=keep, approximate=False))
+        if dropped:  # the bound on what bad input may plant: the oldest letters go
+            self.metrics.dlq_trimmed.inc(dropped)
+            log.warning("worker_dlq_trimmed", letters=dropped, kept=self.options.dlq_max_len)
         self.metrics.dlq_size.set(int(self.client.xlen(self.intakes.dlq)))
 
     def report_lag(self) -> float:

@@ -55,6 +55,11 @@ class WorkerMetrics:
             registry=r,
         )
         self.dlq_size = Gauge("sessionsvc_worker_dlq_size", "Entries in the DLQ", registry=r)
+        self.dlq_trimmed = Counter(
+            "sessionsvc_worker_dlq_trimmed",
+            "Oldest dead letters trimmed to keep the DLQ at --dlq-max-len",
+            registry=r,
+        )
         self.claimed = Counter(
             "sessionsvc_worker_claimed",
             "Entries claimed from other consumers (dead: heartbeat lapsed; idle: claim_idle) "

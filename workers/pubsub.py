@@ -1,5 +1,9 @@
 """The pub/sub intake: messages PUBLISHed on an intake's channel are forwarded into a stream.
 
+Each channel has a subscription of its own (a connection and a thread): Redis disconnects a
+subscriber whose output buffer overflows (a 50 MB PUBLISH does it), and that must cost the
+publisher who sent it its own channel for a moment, not everyone's.
+
 Channels: the trusted ``<ns>:events`` (forwarded into ``{<ns>:events}:pubsub``, a stream only
 workers write) and each publisher's ``{<ns>:events}:<name>`` (forwarded into that publisher's own
 stream, where the worker judges it like anything the publisher XADDs: ``sessionsvc.intakes``).
@@ -42,6 +46,7 @@ __all__ = ["PubSubForwarder"]
 
 log = structlog.get_logger("workers.pubsub")
 FORWARD = source("forward")
+DEAD_LETTER_ONCE = source("dead_letter_once")
 DEDUP_SECONDS = 2  # covers every worker hearing one PUBLISH; see the module docstring
 
 
@@ -50,7 +55,8 @@ def _text(value: Any) -> str:
 
 
 class PubSubForwarder:
-    """Subscribes to every intake channel in a daemon thread and forwards into the streams."""
+    """Subscribes to every intake channel, each in a daemon thread of its own, and forwards
+    into the intakes' streams."""
 
     def __init__(
         self, settings: Settings, metrics: WorkerMetrics, health: HealthState | None = None
@@ -61,43 +67,50 @@ class PubSubForwarder:
         self.health = health or HealthState()
         self.client = blocking_client(settings, 1.0, "sessionsvc-worker-pubsub")
         self._forward = self.client.register_script(FORWARD)
+        self._dead_letter_once = self.client.register_script(DEAD_LETTER_ONCE)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pubsub-forwarder", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(ch,), name=f"pubsub:{ch}", daemon=True)
+            for ch in self.channels
+        ]
 
     def start(self) -> PubSubForwarder:
         """Subscribe in the background."""
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def close(self) -> None:
         """Unsubscribe and stop (within a second)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         self.client.close()
 
     def handle(self, channel: bytes | str, data: bytes) -> None:
-        """Forward one message heard on ``channel`` (or dead-letter it)."""
+        """Forward one message heard on ``channel`` (or dead-letter it, once)."""
         name = _text(channel)
         target = self.intakes.forward_target(name)
+        digest = hashlib.sha256(name.encode() + b"\0" + _digest_input(data)).hexdigest()[:32]
+        dedup = self.intakes.dedup_key(digest)
         try:
             if isinstance(data, Oversized) or len(data) > MAX_BYTES:
                 raise EventRejected("too_large", f"message is over {MAX_BYTES} bytes")
             fields = encode_fields(parse_message(data))
         except EventRejected as exc:
-            self._dead_letter(name, data, exc.code, exc.detail)
+            self._dead_letter(name, data, dedup, exc.code, exc.detail)
             return
-        digest = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:32]
         flat = [x for pair in fields.items() for x in pair]
-        keys = [target.stream, self.intakes.dedup_key(digest)]
         try:
-            forwarded = self._forward(keys=keys, args=[DEDUP_SECONDS, *flat])
+            forwarded = self._forward(keys=[target.stream, dedup], args=[DEDUP_SECONDS, *flat])
         except ResponseError as exc:  # e.g. the publisher exhausted its own stream's ids
-            self._dead_letter(name, data, "intake_failed", f"{target.stream}: {str(exc)[:200]}")
+            detail = f"{target.stream}: {str(exc)[:200]}"
+            self._dead_letter(name, data, f"{dedup}:dlq", "intake_failed", detail)
             return
         if forwarded is None:
             self.metrics.pubsub_duplicates.inc()
 
-    def _dead_letter(self, channel: str, data: bytes, code: str, detail: str) -> None:
+    def _dead_letter(self, channel: str, data: bytes, dedup: str, code: str, detail: str) -> None:
         length = getattr(data, "length", len(data))
         digest = getattr(data, "sha256", None) or hashlib.sha256(data).hexdigest()
         fields: dict[str, str | bytes] = {
@@ -108,27 +121,35 @@ class PubSubForwarder:
             "dlq:at": f"{time.time():.3f}",
             "dlq:size": str(length),
             "dlq:sha256": digest,
+            "dlq:truncated": "1" if length > DLQ_COPY else "0",
+            "message": bytes(data[:DLQ_COPY]),
         }
-        if length > DLQ_COPY:
-            fields["dlq:truncated"] = "1"
-        fields["message"] = bytes(data[:DLQ_COPY])
-        self.client.xadd(self.intakes.dlq, fields)  # type: ignore[arg-type]
+        flat = [x for pair in fields.items() for x in pair]
+        keys = [self.intakes.dlq, dedup]
+        if self._dead_letter_once(keys=keys, args=[DEDUP_SECONDS, *flat]) is None:
+            return  # another worker heard it too and dead-lettered it already
         self.metrics.events.labels("invalid", "dead_letter").inc()
         self.metrics.dead_letters.labels(code).inc()
         log.warning("pubsub_dead_letter", channel=channel, error=code)
 
-    def _run(self) -> None:
+    def _run(self, channel: str) -> None:
         backoff = 0.05
         while not self._stop.is_set():
             conn = BoundedConnection(self.client)  # a 50 MB message costs its first 4 KiB
             try:
-                conn.send("SUBSCRIBE", *self.channels)
+                conn.send("SUBSCRIBE", channel)
                 self._listen(conn)
                 backoff = 0.05
-            except redis.RedisError as exc:
+            except Exception as exc:  # the forwarder must outlive any one failure
                 down = unreachable(self.client, exc)
                 self.health.failed("pubsub", type(exc).__name__, redis_down=down)
-                log.warning("pubsub_disconnected", error=type(exc).__name__, retry_in=backoff)
+                log.warning(
+                    "pubsub_disconnected",
+                    channel=channel,
+                    error=type(exc).__name__,
+                    retry_in=backoff,
+                    exc_info=not isinstance(exc, redis.RedisError),
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
@@ -136,7 +157,7 @@ class PubSubForwarder:
 
     def _listen(self, conn: BoundedConnection) -> None:
         """Forward what arrives; a ``PING`` after each quiet second proves the subscription."""
-        subscribed, pinged = 0, False
+        subscribed, pinged = False, False
         while not self._stop.is_set():
             message = conn.next_message(timeout=1.0)
             if message is None:
@@ -149,10 +170,17 @@ class PubSubForwarder:
             if kind == "message" and len(message) == 3:
                 self.handle(message[1], message[2])
             elif kind == "subscribe":
-                subscribed += 1
+                subscribed = True
             elif kind == "pong":
                 pinged = False
-            elif isinstance(message, Exception):  # e.g. NOPERM for a channel
+            elif isinstance(message, Exception):  # e.g. NOPERM for the channel
                 raise message
-            if subscribed == len(self.channels):
+            if subscribed:
                 self.health.succeeded("pubsub")
+
+
+def _digest_input(data: bytes) -> bytes:
+    """What identifies a message: its bytes, or for an oversized one its length and digest."""
+    if isinstance(data, Oversized):
+        return b"oversized:%d:%s" % (data.length, data.sha256.encode())
+    return bytes(data)
