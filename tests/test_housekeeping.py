@@ -89,8 +89,12 @@ class _AckedMeanwhile:
     def xpending(self, stream: str, group: object) -> dict[str, object]:
         return {"pending": 0, "min": None, "max": None, "consumers": []}
 
-    def xtrim(self, stream: str, minid: str) -> None:
-        self.trimmed.append(minid)
+    def xtrim(
+        self, stream: str, minid: str | None = None, maxlen: int | None = None, **_: object
+    ) -> int:
+        if minid is not None:
+            self.trimmed.append(minid)
+        return 0
 
     def xlen(self, stream: str) -> int:
         return 0
