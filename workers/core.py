@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sessionsvc.bounded import Oversized, Truncated, resp_digest
 from sessionsvc.config import Settings
@@ -63,7 +63,8 @@ __all__ = [
 ]
 
 APPLY = "apply"
-_OVER_CAPACITY = (OVER_CAPACITY, OVER_CAPACITY.encode())  # a reply, decoded or not
+OVER_CAPACITY_REPLY: Final = OVER_CAPACITY.encode()  # replies are raw bytes
+_OVER_CAPACITY = (OVER_CAPACITY, OVER_CAPACITY_REPLY)  # a reply, decoded or not
 DLQ_COPY: Final = MAX_BYTES
 """At most this many bytes of an entry's fields (names and values) are copied to a dead letter."""
 META_FIELDS: Final = (
@@ -84,19 +85,14 @@ ORIGINAL: Final = b"orig:"
 """The prefix of every original field's name in a dead letter (``orig:type``, ``orig:sid``…)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One inbound stream entry as read: ``fields`` is the flat name, value, … list (a
-    ``Truncated`` list when the bounded reader cut it: see ``sessionsvc.bounded``)."""
+    ``Truncated`` list when the bounded reader cut it: see ``sessionsvc.bounded``). A named
+    tuple: one is made for every inbound event."""
 
     stream: str
     id: str
     fields: list[Any]
-
-    def pairs(self) -> list[tuple[Any, Any]]:
-        """The (name, value) pairs, in wire order, duplicates too."""
-        f = self.fields
-        return list(zip(f[::2], f[1::2], strict=False))  # an odd last name is dropped
 
     def measure(self) -> tuple[int, int, str]:
         """(bytes of names and values, number of fields, SHA-256) of the whole entry."""
@@ -106,8 +102,7 @@ class Entry:
         return sum(len(x) for x in f), len(f) // 2, resp_digest(f)
 
 
-@dataclass(frozen=True, slots=True)
-class Planned:
+class Planned(NamedTuple):
     """An entry ready to apply: the one script call that applies it."""
 
     entry: Entry
@@ -220,7 +215,7 @@ class WorkerCore:
     def refused(call: Call, result: Any) -> bool:
         """Did the script refuse this call because the publisher's budget is full?"""
         if call.script == APPLY:
-            return result in _OVER_CAPACITY
+            return bool(result == OVER_CAPACITY_REPLY)
         if call.script == "logout":
             return isinstance(result, list) and len(result) > 1 and result[1] in _OVER_CAPACITY
         if call.script == "logout_all":

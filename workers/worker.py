@@ -24,7 +24,7 @@ from sessionsvc.config import Settings
 from sessionsvc.redisconn import blocking_client
 from sessionsvc.revoker import OVER_CAPACITY
 
-from .core import DeadLetter, Entry, Planned, WorkerCore
+from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, WorkerCore
 from .health import HealthState
 from .housekeeping import BEAT_GRACE, Housekeeping
 from .metrics import WorkerMetrics
@@ -243,11 +243,14 @@ class Worker:
         dead = list(dead)
         ack: list[Entry] = []
         counts: Counter[tuple[str, str]] = Counter()
+        refused = self.core.refused
         for item, result in zip(planned, results, strict=True):
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry.id, error=str(result)[:200])
-            elif self.core.refused(item.call, result):  # its publisher's budget is full
+            elif (result == OVER_CAPACITY_REPLY or type(result) is list) and refused(
+                item.call, result
+            ):  # its publisher's budget is full
                 dead.append(self.core.over_capacity(item))
                 counts[item.event.type, OVER_CAPACITY] += 1
             else:
