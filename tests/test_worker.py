@@ -597,22 +597,17 @@ def test_a_reconnect_does_not_claim_the_entries_in_hand_again(
     with running_worker(settings, "w-flap", claim_idle=600.0) as rw, raw_client(redis_url) as c:
         held = c.xadd(EVENTS, {"type": "session.revoke", "sid": "S-held"})
         wait_for(lambda: group_info(c) and int(group_info(c)["pending"]) == 1, "the held entry")
+        errors = "sessionsvc_worker_redis_errors_total"
         for _ in range(3):  # three connection losses of the reading connection
-            before = rw.worker.metrics.registry.get_sample_value(
-                "sessionsvc_worker_redis_errors_total"
-            )
-            for client in c.client_list():
-                if client["name"] == "sessionsvc-worker:w-flap":
-                    c.client_kill_filter(_id=client["id"])
-            wait_for(
-                lambda b=before: (
-                    rw.worker.metrics.registry.get_sample_value(
-                        "sessionsvc_worker_redis_errors_total"
-                    )
-                    != b
-                ),
-                "the error",
-            )
+            before = rw.worker.metrics.registry.get_sample_value(errors)
+
+            def lost(b: Any = before) -> bool:  # kill until the reader noticed one
+                for client in c.client_list():
+                    if client["name"] == "sessionsvc-worker:w-flap":
+                        c.client_kill_filter(_id=client["id"])
+                return rw.worker.metrics.registry.get_sample_value(errors) != b
+
+            wait_for(lost, "the error")
             wait_for(lambda: rw.worker.health.started, "the set-up done again")
         c.xadd(EVENTS, {"type": "session.revoke", "sid": "S-after"})
         wait_for(lambda: c.zscore(REV.key("sid"), "S-after"), "the worker reading again")
