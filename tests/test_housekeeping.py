@@ -176,7 +176,13 @@ def test_the_inbound_lag_reaches_the_metric_and_every_validator(redis_url: str) 
                 lambda: (rw.worker.metrics.registry.get_sample_value(gauge) or 0) > 0,
                 "the lag gauge",
             )
-            report = client.get(REV.key("inbound")).decode().split()
+
+            def waiting() -> list[str]:  # the report (written after the gauge) names it
+                raw = client.get(REV.key("inbound"))
+                fields = raw.decode().split() if raw else []
+                return fields if len(fields) == 2 and fields[1] != "-" else []
+
+            report = wait_for(waiting, "the report")
             assert float(report[1]) == pytest.approx(since, abs=0.002)
             wait_for(lambda: (v.health()["inbound_lag_seconds"] or 0) > 0, "the validator", 15)
             assert v.health()["inbound_report_age_seconds"] is not None
