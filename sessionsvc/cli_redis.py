@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .acl import password_hash, render, roles
-from .config import check_publisher_names
+from .config import NAMESPACE, check_namespace, check_publisher_names
 from .errors import ConfigError
 
 __all__ = ["register"]
@@ -24,7 +24,7 @@ class _Layout(BaseSettings):
     """The two settings the rules depend on (no issuer or keys needed to print them)."""
 
     model_config = SettingsConfigDict(env_prefix="SESSIONSVC_", env_file=".env", extra="ignore")
-    namespace: str = Field(default="ss", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    namespace: str = Field(default="ss", pattern=NAMESPACE)
     publishers: dict[str, tuple[str, ...]] = {}
 
     @field_validator("publishers")
@@ -32,6 +32,11 @@ class _Layout(BaseSettings):
     def _names(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         check_publisher_names(value)  # the rules Settings applies
         return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return check_namespace(value)
 
 
 def _passwords(source: str | None) -> dict[str, str]:

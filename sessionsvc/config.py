@@ -26,8 +26,10 @@ from .redisurl import check_redis_url, redact_url
 
 __all__ = [
     "EVENT_TYPES",
+    "NAMESPACE",
     "PUBLISHER_NAME",
     "Settings",
+    "check_namespace",
     "check_publisher_names",
     "load_settings",
     "redact_url",
@@ -36,6 +38,17 @@ __all__ = [
 EventType = Literal["session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke"]
 EVENT_TYPES: Final[tuple[str, ...]] = get_args(EventType)
 PUBLISHER_NAME: Final = r"^[A-Za-z0-9_-]{1,32}$"
+NAMESPACE: Final = r"^[A-Za-z0-9_.-]{1,32}$"
+
+
+def check_namespace(value: str) -> str:
+    """A namespace without ``-pub`` in it: the Redis user names ``<ns>-<role>`` and
+    ``<ns>-pub-<publisher>`` of two namespaces on one Redis can then never be the same."""
+    if "-pub" in value:
+        raise ValueError("a namespace may not contain '-pub' (it would blur Redis user names)")
+    return value
+
+
 _RESERVED_INTAKES: Final = frozenset({"dlq", "pubsub", "dedup"})
 DEFAULT_FEED_BLOCK: Final = 1.0  # seconds; lower when max_staleness / 4 is lower
 MIN_FEED_BLOCK: Final = 0.05
@@ -90,7 +103,7 @@ class Settings(BaseSettings):
     """Verified-token cache entries (0 disables the cache)."""
     app_claims: tuple[str, ...] = ("roles", "scope")
     """Application claims allowed into access tokens besides the registered ones."""
-    namespace: str = Field(default="ss", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    namespace: str = Field(default="ss", pattern=NAMESPACE)
     """Prefix of every Redis key and stream (``ss:{u:…}:…``, ``ss:{rev}:…``)."""
     idle_timeout: int = Field(default=24 * 3600, gt=0, le=400 * 24 * 3600)
     """A session unused (not refreshed) for this many seconds ends (sliding; default 24 h)."""
@@ -170,6 +183,18 @@ class Settings(BaseSettings):
         for name, types in value.items():
             if not types or len(set(types)) != len(types):
                 raise ValueError(f"publisher {name!r}: list each allowed event type once")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        return check_namespace(value)
+
+    @field_validator("publisher")
+    @classmethod
+    def _check_publisher(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_publisher_names([value])
         return value
 
     @model_validator(mode="after")

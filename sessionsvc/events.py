@@ -201,7 +201,10 @@ def encode_fields(event: Event) -> dict[str, str]:
 
 
 def _format_seconds(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:.6f}".rstrip("0")
+    """Seconds as the stream contract writes them (an integer, or up to six decimals); a JSON
+    number with more decimals is rounded, never left as ``1767225600.`` (which parses to no
+    time)."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def dumps(event: Event) -> str:

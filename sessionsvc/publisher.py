@@ -10,14 +10,13 @@ entry id.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 import redis
 import redis.asyncio
 
-from .config import EVENT_TYPES, PUBLISHER_NAME, Settings, load_settings
+from .config import EVENT_TYPES, Settings, check_publisher_names, load_settings
 from .errors import StoreUnavailable
 from .events import Lifetimes, encode_fields, parse_fields, to_revocation
 from .intakes import Intake, Intakes
@@ -39,8 +38,7 @@ def _intake(settings: Settings, name: str | None) -> Intake:
     intakes = Intakes.of(settings)
     if not name:
         return intakes.trusted
-    if not re.fullmatch(PUBLISHER_NAME, name):
-        raise ValueError("a publisher name is 1-32 of [A-Za-z0-9_-]")
+    check_publisher_names([name])  # not one of our own intakes (pubsub, dlq, dedup)
     stream = intakes.publisher_stream(name)  # this process may not know the worker's policies
     return intakes.publishers.get(name) or Intake(
         name, stream, stream, frozenset(EVENT_TYPES), name

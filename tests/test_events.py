@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sessionsvc.events import (
@@ -185,3 +187,14 @@ def test_before_in_the_future_is_refused() -> None:
     with pytest.raises(EventRejected) as info:
         to_revocation(event, NOW, LIFETIMES)
     assert info.value.code == "bad_field"
+
+
+@pytest.mark.parametrize(
+    ("number", "wire"),
+    [(1767225600.0000004, "1767225600"), (1767225600.25, "1767225600.25"), (12.0, "12")],
+)
+def test_a_json_time_is_written_back_as_the_stream_contract_has_it(number: float, wire: str) -> None:
+    event = parse_message(json.dumps({"type": "all.revoke", "before": number}))
+    written = encode_fields(event)
+    assert written["before"] == wire
+    assert parse_fields(written.items()).type == "all.revoke"  # the worker takes it

@@ -74,3 +74,20 @@ def test_publisher_names_that_would_share_a_password_variable_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match="too alike"):
         make_settings(publishers={name: ["session.revoke"] for name in pair})
+
+
+def test_a_namespace_that_could_blur_redis_user_names_is_refused() -> None:
+    """``ss`` with a publisher ``app`` and a namespace ``ss-pub`` would both have a Redis user
+    ``ss-pub-app``."""
+    with pytest.raises(ValueError, match="-pub"):
+        make_settings(namespace="ss-pub")
+
+
+@pytest.mark.parametrize("name", ["pubsub", "dlq"])
+def test_a_process_may_not_publish_into_one_of_our_own_intakes(name: str) -> None:
+    from sessionsvc import Publisher
+
+    with pytest.raises(ValueError, match="publisher"):
+        make_settings(publisher=name)
+    with pytest.raises(ValueError, match="publisher"):
+        Publisher(make_settings(redis_url="redis://127.0.0.1:1/0"), intake=name)

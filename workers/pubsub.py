@@ -69,6 +69,7 @@ class PubSubForwarder:
         self._forward = self.client.register_script(FORWARD)
         self._dead_letter_once = self.client.register_script(DEAD_LETTER_ONCE)
         self._stop = threading.Event()
+        self._failing: dict[str, str] = {}  # channel -> error: one failing channel is enough
         self._threads = [
             threading.Thread(target=self._run, args=(ch,), name=f"pubsub:{ch}", daemon=True)
             for ch in self.channels
@@ -138,11 +139,12 @@ class PubSubForwarder:
             conn = BoundedConnection(self.client)  # a 50 MB message costs its first 4 KiB
             try:
                 conn.send("SUBSCRIBE", channel)
-                self._listen(conn)
+                self._listen(conn, channel)
                 backoff = 0.05
             except Exception as exc:  # the forwarder must outlive any one failure
                 down = unreachable(self.client, exc)
-                self.health.failed("pubsub", type(exc).__name__, redis_down=down)
+                self._failing[channel] = type(exc).__name__
+                self.health.failed("pubsub", f"{channel}: {type(exc).__name__}", redis_down=down)
                 log.warning(
                     "pubsub_disconnected",
                     channel=channel,
@@ -155,7 +157,7 @@ class PubSubForwarder:
             finally:
                 conn.close()
 
-    def _listen(self, conn: BoundedConnection) -> None:
+    def _listen(self, conn: BoundedConnection, channel: str) -> None:
         """Forward what arrives; a ``PING`` after each quiet second proves the subscription."""
         subscribed, pinged = False, False
         while not self._stop.is_set():
@@ -176,7 +178,9 @@ class PubSubForwarder:
             elif isinstance(message, Exception):  # e.g. NOPERM for the channel
                 raise message
             if subscribed:
-                self.health.succeeded("pubsub")
+                self._failing.pop(channel, None)
+                if not self._failing:  # the chore succeeds only while every channel does
+                    self.health.succeeded("pubsub")
 
 
 def _digest_input(data: bytes) -> bytes:
