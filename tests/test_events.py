@@ -193,7 +193,9 @@ def test_before_in_the_future_is_refused() -> None:
     ("number", "wire"),
     [(1767225600.0000004, "1767225600"), (1767225600.25, "1767225600.25"), (12.0, "12")],
 )
-def test_a_json_time_is_written_back_as_the_stream_contract_has_it(number: float, wire: str) -> None:
+def test_a_json_time_is_written_back_as_the_stream_contract_has_it(
+    number: float, wire: str
+) -> None:
     event = parse_message(json.dumps({"type": "all.revoke", "before": number}))
     written = encode_fields(event)
     assert written["before"] == wire

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from revocation_harness import (
     REV,
     Applier,
@@ -234,5 +235,32 @@ def test_a_dead_consumer_is_forgotten_only_while_it_holds_nothing(redis_url: str
             worker.chores.run()
             assert "w-gone" not in _consumers(client)
         finally:
+            worker.reader.close()
+            worker.client.close()
+
+
+def test_a_full_redis_can_still_prune_trim_and_beat(redis_url: str) -> None:
+    """Over maxmemory Redis refuses every write that could grow it: housekeeping (which mostly
+    deletes) and the heartbeat (an expiry) still run, so a full Redis works its way back."""
+    settings = feed_settings(redis_url)
+    with raw_client(redis_url) as client:
+        pipe = client.pipeline(transaction=False)
+        for n in range(5000):  # log entries far older than log_retention
+            entry = {"kind": "session", "value": f"S{n}", "before": "0", "until": "1"}
+            pipe.xadd(REV.log, entry, id=f"{n + 1}-0")  # type: ignore[arg-type]
+        pipe.execute()
+        worker = Worker(settings, WorkerOptions(consumer="hk-full"))
+        try:
+            worker.reader.ensure_groups()
+            worker.scripts.load_all()
+            worker.chores.heartbeat()
+            client.config_set("maxmemory", str(client.info("memory")["used_memory"] // 2))
+            with pytest.raises(redis.exceptions.OutOfMemoryError):
+                client.set("anything", "x")  # full indeed
+            worker.chores.heartbeat()  # an expiry: allowed
+            worker.chores.prune_and_trim()
+            assert client.xlen(REV.log) == 0
+        finally:
+            client.config_set("maxmemory", "0")
             worker.reader.close()
             worker.client.close()

@@ -97,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"metrics on http://{args.metrics_host}:{health.port}/metrics", file=sys.stderr)
     forwarder = None
     if not args.no_pubsub:
-        forwarder = PubSubForwarder(settings, metrics, worker.health).start()
+        forwarder = PubSubForwarder(
+            settings, metrics, worker.health, dlq_max_len=options.dlq_max_len
+        ).start()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop())
     try:

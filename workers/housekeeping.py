@@ -124,9 +124,12 @@ class Housekeeping:
         self.health.succeeded("housekeeping")
 
     def heartbeat(self) -> None:
-        """Tell the other workers that this one is alive (for three beats)."""
+        """Tell the other workers that this one is alive (for three beats): extend the key's
+        life (allowed even when Redis is over ``maxmemory``: a full Redis must not make every
+        worker look dead to the others), write it when it is missing."""
         ttl_ms = int(self.options.heartbeat_ttl * 1000)
-        self.client.set(self.heartbeat_key, f"{self.clock():.3f}", px=ttl_ms)
+        if not self.client.pexpire(self.heartbeat_key, ttl_ms):
+            self.client.set(self.heartbeat_key, f"{self.clock():.3f}", px=ttl_ms)
 
     def claim_from_dead(self) -> None:
         """Claim what consumers without a live heartbeat hold, on every intake: only entries
@@ -137,11 +140,33 @@ class Housekeeping:
             self._recover_all(stream, name, "dead", idle_ms)
 
     def run(self) -> None:
-        """The slow chores: reclaim idle entries, prune and trim, gauges, inbound lag, forget."""
-        o, now, keys = self.options, self.clock(), self.core.rev_keys
-        idle_ms = int(o.claim_idle * 1000)
+        """The slow chores: reclaim idle entries, prune and trim, gauges, inbound lag, forget.
+        Each runs whatever happened to the one before it (a full Redis refuses some and not
+        others); the first failure is raised once all have run."""
+        failure: Exception | None = None
+        for chore in (
+            self.reclaim_idle,
+            self.prune_and_trim,
+            self.trim_intakes,
+            self.report_lag,
+            self.forget_dead,
+        ):
+            try:
+                chore()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def reclaim_idle(self) -> None:
+        """Claim entries idle past ``claim_idle`` on any consumer, on every intake."""
+        idle_ms = int(self.options.claim_idle * 1000)
         for stream in self.intakes.streams:
             self.recover(stream, self.reader.pending(stream, idle_ms=idle_ms), idle_ms, "idle")
+
+    def prune_and_trim(self) -> None:
+        """``housekeep.lua``: forget expired revocations, trim the log to ``log_retention``."""
+        o, now, keys = self.options, self.clock(), self.core.rev_keys
         script_keys = [*keys.all(), keys.trimmed, keys.key("housekeeping")]
         min_id = f"{int((now - self.core.settings.log_retention) * 1000)}-0"
         args = [f"{now:.6f}", min_id, str(int(o.housekeeping * 1000))]
@@ -150,10 +175,12 @@ class Housekeeping:
             raise done
         if isinstance(done, list):
             self.metrics.pruned.inc(int(done[0]))
-        self.trim_intakes()
-        self.report_lag()
+
+    def forget_dead(self) -> None:
+        """Remove dead consumers that hold nothing from the groups (``forget.lua``)."""
         dead = self._dead_consumers(holding=False)
-        for result in self.scripts.run([Call("forget", [s], [o.group, n]) for s, n in dead]):
+        group = self.options.group
+        for result in self.scripts.run([Call("forget", [s], [group, n]) for s, n in dead]):
             if isinstance(result, Exception):
                 raise result
 

@@ -59,12 +59,18 @@ class PubSubForwarder:
     into the intakes' streams."""
 
     def __init__(
-        self, settings: Settings, metrics: WorkerMetrics, health: HealthState | None = None
+        self,
+        settings: Settings,
+        metrics: WorkerMetrics,
+        health: HealthState | None = None,
+        *,
+        dlq_max_len: int = 100_000,
     ) -> None:
         self.intakes = Intakes.of(settings)
         self.channels = sorted(self.intakes.by_channel)
         self.metrics = metrics
         self.health = health or HealthState()
+        self.dlq_max_len = dlq_max_len
         self.client = blocking_client(settings, 1.0, "sessionsvc-worker-pubsub")
         self._forward = self.client.register_script(FORWARD)
         self._dead_letter_once = self.client.register_script(DEAD_LETTER_ONCE)
@@ -127,7 +133,8 @@ class PubSubForwarder:
         }
         flat = [x for pair in fields.items() for x in pair]
         keys = [self.intakes.dlq, dedup]
-        if self._dead_letter_once(keys=keys, args=[DEDUP_SECONDS, *flat]) is None:
+        args = [DEDUP_SECONDS, self.dlq_max_len, *flat]
+        if self._dead_letter_once(keys=keys, args=args) is None:
             return  # another worker heard it too and dead-lettered it already
         self.metrics.events.labels("invalid", "dead_letter").inc()
         self.metrics.dead_letters.labels(code).inc()

@@ -287,7 +287,9 @@ class Worker:
             fields = WorkerCore.dead_fields(
                 letter, deliveries.get(letter.entry.id, 1), self.options.consumer, now
             )
-            pipe.execute_command("XADD", self.intakes.dlq, "*", *fields)  # type: ignore[no-untyped-call]
+            pipe.execute_command(  # type: ignore[no-untyped-call]
+                "XADD", self.intakes.dlq, "MAXLEN", "~", self.options.dlq_max_len, "*", *fields
+            )
         for stream, ids in by_stream.items():
             pipe.xack(stream, self.options.group, *ids)
         pipe.execute()
