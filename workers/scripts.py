@@ -24,7 +24,9 @@ from .core import APPLY
 
 __all__ = ["ALL_SCRIPTS", "ScriptRunner"]
 
-HOUSEKEEP = source("apply", "housekeep")
+HOUSEKEEP = "#!lua flags=allow-oom\n" + source("apply", "housekeep")
+"""Runs even when Redis is over ``maxmemory`` (it mostly deletes: a full Redis must be able to
+prune and trim its way back)."""
 APPLY_BATCH = source("apply", "apply_batch")
 OLDEST = source("oldest")
 FORGET = source("forget")
