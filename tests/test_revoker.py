@@ -264,6 +264,7 @@ def test_a_before_ahead_of_the_server_clock_is_clamped_to_it(client: redis.Redis
 CAP = 1000
 BUDGET = RevKeys().budget("idp")
 KEYS = [*RevKeys().all(), BUDGET]  # the publisher's budget is KEYS[9]
+REV_LOG = RevKeys().log
 
 
 def _plant(client: redis.Redis, kind: str, n: int = CAP, until: float | None = None) -> None:
@@ -343,3 +344,18 @@ def test_the_session_service_is_never_capped(client: redis.Redis, redis_url: str
         assert svc.logout_all("bob") == 1
         assert client.hget("ss:{rev}:user", "bob") is not None
     assert client.zcard("ss:{rev}:sid") == CAP + 1 and client.zcard(BUDGET) == CAP
+
+
+@pytest.mark.redis
+def test_a_revocation_sent_again_and_again_is_logged_at_most_once_a_minute(
+    client: redis.Redis,
+) -> None:
+    """Each new send asks for a slightly later until; an extension is granted a minute more
+    than asked, so the sends of the next minute change nothing and append nothing."""
+    until = time.time() + 600
+    assert _charged(client, Revocation("session", "S", until=until), budget=0) is not None
+    assert _charged(client, Revocation("session", "S", until=until + 0.5), budget=0) is not None
+    for n in range(1, 60):
+        assert _charged(client, Revocation("session", "S", until=until + 0.5 + n), budget=0) is None
+    assert client.xlen(REV_LOG) == 2
+    assert client.zscore("ss:{rev}:sid", "S") == pytest.approx(until + 60.5)

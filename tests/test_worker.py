@@ -739,3 +739,19 @@ def test_the_dlq_keeps_its_newest_letters(redis_url: str) -> None:
         assert ("orig:n", "29") in newest
         trimmed = rw.worker.metrics.registry.get_sample_value("sessionsvc_worker_dlq_trimmed_total")
         assert trimmed and trimmed <= 20  # what housekeeping trimmed (XADD trims whole nodes too)
+
+
+def test_a_revocation_expired_before_it_is_applied_writes_nothing(redis_url: str) -> None:
+    """``token.revoke exp=1`` can reject no valid token: acknowledged, counted, and neither the
+    state, nor the log, nor any validator gets an entry."""
+    settings = feed_settings(redis_url)
+    with running_worker(settings) as rw, raw_client(redis_url) as client:
+        last = client.xadd(EVENTS, {"type": "token.revoke", "jti": "J-old", "exp": "1"}).decode()
+        wait_for(lambda: all_consumed(client, last), "the entry acknowledged")
+        assert not client.exists(REV.log) and client.zscore(REV.key("jti"), "J-old") is None
+        assert client.xlen(DLQ) == 0
+        labels = {"type": "token.revoke", "result": "expired"}
+        assert (
+            rw.worker.metrics.registry.get_sample_value("sessionsvc_worker_events_total", labels)
+            == 1
+        )

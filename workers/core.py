@@ -103,11 +103,13 @@ class Entry(NamedTuple):
 
 
 class Planned(NamedTuple):
-    """An entry ready to apply: the one script call that applies it."""
+    """An entry ready to apply: the one script call that applies it, or ``None`` for a
+    revocation that had expired before it was applied (it can reject no valid token: nothing
+    is written, not even a log entry, and the entry is acknowledged)."""
 
     entry: Entry
     event: Event
-    call: Call
+    call: Call | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +181,10 @@ class WorkerCore:
             )
         return event
 
-    def call_for(self, event: Event, epoch: str, intake: Intake | None = None) -> Call:
-        """The one script call that applies ``event`` (``APPLY`` calls may be batched). A
-        publisher's event (``intake`` owned by one) is charged to that publisher's budget."""
+    def call_for(self, event: Event, epoch: str, intake: Intake | None = None) -> Call | None:
+        """The one script call that applies ``event`` (``APPLY`` calls may be batched), or
+        ``None`` when the revocation has expired already. A publisher's event (``intake``
+        owned by one) is charged to that publisher's budget."""
         reason = event.reason or event.type
         meta = {"reason": reason, "source": event.source or "", "event_id": event.id or ""}
         owner = intake.owner if intake is not None else None
@@ -198,7 +201,10 @@ class WorkerCore:
                 return _first_call(self.sessions.logout(event.sid, **meta, budget=budget, cap=cap))
             except SessionNotFound:
                 pass  # not one of our session ids: revoke it by value alone
-        rev = to_revocation(event, self.clock(), self.lifetimes)
+        now = self.clock()
+        rev = to_revocation(event, now, self.lifetimes)
+        if rev.until <= now:  # e.g. token.revoke exp=1: no token it could match is still valid
+            return None
         args = revocation_args(
             rev,
             epoch=epoch,

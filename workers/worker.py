@@ -238,13 +238,20 @@ class Worker:
         inline: bool = False,
     ) -> None:
         started = time.perf_counter()
-        results = (self._inline if inline else self.scripts).run([p.call for p in planned])
+        calls = [p.call for p in planned if p.call is not None]
+        results = (self._inline if inline else self.scripts).run(calls)
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         dead = list(dead)
         ack: list[Entry] = []
         counts: Counter[tuple[str, str]] = Counter()
         refused = self.core.refused
-        for item, result in zip(planned, results, strict=True):
+        replies = iter(results)
+        for item in planned:
+            if item.call is None:  # expired before it was applied: nothing to write
+                ack.append(item.entry)
+                counts[item.event.type, "expired"] += 1
+                continue
+            result = next(replies)
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry.id, error=str(result)[:200])

@@ -37,6 +37,7 @@ end
 -- (frozen within a script anyway), whether this run has set the epoch, the live size of each
 -- publisher budget (counted on as this run charges it) and whether it was pruned.
 local server_clock, epoch_set, budget_sizes, budget_pruned = nil, false, {}, {}
+local EXTENSION = 60  -- seconds an extended session or token revocation gets beyond its ask
 
 local function server_now()
   if server_clock == nil then
@@ -141,6 +142,10 @@ local function apply_revocation(K, r)
     local key = kind == 'session' and K.sid or K.jti
     local old = num(redis.call('ZSCORE', key, value))
     if old ~= nil and till <= old then return false end
+    if old ~= nil then  -- an extension: by a minute more than asked, so that the same
+      till = till + EXTENSION  -- revocation sent again and again appends to the log at most
+      t = fmt(till)            -- once a minute (validators round expiry up a minute anyway)
+    end
     if budget_refuses(r) then return 'over_capacity' end
     local id = append_log(K, r, b, t)
     redis.call('ZADD', key, t, value)
