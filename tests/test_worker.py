@@ -755,3 +755,18 @@ def test_a_revocation_expired_before_it_is_applied_writes_nothing(redis_url: str
             rw.worker.metrics.registry.get_sample_value("sessionsvc_worker_events_total", labels)
             == 1
         )
+
+
+def test_a_publisher_is_read_at_its_rate_and_holds_back_no_one(redis_url: str) -> None:
+    settings = feed_settings(redis_url, publishers={"flood": ["session.revoke"]})
+    with running_worker(settings, publisher_rate=50) as rw, raw_client(redis_url) as client:
+        wait_for(lambda: group_info(client), "the group")
+        pipe = client.pipeline(transaction=False)
+        for n in range(2000):
+            pipe.xadd("{ss:events}:flood", {"type": "session.revoke", "sid": f"F{n}"})
+        pipe.execute()
+        client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-op"})
+        wait_for(lambda: client.zscore(REV.key("sid"), "S-op"), "the operator's event")
+        applied = sum(client.zscore(REV.key("sid"), f"F{n}") is not None for n in range(2000))
+        assert applied <= 500  # one read's worth (--batch); the rest waits in its own stream
+        assert rw.alive

@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="attempts before an entry goes to the dead-letter stream",
     )
     parser.add_argument(
+        "--publisher-rate",
+        type=float,
+        default=d.publisher_rate,
+        help="events/s read from each publisher's intake (0: no limit); beyond, it waits",
+    )
+    parser.add_argument(
         "--dlq-max-len",
         type=int,
         default=d.dlq_max_len,
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         claim_idle=args.claim_idle,
         max_deliveries=args.max_deliveries,
         dlq_max_len=args.dlq_max_len,
+        publisher_rate=args.publisher_rate,
     )
     if args.consumer:
         options.consumer = args.consumer

@@ -23,6 +23,9 @@ class WorkerOptions:
     heartbeat: float = 1.0
     """Seconds between heartbeats and checks for dead consumers; a consumer whose heartbeat is
     older than three of these (or that has none) is dead: its pending entries are claimed."""
+    publisher_rate: float = 1000.0
+    """Events per second this worker reads from each publisher's intake (0: no limit); beyond,
+    that intake waits (``workers.throttle``)."""
     dlq_max_len: int = 100_000
     """The dead-letter stream keeps about this many letters, the newest (bounded copies: at most
     ~4.5 KB each); older ones are trimmed, counted and logged."""

@@ -26,6 +26,7 @@ from sessionsvc.intakes import Intakes
 
 from .core import Entry
 from .options import WorkerOptions
+from .throttle import Throttle
 
 __all__ = ["IntakeReader", "entries_of", "unreachable"]
 
@@ -64,6 +65,8 @@ class IntakeReader:
         self.streams = intakes.streams
         self.options = options
         self.acks: dict[str, list[str]] = {}
+        publishers = [i.stream for i in intakes.publishers.values()]
+        self.throttle = Throttle(options.publisher_rate, publishers)
 
     def ensure_groups(self) -> None:
         """Create the consumer group on every intake (from its first entry) where it is missing."""
@@ -79,8 +82,9 @@ class IntakeReader:
         the queued acknowledgements go first, in the same write."""
         o = self.options
         block = int(min(o.block, o.heartbeat) * 1000)
+        streams = [s for s in self.streams if self.throttle.readable(s)]
         read: tuple[str | int, ...] = ("XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", o.batch)
-        read += ("BLOCK", block, "STREAMS", *self.streams, *(">",) * len(self.streams))
+        read += ("BLOCK", block, "STREAMS", *streams, *(">",) * len(streams))
         acks = [("XACK", s, o.group, *ids) for s, ids in self.acks.items() if ids]
         if not acks:
             return self._entries(self.conn(*read))
@@ -130,7 +134,9 @@ class IntakeReader:
         streams = reply.items() if isinstance(reply, dict) else (reply or ())
         out: list[Entry] = []
         for stream, entries in streams:
-            out += entries_of(_text(stream), entries)
+            got = entries_of(_text(stream), entries)
+            self.throttle.take(got[0].stream if got else _text(stream), len(got))
+            out += got
         return out
 
     def close(self) -> None:
