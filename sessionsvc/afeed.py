@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio
 import structlog
@@ -17,7 +18,7 @@ from redis.exceptions import RedisError
 
 from .config import Settings
 from .feed import BATCH, CHECK_EVERY, MAX_BACKOFF
-from .feed_core import POSITION, make_core, raw_entries
+from .feed_core import make_core, raw_entries
 from .hotconn import AsyncHotConnection
 from .redisconn import blocking_async_client
 from .view import RevocationView
@@ -48,7 +49,6 @@ class AsyncFeed:
         self._clock = clock
         self._block_ms = int(settings.feed_block * 1000)
         self._tail = AsyncHotConnection(self._client)  # see feed.Feed
-        self._position = self._client.register_script(POSITION)
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -107,8 +107,14 @@ class AsyncFeed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
+    async def _position(self) -> list[Any]:
+        pipe = self._client.pipeline(transaction=True)
+        for command in self.core.position_commands():
+            pipe.execute_command(*command)
+        return self.core.position(await pipe.execute(raise_on_error=False))
+
     async def _resync(self, force: bool = False) -> None:
-        if force or self.core.needs_bootstrap(await self._position(keys=self.core.position_keys())):
+        if force or self.core.needs_bootstrap(await self._position()):
             sent = self._clock()
             pipe = self._client.pipeline(transaction=True)
             for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):

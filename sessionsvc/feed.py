@@ -14,13 +14,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import redis
 import structlog
 
 from .config import Settings
-from .feed_core import CHECK, POSITION, make_core, raw_entries
+from .feed_core import check_commands, check_verdict, make_core, raw_entries
 from .hotconn import HotConnection
 from .redisconn import blocking_client
 from .revoker import RevKeys
@@ -58,7 +58,6 @@ class Feed:
         self._clock = clock
         self._block_ms = int(settings.feed_block * 1000)
         self._tail = HotConnection(self._client)  # the per-revocation read: no client layers
-        self._position = self._client.register_script(POSITION)
         self._stop = threading.Event()
         self._synced = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,8 +100,14 @@ class Feed:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
+    def _position(self) -> list[Any]:
+        pipe = self._client.pipeline(transaction=True)
+        for command in self.core.position_commands():
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        return self.core.position(pipe.execute(raise_on_error=False))
+
     def _resync(self, force: bool = False) -> None:
-        if force or self.core.needs_bootstrap(self._position(keys=self.core.position_keys())):
+        if force or self.core.needs_bootstrap(self._position()):
             sent = self._clock()
             pipe = self._client.pipeline(transaction=True)
             for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
@@ -135,15 +140,16 @@ class DirectCheck:
     """The ``direct`` staleness policy: one Redis round trip per token while the view is stale."""
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
-        self._keys = RevKeys(settings.namespace).all()
+        self._keys = RevKeys(settings.namespace)
         self._client = client or blocking_client(settings, 0.0, "sessionsvc-direct-check")
-        self._check = self._client.register_script(CHECK)
 
     def __call__(self, ids: tuple[str, str, str, int, str], now: float) -> Kind | None:
-        """The kind that revokes a token with these ids, per Redis (raises ``RedisError``)."""
-        sid, jti, sub, iat, kid = ids
-        kind: Any = self._check(keys=self._keys, args=[sid, jti, sub, iat, kid, now])
-        return None if kind is None else cast("Kind", kind.decode())
+        """The kind that revokes a token with these ids, per Redis (raises ``RedisError``):
+        the same state the log is written with, read in one MULTI/EXEC (no script)."""
+        pipe = self._client.pipeline(transaction=True)
+        for command in check_commands(self._keys, ids):
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        return check_verdict(pipe.execute(raise_on_error=False), ids[3], now)
 
     def close(self) -> None:
         """Release the connection pool."""

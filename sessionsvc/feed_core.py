@@ -25,16 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ._scripts import source
 from .config import Settings
 from .events import Lifetimes
 from .revoker import RevKeys, as_text, decode_entry, parse_number
-from .view import Revocation, RevocationView
+from .view import Kind, Revocation, RevocationView
 
-__all__ = ["CHECK", "POSITION", "FeedCore", "make_core", "raw_entries", "stream_id"]
-
-POSITION = source("position")
-CHECK = source("apply", "check")
+__all__ = ["FeedCore", "check_commands", "check_verdict", "make_core", "raw_entries", "stream_id"]
 
 Listener = Callable[[Revocation], None]
 Pairs = list[tuple[bytes, bytes]]
@@ -138,9 +134,35 @@ class FeedCore:
         """The moment the view stops being known-fresh."""
         return self.fresh_at + self.max_staleness
 
-    def position_keys(self) -> list[str]:
-        """KEYS of ``POSITION``."""
-        return [self.keys.epoch, self.keys.log, self.keys.trimmed, self.keys.key("inbound")]
+    def position_commands(self) -> list[tuple[Any, ...]]:
+        """One MULTI/EXEC of plain reads (a validator runs no scripts: its Redis user may not):
+        the epoch, the log's last generated id, the trim marker, the workers' inbound report."""
+        k = self.keys
+        return [
+            ("GET", k.epoch),
+            ("XINFO", "STREAM", k.log),
+            ("GET", k.trimmed),
+            ("GET", k.key("inbound")),
+        ]
+
+    @staticmethod
+    def position(replies: Sequence[Any]) -> list[Any]:
+        """The replies of ``position_commands`` (errors in place) as what ``needs_bootstrap``
+        compares: epoch, last generated id, trimmed id, inbound report."""
+        epoch, info, trimmed, inbound = replies
+        last: Any = "0-0"
+        if isinstance(info, Exception):
+            if "no such key" not in str(info).lower():
+                raise info  # (no log yet is "no such key": nothing was ever revoked)
+        else:
+            items = (
+                info.items() if isinstance(info, dict) else zip(info[::2], info[1::2], strict=True)
+            )
+            last = {as_text(k): v for k, v in items}.get("last-generated-id", "0-0")
+        for reply in (epoch, trimmed, inbound):
+            if isinstance(reply, Exception):
+                raise reply
+        return [epoch, last, trimmed or "0-0", inbound]
 
     def snapshot_bounds(self, now: float) -> list[float]:
         """Upper score bounds of the ranges session and token ids are read in: geometric from
@@ -231,7 +253,7 @@ class FeedCore:
         return {"epoch": self.epoch, "new_entries": changed, "view_size": len(self.view)}
 
     def needs_bootstrap(self, position: Sequence[Any]) -> bool:
-        """Compare a ``POSITION`` reply with what we hold (see the module invariants)."""
+        """Compare a ``position`` with what we hold (see the module invariants)."""
         report = position[3] if len(position) > 3 else None
         self.inbound = None if report is None else as_text(report)
         if self.epoch is None:
@@ -295,6 +317,41 @@ class FeedCore:
                     listener(rev)
                 except Exception:
                     self.listener_errors += 1
+
+
+def check_commands(keys: RevKeys, ids: tuple[str, str, str, int, str]) -> list[tuple[Any, ...]]:
+    """The ``direct`` policy's reads for one token (one MULTI/EXEC, no script)."""
+    sid, jti, sub, _iat, kid = ids
+    return [
+        ("ZSCORE", keys.key("sid"), sid),
+        ("ZSCORE", keys.key("jti"), jti),
+        ("HGET", keys.key("user"), sub),
+        ("HGET", keys.key("all"), "before"),
+        ("SISMEMBER", keys.key("kid"), kid),
+    ]
+
+
+def check_verdict(replies: Sequence[Any], iat: int, now: float) -> Kind | None:
+    """The kind of revocation the replies of ``check_commands`` say rejects the token."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    sid_until, jti_until, user_before, all_before, key = replies
+
+    def live(score: Any) -> bool:
+        return score is not None and _score(score) > now
+
+    if live(sid_until):
+        return "session"
+    if live(jti_until):
+        return "token"
+    if user_before is not None and iat < parse_number(as_text(user_before)):
+        return "user"
+    if all_before is not None and iat < parse_number(as_text(all_before)):
+        return "all"
+    if key:
+        return "key"
+    return None
 
 
 def make_core(view: RevocationView, settings: Settings) -> FeedCore:

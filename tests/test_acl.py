@@ -252,6 +252,8 @@ def test_worst_legal_commands_of_the_trusted_roles_lose_nothing(users: Users) ->
         ("validator", ("XADD", "ss:{rev}:log", "*", "kind", "all")),
         ("validator", ("SET", "ss:{rev}:all", "x")),
         ("validator", ("EVAL", "return 1", "0")),
+        ("validator", ("SCRIPT", "LOAD", "while true do end")),
+        ("validator", ("EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0")),
         ("validator", ("XADD", "ss:events", "*", "type", "all.revoke")),
         ("app", ("XADD", "ss:events", "*", "type", "all.revoke")),
         ("app", ("DEL", "ss:{rev}:sid")),

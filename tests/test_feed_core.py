@@ -10,9 +10,17 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 
 from sessionsvc import Revocation, RevocationView
-from sessionsvc.feed_core import STALL, FeedCore, raw_entries, stream_id
+from sessionsvc.feed_core import (
+    STALL,
+    FeedCore,
+    check_commands,
+    check_verdict,
+    raw_entries,
+    stream_id,
+)
 from sessionsvc.revoker import RevKeys
 
 NOW = 1_800_000_000.0
@@ -254,13 +262,38 @@ def test_trimmed_past() -> None:
     assert FeedCore.trimmed_past("9-9", b"10-0")
 
 
-def test_position_keys() -> None:
-    assert core().position_keys() == [
-        "ss:{rev}:epoch",
-        "ss:{rev}:log",
-        "ss:{rev}:trimmed",
-        "ss:{rev}:inbound",
+def test_the_position_is_read_with_plain_commands() -> None:
+    assert core().position_commands() == [
+        ("GET", "ss:{rev}:epoch"),
+        ("XINFO", "STREAM", "ss:{rev}:log"),
+        ("GET", "ss:{rev}:trimmed"),
+        ("GET", "ss:{rev}:inbound"),
     ]
+    info = [b"length", 3, b"last-generated-id", b"9-1", b"entries-added", 3]
+    assert FeedCore.position([b"E", info, None, None]) == [b"E", b"9-1", "0-0", None]
+    assert FeedCore.position([b"E", {b"last-generated-id": b"9-1"}, b"2-0", b"r"])[1] == b"9-1"
+    no_log = redis.ResponseError("no such key")
+    assert FeedCore.position([None, no_log, None, None]) == [None, "0-0", "0-0", None]
+    with pytest.raises(redis.ResponseError):
+        FeedCore.position([b"E", redis.ResponseError("NOPERM"), None, None])
+
+
+def test_the_direct_check_decides_like_the_view() -> None:
+    keys = RevKeys()
+    assert [c[0] for c in check_commands(keys, ("S", "J", "u", 100, "k"))] == [
+        "ZSCORE",
+        "ZSCORE",
+        "HGET",
+        "HGET",
+        "SISMEMBER",
+    ]
+    assert check_verdict([None, None, None, None, 0], 100, 50.0) is None
+    assert check_verdict([60.0, None, None, None, 0], 100, 50.0) == "session"
+    assert check_verdict([40.0, None, None, None, 0], 100, 50.0) is None  # expired
+    assert check_verdict([None, float("inf"), None, None, 0], 100, 50.0) == "token"
+    assert check_verdict([None, None, b"100.5", None, 0], 100, 50.0) == "user"
+    assert check_verdict([None, None, b"100", b"101", 0], 100, 50.0) == "all"
+    assert check_verdict([None, None, None, None, 1], 100, 50.0) == "key"
 
 
 def test_inbound_lag_comes_from_the_workers_report() -> None:

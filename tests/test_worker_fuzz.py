@@ -29,6 +29,7 @@ pytestmark = pytest.mark.redis
 
 EVENTS = "ss:events"
 Pairs = list[tuple[bytes, bytes]]
+LONGEST = 7 * 86400 + 2 * 30  # how long a user or global revocation is kept after its before
 KNOWN = {*KIDS, "refresh-EdDSA"}  # the kids of feed_settings' rings: key.revoke may name them
 NOW = int(time.time())  # event times are chosen in the past of every worker clock reading
 
@@ -79,12 +80,18 @@ def effect_check(pipe: Any, fields: dict[str, str]) -> Callable[[Any], bool]:
         return lambda reply: reply is not None
     if kind == "token.revoke":
         pipe.zscore(REV.key("jti"), fields["jti"])
+        if float(fields.get("exp", "inf")) + 30 <= time.time():  # expired: nothing to write
+            return lambda reply: reply is None
         return lambda reply: reply is not None
     if kind == "user.revoke":
         pipe.hget(REV.key("user"), fields["sub"])
+        if float(fields.get("before", "inf")) + LONGEST <= time.time():
+            return lambda reply: reply is None  # expired: nothing to write
         return lambda reply: reply is not None and float(reply) >= float(fields.get("before", 0))
     if kind == "all.revoke":
         pipe.hget(REV.key("all"), "before")
+        if float(fields["before"]) + LONGEST <= time.time():
+            return lambda reply: True  # expired: nothing written (another may have been)
         return lambda reply: reply is not None and float(reply) >= float(fields["before"])
     pipe.sismember(REV.key("kid"), fields["kid"])
     return bool
