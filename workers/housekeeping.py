@@ -36,6 +36,7 @@ from typing import Any
 import structlog
 
 from sessionsvc.feed_core import stream_id
+from sessionsvc.revoker import as_text
 from sessionsvc.sessions_core import Call
 
 from .core import WorkerCore
@@ -55,10 +56,6 @@ log = structlog.get_logger("workers.housekeeping")
 Recover = Callable[[str, list[tuple[str, int]], int, str], None]
 """``recover(stream, [(entry id, deliveries)], min_idle_ms, reason)``: claim and apply, or
 dead-letter the hopeless (the worker's)."""
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Housekeeping:
@@ -198,7 +195,7 @@ class Housekeeping:
                 for cid in candidates:
                     key = stream_id(cid)
                     floor = key if floor is None or key < floor else floor
-                if _text(g["name"]) == self.options.group:
+                if as_text(g["name"]) == self.options.group:
                     self.metrics.pending.labels(intake.name).set(int(g["pending"]))
                     self.metrics.lag.labels(intake.name).set(int(g.get("lag") or 0))
             if floor is not None:  # everything below every group's floor is acknowledged
@@ -238,7 +235,7 @@ class Housekeeping:
             pipe.xinfo_consumers(stream, self.options.group)
         for stream, consumers in zip(self.intakes.streams, pipe.execute(), strict=True):
             for c in consumers:
-                name = _text(c["name"])
+                name = as_text(c["name"])
                 if name != self.options.consumer and (int(c["pending"]) > 0) == holding:
                     found.append((stream, name))
         if not found:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Any
 
 import redis
 import structlog
@@ -36,6 +35,7 @@ from sessionsvc.config import Settings
 from sessionsvc.events import MAX_BYTES, EventRejected, encode_fields, parse_message
 from sessionsvc.intakes import Intakes
 from sessionsvc.redisconn import blocking_client
+from sessionsvc.revoker import as_text
 
 from .core import DLQ_COPY
 from .health import HealthState
@@ -48,10 +48,6 @@ log = structlog.get_logger("workers.pubsub")
 FORWARD = source("forward")
 DEAD_LETTER_ONCE = source("dead_letter_once")
 DEDUP_SECONDS = 2  # covers every worker hearing one PUBLISH; see the module docstring
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class PubSubForwarder:
@@ -96,7 +92,7 @@ class PubSubForwarder:
 
     def handle(self, channel: bytes | str, data: bytes) -> None:
         """Forward one message heard on ``channel`` (or dead-letter it, once)."""
-        name = _text(channel)
+        name = as_text(channel)
         target = self.intakes.forward_target(name)
         digest = hashlib.sha256(name.encode() + b"\0" + _digest_input(data)).hexdigest()[:32]
         dedup = self.intakes.dedup_key(digest)
@@ -175,7 +171,7 @@ class PubSubForwarder:
                 conn.send("PING")
                 pinged = True
                 continue
-            kind = _text(message[0]) if isinstance(message, list) and message else ""
+            kind = as_text(message[0]) if isinstance(message, list) and message else ""
             if kind == "message" and len(message) == 3:
                 self.handle(message[1], message[2])
             elif kind == "subscribe":

@@ -23,6 +23,7 @@ from redis.exceptions import ResponseError
 
 from sessionsvc.bounded import BoundedConnection
 from sessionsvc.intakes import Intakes
+from sessionsvc.revoker import as_text
 
 from .core import Entry
 from .options import WorkerOptions
@@ -31,10 +32,6 @@ from .throttle import Throttle
 __all__ = ["IntakeReader", "entries_of", "unreachable"]
 
 log = structlog.get_logger("workers.reader")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def unreachable(client: redis.Redis, exc: BaseException) -> bool:
@@ -53,7 +50,7 @@ def unreachable(client: redis.Redis, exc: BaseException) -> bool:
 def entries_of(stream: str, entries: Any) -> list[Entry]:
     """``[[id, fields], …]`` of one stream (raw) → ``Entry`` objects; a pending entry that was
     deleted comes back with no fields and gets an empty list."""
-    return [Entry(stream, _text(entry_id), fields or []) for entry_id, fields in entries or ()]
+    return [Entry(stream, as_text(entry_id), fields or []) for entry_id, fields in entries or ()]
 
 
 class IntakeReader:
@@ -128,14 +125,14 @@ class IntakeReader:
         rows: Any = self.client.xpending_range(
             stream, self.options.group, start, "+", self.options.batch, consumer, idle=idle_ms
         )
-        return [(_text(r["message_id"]), int(r["times_delivered"])) for r in rows]
+        return [(as_text(r["message_id"]), int(r["times_delivered"])) for r in rows]
 
     def _entries(self, reply: Any) -> list[Entry]:
         streams = reply.items() if isinstance(reply, dict) else (reply or ())
         out: list[Entry] = []
         for stream, entries in streams:
-            got = entries_of(_text(stream), entries)
-            self.throttle.take(got[0].stream if got else _text(stream), len(got))
+            got = entries_of(as_text(stream), entries)
+            self.throttle.take(got[0].stream if got else as_text(stream), len(got))
             out += got
         return out
 
