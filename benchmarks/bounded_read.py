@@ -29,16 +29,16 @@ from typing import Any
 
 import redis
 
-from sessionsvc.bounded import BoundedConnection
+from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc._redis.hotconn import HotConnection
+from sessionsvc._redis.resp import NEED_DATA, ReplyParser
 from sessionsvc.embedded import RedisProcess
-from sessionsvc.hotconn import HotConnection
-from sessionsvc.resp import NEED_DATA, ReplyParser
 
 MEMORY_SCRIPT = """
 import json, resource, sys
 import redis
-from sessionsvc.bounded import BoundedConnection
-from sessionsvc.hotconn import HotConnection
+from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc._redis.hotconn import HotConnection
 
 kind, url = sys.argv[1], sys.argv[2]
 client = redis.Redis.from_url(url)

@@ -31,7 +31,7 @@ import redis
 
 from sessionsvc import Settings, Validator, generate_jwks
 from sessionsvc.embedded import RedisProcess
-from sessionsvc.revoker import RevKeys
+from sessionsvc.revocation.log import RevKeys
 
 
 def main() -> int:

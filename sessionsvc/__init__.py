@@ -12,9 +12,8 @@ The public API::
     SessionError, TokenRejected, ...  the exception tree (see sessionsvc.errors)
 """
 
-from .asessions import AsyncSessionService
-from .config import Settings, load_settings
-from .errors import (
+from sessionsvc.config import Settings, load_settings
+from sessionsvc.errors import (
     REASONS,
     ClaimNotAllowed,
     ConfigError,
@@ -24,15 +23,16 @@ from .errors import (
     StoreUnavailable,
     TokenRejected,
 )
-from .events import EventRejected
-from .keygen import generate_jwk, generate_jwks
-from .keys import Key, KeyRing, load_jwks
-from .publisher import AsyncPublisher, Publisher
-from .sessions import SessionService
-from .sessions_core import SessionInfo
-from .tokens import TokenIssuer, TokenPair
-from .validator import Validator
-from .view import Revocation, RevocationView
+from sessionsvc.revocation.events import EventRejected
+from sessionsvc.revocation.publisher import AsyncPublisher, Publisher
+from sessionsvc.revocation.view import Revocation, RevocationView
+from sessionsvc.sessions.aservice import AsyncSessionService
+from sessionsvc.sessions.core import SessionInfo
+from sessionsvc.sessions.service import SessionService
+from sessionsvc.tokens.issuer import TokenIssuer, TokenPair
+from sessionsvc.tokens.keygen import generate_jwk, generate_jwks
+from sessionsvc.tokens.keys import Key, KeyRing, load_jwks
+from sessionsvc.validator import Validator
 
 __all__ = [
     "REASONS",

@@ -1,6 +1,7 @@
 """Settings: environment variables with the ``SESSIONSVC_`` prefix, or a ``.env`` file.
 
-Only names are read here; keys are parsed and judged by ``sessionsvc.keys``. Values that may hold
+Only names are read here; keys are parsed and judged by ``sessionsvc.tokens.keys``. Values that
+may hold
 secrets (JWKS documents, the Redis URL with its password) are ``SecretStr`` so that neither
 ``repr`` nor a log line shows them.
 """
@@ -21,8 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from .errors import ConfigError
-from .redisurl import check_redis_url, redact_url
+from sessionsvc._redis.url import check_redis_url, redact_url
+from sessionsvc.errors import ConfigError
 
 __all__ = [
     "EVENT_TYPES",

@@ -6,7 +6,8 @@ Invariants:
   and signature work only. Every call, hit or miss, checks the time window (``nbf``/``exp`` with
   leeway), the revocation view and freshness.
 - A cache entry records the view ``generation`` at which its revocation check passed. The view only
-  ever grows between generations (see ``sessionsvc.view``), so an unchanged generation means the
+  ever grows between generations (see ``sessionsvc.revocation.view``), so an unchanged
+  generation means the
   check still passes; a changed one re-runs it. The warm path is thus one dict look-up, one clock
   read and three comparisons.
 - Only valid tokens are cached; an entry is dropped when its token expires or is revoked, and the
@@ -28,14 +29,14 @@ from typing import Any
 import redis
 import structlog
 
-from .afeed import AsyncFeed
-from .claims import ACCESS_CLAIMS, ClaimRules
-from .config import Settings, load_settings
-from .errors import ConfigError, TokenRejected
-from .feed import DirectCheck, Feed
-from .keys import KeyRing, load_jwks
-from .verify import TokenVerifier
-from .view import Revocation, RevocationView
+from sessionsvc.config import Settings, load_settings
+from sessionsvc.errors import ConfigError, TokenRejected
+from sessionsvc.revocation.afeed import AsyncFeed
+from sessionsvc.revocation.feed import DirectCheck, Feed
+from sessionsvc.revocation.view import Revocation, RevocationView
+from sessionsvc.tokens.claims import ACCESS_CLAIMS, ClaimRules
+from sessionsvc.tokens.keys import KeyRing, load_jwks
+from sessionsvc.tokens.verify import TokenVerifier
 
 __all__ = ["ACCESS_TYPE", "Validator"]
 

@@ -29,9 +29,9 @@ import redis
 from conftest import make_settings
 
 from sessionsvc import KeyRing, Revocation, Settings, TokenIssuer, TokenRejected, Validator
-from sessionsvc.keygen import generate_jwk
-from sessionsvc.keys import load_jwks
-from sessionsvc.revoker import APPLY_REVOCATION, RevKeys, revocation_args
+from sessionsvc.revocation.log import APPLY_REVOCATION, RevKeys, revocation_args
+from sessionsvc.tokens.keygen import generate_jwk
+from sessionsvc.tokens.keys import load_jwks
 from workers.health import HealthState
 from workers.pubsub import PubSubForwarder
 from workers.worker import Worker, WorkerOptions

@@ -13,7 +13,7 @@ import redis
 import redis.asyncio
 
 from sessionsvc import AsyncSessionService, Revocation, SessionService, Settings
-from sessionsvc.revoker import RevKeys, decode_entry, entry_meta
+from sessionsvc.revocation.log import RevKeys, decode_entry, entry_meta
 
 T = TypeVar("T")
 

@@ -28,8 +28,8 @@ from revocation_harness import (
 )
 
 from sessionsvc import Publisher, SessionService
-from sessionsvc.acl import password_hash, render, roles
-from sessionsvc.cli import main
+from sessionsvc._redis.acl import password_hash, render, roles
+from sessionsvc.cli.main import main
 from sessionsvc.config import Settings
 
 pytestmark = pytest.mark.redis
@@ -52,7 +52,8 @@ class Users:
 
 @pytest.fixture
 def users(tmp_path: Path) -> Iterator[Users]:
-    """A server holding every role's user, made from ``sessionsvc.acl`` as the CLI prints it."""
+    """A server holding every role's user, made from ``sessionsvc._redis.acl`` as the CLI
+    prints it."""
     with RedisProcess(tmp_path) as server:
         if not server.running:
             server.start()

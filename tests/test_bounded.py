@@ -19,10 +19,10 @@ import pytest
 import redis
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
-from sessionsvc import bounded
-from sessionsvc.bounded import BoundedConnection, Oversized, Truncated, resp_digest
+from sessionsvc._redis import bounded
+from sessionsvc._redis.bounded import BoundedConnection, Oversized, Truncated, resp_digest
+from sessionsvc._redis.hotconn import HotConnection
 from sessionsvc.embedded import RedisProcess
-from sessionsvc.hotconn import HotConnection
 
 pytestmark = pytest.mark.redis
 
@@ -407,8 +407,8 @@ def test_a_reply_over_fast_limit_goes_through_the_bounded_parser() -> None:
 MEMORY_SCRIPT = """
 import json, re, resource, sys
 import redis
-from sessionsvc.bounded import BoundedConnection
-from sessionsvc.hotconn import HotConnection
+from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc._redis.hotconn import HotConnection
 
 def peaks():
     status = open("/proc/self/status").read()

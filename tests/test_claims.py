@@ -1,4 +1,4 @@
-"""sessionsvc.claims: each rule, and the order that decides a multi-fault token's reason."""
+"""sessionsvc.tokens.claims: each rule, and the order that decides a multi-fault token's reason."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sessionsvc import TokenRejected
-from sessionsvc.claims import (
+from sessionsvc.tokens.claims import (
     ACCESS_CLAIMS,
     MAX_ID_LENGTH,
     MAX_NUMERIC_DATE,

@@ -1,4 +1,4 @@
-"""sessionsvc.cli: each command's output, exit codes (0 ok, 1 rejected/problem, 2 usage or
+"""sessionsvc.cli.main: each command's output, exit codes (0 ok, 1 rejected/problem, 2 usage or
 configuration) and redaction."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sessionsvc import generate_jwks, load_jwks
-from sessionsvc.cli import main
+from sessionsvc.cli.main import main
 from sessionsvc.embedded import free_port
 from tests.conftest import AUDIENCE, ISSUER, generated_passwords, leaked_parts
 

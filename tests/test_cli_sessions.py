@@ -9,7 +9,7 @@ from conftest import AUDIENCE, ISSUER, make_settings
 from redis_server import free_port
 
 from sessionsvc import SessionService, TokenRejected
-from sessionsvc.cli import main
+from sessionsvc.cli.main import main
 
 pytestmark = pytest.mark.redis
 

@@ -1,4 +1,4 @@
-"""sessionsvc.configcheck: every finding at once, and never a secret in one."""
+"""sessionsvc.cli.config_check: every finding at once, and never a secret in one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sessionsvc import Settings, generate_jwk
-from sessionsvc.configcheck import check_config
+from sessionsvc.cli.config_check import check_config
 
 REDIS_PASSWORD = "hunter2-redis-password"
 

@@ -1,11 +1,11 @@
-"""sessionsvc.demo: the walkthrough runs without configuration and shows each rejection."""
+"""sessionsvc.cli.demo: the walkthrough runs without configuration and shows each rejection."""
 
 from __future__ import annotations
 
 import pytest
 
-from sessionsvc.cli import main
-from sessionsvc.demo import demo_settings, run_demo
+from sessionsvc.cli.demo import demo_settings, run_demo
+from sessionsvc.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sessionsvc.events import (
+from sessionsvc.revocation.events import (
     AllRevoke,
     EventRejected,
     KeyRevoke,

@@ -22,9 +22,9 @@ from revocation_harness import (
 )
 
 from sessionsvc import Revocation, Validator
-from sessionsvc.feed import BATCH, Feed
-from sessionsvc.revoker import APPLY_REVOCATION, RevKeys, revocation_args
-from sessionsvc.view import RevocationView
+from sessionsvc.revocation.feed import BATCH, Feed
+from sessionsvc.revocation.log import APPLY_REVOCATION, RevKeys, revocation_args
+from sessionsvc.revocation.view import RevocationView
 
 pytestmark = pytest.mark.redis
 

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from sessionsvc import Revocation, RevocationView
-from sessionsvc.feed_core import (
+from sessionsvc.revocation.feed_core import (
     STALL,
     FeedCore,
     check_commands,
@@ -21,7 +21,7 @@ from sessionsvc.feed_core import (
     raw_entries,
     stream_id,
 )
-from sessionsvc.revoker import RevKeys
+from sessionsvc.revocation.log import RevKeys
 
 NOW = 1_800_000_000.0
 K = RevKeys()
@@ -318,8 +318,8 @@ def test_raw_entries_keep_wire_order_and_duplicates() -> None:
 def test_the_snapshot_horizon_is_the_longest_revocation() -> None:
     from conftest import make_settings
 
-    from sessionsvc.events import Lifetimes
-    from sessionsvc.feed_core import make_core
+    from sessionsvc.revocation.events import Lifetimes
+    from sessionsvc.revocation.feed_core import make_core
 
     settings = make_settings(access_ttl=600, refresh_ttl=3600, leeway=20)
     assert make_core(RevocationView(), settings).horizon == Lifetimes.of(settings).longest == 3640

@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from sessionsvc.hotconn import AsyncHotConnection, HotConnection
+from sessionsvc._redis.hotconn import AsyncHotConnection, HotConnection
 
 pytestmark = pytest.mark.redis
 

@@ -1,10 +1,10 @@
-"""sessionsvc.idset: compact expiring ids."""
+"""sessionsvc.revocation.idset: compact expiring ids."""
 
 from __future__ import annotations
 
 import math
 
-from sessionsvc.idset import ExpiringIds
+from sessionsvc.revocation.idset import ExpiringIds
 
 NOW = 1_800_000_000  # a whole minute
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import make_settings
 
-from sessionsvc.events import EventRejected, parse_fields
-from sessionsvc.intakes import Intakes
+from sessionsvc.revocation.events import EventRejected, parse_fields
+from sessionsvc.revocation.intakes import Intakes
 
 INTAKES = Intakes("ss", {"idp": ["session.revoke", "user.revoke"], "billing": ["session.revoke"]})
 

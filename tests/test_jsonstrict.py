@@ -1,4 +1,4 @@
-"""sessionsvc.jsonstrict: canonical base64url and strict JSON objects."""
+"""sessionsvc.encoding: canonical base64url and strict JSON objects."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from sessionsvc.jsonstrict import StrictDecodeError, b64url_decode, loads_object
+from sessionsvc.encoding import StrictDecodeError, b64url_decode, loads_object
 
 
 def b64(data: bytes) -> str:

@@ -1,4 +1,4 @@
-"""sessionsvc.keycheck: every refusal of one JWK at start-up."""
+"""sessionsvc.tokens.key_policy: every refusal of one JWK at start-up."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from sessionsvc import ConfigError, generate_jwk
-from sessionsvc.keycheck import MIN_RSA_BITS, SUPPORTED_ALGS, check_jwk
+from sessionsvc.tokens.key_policy import MIN_RSA_BITS, SUPPORTED_ALGS, check_jwk
 
 WHERE = "access key ring, kid 'k1'"
 

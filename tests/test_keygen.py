@@ -1,4 +1,4 @@
-"""sessionsvc.keygen: generated keys pass the start-up checks and round-trip a token."""
+"""sessionsvc.tokens.keygen: generated keys pass the start-up checks and round-trip a token."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sessionsvc import KeyRing, Validator, generate_jwk, generate_jwks, load_jwks
-from sessionsvc.jsonstrict import b64url_decode
-from sessionsvc.keycheck import SUPPORTED_ALGS, check_jwk
+from sessionsvc.encoding import b64url_decode
+from sessionsvc.tokens.key_policy import SUPPORTED_ALGS, check_jwk
 from tests.conftest import AUDIENCE, ISSUER, NOW, ManualClock, make_settings
 
 ALGS = ["EdDSA", "ES256", "RS256", "HS256"]

@@ -1,4 +1,4 @@
-"""sessionsvc.keys: loading key rings, kid rules, the active key, rotation, public JWKS."""
+"""sessionsvc.tokens.keys: loading key rings, kid rules, the active key, rotation, public JWKS."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from sessionsvc import (
     generate_jwk,
     load_jwks,
 )
-from sessionsvc.jsonstrict import b64url_decode
-from sessionsvc.keys import check_disjoint
+from sessionsvc.encoding import b64url_decode
+from sessionsvc.tokens.keys import check_disjoint
 from tests.conftest import AUDIENCE, ISSUER, NOW, ManualClock
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}

@@ -99,7 +99,7 @@ def test_logs_go_to_stderr_not_stdout(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_importing_sessionsvc_does_not_configure_logging() -> None:
     code = (
-        "import structlog, sessionsvc, sessionsvc.cli, sessionsvc.demo; "
+        "import structlog, sessionsvc, sessionsvc.cli.main, sessionsvc.cli.demo; "
         "assert not structlog.is_configured()"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

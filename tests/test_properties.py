@@ -44,7 +44,7 @@ def outcome(validator: Validator, token: object) -> Mapping[str, Any] | str:
 
 
 def assert_valid_claims(claims: Mapping[str, Any], leeway: int) -> None:
-    """What an accepted token's claims must satisfy (sessionsvc.claims, restated)."""
+    """What an accepted token's claims must satisfy (sessionsvc.tokens.claims, restated)."""
     assert claims["iss"] == ISSUER
     aud = claims["aud"]
     assert aud == AUDIENCE or (isinstance(aud, tuple) and AUDIENCE in aud)

@@ -17,7 +17,7 @@ from revocation_harness import raw_client, raw_entries
 from sessions_harness import CountingAsyncRedis, CountingRedis
 
 from sessionsvc import AsyncPublisher, EventRejected, Publisher, StoreUnavailable
-from sessionsvc.cli import main
+from sessionsvc.cli.main import main
 
 pytestmark = pytest.mark.redis
 

@@ -1,4 +1,4 @@
-"""``sessionsvc.resp.ReplyParser`` (pure, no server): equal to ``hiredis.Reader`` under the
+"""``sessionsvc._redis.resp.ReplyParser`` (pure, no server): equal to ``hiredis.Reader`` under the
 bounds whatever the chunking, and, over them, the ``Oversized``/``Truncated`` a simple recursive
 model of the rules predicts (prefixes, counts, sizes, digests)."""
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from redis._parsers.base import BaseParser
 from redis.exceptions import InvalidResponse, NoPermissionError, NoScriptError, ResponseError
 
-from sessionsvc.resp import (
+from sessionsvc._redis.resp import (
     NEED_DATA,
     Oversized,
     Push,
@@ -77,7 +77,7 @@ def encode(node: tuple[str, Any]) -> bytes:
 
 
 def resp2(node: tuple[str, Any]) -> bytes:
-    """The RESP2 form the digest is defined over (``sessionsvc.resp`` docstring)."""
+    """The RESP2 form the digest is defined over (``sessionsvc._redis.resp`` docstring)."""
     kind, v = node
     if kind in ("bulk", "verbatim"):
         return b"$%d\r\n%s\r\n" % (len(v), v)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from sessions_harness import dump_all, poison_log, read_log
 
 from sessionsvc import Revocation, RevocationView, SessionService, TokenRejected
-from sessionsvc.events import Lifetimes, parse_fields
-from sessionsvc.revoker import (
+from sessionsvc.revocation.events import Lifetimes, parse_fields
+from sessionsvc.revocation.log import (
     APPLY_REVOCATION,
     RevKeys,
     decode_entry,
@@ -25,7 +25,7 @@ from sessionsvc.revoker import (
     parse_number,
     revocation_args,
 )
-from sessionsvc.sessions_model import SCRIPTS
+from sessionsvc.sessions.model import SCRIPTS
 from workers.core import APPLY, WorkerCore
 from workers.scripts import APPLY_BATCH
 

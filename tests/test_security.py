@@ -2,8 +2,9 @@
 
 Most hostile tokens here carry a *valid* signature made with the real access key, so a rejection
 proves that the rule under test fired, not merely that the signature broke. The check order that
-decides which reason a token with several faults gets is documented in ``sessionsvc.verify`` and
-``sessionsvc.claims``; ``test_first_failing_check_decides_the_reason`` pins it.
+decides which reason a token with several faults gets is documented in
+``sessionsvc.tokens.verify`` and
+``sessionsvc.tokens.claims``; ``test_first_failing_check_decides_the_reason`` pins it.
 
 Fixtures: ``validator`` and ``key`` below override conftest's and are parametrized over EdDSA and
 HS256; ES256 and the public-key/HMAC confusion tests use their own settings.
@@ -23,7 +24,7 @@ from conftest import AUDIENCE, ISSUER, NOW, ManualClock, make_settings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-import sessionsvc.verify
+import sessionsvc.tokens.verify
 from sessionsvc import (
     Key,
     Settings,
@@ -33,7 +34,7 @@ from sessionsvc import (
     generate_jwks,
     load_jwks,
 )
-from sessionsvc.claims import ACCESS_CLAIMS
+from sessionsvc.tokens.claims import ACCESS_CLAIMS
 
 TYP = "at+jwt"
 DROP = object()  # as a member value: leave the member out
@@ -916,13 +917,13 @@ def test_refresh_token_presented_as_access_token_is_wrong_type(
 def decode_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records every base64url decode the verifier makes (delegating to the real decoder)."""
     calls: list[str] = []
-    real = sessionsvc.verify.b64url_decode
+    real = sessionsvc.tokens.verify.b64url_decode
 
     def spy(segment: str) -> bytes:
         calls.append(segment)
         return real(segment)
 
-    monkeypatch.setattr(sessionsvc.verify, "b64url_decode", spy)
+    monkeypatch.setattr(sessionsvc.tokens.verify, "b64url_decode", spy)
     return calls
 
 

@@ -23,9 +23,9 @@ from sessionsvc import (
     TokenRejected,
     Validator,
 )
-from sessionsvc.claims import id_claim_problem
-from sessionsvc.sessionkeys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
-from sessionsvc.sessions_core import SCRIPTS, Call, SessionCore
+from sessionsvc.sessions.core import SCRIPTS, Call, SessionCore
+from sessionsvc.sessions.keys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
+from sessionsvc.tokens.claims import id_claim_problem
 
 subs = st.text(min_size=1).filter(lambda s: 0 < len(s.encode("utf-8", "surrogatepass")) <= 128)
 
@@ -86,7 +86,7 @@ def test_keys_layout() -> None:
 
 
 def test_rev_prelude_declares_keys_in_order() -> None:
-    from sessionsvc._scripts import rev_prelude
+    from sessionsvc._redis.lua import rev_prelude
 
     assert rev_prelude(("sid", "user:until")) == (
         "local K = {sid = KEYS[1], user_until = KEYS[2]}\nlocal U = 2\n"
@@ -95,8 +95,8 @@ def test_rev_prelude_declares_keys_in_order() -> None:
 
 
 def test_every_session_script_embeds_the_one_apply_path() -> None:
-    from sessionsvc._scripts import source
-    from sessionsvc.revoker import APPLY_REVOCATION
+    from sessionsvc._redis.lua import source
+    from sessionsvc.revocation.log import APPLY_REVOCATION
 
     lib = source("apply")
     assert APPLY_REVOCATION.startswith(lib)

@@ -1,5 +1,5 @@
 from sessionsvc import TokenIssuer, TokenRejected, Validator
-from sessionsvc.view import Revocation
+from sessionsvc.revocation.view import Revocation
 
 
 def test_issue_validate_revoke(issuer: TokenIssuer, validator: Validator) -> None:

@@ -1,4 +1,4 @@
-"""sessionsvc.tokens: what the issuer signs, with which key, and what it refuses."""
+"""sessionsvc.tokens.issuer: what the issuer signs, with which key, and what it refuses."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from sessionsvc import (
     generate_jwk,
     load_jwks,
 )
-from sessionsvc.claims import REFRESH_CLAIMS, ClaimRules
-from sessionsvc.tokens import REFRESH_TYPE, new_id
-from sessionsvc.verify import TokenVerifier
+from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
+from sessionsvc.tokens.issuer import REFRESH_TYPE, new_id
+from sessionsvc.tokens.verify import TokenVerifier
 from tests.conftest import AUDIENCE, ISSUER, NOW, ManualClock, make_settings
 
 B64URL_ID = re.compile(r"[A-Za-z0-9_-]{22,}")

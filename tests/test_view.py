@@ -1,4 +1,4 @@
-"""sessionsvc.view: every revocation kind, expiry, union merge, generation, validation."""
+"""sessionsvc.revocation.view: every revocation kind, expiry, union merge, generation, checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sessionsvc.view import KINDS, Revocation, RevocationView
+from sessionsvc.revocation.view import KINDS, Revocation, RevocationView
 
 NOW = 1_800_000_000
 LATER = NOW + 3600

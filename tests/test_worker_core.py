@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from conftest import NOW, ManualClock, make_settings
 
-from sessionsvc.bounded import Truncated, resp_digest
-from sessionsvc.events import EventRejected
-from sessionsvc.revoker import RevKeys
-from sessionsvc.sessionkeys import new_session_id
+from sessionsvc._redis.bounded import Truncated, resp_digest
+from sessionsvc.revocation.events import EventRejected
+from sessionsvc.revocation.log import RevKeys
+from sessionsvc.sessions.keys import new_session_id
 from workers.core import APPLY, DLQ_COPY, META_FIELDS, ORIGINAL, DeadLetter, Entry, WorkerCore
 
 SETTINGS = make_settings(
@@ -238,7 +238,7 @@ def core_event(**fields: str) -> Any:
 
 
 def parse(**fields: str) -> Any:
-    from sessionsvc.events import parse_fields
+    from sessionsvc.revocation.events import parse_fields
 
     try:
         return parse_fields(pairs(**fields))

@@ -22,7 +22,7 @@ from revocation_harness import (
     running_worker,
 )
 
-from sessionsvc.events import EventRejected, parse_fields
+from sessionsvc.revocation.events import EventRejected, parse_fields
 from workers.core import DLQ_COPY, META_FIELDS
 
 pytestmark = pytest.mark.redis

@@ -46,9 +46,9 @@ from jwt import PyJWK
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from sessionsvc import ConfigError, Key, KeyRing, Settings, TokenRejected, generate_jwks, load_jwks
-from sessionsvc.claims import ClaimRules
-from sessionsvc.keycheck import SUPPORTED_ALGS
-from sessionsvc.verify import TokenVerifier, parse_compact
+from sessionsvc.tokens.claims import ClaimRules
+from sessionsvc.tokens.key_policy import SUPPORTED_ALGS
+from sessionsvc.tokens.verify import TokenVerifier, parse_compact
 
 VECTORS = Path(__file__).parent / "vectors" / "wycheproof"
 MAX_TOKEN_SIZE: int = Settings.model_fields["max_token_size"].default

@@ -7,12 +7,13 @@ Invariants:
   the error and its delivery count (then acked). An entry whose apply failed for a transient
   reason is neither: it stays pending, is re-delivered, and after ``max_deliveries`` deliveries
   goes to the dead-letter stream.
-- An entry is judged by the intake it came from (``sessionsvc.intakes``): a publisher's intake
-  may send only its configured types, and its events carry the publisher as ``source``.
+- An entry is judged by the intake it came from (``sessionsvc.revocation.intakes``): a
+  publisher's intake may send only its configured types, and its events carry the publisher as
+  ``source``.
 - Nothing a publisher sends is kept without a bound: sizes are checked before decoding (an entry
   cut by the bounded reader is ``too_large`` at once), ``key.revoke`` must name a kid of a
   configured key ring (a key revocation never expires, so a made-up kid would be kept forever),
-  and the time bounds come from settings (``sessionsvc.events.to_revocation``).
+  and the time bounds come from settings (``sessionsvc.revocation.events.to_revocation``).
 - Applying is idempotent (revocations only grow), so a crash between apply and ack, followed by
   re-delivery to another worker, changes nothing a second time.
 - ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
@@ -30,10 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-from sessionsvc.bounded import Oversized, Truncated, resp_digest
+from sessionsvc._redis.bounded import Oversized, Truncated, resp_digest
 from sessionsvc.config import Settings
 from sessionsvc.errors import SessionNotFound
-from sessionsvc.events import (
+from sessionsvc.revocation.events import (
     MAX_BYTES,
     Event,
     EventRejected,
@@ -44,11 +45,11 @@ from sessionsvc.events import (
     parse_flat,
     to_revocation,
 )
-from sessionsvc.intakes import Intake, Intakes
-from sessionsvc.keys import load_jwks
-from sessionsvc.revoker import OVER_CAPACITY, RevKeys, revocation_args
-from sessionsvc.sessions_core import Call, SessionCore
-from sessionsvc.tokens import new_id
+from sessionsvc.revocation.intakes import Intake, Intakes
+from sessionsvc.revocation.log import OVER_CAPACITY, RevKeys, revocation_args
+from sessionsvc.sessions.core import Call, SessionCore
+from sessionsvc.tokens.issuer import new_id
+from sessionsvc.tokens.keys import load_jwks
 
 __all__ = [
     "APPLY",
@@ -87,7 +88,7 @@ ORIGINAL: Final = b"orig:"
 
 class Entry(NamedTuple):
     """One inbound stream entry as read: ``fields`` is the flat name, value, … list (a
-    ``Truncated`` list when the bounded reader cut it: see ``sessionsvc.bounded``). A named
+    ``Truncated`` list when the bounded reader cut it: see ``sessionsvc._redis.bounded``). A named
     tuple: one is made for every inbound event."""
 
     stream: str

@@ -35,9 +35,9 @@ from typing import Any
 
 import structlog
 
-from sessionsvc.feed_core import stream_id
-from sessionsvc.revoker import as_text
-from sessionsvc.sessions_core import Call
+from sessionsvc.revocation.feed_core import stream_id
+from sessionsvc.revocation.log import as_text
+from sessionsvc.sessions.core import Call
 
 from .core import WorkerCore
 from .health import HealthState

@@ -6,7 +6,8 @@ publisher who sent it its own channel for a moment, not everyone's.
 
 Channels: the trusted ``<ns>:events`` (forwarded into ``{<ns>:events}:pubsub``, a stream only
 workers write) and each publisher's ``{<ns>:events}:<name>`` (forwarded into that publisher's own
-stream, where the worker judges it like anything the publisher XADDs: ``sessionsvc.intakes``).
+stream, where the worker judges it like anything the publisher XADDs:
+``sessionsvc.revocation.intakes``).
 
 Pub/sub is fire-and-forget: a message published while no worker is subscribed, or during a
 reconnect, is lost — the streams are the durable intakes, pub/sub a convenience. Every worker
@@ -29,13 +30,13 @@ import redis
 import structlog
 from redis.exceptions import ResponseError
 
-from sessionsvc._scripts import source
-from sessionsvc.bounded import BoundedConnection, Oversized
+from sessionsvc._redis.bounded import BoundedConnection, Oversized
+from sessionsvc._redis.clients import blocking_client
+from sessionsvc._redis.lua import source
 from sessionsvc.config import Settings
-from sessionsvc.events import MAX_BYTES, EventRejected, encode_fields, parse_message
-from sessionsvc.intakes import Intakes
-from sessionsvc.redisconn import blocking_client
-from sessionsvc.revoker import as_text
+from sessionsvc.revocation.events import MAX_BYTES, EventRejected, encode_fields, parse_message
+from sessionsvc.revocation.intakes import Intakes
+from sessionsvc.revocation.log import as_text
 
 from .core import DLQ_COPY
 from .health import HealthState

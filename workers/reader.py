@@ -21,9 +21,9 @@ import redis
 import structlog
 from redis.exceptions import ResponseError
 
-from sessionsvc.bounded import BoundedConnection
-from sessionsvc.intakes import Intakes
-from sessionsvc.revoker import as_text
+from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc.revocation.intakes import Intakes
+from sessionsvc.revocation.log import as_text
 
 from .core import Entry
 from .options import WorkerOptions

@@ -15,10 +15,10 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from sessionsvc._scripts import source
-from sessionsvc.bounded import BoundedConnection
-from sessionsvc.revoker import APPLY_REVOCATION
-from sessionsvc.sessions_core import SCRIPTS, Call
+from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc._redis.lua import source
+from sessionsvc.revocation.log import APPLY_REVOCATION
+from sessionsvc.sessions.core import SCRIPTS, Call
 
 from .core import APPLY
 

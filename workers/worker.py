@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 import redis
 import structlog
 
+from sessionsvc._redis.clients import blocking_client
 from sessionsvc.config import Settings
-from sessionsvc.redisconn import blocking_client
-from sessionsvc.revoker import OVER_CAPACITY
+from sessionsvc.revocation.log import OVER_CAPACITY
 
 from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, WorkerCore
 from .health import HealthState
@@ -42,7 +42,8 @@ Batch = tuple[list[Planned], list[DeadLetter], dict[str, int]]
 
 
 class Worker:
-    """Consumes every intake (``sessionsvc.intakes``); ``run()`` returns after ``stop()``."""
+    """Consumes every intake (``sessionsvc.revocation.intakes``); ``run()`` returns after
+    ``stop()``."""
 
     def __init__(
         self,

@@ -1,0 +1,124 @@
+"""The Redis ACL rules of every role (pure): what ``sessionsvc redis acl`` prints.
+
+One Redis user per role, each with only the commands and keys it needs (the trust model is in
+``docs/security.md``). Redis ACLs cannot restrict a command's arguments, so a publisher's power
+is bounded by *which keys* its rules name: exactly its own intake stream and channel, no
+wildcard (``sessionsvc.revocation.intakes``). Every line holds on Redis 7.0 and later and
+on Valkey 8.
+
+- **operator** (``<ns>-operator``): send every event type to the trusted intake ``<ns>:events``
+  (stream and channel).
+- **publisher P** (``<ns>-pub-P``): send to its own intake ``{<ns>:events}:P`` (stream and
+  channel), nothing else.
+- **validator** (``<ns>-validator``): read the revocation state and log; set the epoch once.
+- **app** (``<ns>-app``): the session scripts: sessions, and session and user revocations
+  through the apply path.
+- **worker** (``<ns>-worker``): consume every intake, apply, dead-letter, forward pub/sub,
+  housekeeping.
+
+Passwords never appear in the rules as text: a role's password is given as its SHA-256
+(``#<hex>``, which Redis stores as is), or as a placeholder that Redis refuses, so an unedited
+line cannot create a user with a guessable password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+__all__ = ["BASE_ROLES", "EXAMPLE_PUBLISHER", "Role", "password_hash", "render", "roles"]
+
+BASE_ROLES: Final = ("operator", "validator", "app", "worker")
+EXAMPLE_PUBLISHER: Final = "example"
+Format = Literal["setuser", "aclfile"]
+
+_VALIDATOR: Final = (  # no scripts: a validator that could load one could run any Lua
+    "+client|setname +multi +exec +exists +get +xinfo|stream +xrevrange +xread +zrange +zscore "
+    "+hget +hgetall +smembers +sismember"
+)
+_APP: Final = (
+    "+client|setname +evalsha +script|load +multi +exec +exists +get +xinfo|stream +xrevrange "
+    "+xread +zrange +zscore +zcard +hget +hmget +hgetall +smembers +sismember +pttl"
+)
+_WORKER: Final = (
+    "+client|setname +ping +evalsha +script|load +multi +exec +xgroup|create "
+    "+xgroup|delconsumer +xreadgroup +xack +xclaim +xpending +xinfo|groups +xinfo|consumers "
+    "+xtrim +xlen +xadd +xrange +xrevrange +subscribe +set +get +mget +exists +del +hget +hset "
+    "+hmget +hdel +hgetall +sadd +sismember +zadd +zrem +zcard +zcount +zscore +zrange "
+    "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """One Redis user: its name, its rules (without the password) and where its password is
+    read from (``SESSIONSVC_ACL_PASSWORD_<password_name>``)."""
+
+    kind: str
+    user: str
+    rules: str
+    password_name: str
+
+
+def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -> list[Role]:
+    """The roles of a namespace, in a fixed order: the base roles, then one per publisher
+    (``publishers``; none configured: one example publisher). ``only`` picks roles by kind
+    (``operator``, ``validator``, ``app``, ``worker``, ``publisher``, ``publisher:NAME``)."""
+    ns, tag = namespace, f"{{{namespace}:events}}"
+    rev, users = f"~{ns}:{{rev}}:*", f"~{ns}:{{u:*"
+    epoch = f"(+set ~{ns}:{{rev}}:epoch)"
+    base = {
+        "operator": f"+client|setname +xadd ~{ns}:events +publish &{ns}:events",
+        "validator": f"{_VALIDATOR} {rev} {epoch}",
+        "app": (
+            f"{_APP} {rev} {users} {epoch} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
+            f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
+            f"(+hset +del +zadd +zrem +zremrangebyscore +pexpire {users})"
+        ),
+        "worker": f"{_WORKER} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:*",
+    }
+    out = [Role(k, f"{ns}-{k}", r, k.upper()) for k, r in base.items()]
+    for name in publishers or [EXAMPLE_PUBLISHER]:
+        rules = f"+client|setname +xadd ~{tag}:{name} +publish &{tag}:{name}"
+        out.append(Role(f"publisher:{name}", f"{ns}-pub-{name}", rules, _env_name(name)))
+    if not only:
+        return out
+    wanted = set(only)
+    unknown = wanted - {r.kind for r in out} - {"publisher"}
+    if unknown:
+        raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
+    return [
+        r
+        for r in out
+        if r.kind in wanted or ("publisher" in wanted and r.kind.startswith("publisher:"))
+    ]
+
+
+def _env_name(publisher: str) -> str:
+    return "PUBLISHER_" + publisher.upper().replace("-", "_")
+
+
+def password_hash(password: str) -> str:
+    """What Redis stores for ``password`` (``#<sha256 hex>`` in a rule)."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def render(
+    role: Role,
+    digest: str | None,
+    fmt: Format = "setuser",
+    *,
+    client_setinfo: bool = False,
+) -> str:
+    """One line for ``role``: ``ACL SETUSER … reset on …`` or an ACL file's ``user … on …``.
+    ``digest``: the password's SHA-256 hex; ``None`` writes a placeholder Redis refuses.
+    ``client_setinfo`` allows ``CLIENT SETINFO`` (Redis >= 7.2 and Valkey only: Redis 7.0 refuses
+    the whole line), which clients such as redis-py >= 5 send on connect."""
+    secret = f"#{digest}" if digest else f"#<sha256-of-{role.user}-password>"
+    rules = role.rules.replace("+client|setname", "+client|setname +client|setinfo", 1)
+    rules = rules if client_setinfo else role.rules
+    if fmt == "aclfile":
+        return f"user {role.user} on {secret} -@all {rules}"
+    return f"ACL SETUSER {role.user} reset on {secret} -@all {rules}"

@@ -1,0 +1,79 @@
+"""Redis clients built from ``Settings``: deliberate timeouts and a short retry budget.
+
+redis-py 8 defaults to a 5 s socket timeout and three retries with up to 10 s backoff; a session
+operation that waits that long has already failed its caller. Here a reply must come within
+``redis_socket_timeout`` (2 s), a connection within ``redis_connect_timeout`` (1 s), and a broken
+connection is retried twice after 10–100 ms. Every session script is safe to run twice (a
+repeated refresh gets the overlap answer, logout and logout-everywhere are idempotent; a repeated
+login leaves one unused session that times out). No ``CLIENT SETINFO`` on connect: two round
+trips per connection, and a command every ACL user would then need (``sessionsvc redis acl``).
+"""
+
+from __future__ import annotations
+
+import redis
+import redis.asyncio
+import redis.asyncio.retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+
+from sessionsvc.config import Settings
+
+__all__ = ["async_client", "blocking_async_client", "blocking_client", "sync_client"]
+
+RETRIES = 2
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.01, cap=0.1)
+
+
+def sync_client(settings: Settings) -> redis.Redis:
+    """A redis-py client for ``settings.redis_url`` (bytes replies)."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        retry=redis.retry.Retry(_backoff(), RETRIES),
+        driver_info=None,
+    )
+
+
+def async_client(settings: Settings) -> redis.asyncio.Redis:
+    """A ``redis.asyncio`` client for ``settings.redis_url`` (bytes replies)."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        retry=redis.asyncio.retry.Retry(_backoff(), RETRIES),
+        driver_info=None,
+    )
+
+
+def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, object]:
+    return {
+        "socket_timeout": block + settings.redis_socket_timeout,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "client_name": name,
+        "driver_info": None,
+    }
+
+
+def blocking_client(settings: Settings, block: float, name: str | None = None) -> redis.Redis:
+    """A client whose commands may block ``block`` seconds (XREAD/XREADGROUP BLOCK) without
+    tripping the socket timeout, and without redis-py retries: its owner's loop retries."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        retry=redis.retry.Retry(NoBackoff(), 0),
+        **_blocking(settings, block, name),
+    )
+
+
+def blocking_async_client(
+    settings: Settings, block: float, name: str | None = None
+) -> redis.asyncio.Redis:
+    """``blocking_client`` for ``redis.asyncio``."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+        **_blocking(settings, block, name),  # type: ignore[arg-type]
+    )

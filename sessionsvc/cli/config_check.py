@@ -1,0 +1,59 @@
+"""``sessionsvc config check``: every configuration problem at once, secrets redacted."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sessionsvc.config import Settings, load_settings, redact_url
+from sessionsvc.errors import ConfigError
+from sessionsvc.tokens.keys import KeyRing, check_disjoint, load_jwks
+
+__all__ = ["Finding", "check_config"]
+
+Finding = tuple[Literal["ok", "warning", "error"], str]
+
+
+def check_config(settings: Settings | None = None) -> list[Finding]:
+    """Load settings and both key rings; return findings. Never includes key material."""
+    try:
+        settings = settings or load_settings()
+    except ConfigError as exc:
+        return [("error", str(exc))]
+    findings: list[Finding] = [
+        ("ok", f"env={settings.env} issuer={settings.issuer!r} audience={settings.audience!r}"),
+        ("ok", f"redis_url={redact_url(settings.redis_url.get_secret_value())}"),
+        (
+            "ok",
+            f"access_ttl={settings.access_ttl}s refresh_ttl={settings.refresh_ttl}s "
+            f"leeway={settings.leeway}s",
+        ),
+    ]
+    rings: dict[str, KeyRing] = {}
+    for name, source in (("access", settings.access_jwks), ("refresh", settings.refresh_jwks)):
+        if source is None:
+            level: Literal["warning", "error"] = "error" if name == "access" else "warning"
+            findings.append(
+                (
+                    level,
+                    f"SESSIONSVC_{name.upper()}_JWKS is not set"
+                    + (": this node cannot issue or refresh tokens" if name == "refresh" else ""),
+                )
+            )
+            continue
+        try:
+            ring = rings[name] = load_jwks(source.get_secret_value(), ring=name)
+        except ConfigError as exc:
+            findings.append(("error", str(exc)))
+            continue
+        keys = ", ".join(
+            f"{k.kid} ({k.alg}{', signs' if k is ring.active else ''})" for k in ring.keys.values()
+        )
+        findings.append(("ok", f"{name} key ring: {keys}"))
+        if ring.active is None:
+            findings.append(("warning", f"{name} key ring has no private key: verify only"))
+    if len(rings) == 2:
+        try:
+            check_disjoint(rings["access"], rings["refresh"])
+        except ConfigError as exc:
+            findings.append(("error", str(exc)))
+    return findings

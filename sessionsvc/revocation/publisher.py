@@ -1,0 +1,183 @@
+"""Publishers of revocation events: ``Publisher`` (redis-py) and ``AsyncPublisher`` (asyncio).
+
+They XADD to an intake stream (durable; the worker applies it), exactly as any other system
+would with ``redis-cli``: the publisher intake ``{<ns>:events}:<name>`` of ``SESSIONSVC_PUBLISHER``
+(or the ``intake`` argument), else the trusted intake ``<ns>:events`` (see
+``sessionsvc.revocation.intakes``).
+Each method validates the event with the same models and intake rules the worker uses, so a bad
+call fails here with ``EventRejected`` instead of in the DLQ. Every method returns the stream
+entry id.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from sessionsvc._redis.clients import async_client, sync_client
+from sessionsvc.config import EVENT_TYPES, Settings, check_publisher_names, load_settings
+from sessionsvc.errors import StoreUnavailable
+from sessionsvc.revocation.events import Lifetimes, encode_fields, parse_fields, to_revocation
+from sessionsvc.revocation.intakes import Intake, Intakes
+from sessionsvc.revocation.log import format_number
+
+__all__ = ["AsyncPublisher", "Publisher", "event_fields"]
+
+
+def event_fields(type_: str, **members: object) -> dict[str, str]:
+    """Validated stream fields for one event (``None`` members left out)."""
+    pairs = [("type", type_)] + [(k, _wire(v)) for k, v in members.items() if v is not None]
+    return encode_fields(parse_fields(pairs))
+
+
+def _intake(settings: Settings, name: str | None) -> Intake:
+    """The intake a publisher writes: its own (``name``), or the trusted one."""
+    name = settings.publisher if name is None else name
+    intakes = Intakes.of(settings)
+    if not name:
+        return intakes.trusted
+    check_publisher_names([name])  # not one of our own intakes (pubsub, dlq, dedup)
+    stream = intakes.publisher_stream(name)  # this process may not know the worker's policies
+    return intakes.publishers.get(name) or Intake(
+        name, stream, stream, frozenset(EVENT_TYPES), name
+    )
+
+
+def _prepare(fields: dict[str, str], intake: Intake, settings: Settings) -> dict[str, str]:
+    """The worker's own checks (the intake's rules; a ``before`` in the future is refused),
+    before any I/O; the fields to write."""
+    event = intake.admit(parse_fields(fields.items()))
+    to_revocation(event, time.time(), Lifetimes.of(settings))
+    return encode_fields(event)
+
+
+def _wire(value: object) -> str:
+    if isinstance(value, float) and not isinstance(value, bool):
+        try:
+            return format_number(value)
+        except ValueError:  # negative or NaN: left for the model to refuse (EventRejected)
+            return str(value)
+    return str(value)
+
+
+class _Events:
+    """The five event builders, shared by both publishers (pure)."""
+
+    @staticmethod
+    def session(sid: str, **meta: Any) -> dict[str, str]:
+        return event_fields("session.revoke", sid=sid, **meta)
+
+    @staticmethod
+    def user(sub: str, before: float | None = None, **meta: Any) -> dict[str, str]:
+        return event_fields("user.revoke", sub=sub, before=before, **meta)
+
+    @staticmethod
+    def token(jti: str, exp: float | None = None, **meta: Any) -> dict[str, str]:
+        return event_fields("token.revoke", jti=jti, exp=exp, **meta)
+
+    @staticmethod
+    def all(before: float, **meta: Any) -> dict[str, str]:
+        return event_fields("all.revoke", before=before, **meta)
+
+    @staticmethod
+    def key(kid: str, **meta: Any) -> dict[str, str]:
+        return event_fields("key.revoke", kid=kid, **meta)
+
+
+class Publisher:
+    """Publishes revoke events to an intake stream with a redis-py client."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: redis.Redis | None = None,
+        intake: str | None = None,
+    ):
+        self.settings = settings = settings or load_settings()
+        self.intake = _intake(settings, intake)
+        self.stream = self.intake.stream
+        self._client = client or sync_client(settings)
+
+    def _xadd(self, fields: dict[str, str]) -> str:
+        fields = _prepare(fields, self.intake, self.settings)
+        try:
+            entry_id: Any = self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not publish: {type(exc).__name__}") from exc
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def revoke_session(self, sid: str, **meta: Any) -> str:
+        """Revoke one session (``reason``, ``source``, ``id``, ``at`` optional)."""
+        return self._xadd(_Events.session(sid, **meta))
+
+    def revoke_user(self, sub: str, *, before: float | None = None, **meta: Any) -> str:
+        """Revoke every token of ``sub`` issued before ``before`` (default: when applied)."""
+        return self._xadd(_Events.user(sub, before, **meta))
+
+    def revoke_token(self, jti: str, *, exp: float | None = None, **meta: Any) -> str:
+        """Revoke one token by ``jti``; pass its ``exp`` so the entry can be forgotten then."""
+        return self._xadd(_Events.token(jti, exp, **meta))
+
+    def revoke_all(self, *, before: float, **meta: Any) -> str:
+        """Revoke every token issued before ``before`` (incident response)."""
+        return self._xadd(_Events.all(before, **meta))
+
+    def revoke_key(self, kid: str, **meta: Any) -> str:
+        """Revoke every token signed with key ``kid``."""
+        return self._xadd(_Events.key(kid, **meta))
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()
+
+
+class AsyncPublisher:
+    """``Publisher`` for asyncio applications (``redis.asyncio``)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: redis.asyncio.Redis | None = None,
+        intake: str | None = None,
+    ) -> None:
+        self.settings = settings = settings or load_settings()
+        self.intake = _intake(settings, intake)
+        self.stream = self.intake.stream
+        self._client = client or async_client(settings)
+
+    async def _xadd(self, fields: dict[str, str]) -> str:
+        fields = _prepare(fields, self.intake, self.settings)
+        try:
+            entry_id: Any = await self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not publish: {type(exc).__name__}") from exc
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def revoke_session(self, sid: str, **meta: Any) -> str:
+        """Revoke one session."""
+        return await self._xadd(_Events.session(sid, **meta))
+
+    async def revoke_user(self, sub: str, *, before: float | None = None, **meta: Any) -> str:
+        """Revoke every token of ``sub`` issued before ``before``."""
+        return await self._xadd(_Events.user(sub, before, **meta))
+
+    async def revoke_token(self, jti: str, *, exp: float | None = None, **meta: Any) -> str:
+        """Revoke one token by ``jti``."""
+        return await self._xadd(_Events.token(jti, exp, **meta))
+
+    async def revoke_all(self, *, before: float, **meta: Any) -> str:
+        """Revoke every token issued before ``before``."""
+        return await self._xadd(_Events.all(before, **meta))
+
+    async def revoke_key(self, kid: str, **meta: Any) -> str:
+        """Revoke every token signed with key ``kid``."""
+        return await self._xadd(_Events.key(kid, **meta))
+
+    async def aclose(self) -> None:
+        """Release the connection pool."""
+        await self._client.aclose()

@@ -1,0 +1,294 @@
+"""Sessions, the pure core: script arguments, result decoding, the rotation decision.
+
+Each operation is a generator that yields exactly one ``Call`` (script name, KEYS, ARGV) and
+receives the script's raw reply; the sync and async shells only run the call (one EVALSHA).
+Signing and verification happen here, with the injected clock; there is no I/O.
+
+**Rotation decision** (``_scripts/refresh.lua``; RFC 9700), for a refresh token whose signature
+and claims verified:
+
+1. no session hash → ``TokenRejected("revoked")`` (logged out, evicted, timed out, or lost);
+2. the session is revoked in ``{rev}`` (its sid, the token's jti or kid, or a user/global
+   ``before`` later than the session's creation) → session deleted, ``TokenRejected("revoked")``;
+3. idle or absolute timeout passed → session deleted, ``TokenRejected("expired")``;
+4. jti is the current one → rotate: a new refresh token becomes current, the presented one
+   becomes *previous*, the idle expiry slides;
+5. jti is the previous one and the last rotation is at most ``refresh_overlap`` seconds old →
+   the **current** refresh token is answered again (same claims, re-signed: byte-identical for
+   EdDSA/HS256/RS256) with a fresh access token; no new branch, no logout on a retry;
+6. anything else (older tokens, the previous one after the window) → reuse: the session is
+   revoked through the apply path, then deleted, ``RefreshReuseDetected``.
+
+**Cutoffs ahead of the clock.** The tokens of a login or refresh must not predate a user/global
+``before`` (the cutoff), or validators reject them as revoked. When the cutoff is later than this
+node's clock (a node behind the one that logged the user out), login signs again as of it (the
+script answered ``superseded`` with the cutoff: a second round trip only then) and refresh signs
+with ``iat = max(floor(now), ceil(cutoff))`` (the script returns the cutoff). A cutoff whose
+ceiling lies more than the leeway ahead would give tokens validators refuse as issued in the
+future: ``SessionError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from sessionsvc.config import Settings
+from sessionsvc.errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
+from sessionsvc.revocation.events import Lifetimes
+from sessionsvc.revocation.log import format_number as num
+from sessionsvc.sessions.keys import SessionKeys, sub_of, user_tag
+from sessionsvc.sessions.model import REV_KEYS, SCRIPT_SHAS, SCRIPTS, Call, Op, SessionInfo
+from sessionsvc.sessions.model import text as _text
+from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
+from sessionsvc.tokens.issuer import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
+from sessionsvc.tokens.verify import TokenVerifier
+
+__all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionCore", "SessionInfo"]
+
+LOGIN_ATTEMPTS: Final = 3
+_LIMITS: Final = {"ip": 64, "user_agent": 512, "device": 128}
+
+
+def _meta(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value[: _LIMITS[name]]
+
+
+class SessionCore:
+    """The decisions of the session service; ``SessionService``/``AsyncSessionService`` run them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        issuer: TokenIssuer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.keys = SessionKeys(settings.namespace)
+        self._rev_keys = {name: self.keys.rev.keys(rev) for name, rev in REV_KEYS.items()}
+        self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
+        self._issuer = issuer
+        self._verifier: TokenVerifier | None = None
+        self._lifetimes = Lifetimes.of(settings)
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        """The token issuer, built on first use (listing and revoking need no signing keys)."""
+        if self._issuer is None:
+            self._issuer = TokenIssuer(self.settings, clock=self.clock)
+        return self._issuer
+
+    @property
+    def verifier(self) -> TokenVerifier:
+        """Verifies refresh tokens against the issuer's refresh ring."""
+        if self._verifier is None:
+            s = self.settings
+            rules = ClaimRules(
+                s.issuer, s.audience, s.leeway, REFRESH_CLAIMS, max_lifetime=s.refresh_ttl
+            )
+            ring = self.issuer.refresh_keys
+            self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
+        return self._verifier
+
+    def _keys(self, script: str, tag: str, session_id: str | None = None) -> list[str]:
+        prefix = self.keys.user_prefix(tag)
+        if session_id is None:
+            return [*self._rev_keys[script], prefix + "idx"]
+        return [*self._rev_keys[script], prefix + "idx", f"{prefix}s:{session_id}"]
+
+    def _revocation_until(self, now: float) -> str:
+        # no access token of a revoked session outlives this; refresh needs the deleted hash
+        return num(now + self._lifetimes.longest_access)
+
+    def login(
+        self,
+        sub: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        device: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> Op[TokenPair]:
+        """Create a session and its first token pair (evicting the oldest session at the cap)."""
+        tag = user_tag(sub)
+        meta = [_meta("ip", ip), _meta("user_agent", user_agent), _meta("device", device)]
+        s, issuer = self.settings, self.issuer
+        app_claims = json.dumps(dict(claims), separators=(",", ":")) if claims else "{}"
+        epoch = new_id() if s.max_sessions_per_user else ""  # only eviction applies a revocation
+        cutoff = 0.0  # a logout-everywhere ahead of our clock: issue from it (see below)
+        for _ in range(LOGIN_ATTEMPTS):
+            now = max(self.clock(), math.ceil(cutoff))
+            sid, jti, iat = f"{tag}.{new_id()}", new_id(), int(now)
+            idle_exp, abs_exp = now + s.idle_timeout, now + s.absolute_timeout
+            exp = min(iat + s.refresh_ttl, int(abs_exp))
+            access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
+            refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
+            args = [
+                num(now),
+                sub,
+                sid,
+                jti,
+                str(iat),
+                str(exp),
+                num(idle_exp),
+                num(abs_exp),
+                *meta,
+                app_claims,
+                str(s.max_sessions_per_user),
+                self._revocation_until(now),
+                epoch,
+            ]
+            reply = yield Call("login", self._keys("login", tag, sid), args)
+            if _text(reply[0]) == "ok":
+                return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
+            # 'superseded': the session would be born revoked. Sign again as of the cutoff
+            # (iat >= before, created >= before), unless validators would then refuse the tokens
+            # as issued in the future: a second round trip, only in this rare case.
+            cutoff, clock = float(_text(reply[1])), self.clock()
+            if math.ceil(cutoff) > clock + s.leeway:
+                raise self._cutoff_error(cutoff, clock, "login")
+        raise SessionError(
+            "login refused: a logout-everywhere of this user kept moving past this node's "
+            f"clock ({LOGIN_ATTEMPTS} attempts)"
+        )
+
+    def _cutoff_error(self, cutoff: float, now: float, what: str) -> SessionError:
+        # tokens issued as of ``cutoff`` (iat = its ceiling) would be refused at ``now``
+        return SessionError(
+            f"{what} refused: a logout-everywhere of this user is dated {cutoff - now:.1f} s "
+            f"later than this node's clock, more than the leeway of {self.settings.leeway} s "
+            "(clock skew between nodes?)"
+        )
+
+    def refresh(self, refresh_token: str) -> Op[TokenPair]:
+        """Rotate: verify the refresh token, apply the rotation decision, sign the answer."""
+        s, now = self.settings, self.clock()
+        verified = self.verifier.verify(refresh_token, now)
+        c = verified.claims
+        sub, sid = c["sub"], c["sid"]
+        try:
+            if sub_of(sid) != sub:
+                raise TokenRejected("malformed", "sid does not belong to sub")
+        except SessionNotFound:
+            raise TokenRejected("malformed", "sid is not a session id") from None
+        tag = sid.partition(".")[0]
+        iat, new_jti = int(now), new_id()
+        # the epoch candidate (needed only when reuse revokes the session, and then the new jti
+        # is never handed out) may be the new jti: any fresh random id will do
+        args = [
+            num(now),
+            sid,
+            c["jti"],
+            verified.key.kid,
+            new_jti,
+            str(iat),
+            str(s.refresh_ttl),
+            str(s.idle_timeout),
+            num(s.refresh_overlap),
+            self._revocation_until(now),
+            new_jti,
+            str(s.leeway),
+        ]
+        reply = yield Call("refresh", self._keys("refresh", tag, sid), args)
+        status = _text(reply[0])
+        if status == "missing":
+            raise TokenRejected("revoked", "the session has ended")
+        if status == "revoked":
+            raise TokenRejected("revoked", f"the session was revoked ({_text(reply[1])})")
+        if status == "expired":
+            raise TokenRejected("expired", "the session timed out")
+        if status == "reuse":
+            raise RefreshReuseDetected(sid)
+        if status == "ahead":
+            raise self._cutoff_error(float(_text(reply[1])), now, "refresh")
+        app_claims, jti, jiat, jexp, cutoff = (_text(x) for x in reply[2:7])
+        iat = max(iat, math.ceil(float(cutoff)))  # a logout-everywhere ahead of our clock
+        # app claims stored at login; any the config no longer allows are dropped
+        extra = {}
+        if app_claims != "{}":
+            extra = {k: v for k, v in json.loads(app_claims).items() if k in self._allowed}
+        access = self.issuer.access_token(sub, sid, extra, now=iat)
+        refresh = self.issuer.refresh_token(sub, sid, jti=jti, exp=int(jexp), now=int(jiat))
+        return TokenPair(access, refresh, sid, s.access_ttl, max(0, int(jexp) - iat))
+
+    def logout(
+        self,
+        session_id: str,
+        *,
+        reason: str = "logout",
+        source: str = "sessionsvc",
+        event_id: str = "",
+        budget: str | None = None,
+        cap: int = 0,
+    ) -> Op[bool]:
+        """End one session and revoke it; True when a live session was deleted. ``source`` and
+        ``event_id`` are recorded in the revocation log (the worker passes the event's, and for
+        a publisher's event that publisher's ``budget`` key and its ``cap``)."""
+        sub, now = sub_of(session_id), self.clock()
+        args = [
+            num(now),
+            session_id,
+            self._revocation_until(now),
+            new_id(),
+            reason,
+            source,
+            event_id,
+            str(cap),
+        ]
+        keys = self._keys("logout", user_tag(sub), session_id) + ([budget] if budget else [])
+        reply = yield Call("logout", keys, args)
+        return int(reply[0]) == 1
+
+    def logout_all(
+        self,
+        sub: str,
+        *,
+        reason: str = "logout_all",
+        source: str = "sessionsvc",
+        event_id: str = "",
+        budget: str | None = None,
+        cap: int = 0,
+        clamp: bool = False,
+    ) -> Op[int]:
+        """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended.
+        ``source`` and ``event_id`` are recorded in the revocation log. The worker, for an
+        event, passes ``clamp`` (the cutoff is at most Redis' clock) and, for a publisher's, its
+        ``budget`` key and ``cap``."""
+        now = self.clock()
+        args = [
+            num(now),
+            sub,
+            num(now),
+            str(self._lifetimes.longest_access),
+            new_id(),
+            reason,
+            source,
+            event_id,
+            str(cap),
+            "1" if clamp else "0",
+        ]
+        keys = self._keys("logout_all", user_tag(sub)) + ([budget] if budget else [])
+        reply = yield Call("logout_all", keys, args)
+        return int(reply[0])
+
+    def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
+        """The live sessions of ``sub``, oldest first."""
+        reply = yield Call("list", self._keys("list", user_tag(sub)), [num(self.clock())])
+        return [SessionInfo.from_hash(h) for h in reply]
+
+    def get_session(self, session_id: str) -> Op[SessionInfo]:
+        """One live session; ``SessionNotFound`` if it is unknown, ended or timed out."""
+        sub = sub_of(session_id)
+        reply = yield Call("get", self._keys("get", user_tag(sub), session_id), [num(self.clock())])
+        if not reply:
+            raise SessionNotFound("no live session with this id")
+        return SessionInfo.from_hash(reply)

@@ -1,0 +1,83 @@
+"""Session ids and Redis key names (pure).
+
+A user's keys share the hash tag ``{u:<tag>}`` where ``<tag>`` is the unpadded base64url of the
+UTF-8 ``sub``: ``}``, ``:`` or ``{`` in a user id cannot break the tag, and every user lands in
+one slot. The **session id carries the same tag**: ``sid = <tag>.<22 random base64url chars>``
+(128 random bits). So ``logout(sid)`` and ``get_session(sid)`` find the session's keys from the
+sid alone, in one round trip, with no sid → sub lookup key (which would live in a third slot).
+The sub is already a claim of every token that carries the sid, so the sid reveals nothing new.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from sessionsvc.errors import SessionNotFound
+from sessionsvc.revocation.log import RevKeys
+from sessionsvc.tokens.claims import id_claim_problem
+from sessionsvc.tokens.issuer import new_id
+
+__all__ = ["MAX_SUB_BYTES", "SessionKeys", "new_session_id", "sub_of", "user_tag"]
+
+MAX_SUB_BYTES: Final = 128  # the sid then stays within the 256 characters a sid claim may have
+_SID: Final = re.compile(r"([A-Za-z0-9_-]{2,171})\.[A-Za-z0-9_-]{22}")
+
+
+def user_tag(sub: str) -> str:
+    """The key-safe encoding of ``sub``; ``ValueError`` for a sub that no token could carry
+    (``claims.id_claim_problem``: empty, unprintable) or of more than 128 bytes of UTF-8."""
+    problem = id_claim_problem(sub)
+    if problem is not None:
+        raise ValueError(f"sub {problem}")
+    raw = sub.encode("utf-8")  # printable: no lone surrogates
+    if len(raw) > MAX_SUB_BYTES:
+        raise ValueError(f"sub must be at most {MAX_SUB_BYTES} bytes of UTF-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def new_session_id(sub: str) -> str:
+    """A new session id for ``sub``: its tag, a dot, 128 random bits."""
+    return f"{user_tag(sub)}.{new_id()}"
+
+
+def sub_of(session_id: object) -> str:
+    """The ``sub`` a session id belongs to; ``SessionNotFound`` if it is not one of our ids."""
+    match = _SID.fullmatch(session_id) if isinstance(session_id, str) else None
+    if match is None:
+        raise SessionNotFound("not a session id")
+    tag = match.group(1)
+    try:
+        sub = base64.urlsafe_b64decode(tag + "=" * (-len(tag) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise SessionNotFound("not a session id") from None
+    if id_claim_problem(sub) is not None or user_tag(sub) != tag:  # canonical encodings only
+        raise SessionNotFound("not a session id")
+    return sub
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKeys:
+    """Key names: per-user keys under the tag ``{u:<tag>}``, revocations under ``{rev}``."""
+
+    namespace: str = "ss"
+
+    @property
+    def rev(self) -> RevKeys:
+        """The ``{rev}`` keys (revocation state, log, epoch)."""
+        return RevKeys(self.namespace)
+
+    def user_prefix(self, tag: str) -> str:
+        """``<namespace>:{u:<tag>}:``, the prefix of every key of the user with this tag."""
+        return f"{self.namespace}:{{u:{tag}}}:"
+
+    def index(self, sub: str) -> str:
+        """The user's index: a sorted set sid → expiry, with a TTL; pruned on every read."""
+        return self.user_prefix(user_tag(sub)) + "idx"
+
+    def session(self, sub: str, session_id: str) -> str:
+        """The session hash (the scripts derive it from the index key: keep the two in step)."""
+        return f"{self.user_prefix(user_tag(sub))}s:{session_id}"
