@@ -1,4 +1,4 @@
-"""The Redis URL: refused unless redis-py reads it as written; redacted for display (pure).
+"""The Redis URL: refused unless redis-py reads it as written; redacted for display (no I/O).
 
 A password with an unescaped ``/``, ``?``, ``#`` or ``@`` (as ``openssl rand -base64`` makes)
 moves the end of the userinfo, so redis-py would take part of it for the host, port, path or

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from sessionsvc._redis.url import check_redis_url, redact_url
+from sessionsvc.config.redis_url import check_redis_url, redact_url
 from sessionsvc.errors import ConfigError
 
 __all__ = [
