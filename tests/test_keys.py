@@ -79,7 +79,7 @@ def test_duplicate_kid_is_refused() -> None:
         load_jwks(jwks(generate_jwk("EdDSA", "k1"), generate_jwk("ES256", "k1")), ring="access")
 
 
-def test_keycheck_refusal_names_ring_and_kid() -> None:
+def test_key_policy_refusal_names_ring_and_kid() -> None:
     with pytest.raises(ConfigError, match=r"^refresh key ring, kid 'k9': alg 'none'"):
         load_jwks(jwks(generate_jwk("EdDSA", "k9") | {"alg": "none"}), ring="refresh")
 
