@@ -12,7 +12,7 @@ measures, in one run, with N validator **processes** each following the revocati
   read returned. This is what any follower pays for Redis and wake-ups alone;
 - **floor without redis-py** — the same with a raw socket and hiredis (one pre-packed command, no
   client library): the least CPU a Python follower can spend per wake-up (a reference only);
-- **plain** — the issue's reference design: an unbatched forwarder process (XREADGROUP one
+- **plain** — the plain reference design: an unbatched forwarder process (XREADGROUP one
   entry, XADD it to a log, XACK) between the publisher and N plain XREAD followers.
 
 The paths run in interleaved rounds (``--rounds``, each with every path and fresh follower
@@ -20,7 +20,7 @@ processes), so a noisy spell of a shared machine lands on all of them alike.
 Clock: ``time.monotonic_ns`` (CLOCK_MONOTONIC, shared by every process on the machine). Events
 are published one at a time, spaced so they do not queue behind each other. Figures: p50/p99/max
 over all (event, process) pairs, and p50/p99 of "every process has it" (max over processes).
-Targets (issue 4, 2 cores): worker p50 ≤ 0.8 ms, p99 ≤ 3 ms; direct p50 ≤ 0.5 ms, p99 ≤ 2 ms.
+Targets (2 cores): worker p50 ≤ 0.8 ms, p99 ≤ 3 ms; direct p50 ≤ 0.5 ms, p99 ≤ 2 ms.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def socket_reader_proc(url: str, stream: str, ready: Any, stop: Any, out: Any) -
 
 
 def plain_worker_proc(url: str, stop: Any) -> None:
-    """The issue's reference: an unbatched forwarder (one entry per read, XADD, XACK)."""
+    """The reference design: an unbatched forwarder (one entry per read, XADD, XACK)."""
     client = redis.Redis.from_url(url, socket_timeout=5)
     client.xgroup_create("plain:in", "g", id="$", mkstream=True)
     while not stop.is_set():

@@ -18,7 +18,7 @@ collector paused as ``timeit`` does. The figure reported is the **best** (fastes
 median is printed beside it to show the spread. Loop overhead (~20 ns per call) is included in
 every figure alike.
 
-Targets (issue 2): warm >= 60x raw throughput for HS256 and >= 200x for EdDSA; a warm validation
+Targets: warm >= 60x raw throughput for HS256 and >= 200x for EdDSA; a warm validation
 under 1 us; cold time <= 1.10x raw time.
 """
 

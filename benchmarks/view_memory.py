@@ -12,7 +12,7 @@ holds), then in one run:
 - **reference** — the same ids in a plain ``set`` of the strings (what merely holding the ids
   costs in Python).
 
-Targets (issue 4): ≤ 80 bytes per entry; bootstrap ≤ 3 s.
+Targets: ≤ 80 bytes per entry; bootstrap ≤ 3 s.
 """
 
 from __future__ import annotations

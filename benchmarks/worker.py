@@ -6,7 +6,7 @@ run:
 - **raw XADD** — the inbound events written with pipelined redis-py ``XADD`` (batches of 500):
   the rate Redis and the client manage with no consumer at all (the reference; the mean of the
   two backlogs the run writes, one per consumer, both printed);
-- **bare forwarder** — the issue's reference: one process that reads batches through a consumer
+- **bare forwarder** — the reference design: one process that reads batches through a consumer
   group, XADDs every entry to a log and XACKs, with no parsing and no state;
 - **worker** — one ``Worker`` (in its own process) draining that backlog through the consumer
   group: parse and validate each event, apply it (state + log append, one script per event,
@@ -16,7 +16,7 @@ run:
 
 Events are a mix of ``token.revoke`` (with exp), ``session.revoke`` (foreign session ids) and
 ``user.revoke`` with ``before``, all distinct, so every one changes state and appends to the log.
-Targets (issue 4): worker ≥ 25,000 events/s and ≥ 30% of the raw XADD rate.
+Targets: worker ≥ 25,000 events/s and ≥ 30% of the raw XADD rate.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def worker_proc(kwargs: dict[str, Any], go: Any, stop: Any) -> None:
 
 
 def forwarder_proc(url: str, stream: str, go: Any, stop: Any) -> None:
-    """The issue's reference: a bare forwarder (no parsing, no state): XREADGROUP a batch,
+    """The reference design: a bare forwarder (no parsing, no state): XREADGROUP a batch,
     XADD every entry to a log and XACK them, one pipeline per batch."""
     client = redis.Redis.from_url(url, socket_timeout=5)
     client.ping()

@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +69,6 @@ def make_settings(alg: str = "EdDSA", **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture(params=["EdDSA", "HS256"], scope="module")
-def module_settings(request: pytest.FixtureRequest) -> Settings:
-    return make_settings(request.param)
-
-
 @pytest.fixture
 def settings() -> Settings:
     return make_settings("EdDSA")
@@ -94,6 +89,15 @@ def access_key(settings: Settings) -> Key:
     """The active access key of ``settings`` (private, for signing hostile tokens)."""
     assert settings.access_jwks is not None
     return load_jwks(settings.access_jwks.get_secret_value(), ring="access").signing_key()
+
+
+@pytest.fixture
+def make_token(access_key: Key) -> Callable[..., str]:
+    """The shared claims fixture: ``make_token(exp=..., sub=DROP)`` is an access token of
+    ``tokens_harness.claims(...)`` signed with ``access_key`` (one algorithm, EdDSA)."""
+    from tokens_harness import token_for
+
+    return lambda **claim_overrides: token_for(access_key, **claim_overrides)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers for the feed, worker and fault tests (issue 4): polling, raw Redis clients, workers and
+"""Helpers for the feed, worker and fault tests: polling, raw Redis clients, workers and
 validators that are always stopped, token factories, a partitionable TCP proxy, subprocesses.
 
 Nothing here sleeps for a fixed time: tests wait for a condition with ``wait_for``.

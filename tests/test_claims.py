@@ -1,4 +1,9 @@
-"""sessionsvc.tokens.claims: each rule, and the order that decides a multi-fault token's reason."""
+"""sessionsvc.tokens.claims: each rule, and the order that decides a multi-fault token's reason.
+
+The claim sets are ``tokens_harness.claims`` (the shared claims fixture); the rules run as pure
+functions here, once each. ``test_security.py`` reaches each rule once through the ``Validator``
+(``test_each_reason_is_reached_through_the_validator``) and checks the required claims there.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import re
 from typing import Any
 
 import pytest
+from conftest import AUDIENCE, ISSUER, NOW
+from tokens_harness import DROP, claims
 
 from sessionsvc import TokenRejected
 from sessionsvc.tokens.claims import (
@@ -26,28 +33,9 @@ from sessionsvc.tokens.claims import (
     validate_claims,
 )
 
-ISS = "https://auth.example.test"
-AUD = "api"
-NOW = 1_800_000_000
 LEEWAY = 30
 TTL = 900
-RULES = ClaimRules(ISS, AUD, LEEWAY, max_lifetime=TTL)
-DROP = object()  # good(name=DROP) leaves the claim out
-
-
-def good(**overrides: Any) -> dict[str, Any]:
-    claims = {
-        "iss": ISS,
-        "aud": AUD,
-        "sub": "alice",
-        "sid": "sid-1",
-        "jti": "jti-1",
-        "iat": NOW,
-        "nbf": NOW,
-        "exp": NOW + 900,
-    }
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not DROP}
+RULES = ClaimRules(ISSUER, AUDIENCE, LEEWAY, max_lifetime=TTL)
 
 
 def reason(fn: Any, *args: Any) -> str:
@@ -57,7 +45,7 @@ def reason(fn: Any, *args: Any) -> str:
 
 
 def test_good_claims_pass() -> None:
-    validate_claims(good(), RULES, NOW)
+    validate_claims(claims(), RULES, NOW)
 
 
 def test_default_rules_require_the_access_claims() -> None:
@@ -68,23 +56,18 @@ def test_default_rules_require_the_access_claims() -> None:
 # --- required -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ACCESS_CLAIMS)
-def test_each_access_claim_is_required(name: str) -> None:
-    assert reason(_validate_required, good(**{name: DROP}), ACCESS_CLAIMS) == "missing_claim"
-
-
 def test_missing_claim_detail_names_it() -> None:
     with pytest.raises(TokenRejected, match="'sid' is required"):
-        _validate_required(good(sid=DROP), ACCESS_CLAIMS)
+        _validate_required(claims(sid=DROP), ACCESS_CLAIMS)
 
 
 def test_refresh_rules_do_not_require_nbf() -> None:
-    rules = ClaimRules(ISS, AUD, LEEWAY, REFRESH_CLAIMS, max_lifetime=TTL)
-    validate_claims(good(nbf=DROP), rules, NOW)
+    rules = ClaimRules(ISSUER, AUDIENCE, LEEWAY, REFRESH_CLAIMS, max_lifetime=TTL)
+    validate_claims(claims(nbf=DROP), rules, NOW)
 
 
 def test_extra_claims_are_allowed() -> None:
-    validate_claims(good(roles=["admin"], scope="read"), RULES, NOW)
+    validate_claims(claims(roles=["admin"], scope="read"), RULES, NOW)
 
 
 # --- shapes -------------------------------------------------------------------------------------
@@ -95,66 +78,98 @@ def test_extra_claims_are_allowed() -> None:
     "value", ["1800000000", 1.8e9, 1800000000.0, True, False, None, [NOW], {"t": NOW}, -1]
 )
 def test_time_claims_must_be_non_negative_integers(name: str, value: object) -> None:
-    assert reason(_validate_shapes, good(**{name: value})) == "malformed"
+    assert reason(_validate_shapes, claims(**{name: value})) == "malformed"
 
 
 @pytest.mark.parametrize("name", ["iat", "nbf", "exp"])
 def test_time_claims_must_be_below_2_pow_53(name: str) -> None:
-    assert reason(_validate_shapes, good(**{name: MAX_NUMERIC_DATE})) == "malformed"
-    assert reason(_validate_shapes, good(**{name: 10**5000})) == "malformed"
+    assert reason(_validate_shapes, claims(**{name: MAX_NUMERIC_DATE})) == "malformed"
+    assert reason(_validate_shapes, claims(**{name: 10**5000})) == "malformed"
 
 
 def test_time_claim_just_below_the_limit_passes_shape() -> None:
-    _validate_shapes(good(exp=MAX_NUMERIC_DATE - 1))
+    _validate_shapes(claims(exp=MAX_NUMERIC_DATE - 1))
 
 
 def test_zero_is_a_valid_numeric_date_shape() -> None:
-    _validate_shapes(good(iat=0, nbf=0))
+    _validate_shapes(claims(iat=0, nbf=0))
 
 
 @pytest.mark.parametrize("name", ["sub", "sid", "jti"])
 @pytest.mark.parametrize("value", ["", 7, None, ["a"], {"a": 1}, True])
 def test_ids_must_be_non_empty_strings(name: str, value: object) -> None:
-    assert reason(_validate_shapes, good(**{name: value})) == "malformed"
+    assert reason(_validate_shapes, claims(**{name: value})) == "malformed"
 
 
 @pytest.mark.parametrize("name", ["sub", "sid", "jti"])
 def test_ids_are_capped_in_length(name: str) -> None:
-    _validate_shapes(good(**{name: "x" * MAX_ID_LENGTH}))
-    assert reason(_validate_shapes, good(**{name: "x" * (MAX_ID_LENGTH + 1)})) == "malformed"
+    _validate_shapes(claims(**{name: "x" * MAX_ID_LENGTH}))
+    assert reason(_validate_shapes, claims(**{name: "x" * (MAX_ID_LENGTH + 1)})) == "malformed"
 
 
 def test_shape_check_skips_absent_nbf() -> None:
-    _validate_shapes(good(nbf=DROP))
+    _validate_shapes(claims(nbf=DROP))
 
 
 # --- iss ----------------------------------------------------------------------------------------
 
 
 def test_exact_issuer_passes() -> None:
-    _validate_iss(ISS, ISS)
+    _validate_iss(ISSUER, ISSUER)
 
 
-@pytest.mark.parametrize(
-    "iss", [ISS + "/", ISS.upper(), "https://AUTH.example.test", " " + ISS, [ISS], None, ""]
-)
+BAD_ISSUERS = {
+    "trailing-slash": ISSUER + "/",
+    "upper-case": ISSUER.upper(),
+    "host-case": "https://AUTH.example.test",
+    "scheme-case": ISSUER.replace("https", "HTTPS"),
+    "http": ISSUER.replace("https", "http"),
+    "leading-space": " " + ISSUER,
+    "trailing-space": ISSUER + " ",
+    "suffix-domain": ISSUER + ".attacker.example",
+    "userinfo": ISSUER + "@attacker.example",
+    "cyrillic-a": ISSUER.replace("a", "\u0430", 1),
+    "empty": "",
+    "array": [ISSUER],
+    "object": {"iss": ISSUER},
+    "null": None,
+    "number": 1,
+}
+
+
+@pytest.mark.parametrize("iss", BAD_ISSUERS.values(), ids=list(BAD_ISSUERS))
 def test_issuer_must_match_exactly(iss: object) -> None:
-    assert reason(_validate_iss, iss, ISS) == "bad_issuer"
+    assert reason(validate_claims, claims(iss=iss), RULES, NOW) == "bad_issuer"
 
 
 # --- aud ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("aud", [AUD, [AUD], ["other", AUD]])
+@pytest.mark.parametrize("aud", [AUDIENCE, [AUDIENCE], ["other", AUDIENCE]])
 def test_audience_string_or_list_containing_ours_passes(aud: object) -> None:
-    _validate_aud(aud, AUD)
+    _validate_aud(aud, AUDIENCE)
 
 
-@pytest.mark.parametrize(
-    "aud", ["other", AUD.upper(), AUD + " ", [], ["other"], [AUD, 1], [[AUD]], None, {AUD: 1}, 7]
-)
+BAD_AUDIENCES = {
+    "other": "other.example.test",
+    "empty-list": [],
+    "other-list": ["other.example.test"],
+    "upper-case": AUDIENCE.upper(),
+    "trailing-space": AUDIENCE + " ",
+    "substring": AUDIENCE[:-1],
+    "empty": "",
+    "ours-and-a-number": [AUDIENCE, 1],
+    "nested-list": [[AUDIENCE]],
+    "object": {"aud": AUDIENCE},
+    "object-keyed-by-ours": {AUDIENCE: 1},
+    "null": None,
+    "number": 7,
+}
+
+
+@pytest.mark.parametrize("aud", BAD_AUDIENCES.values(), ids=list(BAD_AUDIENCES))
 def test_audience_must_name_ours(aud: object) -> None:
-    assert reason(_validate_aud, aud, AUD) == "bad_audience"
+    assert reason(validate_claims, claims(aud=aud), RULES, NOW) == "bad_audience"
 
 
 # --- exp / nbf / iat (with leeway) --------------------------------------------------------------
@@ -203,24 +218,24 @@ def test_fractional_clock_is_compared_exactly() -> None:
 
 def test_lifetime_of_exactly_max_lifetime_passes() -> None:
     _validate_lifetime(NOW + TTL, NOW, TTL)
-    validate_claims(good(exp=NOW + TTL), RULES, NOW)
+    validate_claims(claims(exp=NOW + TTL), RULES, NOW)
 
 
 def test_lifetime_one_second_over_max_lifetime_is_bad_lifetime() -> None:
     assert reason(_validate_lifetime, NOW + TTL + 1, NOW, TTL) == "bad_lifetime"
-    assert reason(validate_claims, good(exp=NOW + TTL + 1), RULES, NOW) == "bad_lifetime"
+    assert reason(validate_claims, claims(exp=NOW + TTL + 1), RULES, NOW) == "bad_lifetime"
 
 
 def test_lifetime_is_measured_from_iat_not_from_now() -> None:
     # issued an hour ago for two hours: still valid by exp, but it lives longer than allowed
-    claims = good(iat=NOW - 3600, nbf=NOW - 3600, exp=NOW + 3600)
-    assert reason(validate_claims, claims, RULES, NOW) == "bad_lifetime"
+    lived = claims(iat=NOW - 3600, nbf=NOW - 3600, exp=NOW + 3600)
+    assert reason(validate_claims, lived, RULES, NOW) == "bad_lifetime"
 
 
 def test_lifetime_limit_is_the_rules_own() -> None:
-    long_lived = good(exp=NOW + 7 * 24 * 3600)
+    long_lived = claims(exp=NOW + 7 * 24 * 3600)
     assert reason(validate_claims, long_lived, RULES, NOW) == "bad_lifetime"
-    refresh = ClaimRules(ISS, AUD, LEEWAY, REFRESH_CLAIMS, max_lifetime=7 * 24 * 3600)
+    refresh = ClaimRules(ISSUER, AUDIENCE, LEEWAY, REFRESH_CLAIMS, max_lifetime=7 * 24 * 3600)
     validate_claims(long_lived, refresh, NOW)
 
 
@@ -247,7 +262,7 @@ def test_earlier_rule_wins_over_every_later_one(index: int) -> None:
     expected, first = ORDER[index]
     for _, later in ORDER[index + 1 :]:
         with pytest.raises(TokenRejected) as info:
-            validate_claims(good(**(later | first)), RULES, NOW)
+            validate_claims(claims(**(later | first)), RULES, NOW)
         assert info.value.reason == expected
 
 
@@ -256,53 +271,43 @@ def test_all_faults_at_once_give_missing_claim() -> None:
     for _, fault in ORDER:
         faults |= fault
     with pytest.raises(TokenRejected) as info:
-        validate_claims(good(**faults), RULES, NOW)
+        validate_claims(claims(**faults), RULES, NOW)
     assert info.value.reason == "missing_claim"
 
 
 def test_expired_wins_over_issued_in_future_when_both_apply() -> None:
     # exp before iat: a contradictory token still gets the earlier rule's reason
     with pytest.raises(TokenRejected) as info:
-        validate_claims(good(iat=NOW + 3600, nbf=NOW - 3600, exp=NOW - 60), RULES, NOW)
+        validate_claims(claims(iat=NOW + 3600, nbf=NOW - 3600, exp=NOW - 60), RULES, NOW)
     assert info.value.reason == "expired"
 
 
 def test_malformed_id_wins_over_bad_issuer() -> None:
     with pytest.raises(TokenRejected) as info:
-        validate_claims(good(sub="", iss="x"), RULES, NOW)
+        validate_claims(claims(sub="", iss="x"), RULES, NOW)
     assert info.value.reason == "malformed"
 
 
 def test_bad_time_shape_wins_over_bad_id_shape_and_names_the_claim() -> None:
     with pytest.raises(TokenRejected, match="'iat'") as info:
-        validate_claims(good(iat=1.5, sid=""), RULES, NOW)
+        validate_claims(claims(iat=1.5, sid=""), RULES, NOW)
     assert info.value.reason == "malformed"
 
 
 def test_rules_use_the_given_leeway() -> None:
-    rules = ClaimRules(ISS, AUD, leeway=0, max_lifetime=TTL)
+    rules = ClaimRules(ISSUER, AUDIENCE, leeway=0, max_lifetime=TTL)
     with pytest.raises(TokenRejected) as info:
-        validate_claims(good(exp=NOW), rules, NOW)
+        validate_claims(claims(exp=NOW), rules, NOW)
     assert info.value.reason == "expired"
-    validate_claims(good(exp=NOW), RULES, NOW)
+    validate_claims(claims(exp=NOW), RULES, NOW)
 
 
 @pytest.mark.parametrize(
     "value", ["\ud800", "a\x00b", "tab\there", "line\nbreak", "\u200b", "a\u202eb", "\xa0"]
 )
 def test_ids_with_unprintable_characters_are_malformed(value: str) -> None:
-    claims = {
-        "iss": "i",
-        "aud": "a",
-        "sub": value,
-        "sid": "s",
-        "jti": "j",
-        "iat": 0,
-        "nbf": 0,
-        "exp": 10,
-    }
     with pytest.raises(TokenRejected) as info:
-        validate_claims(claims, ClaimRules("i", "a", 0, max_lifetime=10), now=1)
+        validate_claims(claims(sub=value), RULES, NOW)
     assert info.value.reason == "malformed"
 
 
@@ -336,4 +341,4 @@ def test_shape_check_refuses_what_the_id_rule_refuses(value: object) -> None:
     assert id_claim_problem(value) is not None
     detail = f"claim 'sub' {id_claim_problem(value)}"
     with pytest.raises(TokenRejected, match=re.escape(detail)):
-        _validate_shapes(good(sub=value))
+        _validate_shapes(claims(sub=value))

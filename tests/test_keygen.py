@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tokens_harness import claims
 
 from sessionsvc import KeyRing, Validator, generate_jwk, generate_jwks, load_jwks
 from sessionsvc.encoding import b64url_decode
 from sessionsvc.tokens.key_policy import SUPPORTED_ALGS, check_jwk
-from tests.conftest import AUDIENCE, ISSUER, NOW, ManualClock, make_settings
+from tests.conftest import ManualClock, make_settings
 
 ALGS = ["EdDSA", "ES256", "RS256", "HS256"]
 SHAPES = {
@@ -54,16 +55,7 @@ def test_generated_key_loads_as_an_active_signing_key(alg: str, generated: dict[
 @pytest.mark.parametrize("alg", ALGS)
 def test_generated_key_round_trips_a_token(alg: str, generated: dict[str, Any]) -> None:
     ring = load_jwks(json.dumps({"keys": [generated[alg]]}), ring="access")
-    payload = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "alice",
-        "sid": "s" * 22,
-        "jti": "j" * 22,
-        "iat": NOW,
-        "nbf": NOW,
-        "exp": NOW + 60,
-    }
+    payload = claims()
     token = ring.signing_key().sign(payload, "at+jwt")
     validator = Validator(make_settings("EdDSA"), keys=ring, clock=ManualClock())
     assert dict(validator.validate(token)) == payload

@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
+from tokens_harness import claims
 
 from sessionsvc import (
     ConfigError,
@@ -21,7 +22,7 @@ from sessionsvc import (
 )
 from sessionsvc.encoding import b64url_decode
 from sessionsvc.tokens.keys import check_disjoint
-from tests.conftest import AUDIENCE, ISSUER, NOW, ManualClock
+from tests.conftest import ManualClock
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 
@@ -34,17 +35,9 @@ def public(jwk: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in jwk.items() if k not in PRIVATE_MEMBERS}
 
 
-def access_payload(**overrides: Any) -> dict[str, Any]:
-    return {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "alice",
-        "sid": "s" * 22,
-        "jti": secrets.token_urlsafe(16),
-        "iat": NOW,
-        "nbf": NOW,
-        "exp": NOW + 900,
-    } | overrides
+def access_payload() -> dict[str, Any]:
+    """The shared claim set (``tokens_harness.claims``) with a fresh ``jti``."""
+    return claims(jti=secrets.token_urlsafe(16))
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +79,7 @@ def test_duplicate_kid_is_refused() -> None:
         load_jwks(jwks(generate_jwk("EdDSA", "k1"), generate_jwk("ES256", "k1")), ring="access")
 
 
-def test_keycheck_refusal_names_ring_and_kid() -> None:
+def test_key_policy_refusal_names_ring_and_kid() -> None:
     with pytest.raises(ConfigError, match=r"^refresh key ring, kid 'k9': alg 'none'"):
         load_jwks(jwks(generate_jwk("EdDSA", "k9") | {"alg": "none"}), ring="refresh")
 

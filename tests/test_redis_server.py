@@ -1,4 +1,4 @@
-"""The test Redis helper itself (issue 4's fault tests lean on kill and restart)."""
+"""The test Redis helper itself (the fault tests lean on kill and restart)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,18 @@
-"""Security suite: one test per attack, each asserting the exact ``TokenRejected.reason``.
+"""sessionsvc.tokens.verify through the public ``Validator``: one test per attack, each asserting
+the exact ``TokenRejected.reason``.
 
 Most hostile tokens here carry a *valid* signature made with the real access key, so a rejection
 proves that the rule under test fired, not merely that the signature broke. The check order that
 decides which reason a token with several faults gets is documented in
-``sessionsvc.tokens.verify`` and
-``sessionsvc.tokens.claims``; ``test_first_failing_check_decides_the_reason`` pins it.
+``sessionsvc.tokens.verify`` and ``sessionsvc.tokens.claims``;
+``test_first_failing_check_decides_the_reason`` pins it.
 
-Fixtures: ``validator`` and ``key`` below override conftest's and are parametrized over EdDSA and
-HS256; ES256 and the public-key/HMAC confusion tests use their own settings.
+Fixtures: header, structure and claims tests use conftest's single-algorithm ``validator`` and
+``access_key`` (EdDSA; tokens from ``tokens_harness``). Only signature-layer tests (alg pinning
+and confusion, tampered signatures, foreign keys) run per algorithm: ``alg_validator`` and
+``alg_key`` over EdDSA and HS256, and their own ES256 and public-key/HMAC settings. The rule
+tables of the claims layer are in ``test_claims.py``; here each claims rule is reached once
+through the validator.
 """
 
 from __future__ import annotations
@@ -23,87 +28,37 @@ import pytest
 from conftest import AUDIENCE, ISSUER, NOW, ManualClock, make_settings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from tokens_harness import (
+    DROP,
+    TYP,
+    b64,
+    claims,
+    claims_with_raw,
+    dumps,
+    header_for,
+    jws,
+    reason,
+    sign_segments,
+    token_for,
+)
 
 import sessionsvc.tokens.verify
 from sessionsvc import (
+    REASONS,
     Key,
+    Revocation,
     Settings,
     TokenIssuer,
-    TokenRejected,
     Validator,
     generate_jwks,
     load_jwks,
 )
 from sessionsvc.tokens.claims import ACCESS_CLAIMS
 
-TYP = "at+jwt"
-DROP = object()  # as a member value: leave the member out
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def sign_segments(header_b64: str, payload_b64: str, key: Key) -> str:
-    """``header.payload.signature`` over exactly these (possibly hostile) encoded segments."""
-    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-    return f"{header_b64}.{payload_b64}.{b64(key.algorithm.sign(signing_input, key.signing_key))}"
-
-
-def jws(header: bytes | dict[str, Any], payload: bytes | dict[str, Any], key: Key) -> str:
-    """A compact JWS of raw header/payload bytes (dicts are JSON-encoded), validly signed."""
-    raw_header = header if isinstance(header, bytes) else dumps(header)
-    raw_payload = payload if isinstance(payload, bytes) else dumps(payload)
-    return sign_segments(b64(raw_header), b64(raw_payload), key)
-
-
-def _members(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in (base | overrides).items() if v is not DROP}
-
-
-def header_for(key: Key, **overrides: Any) -> dict[str, Any]:
-    """Our header ``{alg, kid, typ}`` with members replaced (``DROP`` removes one)."""
-    return _members({"alg": key.alg, "kid": key.kid, "typ": TYP}, overrides)
-
-
-def claims(**overrides: Any) -> dict[str, Any]:
-    """A valid access-token claim set at ``NOW`` with members replaced (``DROP`` removes one)."""
-    base = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "alice",
-        "sid": "sid-1",
-        "jti": "jti-1",
-        "iat": NOW,
-        "nbf": NOW,
-        "exp": NOW + 900,
-    }
-    return _members(base, overrides)
-
-
-def claims_with_raw(name: str, raw_json: str) -> bytes:
-    """Valid claims whose member ``name`` is the literal JSON text ``raw_json`` (NaN, 1e400…)."""
-    rest = dumps(claims(**{name: DROP}))
-    return rest[:-1] + f',"{name}":{raw_json}}}'.encode()
-
-
-def token_for(key: Key, **claim_overrides: Any) -> str:
-    return jws(header_for(key), claims(**claim_overrides), key)
-
-
-def reason(validator: Validator, token: object) -> str:
-    """The reason ``validator`` rejects ``token`` with (fails the test if it is accepted)."""
-    with pytest.raises(TokenRejected) as info:
-        validator.validate(token)  # type: ignore[arg-type]
-    return info.value.reason
 
 
 def unaligned(data: bytes) -> bytes:
@@ -139,17 +94,24 @@ def attacker_key(alg: str, kid: str) -> Key:
 
 @pytest.fixture(scope="module", params=["EdDSA", "HS256"])
 def alg_settings(request: pytest.FixtureRequest) -> Settings:
+    """Settings per algorithm, for the signature-layer tests only."""
     return make_settings(request.param)
 
 
 @pytest.fixture
-def key(alg_settings: Settings) -> Key:
+def alg_key(alg_settings: Settings) -> Key:
     return private_key(alg_settings)
 
 
 @pytest.fixture
-def validator(alg_settings: Settings, clock: ManualClock) -> Validator:
+def alg_validator(alg_settings: Settings, clock: ManualClock) -> Validator:
     return Validator(alg_settings, clock=clock)
+
+
+@pytest.fixture
+def key(access_key: Key) -> Key:
+    """The one access key (EdDSA) of conftest's ``settings``, which ``validator`` trusts."""
+    return access_key
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +127,12 @@ def asym_settings(request: pytest.FixtureRequest) -> Settings:
 # --- baseline: the helpers build tokens the validator accepts ------------------------------------
 
 
-def test_baseline_token_is_accepted(validator: Validator, key: Key) -> None:
-    assert validator.validate(token_for(key))["sub"] == "alice"
+def test_baseline_token_is_accepted(alg_validator: Validator, alg_key: Key) -> None:
+    assert alg_validator.validate(token_for(alg_key))["sub"] == "alice"
 
 
-def test_baseline_helper_signs_like_key_sign(validator: Validator, key: Key) -> None:
-    assert validator.validate(key.sign(claims(), TYP))["jti"] == "jti-1"
+def test_baseline_helper_signs_like_key_sign(alg_validator: Validator, alg_key: Key) -> None:
+    assert alg_validator.validate(alg_key.sign(claims(), TYP))["jti"] == "jti-1"
 
 
 def test_baseline_es256_token_is_accepted(es256_settings: Settings, clock: ManualClock) -> None:
@@ -185,13 +147,13 @@ def test_baseline_es256_token_is_accepted(es256_settings: Settings, clock: Manua
 @pytest.mark.parametrize("signature", ["empty", "real"])
 @pytest.mark.parametrize("with_kid", [True, False], ids=["our-kid", "no-kid"])
 def test_alg_none_is_not_allowed(
-    validator: Validator, key: Key, alg: str, signature: str, with_kid: bool
+    alg_validator: Validator, alg_key: Key, alg: str, signature: str, with_kid: bool
 ) -> None:
-    header = header_for(key, alg=alg, kid=key.kid if with_kid else DROP)
-    token = jws(header, claims(), key)  # "real": a valid signature of our key over these bytes
+    header = header_for(alg_key, alg=alg, kid=alg_key.kid if with_kid else DROP)
+    token = jws(header, claims(), alg_key)  # "real": a valid signature of our key over these bytes
     if signature == "empty":
         token = token.rsplit(".", 1)[0] + "."
-    assert reason(validator, token) == "alg_not_allowed"
+    assert reason(alg_validator, token) == "alg_not_allowed"
 
 
 @pytest.mark.parametrize(
@@ -213,16 +175,22 @@ def test_alg_none_is_not_allowed(
     ],
 )
 def test_header_alg_other_than_the_keys_is_not_allowed(
-    validator: Validator, key: Key, alg: str
+    alg_validator: Validator, alg_key: Key, alg: str
 ) -> None:
-    assert reason(validator, jws(header_for(key, alg=alg), claims(), key)) == "alg_not_allowed"
+    assert (
+        reason(alg_validator, jws(header_for(alg_key, alg=alg), claims(), alg_key))
+        == "alg_not_allowed"
+    )
 
 
 def test_header_alg_of_our_other_supported_family_is_not_allowed(
-    validator: Validator, key: Key
+    alg_validator: Validator, alg_key: Key
 ) -> None:
-    other = "HS256" if key.alg == "EdDSA" else "EdDSA"
-    assert reason(validator, jws(header_for(key, alg=other), claims(), key)) == "alg_not_allowed"
+    other = "HS256" if alg_key.alg == "EdDSA" else "EdDSA"
+    assert (
+        reason(alg_validator, jws(header_for(alg_key, alg=other), claims(), alg_key))
+        == "alg_not_allowed"
+    )
 
 
 @pytest.mark.parametrize(
@@ -329,13 +297,13 @@ def test_empty_crit_is_still_forbidden(validator: Validator, key: Key) -> None:
 
 
 def test_embedded_jwk_of_the_attackers_signing_key_is_forbidden(
-    validator: Validator, key: Key
+    alg_validator: Validator, alg_key: Key
 ) -> None:
     # CVE-2018-0114 style: the attacker signs with their own key and ships it in the header.
-    evil = attacker_key(key.alg, key.kid)
+    evil = attacker_key(alg_key.alg, alg_key.kid)
     evil_jwk = evil.public_jwk or {"kty": "oct", "k": b64(evil.signing_key)}
-    token = jws(header_for(key, jwk=dict(evil_jwk)), claims(), evil)
-    assert reason(validator, token) == "forbidden_header"
+    token = jws(header_for(alg_key, jwk=dict(evil_jwk)), claims(), evil)
+    assert reason(alg_validator, token) == "forbidden_header"
 
 
 # --- kid -----------------------------------------------------------------------------------------
@@ -380,18 +348,18 @@ def test_10kb_kid_is_too_large_under_the_default_cap(validator: Validator, key: 
 
 
 def test_10kb_kid_is_unknown_key_under_a_raised_cap(
-    alg_settings: Settings, key: Key, clock: ManualClock
+    settings: Settings, key: Key, clock: ManualClock
 ) -> None:
-    roomy = Validator(alg_settings.model_copy(update={"max_token_size": 65536}), clock=clock)
+    roomy = Validator(settings.model_copy(update={"max_token_size": 65536}), clock=clock)
     token = jws(header_for(key, kid="A" * 10240), claims(), key)
     assert reason(roomy, token) == "unknown_key"
 
 
 def test_refresh_key_cannot_sign_access_tokens(
-    validator: Validator, alg_settings: Settings
+    alg_validator: Validator, alg_settings: Settings
 ) -> None:
     refresh_key = private_key(alg_settings, ring="refresh")
-    assert reason(validator, token_for(refresh_key)) == "unknown_key"
+    assert reason(alg_validator, token_for(refresh_key)) == "unknown_key"
 
 
 # --- signature -----------------------------------------------------------------------------------
@@ -420,10 +388,13 @@ SIGNATURE_MUTATIONS: dict[str, Callable[[bytes], bytes | str]] = {
 
 @pytest.mark.parametrize("mutation", SIGNATURE_MUTATIONS.values(), ids=list(SIGNATURE_MUTATIONS))
 def test_broken_signature_is_bad_signature(
-    validator: Validator, key: Key, mutation: Callable[[bytes], bytes | str]
+    alg_validator: Validator, alg_key: Key, mutation: Callable[[bytes], bytes | str]
 ) -> None:
-    token = token_for(key)
-    assert reason(validator, _with_signature(token, mutation(_signature(token)))) == "bad_signature"
+    token = token_for(alg_key)
+    assert (
+        reason(alg_validator, _with_signature(token, mutation(_signature(token))))
+        == "bad_signature"
+    )
 
 
 def test_stripped_signature_and_separator_is_malformed(validator: Validator, key: Key) -> None:
@@ -431,30 +402,32 @@ def test_stripped_signature_and_separator_is_malformed(validator: Validator, key
 
 
 def test_signature_of_another_key_with_our_kid_is_bad_signature(
-    validator: Validator, key: Key
+    alg_validator: Validator, alg_key: Key
 ) -> None:
-    assert reason(validator, token_for(attacker_key(key.alg, key.kid))) == "bad_signature"
+    assert (
+        reason(alg_validator, token_for(attacker_key(alg_key.alg, alg_key.kid))) == "bad_signature"
+    )
 
 
 def test_signature_transplanted_from_another_token_is_bad_signature(
-    validator: Validator, key: Key
+    alg_validator: Validator, alg_key: Key
 ) -> None:
-    donor = token_for(key, sub="mallory")
-    token = _with_signature(token_for(key, sub="admin"), _signature(donor))
-    assert reason(validator, token) == "bad_signature"
+    donor = token_for(alg_key, sub="mallory")
+    token = _with_signature(token_for(alg_key, sub="admin"), _signature(donor))
+    assert reason(alg_validator, token) == "bad_signature"
 
 
-def test_tampered_payload_is_bad_signature(validator: Validator, key: Key) -> None:
-    header, _, signature = token_for(key).split(".")
+def test_tampered_payload_is_bad_signature(alg_validator: Validator, alg_key: Key) -> None:
+    header, _, signature = token_for(alg_key).split(".")
     payload = b64(dumps(claims(sub="admin")))
-    assert reason(validator, f"{header}.{payload}.{signature}") == "bad_signature"
+    assert reason(alg_validator, f"{header}.{payload}.{signature}") == "bad_signature"
 
 
-def test_tampered_header_bytes_are_bad_signature(validator: Validator, key: Key) -> None:
+def test_tampered_header_bytes_are_bad_signature(alg_validator: Validator, alg_key: Key) -> None:
     # Same header meaning, other bytes: the signature covers the bytes, not the JSON value.
-    _, payload, signature = token_for(key).split(".")
-    header = b64(json.dumps(header_for(key)).encode())  # with spaces after ':' and ','
-    assert reason(validator, f"{header}.{payload}.{signature}") == "bad_signature"
+    _, payload, signature = token_for(alg_key).split(".")
+    header = b64(json.dumps(header_for(alg_key)).encode())  # with spaces after ':' and ','
+    assert reason(alg_validator, f"{header}.{payload}.{signature}") == "bad_signature"
 
 
 def _es256_raw(r: int, s: int) -> bytes:
@@ -718,12 +691,12 @@ BAD_NUMERIC_DATES = {
 }
 
 
-@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
 @pytest.mark.parametrize("raw", BAD_NUMERIC_DATES.values(), ids=list(BAD_NUMERIC_DATES))
-def test_time_claim_that_is_not_an_integer_numeric_date_is_malformed(
-    validator: Validator, key: Key, claim: str, raw: str
+def test_exp_in_json_that_is_not_an_integer_numeric_date_is_malformed(
+    validator: Validator, key: Key, raw: str
 ) -> None:
-    assert reason(validator, jws(header_for(key), claims_with_raw(claim, raw), key)) == "malformed"
+    # The same shape rule applies to nbf and iat (test_claims.py checks each name).
+    assert reason(validator, jws(header_for(key), claims_with_raw("exp", raw), key)) == "malformed"
 
 
 @pytest.mark.parametrize("claim", ACCESS_CLAIMS)
@@ -733,16 +706,9 @@ def test_missing_required_claim_is_missing_claim(
     assert reason(validator, token_for(key, **{claim: DROP})) == "missing_claim"
 
 
-@pytest.mark.parametrize("claim", ["sub", "sid", "jti"])
-@pytest.mark.parametrize(
-    "value",
-    ["", "x" * 257, None, 1, ["alice"], {"id": "alice"}, True],
-    ids=["empty", "257-chars", "null", "int", "list", "object", "bool"],
-)
-def test_id_claim_of_the_wrong_shape_is_malformed(
-    validator: Validator, key: Key, claim: str, value: object
-) -> None:
-    assert reason(validator, token_for(key, **{claim: value})) == "malformed"
+def test_id_claim_of_the_wrong_shape_is_malformed(validator: Validator, key: Key) -> None:
+    # One case through the validator; test_claims.py has the table for sub, sid and jti.
+    assert reason(validator, token_for(key, sid="")) == "malformed"
 
 
 # --- time window (leeway 30 s) -------------------------------------------------------------------
@@ -755,56 +721,51 @@ def test_expired_token_is_expired(validator: Validator, key: Key) -> None:
 
 
 def test_token_expired_just_outside_the_leeway_is_expired(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
-    exp = NOW - alg_settings.leeway  # now == exp + leeway: no longer valid
+    exp = NOW - settings.leeway  # now == exp + leeway: no longer valid
     assert reason(validator, token_for(key, iat=exp - 900, nbf=exp - 900, exp=exp)) == "expired"
 
 
 def test_token_expired_just_inside_the_leeway_is_accepted(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
-    exp = NOW - alg_settings.leeway + 1
+    exp = NOW - settings.leeway + 1
     assert validator.validate(token_for(key, iat=exp - 900, nbf=exp - 900, exp=exp))["exp"] == exp
 
 
 def test_nbf_just_outside_the_leeway_is_not_yet_valid(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
-    assert reason(validator, token_for(key, nbf=NOW + alg_settings.leeway + 1)) == "not_yet_valid"
+    assert reason(validator, token_for(key, nbf=NOW + settings.leeway + 1)) == "not_yet_valid"
 
 
 def test_nbf_just_inside_the_leeway_is_accepted(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
-    nbf = NOW + alg_settings.leeway
+    nbf = NOW + settings.leeway
     assert validator.validate(token_for(key, nbf=nbf))["nbf"] == nbf
 
 
-def test_nbf_far_in_the_future_is_not_yet_valid(validator: Validator, key: Key) -> None:
-    token = token_for(key, iat=NOW, nbf=NOW + 86400, exp=NOW + 90000)
-    assert reason(validator, token) == "not_yet_valid"
-
-
 def test_iat_just_outside_the_leeway_is_issued_in_future(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
-    token = token_for(key, iat=NOW + alg_settings.leeway + 1)
+    token = token_for(key, iat=NOW + settings.leeway + 1)
     assert reason(validator, token) == "issued_in_future"
 
 
 def test_token_living_one_second_longer_than_access_ttl_is_bad_lifetime(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
     # validly signed, not expired: exp − iat = access_ttl + 1 would outlive revocation entries
-    token = token_for(key, exp=NOW + alg_settings.access_ttl + 1)
+    token = token_for(key, exp=NOW + settings.access_ttl + 1)
     assert reason(validator, token) == "bad_lifetime"
 
 
 def test_token_living_exactly_access_ttl_is_accepted(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
-    exp = NOW + alg_settings.access_ttl
+    exp = NOW + settings.access_ttl
     assert validator.validate(token_for(key, exp=exp))["exp"] == exp
 
 
@@ -817,59 +778,23 @@ def test_long_lived_token_issued_long_ago_is_bad_lifetime(validator: Validator, 
 
 
 def test_iat_just_inside_the_leeway_is_accepted(
-    validator: Validator, key: Key, alg_settings: Settings
+    validator: Validator, key: Key, settings: Settings
 ) -> None:
-    iat = NOW + alg_settings.leeway
+    iat = NOW + settings.leeway
     assert validator.validate(token_for(key, iat=iat))["iat"] == iat
 
 
 # --- iss, aud, typ -------------------------------------------------------------------------------
 
-BAD_ISSUERS = {
-    "trailing-slash": ISSUER + "/",
-    "upper-case": ISSUER.upper(),
-    "scheme-case": ISSUER.replace("https", "HTTPS"),
-    "http": ISSUER.replace("https", "http"),
-    "trailing-space": ISSUER + " ",
-    "suffix-domain": ISSUER + ".attacker.example",
-    "userinfo": ISSUER + "@attacker.example",
-    "cyrillic-a": ISSUER.replace("a", "\u0430", 1),
-    "empty": "",
-    "array": [ISSUER],
-    "object": {"iss": ISSUER},
-    "null": None,
-    "number": 1,
-}
+
+def test_iss_that_is_not_exactly_ours_is_bad_issuer(validator: Validator, key: Key) -> None:
+    # One case through the validator; test_claims.py has the table of near-miss issuers.
+    assert reason(validator, token_for(key, iss=ISSUER + "/")) == "bad_issuer"
 
 
-@pytest.mark.parametrize("iss", BAD_ISSUERS.values(), ids=list(BAD_ISSUERS))
-def test_iss_that_is_not_exactly_ours_is_bad_issuer(
-    validator: Validator, key: Key, iss: object
-) -> None:
-    assert reason(validator, token_for(key, iss=iss)) == "bad_issuer"
-
-
-BAD_AUDIENCES = {
-    "other": "other.example.test",
-    "empty-list": [],
-    "other-list": ["other.example.test"],
-    "upper-case": AUDIENCE.upper(),
-    "trailing-space": AUDIENCE + " ",
-    "empty": "",
-    "ours-and-a-number": [AUDIENCE, 1],
-    "nested-list": [[AUDIENCE]],
-    "object": {"aud": AUDIENCE},
-    "null": None,
-    "number": 1,
-    "substring": AUDIENCE[:-1],
-}
-
-
-@pytest.mark.parametrize("aud", BAD_AUDIENCES.values(), ids=list(BAD_AUDIENCES))
-def test_aud_that_does_not_name_us_is_bad_audience(
-    validator: Validator, key: Key, aud: object
-) -> None:
-    assert reason(validator, token_for(key, aud=aud)) == "bad_audience"
+def test_aud_that_does_not_name_us_is_bad_audience(validator: Validator, key: Key) -> None:
+    # One case through the validator; test_claims.py has the table of near-miss audiences.
+    assert reason(validator, token_for(key, aud=[AUDIENCE.upper()])) == "bad_audience"
 
 
 @pytest.mark.parametrize(
@@ -904,9 +829,9 @@ def test_typ_that_is_not_exactly_ours_is_wrong_type(
 
 
 def test_refresh_token_presented_as_access_token_is_wrong_type(
-    validator: Validator, alg_settings: Settings, clock: ManualClock
+    validator: Validator, settings: Settings, clock: ManualClock
 ) -> None:
-    refresh = TokenIssuer(alg_settings, clock=clock).refresh_token("alice", "sid-1")
+    refresh = TokenIssuer(settings, clock=clock).refresh_token("alice", "sid-1")
     assert reason(validator, refresh) == "wrong_type"
 
 
@@ -942,17 +867,17 @@ def test_decode_spy_sees_a_token_under_the_cap(
 
 
 def test_oversize_token_is_too_large_before_decoding(
-    validator: Validator, key: Key, alg_settings: Settings, decode_calls: list[str]
+    validator: Validator, key: Key, settings: Settings, decode_calls: list[str]
 ) -> None:
-    token = _oversize_token(key, alg_settings.max_token_size)
+    token = _oversize_token(key, settings.max_token_size)
     assert reason(validator, token) == "too_large"
     assert decode_calls == []
 
 
 def test_oversize_bytes_token_is_too_large_before_decoding(
-    validator: Validator, alg_settings: Settings, decode_calls: list[str]
+    validator: Validator, settings: Settings, decode_calls: list[str]
 ) -> None:
-    token = b"\xff" * (alg_settings.max_token_size + 1)  # not even ASCII: never looked at
+    token = b"\xff" * (settings.max_token_size + 1)  # not even ASCII: never looked at
     assert reason(validator, token) == "too_large"
     assert decode_calls == []
 
@@ -961,14 +886,12 @@ def test_one_megabyte_token_is_too_large(validator: Validator) -> None:
     assert reason(validator, "A" * 1_000_000 + ".e30.e30") == "too_large"
 
 
-def test_token_at_the_cap_passes_the_size_check(
-    validator: Validator, alg_settings: Settings
-) -> None:
-    assert reason(validator, "x" * alg_settings.max_token_size) == "malformed"
+def test_token_at_the_cap_passes_the_size_check(validator: Validator, settings: Settings) -> None:
+    assert reason(validator, "x" * settings.max_token_size) == "malformed"
 
 
-def test_token_one_over_the_cap_is_too_large(validator: Validator, alg_settings: Settings) -> None:
-    assert reason(validator, "x" * (alg_settings.max_token_size + 1)) == "too_large"
+def test_token_one_over_the_cap_is_too_large(validator: Validator, settings: Settings) -> None:
+    assert reason(validator, "x" * (settings.max_token_size + 1)) == "too_large"
 
 
 # --- precedence: the first failing check names the reason ----------------------------------------
@@ -1016,3 +939,47 @@ def test_first_failing_check_decides_the_reason(
     if break_signature:
         token = _with_signature(token, bytes(len(_signature(token))))
     assert reason(validator, token) == expected
+
+
+# --- every reason of REASONS through the public Validator ----------------------------------------
+
+
+def _revoked(validator: Validator, key: Key) -> str:
+    validator.revoke(Revocation("session", "sid-1", until=NOW + 3600))
+    return token_for(key)
+
+
+def _stale(validator: Validator, key: Key) -> str:
+    validator.stale_after = NOW - 1  # the feed last vouched for the view a second ago
+    return token_for(key)
+
+
+REASON_EXAMPLES: dict[str, Callable[[Validator, Key], object]] = {
+    "malformed": lambda v, k: "a.b",
+    "too_large": lambda v, k: "x" * (v.settings.max_token_size + 1),
+    "forbidden_header": lambda v, k: jws(header_for(k, jku="https://a.example"), claims(), k),
+    "alg_not_allowed": lambda v, k: jws(header_for(k, alg="none"), claims(), k),
+    "unknown_key": lambda v, k: jws(header_for(k, kid="nope"), claims(), k),
+    "bad_signature": lambda v, k: token_for(attacker_key(k.alg, k.kid)),
+    "wrong_type": lambda v, k: jws(header_for(k, typ="JWT"), claims(), k),
+    "expired": lambda v, k: token_for(k, iat=NOW - 3600, nbf=NOW - 3600, exp=NOW - 600),
+    "not_yet_valid": lambda v, k: token_for(k, nbf=NOW + 3600),
+    "issued_in_future": lambda v, k: token_for(k, iat=NOW + 3600),
+    "bad_issuer": lambda v, k: token_for(k, iss="https://evil.example"),
+    "bad_audience": lambda v, k: token_for(k, aud="other"),
+    "missing_claim": lambda v, k: token_for(k, jti=DROP),
+    "bad_lifetime": lambda v, k: token_for(k, exp=NOW + v.settings.access_ttl + 1),
+    "revoked": _revoked,
+    "stale": _stale,
+}
+
+
+def test_reason_examples_cover_every_reason() -> None:
+    assert set(REASON_EXAMPLES) == REASONS
+
+
+@pytest.mark.parametrize(("expected", "make"), REASON_EXAMPLES.items(), ids=list(REASON_EXAMPLES))
+def test_each_reason_is_reached_through_the_validator(
+    validator: Validator, key: Key, expected: str, make: Callable[[Validator, Key], object]
+) -> None:
+    assert reason(validator, make(validator, key)) == expected

@@ -1,4 +1,5 @@
-"""The one apply path: argument encoding, log decoding, and APPLY_REVOCATION on a real Redis."""
+"""sessionsvc.revocation.log: the one apply path (argument encoding, log decoding, and
+APPLY_REVOCATION on a real Redis)."""
 
 from __future__ import annotations
 
