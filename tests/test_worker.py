@@ -764,9 +764,12 @@ def test_a_publisher_is_read_at_its_rate_and_holds_back_no_one(redis_url: str) -
         pipe = client.pipeline(transaction=False)
         for n in range(2000):
             pipe.xadd("{ss:events}:flood", {"type": "session.revoke", "sid": f"F{n}"})
+        started = time.monotonic()
         pipe.execute()
         client.xadd(EVENTS, {"type": "session.revoke", "sid": "S-op"})
         wait_for(lambda: client.zscore(REV.key("sid"), "S-op"), "the operator's event")
         applied = sum(client.zscore(REV.key("sid"), f"F{n}") is not None for n in range(2000))
-        assert applied <= 500  # one read's worth (--batch); the rest waits in its own stream
+        # one read's worth (--batch 500) plus what the rate refilled meanwhile; the rest waits
+        # in its own stream
+        assert applied <= 500 + 50 * (time.monotonic() - started) + 1
         assert rw.alive
