@@ -111,6 +111,11 @@ def test_wrong_names_fail_before_any_io() -> None:
             logout.call(kwargs.pop("keys"), kwargs.pop("argv"), **kwargs)
     with pytest.raises(ScriptArgsError, match="missing"):
         REVOCATION.values({"kind": "session"})
+    fields = dict.fromkeys(REVOCATION.fields, "x")
+    assert REVOCATION.build(**fields) == REVOCATION.values(fields)
+    for bad in ({**fields, "extra": "1"}, {k: v for k, v in fields.items() if k != "cap"}):
+        with pytest.raises(TypeError):
+            REVOCATION.build(**bad)
     assert ScriptArgsError.__mro__[1] is TypeError  # a programming error, not a Redis one
 
 

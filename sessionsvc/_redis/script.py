@@ -7,10 +7,11 @@ the one NOSCRIPT rule, are ``sessionsvc._redis.scripts``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import keyword
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from sessionsvc._redis import layout
 from sessionsvc._redis.lua import source
@@ -35,6 +36,17 @@ def _lua(name: str) -> str:
     return name.replace(":", "_")
 
 
+def _keyword_builder(fields: tuple[str, ...]) -> Callable[..., list[str]]:
+    # def build(*, kind, value, …): return [kind, value, …] -- Python binds and checks the
+    # names (at C speed: the worker builds one per event)
+    if not all(f.isidentifier() and not keyword.iskeyword(f) for f in fields):
+        raise ValueError(f"field names must be Python identifiers: {fields}")
+    names = ", ".join(fields)
+    namespace: dict[str, Any] = {}
+    exec(f"def build(*, {names}):\n    return [{names}]\n", namespace)  # noqa: S102
+    return cast("Callable[..., list[str]]", namespace["build"])
+
+
 def _mismatch(what: str, declared: Iterable[str], given: Iterable[str]) -> NoReturn:
     missing, unknown = set(declared) - set(given), set(given) - set(declared)
     raise ScriptArgsError(f"{what}: missing {sorted(missing)}, unknown {sorted(unknown)}")
@@ -44,20 +56,25 @@ class Record:
     """Named ARGV fields in a fixed order (a script's ARGV, or one revocation of a batch).
     ``key_refs`` hold an index into KEYS: the Lua table gets that key instead."""
 
-    __slots__ = ("_get", "_names", "fields", "key_refs", "name")
+    __slots__ = ("_get", "build", "fields", "key_refs", "name")
 
     def __init__(self, name: str, fields: tuple[str, ...], key_refs: tuple[str, ...] = ()):
         self.name, self.fields, self.key_refs = name, fields, key_refs
-        self._names = frozenset(fields)
-        self._get = itemgetter(*fields) if len(fields) > 1 else None
+        self._get: Callable[[Mapping[str, str]], Sequence[str]] = (
+            itemgetter(*fields) if len(fields) > 1 else lambda m: [m[n] for n in fields]
+        )
+        self.build: Callable[..., list[str]] = _keyword_builder(fields)
+        """``build(name=value, …)``: the fields in order, every name a required keyword (a
+        missing or unknown one is a ``TypeError``); the hot path's ``values``."""
 
     def values(self, values: Mapping[str, str]) -> list[str]:
         """The fields of ``values``, in order; ``ScriptArgsError`` unless the names match."""
-        if values.keys() != self._names:
-            _mismatch(f"{self.name} ARGV", self.fields, values)
-        if self._get is None:
-            return [values[n] for n in self.fields]
-        return list(self._get(values))
+        if len(values) == len(self.fields):  # as many names, and each found: the same names
+            try:
+                return list(self._get(values))
+            except KeyError:
+                pass
+        _mismatch(f"{self.name} ARGV", self.fields, values)
 
     def lua_table(self, first: int | str) -> str:
         """The Lua table of the record whose first field is ``ARGV[first]`` (``first``: a
@@ -99,8 +116,7 @@ class Script:
         self.optional = optional
         self.argv = argv if isinstance(argv, Record) else Record(name, argv)
         self.records, self.more_keys, self.more_argv = records, more_keys, more_argv
-        self._required = frozenset(keys[: len(keys) - optional])
-        self._keys = frozenset(keys)
+        self._required = keys[: len(keys) - optional]
         shebang = f"#!lua flags={flags}\n" if flags else ""
         self.text = shebang + self.prelude(consts or {}) + source(*parts)
         self.sha: str = hashlib.sha1(self.text.encode()).hexdigest()  # noqa: S324 (Redis' id)
@@ -142,14 +158,20 @@ class Script:
         """A ``Call`` of this script. ``rev`` are the {rev} keys (``rev_key`` of each of
         ``self.rev``), ``keys`` its own by name; ``ScriptArgsError`` on a name or count that
         does not match the declaration."""
-        if len(rev) != len(self.rev) or not (self._required <= keys.keys() <= self._keys):
-            if len(rev) != len(self.rev):
-                raise ScriptArgsError(f"{self.name}: {len(rev)} {{rev}} keys for {self.rev}")
-            _mismatch(f"{self.name} KEYS", self.keys, keys)
+        if len(rev) != len(self.rev):
+            raise ScriptArgsError(f"{self.name}: {len(rev)} {{rev}} keys for {self.rev}")
         if (more_keys and not self.more_keys) or (more_argv and not self.more_argv):
             raise ScriptArgsError(f"{self.name}: takes no more KEYS/ARGV than it names")
-        own = [keys[n] for n in self.keys if n in keys]
-        return Call(self.name, [*rev, *own, *more_keys], [*self.argv.values(argv), *more_argv])
+        out = [*rev]
+        for n in self.keys:  # in declared order; only the trailing optional ones may be absent
+            key = keys.get(n)
+            if key is None:
+                break
+            out.append(key)
+        if len(out) - len(rev) != len(keys) or len(keys) < len(self._required):
+            _mismatch(f"{self.name} KEYS", self.keys, keys)
+        out += more_keys
+        return Call(self.name, out, [*self.argv.values(argv), *more_argv])
 
     def batch(self, keys: list[str], records: Sequence[Sequence[str]]) -> Call:
         """A call of a records script (``apply_batch``): ``keys`` as one record call had them,

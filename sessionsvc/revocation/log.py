@@ -125,20 +125,18 @@ def revocation_args(
     is the index in the call's KEYS of a publisher's budget (0: none) and ``cap`` the live
     charges it may hold: a revocation that would add one more is refused, and the script
     answers ``OVER_CAPACITY`` instead of a log id."""
-    return REVOCATION.values(
-        {
-            "kind": rev.kind,
-            "value": rev.value,
-            "before": format_number(rev.before),
-            "till": format_number(rev.until),
-            "epoch": epoch,
-            "id": id,
-            "source": source,
-            "reason": reason,
-            "at": "" if at is None else format_number(at),
-            "cap": str(cap),
-            "budget": str(budget),
-        }
+    return REVOCATION.build(
+        kind=rev.kind,
+        value=rev.value,
+        before=format_number(rev.before),
+        till=format_number(rev.until),
+        epoch=epoch,
+        id=id,
+        source=source,
+        reason=reason,
+        at="" if at is None else format_number(at),
+        cap=str(cap),
+        budget=str(budget),
     )
 
 
