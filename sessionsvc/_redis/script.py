@@ -176,7 +176,10 @@ class Script:
     def batch(self, keys: list[str], records: Sequence[Sequence[str]]) -> Call:
         """A call of a records script (``apply_batch``): ``keys`` as one record call had them,
         ``records`` each built by ``self.records.values`` (the count goes first)."""
-        return Call(self.name, keys, [str(len(records)), *(a for r in records for a in r)])
+        args: list[Any] = [str(len(records))]
+        for record in records:
+            args += record  # (extend: the worker's batches hold thousands of fields)
+        return Call(self.name, keys, args)
 
     def rev_keys(self, namespace: str) -> list[str]:
         """The {rev} keys of this script in ``namespace``, in order."""
