@@ -33,8 +33,10 @@ from revocation_harness import (
 )
 
 from sessionsvc import Revocation
+from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from workers.core import DLQ_COPY, META_FIELDS
-from workers.scripts import HOUSEKEEP
+
+HOUSEKEEP = REGISTRY["housekeep"].text
 
 pytestmark = [pytest.mark.redis, pytest.mark.faults]
 

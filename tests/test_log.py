@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sessions_harness import dump_all, poison_log, read_log
 
 from sessionsvc import Revocation, RevocationView, SessionService, TokenRejected
+from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc.revocation.events import Lifetimes, parse_fields
 from sessionsvc.revocation.log import (
     APPLY_REVOCATION,
@@ -28,7 +29,8 @@ from sessionsvc.revocation.log import (
 )
 from sessionsvc.sessions.model import SCRIPTS
 from workers.core import APPLY, WorkerCore
-from workers.scripts import APPLY_BATCH
+
+APPLY_BATCH = REGISTRY["apply_batch"].text
 
 times = st.one_of(st.integers(0, 2**40).map(float), st.floats(0, 2e10).map(lambda x: round(x, 6)))
 ids = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=40)

@@ -23,7 +23,7 @@ from sessionsvc import (
     TokenRejected,
     Validator,
 )
-from sessionsvc.sessions.core import SCRIPTS, Call, SessionCore
+from sessionsvc.sessions.core import Call, SessionCore
 from sessionsvc.sessions.keys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
 from sessionsvc.tokens.claims import id_claim_problem
 
@@ -83,25 +83,6 @@ def test_keys_layout() -> None:
         for n in ("sid", "jti", "user", "user:until", "all", "kid", "log", "epoch")
     ]
     assert len({key_slot(k.encode()) for k in keys.rev.all()}) == 1
-
-
-def test_rev_prelude_declares_keys_in_order() -> None:
-    from sessionsvc._redis.lua import rev_prelude
-
-    assert rev_prelude(("sid", "user:until")) == (
-        "local K = {sid = KEYS[1], user_until = KEYS[2]}\nlocal U = 2\n"
-    )
-    assert rev_prelude(()) == "local K = {}\nlocal U = 0\n"
-
-
-def test_every_session_script_embeds_the_one_apply_path() -> None:
-    from sessionsvc._redis.lua import source
-    from sessionsvc.revocation.log import APPLY_REVOCATION
-
-    lib = source("apply")
-    assert APPLY_REVOCATION.startswith(lib)
-    for text in SCRIPTS.values():
-        assert text.startswith(lib)
 
 
 @pytest.fixture

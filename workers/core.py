@@ -17,7 +17,8 @@ Invariants:
 - Applying is idempotent (revocations only grow), so a crash between apply and ack, followed by
   re-delivery to another worker, changes nothing a second time.
 - ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
-  logout scripts (the session hashes go too); every other revocation runs ``APPLY_REVOCATION``.
+  logout scripts (the session hashes go too); every other revocation runs the registry's
+  ``apply`` (``APPLY_REVOCATION``).
 - What a publisher's events plant is capped per publisher: every revocation they add or extend
   is charged to the publisher's budget until it expires, and one the script refuses because
   the budget holds ``max_revocations`` live charges (``over_capacity``) is dead-lettered with
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from sessionsvc._redis.bounded import Oversized, Truncated, resp_digest
+from sessionsvc._redis.scripts import SCRIPTS
 from sessionsvc.config import Settings
 from sessionsvc.errors import SessionNotFound
 from sessionsvc.revocation.events import (
@@ -150,8 +152,9 @@ class WorkerCore:
         # every APPLY call has the same KEYS (a batch shares them): the {rev} keys, then one
         # budget per publisher, which an event names by its index (1-based, as in Lua)
         publishers = sorted(self.intakes.publishers)
-        self._apply_keys = self.rev_keys.all() + [self.rev_keys.budget(p) for p in publishers]
-        self._budget_index = {p: 9 + i for i, p in enumerate(publishers)}
+        rev = SCRIPTS[APPLY].rev_keys(settings.namespace)
+        self._apply_keys = rev + [self.rev_keys.budget(p) for p in publishers]
+        self._budget_index = {p: len(rev) + 1 + i for i, p in enumerate(publishers)}
         self.sessions = SessionCore(settings, clock=clock)
 
     def plan(self, entries: Sequence[Entry]) -> tuple[list[Planned], list[DeadLetter]]:

@@ -35,9 +35,9 @@ from typing import Any
 
 import structlog
 
+from sessionsvc._redis.scripts import SCRIPTS
 from sessionsvc.revocation.feed_core import stream_id
 from sessionsvc.revocation.log import as_text
-from sessionsvc.sessions.core import Call
 
 from .core import WorkerCore
 from .health import HealthState
@@ -164,10 +164,13 @@ class Housekeeping:
     def prune_and_trim(self) -> None:
         """``housekeep.lua``: forget expired revocations, trim the log to ``log_retention``."""
         o, now, keys = self.options, self.clock(), self.core.rev_keys
-        script_keys = [*keys.all(), keys.trimmed, keys.key("housekeeping")]
         min_id = f"{int((now - self.core.settings.log_retention) * 1000)}-0"
-        args = [f"{now:.6f}", min_id, str(int(o.housekeeping * 1000))]
-        done = self.scripts.run([Call("housekeep", script_keys, args)])[0]
+        call = SCRIPTS["housekeep"].call(
+            {"trimmed": keys.trimmed, "lock": keys.key("housekeeping")},
+            {"now": f"{now:.6f}", "min_id": min_id, "lock_ms": str(int(o.housekeeping * 1000))},
+            rev=keys.all(),
+        )
+        done = self.scripts.run([call])[0]
         if isinstance(done, Exception):
             raise done
         if isinstance(done, list):
@@ -177,7 +180,9 @@ class Housekeeping:
         """Remove dead consumers that hold nothing from the groups (``forget.lua``)."""
         dead = self._dead_consumers(holding=False)
         group = self.options.group
-        for result in self.scripts.run([Call("forget", [s], [group, n]) for s, n in dead]):
+        forget = SCRIPTS["forget"]
+        calls = [forget.call({"stream": s}, {"group": group, "consumer": n}) for s, n in dead]
+        for result in self.scripts.run(calls):
             if isinstance(result, Exception):
                 raise result
 
@@ -209,7 +214,10 @@ class Housekeeping:
 
     def report_lag(self) -> float:
         """Measure and publish the age of the oldest inbound event not yet applied."""
-        reply = self.scripts.run([Call("oldest", self.intakes.streams, [self.options.group])])[0]
+        call = SCRIPTS["oldest"].call(
+            {}, {"group": self.options.group}, more_keys=self.intakes.streams
+        )
+        reply = self.scripts.run([call])[0]
         if isinstance(reply, Exception):
             raise reply
         now = self.clock()

@@ -32,7 +32,7 @@ from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection, Oversized
 from sessionsvc._redis.clients import blocking_client
-from sessionsvc._redis.lua import source
+from sessionsvc._redis.scripts import SCRIPTS, run
 from sessionsvc.config import Settings
 from sessionsvc.revocation.events import MAX_BYTES, EventRejected, encode_fields, parse_message
 from sessionsvc.revocation.intakes import Intakes
@@ -46,8 +46,8 @@ from .reader import unreachable
 __all__ = ["PubSubForwarder"]
 
 log = structlog.get_logger("workers.pubsub")
-FORWARD = source("forward")
-DEAD_LETTER_ONCE = source("dead_letter_once")
+FORWARD = SCRIPTS["forward"]
+DEAD_LETTER_ONCE = SCRIPTS["dead_letter_once"]
 DEDUP_SECONDS = 2  # covers every worker hearing one PUBLISH; see the module docstring
 
 
@@ -69,8 +69,6 @@ class PubSubForwarder:
         self.health = health or HealthState()
         self.dlq_max_len = dlq_max_len
         self.client = blocking_client(settings, 1.0, "sessionsvc-worker-pubsub")
-        self._forward = self.client.register_script(FORWARD)
-        self._dead_letter_once = self.client.register_script(DEAD_LETTER_ONCE)
         self._stop = threading.Event()
         self._failing: dict[str, str] = {}  # channel -> error: one failing channel is enough
         self._threads = [
@@ -106,7 +104,12 @@ class PubSubForwarder:
             return
         flat = [x for pair in fields.items() for x in pair]
         try:
-            forwarded = self._forward(keys=[target.stream, dedup], args=[DEDUP_SECONDS, *flat])
+            call = FORWARD.call(
+                {"stream": target.stream, "dedup": dedup},
+                {"ttl": str(DEDUP_SECONDS)},
+                more_argv=flat,
+            )
+            forwarded = run(self.client.execute_command, call)
         except ResponseError as exc:  # e.g. the publisher exhausted its own stream's ids
             detail = f"{target.stream}: {str(exc)[:200]}"
             self._dead_letter(name, data, f"{dedup}:dlq", "intake_failed", detail)
@@ -129,9 +132,12 @@ class PubSubForwarder:
             "message": bytes(data[:DLQ_COPY]),
         }
         flat = [x for pair in fields.items() for x in pair]
-        keys = [self.intakes.dlq, dedup]
-        args = [DEDUP_SECONDS, self.dlq_max_len, *flat]
-        if self._dead_letter_once(keys=keys, args=args) is None:
+        call = DEAD_LETTER_ONCE.call(
+            {"dlq": self.intakes.dlq, "dedup": dedup},
+            {"ttl": str(DEDUP_SECONDS), "max_len": str(self.dlq_max_len)},
+            more_argv=flat,
+        )
+        if run(self.client.execute_command, call) is None:
             return  # another worker heard it too and dead-lettered it already
         self.metrics.events.labels("invalid", "dead_letter").inc()
         self.metrics.dead_letters.labels(code).inc()

@@ -1,6 +1,7 @@
 """The one apply path: a revocation becomes a state change plus a log entry, in one script.
 
-``APPLY_REVOCATION`` (``_scripts/apply.lua`` + ``apply_main.lua``) runs on the ``{rev}`` slot:
+``APPLY_REVOCATION`` (the registry's ``apply`` script: ``apply.lua`` + ``apply_main.lua``, see
+``sessionsvc._redis.scripts``) runs on the ``{rev}`` slot:
 it updates the revocation state and appends the entry to the revocation log ``ss:{rev}:log``
 atomically, only when the state changed (re-applying is harmless: ``until`` and ``before`` only
 grow, nothing is removed). The session scripts embed the same ``apply.lua`` text, so logout,
@@ -8,9 +9,11 @@ logout-everywhere, refresh-reuse detection and eviction write exactly what the w
 
 The apply script writes nothing before its log append (which can fail), clamps an event's
 ``before`` to Redis' clock, and refuses (``OVER_CAPACITY``) a revocation a publisher's event
-would add once that publisher's budget is full: see the header of ``_scripts/apply.lua``.
+would add once that publisher's budget is full: see the header of
+``sessionsvc/_redis/lua/apply.lua``.
 
-Everything here is pure: key names, ``Revocation`` → script arguments, and log entry → the
+Everything here is pure: key names (``RevKeys``, from ``sessionsvc._redis.layout``),
+``Revocation`` → script arguments (by the names of ``REVOCATION``), and log entry → the
 ``Revocation`` it carries (what a validator tailing the log applies to its view).
 
 Log entries have flat string fields ``kind value before until`` and, when known,
@@ -25,7 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, cast
 
-from sessionsvc._redis.lua import source
+from sessionsvc._redis import layout
+from sessionsvc._redis.scripts import REVOCATION, SCRIPTS
 from sessionsvc.revocation.view import KINDS, Kind, Revocation
 
 __all__ = [
@@ -40,7 +44,7 @@ __all__ = [
     "revocation_args",
 ]
 
-APPLY_REVOCATION: Final = source("apply", "apply_main")
+APPLY_REVOCATION: Final = SCRIPTS["apply"].text
 OVER_CAPACITY: Final = "over_capacity"
 """What the apply scripts answer, instead of a log id, for a revocation refused because the
 publisher's budget is full."""
@@ -55,7 +59,7 @@ class RevKeys:
 
     def key(self, name: str) -> str:
         """``<namespace>:{rev}:<name>``."""
-        return f"{self.namespace}:{{rev}}:{name}"
+        return layout.rev_key(self.namespace, name)
 
     @property
     def log(self) -> str:
@@ -81,9 +85,8 @@ class RevKeys:
         return [self.key(n) for n in names]
 
     def all(self) -> list[str]:
-        """KEYS[1..8] of every script that applies revocations, in the order apply.lua uses."""
-        names = ("sid", "jti", "user", "user:until", "all", "kid", "log", "epoch")
-        return [self.key(n) for n in names]
+        """The {rev} keys of the worker's apply scripts (``layout.REV_APPLY``), in order."""
+        return [self.key(n) for n in layout.REV_APPLY]
 
 
 def format_number(value: float) -> str:
@@ -122,19 +125,19 @@ def revocation_args(
     is the index in the call's KEYS of a publisher's budget (0: none) and ``cap`` the live
     charges it may hold: a revocation that would add one more is refused, and the script
     answers ``OVER_CAPACITY`` instead of a log id."""
-    return [
-        rev.kind,
-        rev.value,
-        format_number(rev.before),
-        format_number(rev.until),
-        epoch,
-        id,
-        source,
-        reason,
-        "" if at is None else format_number(at),
-        str(cap),
-        str(budget),
-    ]
+    return REVOCATION.build(
+        kind=rev.kind,
+        value=rev.value,
+        before=format_number(rev.before),
+        till=format_number(rev.until),
+        epoch=epoch,
+        id=id,
+        source=source,
+        reason=reason,
+        at="" if at is None else format_number(at),
+        cap=str(cap),
+        budget=str(budget),
+    )
 
 
 def as_text(value: bytes | str) -> str:

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
-from redis.exceptions import NoScriptError
 
 from sessionsvc._redis.clients import async_client
+from sessionsvc._redis.scripts import arun
 from sessionsvc.config import Settings, load_settings
 from sessionsvc.errors import StoreUnavailable
-from sessionsvc.sessions.core import SCRIPT_SHAS, SCRIPTS, Call, Op, SessionCore, SessionInfo
+from sessionsvc.sessions.core import Call, Op, SessionCore, SessionInfo
 from sessionsvc.tokens.issuer import TokenIssuer, TokenPair
 
 __all__ = ["AsyncSessionService"]
@@ -42,13 +42,7 @@ class AsyncSessionService:
         self.redis = redis if redis is not None else async_client(settings)
 
     async def _eval(self, call: Call) -> Any:
-        # EVALSHA; on NOSCRIPT (a restarted or failed-over Redis) load the script and retry
-        keys = len(call.keys)
-        try:
-            return await self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
-        except NoScriptError:
-            await self.redis.script_load(SCRIPTS[call.script])
-            return await self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
+        return await arun(self.redis.execute_command, call)  # the registry's NOSCRIPT rule
 
     async def _run(self, op: Op[T]) -> T:
         call = next(op)

@@ -1,11 +1,12 @@
 """Sessions, the pure core: script arguments, result decoding, the rotation decision.
 
-Each operation is a generator that yields exactly one ``Call`` (script name, KEYS, ARGV) and
-receives the script's raw reply; the sync and async shells only run the call (one EVALSHA).
+Each operation is a generator that yields exactly one ``Call`` (script name, KEYS, ARGV, built
+by name through the script registry ``sessionsvc._redis.scripts``) and receives the script's raw
+reply; the sync and async shells only run the call (one EVALSHA).
 Signing and verification happen here, with the injected clock; there is no I/O.
 
-**Rotation decision** (``_scripts/refresh.lua``; RFC 9700), for a refresh token whose signature
-and claims verified:
+**Rotation decision** (``sessionsvc/_redis/lua/refresh.lua``; RFC 9700), for a refresh token
+whose signature and claims verified:
 
 1. no session hash → ``TokenRejected("revoked")`` (logged out, evicted, timed out, or lost);
 2. the session is revoked in ``{rev}`` (its sid, the token's jti or kid, or a user/global
@@ -36,6 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc.config import Settings
 from sessionsvc.errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
 from sessionsvc.revocation.events import Lifetimes
@@ -99,11 +101,21 @@ class SessionCore:
             self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
         return self._verifier
 
-    def _keys(self, script: str, tag: str, session_id: str | None = None) -> list[str]:
-        prefix = self.keys.user_prefix(tag)
-        if session_id is None:
-            return [*self._rev_keys[script], prefix + "idx"]
-        return [*self._rev_keys[script], prefix + "idx", f"{prefix}s:{session_id}"]
+    def _call(
+        self,
+        script: str,
+        tag: str,
+        argv: dict[str, str],
+        session_id: str | None = None,
+        budget: str | None = None,
+    ) -> Call:
+        # KEYS and ARGV by the names the registry declares (checked before any I/O)
+        keys = {} if script == "get" else {"idx": self.keys.index_of(tag)}  # (get: no index)
+        if session_id is not None:
+            keys["session"] = self.keys.session_of(tag, session_id)
+        if budget:
+            keys["budget"] = budget
+        return REGISTRY[script].call(keys, argv, rev=self._rev_keys[script])
 
     def _revocation_until(self, now: float) -> str:
         # no access token of a revoked session outlives this; refresh needs the deleted hash
@@ -120,7 +132,8 @@ class SessionCore:
     ) -> Op[TokenPair]:
         """Create a session and its first token pair (evicting the oldest session at the cap)."""
         tag = user_tag(sub)
-        meta = [_meta("ip", ip), _meta("user_agent", user_agent), _meta("device", device)]
+        meta = {"ip": _meta("ip", ip), "ua": _meta("user_agent", user_agent)}
+        meta["device"] = _meta("device", device)
         s, issuer = self.settings, self.issuer
         app_claims = json.dumps(dict(claims), separators=(",", ":")) if claims else "{}"
         epoch = new_id() if s.max_sessions_per_user else ""  # only eviction applies a revocation
@@ -132,22 +145,22 @@ class SessionCore:
             exp = min(iat + s.refresh_ttl, int(abs_exp))
             access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
             refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
-            args = [
-                num(now),
-                sub,
-                sid,
-                jti,
-                str(iat),
-                str(exp),
-                num(idle_exp),
-                num(abs_exp),
-                *meta,
-                app_claims,
-                str(s.max_sessions_per_user),
-                self._revocation_until(now),
-                epoch,
-            ]
-            reply = yield Call("login", self._keys("login", tag, sid), args)
+            args = {
+                "now": num(now),
+                "sub": sub,
+                "sid": sid,
+                "jti": jti,
+                "iat": str(iat),
+                "exp": str(exp),
+                "idle_exp": num(idle_exp),
+                "abs_exp": num(abs_exp),
+                **meta,
+                "claims": app_claims,
+                "max_sessions": str(s.max_sessions_per_user),
+                "till": self._revocation_until(now),
+                "epoch": epoch,
+            }
+            reply = yield self._call("login", tag, args, sid)
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
             # 'superseded': the session would be born revoked. Sign again as of the cutoff
@@ -184,21 +197,21 @@ class SessionCore:
         iat, new_jti = int(now), new_id()
         # the epoch candidate (needed only when reuse revokes the session, and then the new jti
         # is never handed out) may be the new jti: any fresh random id will do
-        args = [
-            num(now),
-            sid,
-            c["jti"],
-            verified.key.kid,
-            new_jti,
-            str(iat),
-            str(s.refresh_ttl),
-            str(s.idle_timeout),
-            num(s.refresh_overlap),
-            self._revocation_until(now),
-            new_jti,
-            str(s.leeway),
-        ]
-        reply = yield Call("refresh", self._keys("refresh", tag, sid), args)
+        args = {
+            "now": num(now),
+            "sid": sid,
+            "jti": c["jti"],
+            "kid": verified.key.kid,
+            "new_jti": new_jti,
+            "new_iat": str(iat),
+            "refresh_ttl": str(s.refresh_ttl),
+            "idle_timeout": str(s.idle_timeout),
+            "overlap": num(s.refresh_overlap),
+            "till": self._revocation_until(now),
+            "epoch": new_jti,
+            "leeway": str(s.leeway),
+        }
+        reply = yield self._call("refresh", tag, args, sid)
         status = _text(reply[0])
         if status == "missing":
             raise TokenRejected("revoked", "the session has ended")
@@ -234,18 +247,17 @@ class SessionCore:
         ``event_id`` are recorded in the revocation log (the worker passes the event's, and for
         a publisher's event that publisher's ``budget`` key and its ``cap``)."""
         sub, now = sub_of(session_id), self.clock()
-        args = [
-            num(now),
-            session_id,
-            self._revocation_until(now),
-            new_id(),
-            reason,
-            source,
-            event_id,
-            str(cap),
-        ]
-        keys = self._keys("logout", user_tag(sub), session_id) + ([budget] if budget else [])
-        reply = yield Call("logout", keys, args)
+        args = {
+            "now": num(now),
+            "sid": session_id,
+            "till": self._revocation_until(now),
+            "epoch": new_id(),
+            "reason": reason,
+            "source": source,
+            "id": event_id,
+            "cap": str(cap),
+        }
+        reply = yield self._call("logout", user_tag(sub), args, session_id, budget)
         return int(reply[0]) == 1
 
     def logout_all(
@@ -264,31 +276,31 @@ class SessionCore:
         event, passes ``clamp`` (the cutoff is at most Redis' clock) and, for a publisher's, its
         ``budget`` key and ``cap``."""
         now = self.clock()
-        args = [
-            num(now),
-            sub,
-            num(now),
-            str(self._lifetimes.longest_access),
-            new_id(),
-            reason,
-            source,
-            event_id,
-            str(cap),
-            "1" if clamp else "0",
-        ]
-        keys = self._keys("logout_all", user_tag(sub)) + ([budget] if budget else [])
-        reply = yield Call("logout_all", keys, args)
+        args = {
+            "now": num(now),
+            "sub": sub,
+            "before": num(now),
+            "till_offset": str(self._lifetimes.longest_access),
+            "epoch": new_id(),
+            "reason": reason,
+            "source": source,
+            "id": event_id,
+            "cap": str(cap),
+            "clamp": "1" if clamp else "0",
+        }
+        reply = yield self._call("logout_all", user_tag(sub), args, budget=budget)
         return int(reply[0])
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
         """The live sessions of ``sub``, oldest first."""
-        reply = yield Call("list", self._keys("list", user_tag(sub)), [num(self.clock())])
+        reply = yield self._call("list", user_tag(sub), {"now": num(self.clock())})
         return [SessionInfo.from_hash(h) for h in reply]
 
     def get_session(self, session_id: str) -> Op[SessionInfo]:
         """One live session; ``SessionNotFound`` if it is unknown, ended or timed out."""
         sub = sub_of(session_id)
-        reply = yield Call("get", self._keys("get", user_tag(sub), session_id), [num(self.clock())])
+        now = {"now": num(self.clock())}
+        reply = yield self._call("get", user_tag(sub), now, session_id)
         if not reply:
             raise SessionNotFound("no live session with this id")
         return SessionInfo.from_hash(reply)

@@ -1,4 +1,4 @@
-"""Session ids and Redis key names (pure).
+"""Session ids and Redis key names (pure; the layout itself is ``sessionsvc._redis.layout``).
 
 A user's keys share the hash tag ``{u:<tag>}`` where ``<tag>`` is the unpadded base64url of the
 UTF-8 ``sub``: ``}``, ``:`` or ``{`` in a user id cannot break the tag, and every user lands in
@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from sessionsvc._redis import layout
 from sessionsvc.errors import SessionNotFound
 from sessionsvc.revocation.log import RevKeys
 from sessionsvc.tokens.claims import id_claim_problem
@@ -72,12 +73,21 @@ class SessionKeys:
 
     def user_prefix(self, tag: str) -> str:
         """``<namespace>:{u:<tag>}:``, the prefix of every key of the user with this tag."""
-        return f"{self.namespace}:{{u:{tag}}}:"
+        return layout.user_prefix(self.namespace, tag)
+
+    def index_of(self, tag: str) -> str:
+        """The index of the user with this tag (``layout.INDEX`` after the user prefix)."""
+        return layout.user_prefix(self.namespace, tag) + layout.INDEX
+
+    def session_of(self, tag: str, session_id: str) -> str:
+        """The session hash of ``session_id`` of the user with this tag (the scripts derive
+        it from the index key with the same ``layout`` strings)."""
+        return layout.user_prefix(self.namespace, tag) + layout.SESSION + session_id
 
     def index(self, sub: str) -> str:
         """The user's index: a sorted set sid → expiry, with a TTL; pruned on every read."""
-        return self.user_prefix(user_tag(sub)) + "idx"
+        return self.index_of(user_tag(sub))
 
     def session(self, sub: str, session_id: str) -> str:
-        """The session hash (the scripts derive it from the index key: keep the two in step)."""
-        return f"{self.user_prefix(user_tag(sub))}s:{session_id}"
+        """The session hash of ``session_id`` of ``sub``."""
+        return self.session_of(user_tag(sub), session_id)

@@ -1,49 +1,28 @@
-"""Sessions: the scripts, the call protocol and the session record (pure).
+"""Sessions: the call protocol and the session record (pure).
 
-``SCRIPTS`` maps each operation to its Lua text: ``apply.lua`` (the one apply path) +
-``session.lua`` + the ``{rev}`` keys it declares (``REV_KEYS``, via ``rev_prelude``) + the
-operation's own file. ``SCRIPT_SHAS`` are their SHA-1s, computed once at import (what EVALSHA
-sends). A ``Call`` is one script invocation; ``SessionInfo`` is a session as reported.
+The session scripts are entries of the one script registry (``sessionsvc._redis.scripts``),
+which owns their text, SHA-1 and the names of their KEYS and ARGV. ``SCRIPTS`` (name → text),
+``SCRIPT_SHAS`` (name → SHA-1) and ``REV_KEYS`` (name → the ``{rev}`` keys it declares) are
+views of those entries for the session scripts, kept for existing importers. A ``Call`` is one
+script invocation (defined by the registry); ``SessionInfo`` is a session as reported.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, TypeVar
 
-from sessionsvc._redis.lua import rev_prelude, source
+from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
+from sessionsvc._redis.scripts import Call
 
 __all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionInfo", "text"]
 
 T = TypeVar("T")
-# the {rev} keys each session script touches (declared in KEYS, in this order)
-REV_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "login": ("user", "all", "sid", "log", "epoch"),
-    "refresh": ("sid", "jti", "user", "all", "kid", "log", "epoch"),
-    "logout": ("sid", "log", "epoch"),
-    "logout_all": ("user", "user:until", "log", "epoch"),
-    "list": (),
-    "get": (),
-}
-SCRIPTS: Final = {
-    name: source("apply", "session") + rev_prelude(rev) + source(name)
-    for name, rev in REV_KEYS.items()
-}
-SCRIPT_SHAS: Final = {
-    name: hashlib.sha1(body.encode()).hexdigest()  # noqa: S324 (Redis' id)
-    for name, body in SCRIPTS.items()
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One script invocation: the name of a ``SCRIPTS`` entry, its KEYS and its ARGV."""
-
-    script: str
-    keys: list[str]
-    args: list[str]
+SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "get")
+REV_KEYS: Final = {name: REGISTRY[name].rev for name in SESSION_SCRIPTS}
+SCRIPTS: Final = {name: REGISTRY[name].text for name in SESSION_SCRIPTS}
+SCRIPT_SHAS: Final = {name: REGISTRY[name].sha for name in SESSION_SCRIPTS}
 
 
 Op = Generator[Call, Any, T]

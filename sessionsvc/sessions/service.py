@@ -13,12 +13,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
-from redis.exceptions import NoScriptError
 
 from sessionsvc._redis.clients import sync_client
+from sessionsvc._redis.scripts import run
 from sessionsvc.config import Settings, load_settings
 from sessionsvc.errors import StoreUnavailable
-from sessionsvc.sessions.core import SCRIPT_SHAS, SCRIPTS, Call, Op, SessionCore, SessionInfo
+from sessionsvc.sessions.core import Call, Op, SessionCore, SessionInfo
 from sessionsvc.tokens.issuer import TokenIssuer, TokenPair
 
 __all__ = ["SessionService"]
@@ -43,13 +43,7 @@ class SessionService:
         self.redis = redis if redis is not None else sync_client(settings)
 
     def _eval(self, call: Call) -> Any:
-        # EVALSHA; on NOSCRIPT (a restarted or failed-over Redis) load the script and retry
-        keys = len(call.keys)
-        try:
-            return self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
-        except NoScriptError:
-            self.redis.script_load(SCRIPTS[call.script])
-            return self.redis.evalsha(SCRIPT_SHAS[call.script], keys, *call.keys, *call.args)
+        return run(self.redis.execute_command, call)  # the registry's NOSCRIPT rule
 
     def _run(self, op: Op[T]) -> T:
         call = next(op)

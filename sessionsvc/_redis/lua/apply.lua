@@ -1,7 +1,8 @@
 -- The one apply path (shared prefix of every script that revokes).
 --
--- K is a table of {rev} keys: rev_keys() maps all eight, KEYS[1..8], in this order (see
--- sessionsvc.revocation.log.RevKeys); a session script declares only those it touches (rev_prelude):
+-- K is a table of {rev} keys (the generated prelude: sessionsvc._redis.scripts): the worker's
+-- scripts declare all eight (sessionsvc._redis.layout.REV_APPLY), a session script only those
+-- it touches:
 --   sid (zset sid -> until), jti (zset jti -> until), user (hash sub -> before),
 --   user_until (zset sub -> until), all (hash before/until), kid (set), log (stream), epoch.
 -- Numbers travel as strings: integers plainly, fractions with 6 decimals, infinity as "inf".
@@ -26,11 +27,6 @@ local function canon(text, x)
     return text
   end
   return fmt(x)
-end
-
-local function rev_keys()
-  return {sid = KEYS[1], jti = KEYS[2], user = KEYS[3], user_until = KEYS[4],
-          all = KEYS[5], kid = KEYS[6], log = KEYS[7], epoch = KEYS[8]}
 end
 
 -- Read once per script run (a batch applies hundreds of revocations): the server's clock

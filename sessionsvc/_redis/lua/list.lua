@@ -1,8 +1,8 @@
--- LIST: KEYS = idx. ARGV = now. Prunes index entries whose session has ended (absolute expiry
+-- LIST: K = idx. A = now. Prunes index entries whose session has ended (absolute expiry
 -- passed, hash gone, or idle-timed-out by the caller's clock), then returns every live session
 -- hash as a flat field/value array, oldest first.
-local idx, now = KEYS[U + 1], tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', idx, '-inf', ARGV[1])
+local idx, now = K.idx, tonumber(A.now)
+redis.call('ZREMRANGEBYSCORE', idx, '-inf', A.now)
 local out = {}
 for _, sid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
   local skey = session_key(idx, sid)

@@ -1,6 +1,6 @@
--- REFRESH: KEYS = its {rev} keys (K, U: see rev_prelude), idx, session key.
--- ARGV = now, sid, presented jti, presented kid, new jti, new iat, refresh_ttl, idle_timeout,
---        overlap, revocation until, epoch candidate, leeway.
+-- REFRESH: K = its {rev} keys, idx, session (the generated prelude: sessionsvc._redis.scripts).
+-- A = now, sid, jti and kid (the presented token's), new_jti, new_iat, refresh_ttl,
+--     idle_timeout, overlap, till (a revocation's until), epoch (candidate), leeway.
 -- Returns {'missing'} | {'revoked', kind} | {'expired'} | {'reuse'} |
 --         {'ahead', cutoff} (nothing written) |
 --         {'ok', sub, claims, jti, iat, exp, cutoff} (the refresh token to hand out).
@@ -10,8 +10,8 @@
 -- token's iat is ceil(cutoff), and the caller signs the access token with max(floor(now),
 -- ceil(cutoff)); a cutoff whose ceil is more than the leeway ahead of now gives {'ahead'} (such
 -- tokens would be refused as issued in the future). Reuse is decided first, whatever the cutoff.
-local idx, skey = KEYS[U + 1], KEYS[U + 2]
-local now, sid, jti = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local idx, skey = K.idx, K.session
+local now, sid, jti = tonumber(A.now), A.sid, A.jti
 local v = redis.call('HMGET', skey, 'sub', 'created', 'idle_exp', 'abs_exp', 'cur', 'prev',
                      'rotated_at', 'claims', 'cur_iat', 'cur_exp')
 if not v[1] then
@@ -31,7 +31,7 @@ if redis.call('ZSCORE', K.sid, sid) then kind = 'session'
 elseif redis.call('ZSCORE', K.jti, jti) then kind = 'token'
 elseif created < user_before then kind = 'user'
 elseif created < all_before then kind = 'all'
-elseif redis.call('SISMEMBER', K.kid, ARGV[4]) == 1 then kind = 'key'
+elseif redis.call('SISMEMBER', K.kid, A.kid) == 1 then kind = 'key'
 elseif now >= expiry(s) then kind = 'expired'
 end
 if kind ~= nil then
@@ -45,22 +45,22 @@ end
 local cutoff = math.max(user_before, all_before)
 local issued = math.max(now, math.ceil(cutoff))
 local rotate = jti == s.cur
-if not rotate and not (jti == s.prev and now - tonumber(s.rotated_at) <= tonumber(ARGV[9])) then
+if not rotate and not (jti == s.prev and now - tonumber(s.rotated_at) <= tonumber(A.overlap)) then
   -- an older token, or the previous one after the overlap window: theft is assumed
-  end_session(K, idx, sid, {till = ARGV[10], epoch = ARGV[11], source = 'sessionsvc',
-                            reason = 'refresh_reuse', at = ARGV[1]})
+  end_session(K, idx, sid, {till = A.till, epoch = A.epoch, source = 'sessionsvc',
+                            reason = 'refresh_reuse', at = A.now})
   return {'reuse'}
 end
-if math.ceil(cutoff) > now + tonumber(ARGV[12]) then return {'ahead', fmt(cutoff)} end
-s.idle_exp = fmt(now + tonumber(ARGV[8]))
+if math.ceil(cutoff) > now + tonumber(A.leeway) then return {'ahead', fmt(cutoff)} end
+s.idle_exp = fmt(now + tonumber(A.idle_timeout))
 local seen = fmt(issued)
 if rotate then
   -- rotation: the presented token is consumed, a new current one takes its place
-  local iat = math.max(tonumber(ARGV[6]), math.ceil(cutoff))
-  local exp = math.min(iat + tonumber(ARGV[7]), math.floor(tonumber(s.abs_exp)))
-  s.prev, s.cur, s.cur_iat, s.cur_exp = s.cur, ARGV[5], fmt(iat), fmt(exp)
+  local iat = math.max(tonumber(A.new_iat), math.ceil(cutoff))
+  local exp = math.min(iat + tonumber(A.refresh_ttl), math.floor(tonumber(s.abs_exp)))
+  s.prev, s.cur, s.cur_iat, s.cur_exp = s.cur, A.new_jti, fmt(iat), fmt(exp)
   redis.call('HSET', skey, 'prev', s.prev, 'cur', s.cur, 'cur_iat', s.cur_iat,
-             'cur_exp', s.cur_exp, 'rotated_at', ARGV[1], 'last_seen', seen,
+             'cur_exp', s.cur_exp, 'rotated_at', A.now, 'last_seen', seen,
              'idle_exp', s.idle_exp)
 else
   -- the previous token inside the overlap window: the current token is answered again

@@ -2,7 +2,9 @@
 -- A user's keys share one hash tag: the index ss:{u:<tag>}:idx (zset sid -> absolute expiry)
 -- and the session hashes ss:{u:<tag>}:s:<sid> (TTL: the idle or absolute expiry, whichever is
 -- first). Session keys are derived from the declared index key (same slot), because
--- logout_all, eviction and list learn the sids only from the index.
+-- logout_all, eviction and list learn the sids only from the index: the index key ends in
+-- LAYOUT_INDEX, a session key has LAYOUT_SESSION .. sid in its place (both declared by the
+-- generated prelude from sessionsvc._redis.layout, the one definition of the key layout).
 --
 -- The index never leaks: a member's score is its session's absolute expiry, fixed at login, and
 -- the index's TTL is extended (never shortened) to cover each new member, so it never outlives
@@ -10,7 +12,7 @@
 -- Redis); members whose session ended otherwise (idle timeout) are pruned on login and listing.
 
 local function session_key(idx, sid)
-  return string.sub(idx, 1, -4) .. 's:' .. sid
+  return string.sub(idx, 1, -#LAYOUT_INDEX - 1) .. LAYOUT_SESSION .. sid
 end
 
 local function as_table(flat)

@@ -1,0 +1,169 @@
+"""The script registry: every Lua script of sessionsvc, its KEYS and ARGV by name, one runner.
+
+A ``Script`` is a name, its text (a generated prelude, then ``.lua`` files of
+``sessionsvc._redis.lua``: library parts such as ``apply.lua``, then the body), its SHA-1 and
+the names of its KEYS and ARGV. The prelude declares those names, so no Lua body indexes
+``KEYS``/``ARGV`` itself:
+
+- ``local K = {sid = KEYS[1], …, idx = KEYS[6]}``: the ``{rev}`` keys it touches
+  (``sessionsvc._redis.layout``), then its own keys (``user:until`` is ``K.user_until``);
+- ``local A = {now = ARGV[1], …}``: its ARGV (an ARGV that holds an index into KEYS, such as
+  a revocation's ``budget``, gives the key: ``KEYS[tonumber(ARGV[i])]``);
+- for a script that takes records (``apply_batch``: n revocations) a reader
+  ``<record>_at(o)`` that returns the table of the record whose first field is ``ARGV[o]``;
+- ``K_MORE``/``A_MORE``: where variable trailing KEYS/ARGV start; constants (``LAYOUT_*``).
+
+The Python side builds KEYS and ARGV from the same names (``Script.call``): a missing or
+unknown name is a ``ScriptArgsError`` before any I/O, so the two sides cannot drift. Every
+caller sends through ``evalsha_args``/``load_args`` and the one NOSCRIPT rule (``is_noscript``:
+load the script, send again): ``run``/``arun`` for one call, the worker's pipelined
+``ScriptRunner`` for many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from redis.exceptions import NoScriptError, ResponseError
+
+from sessionsvc._redis import layout
+from sessionsvc._redis.script import Call, Record, Script, ScriptArgsError
+
+__all__ = [
+    "REVOCATION",
+    "SCRIPTS",
+    "Call",
+    "Record",
+    "Script",
+    "ScriptArgsError",
+    "arun",
+    "is_noscript",
+    "run",
+]
+
+
+REVOCATION: Final = Record(
+    "revocation",
+    ("kind", "value", "before", "till", "epoch", "id", "source", "reason", "at", "cap", "budget"),
+    key_refs=("budget",),
+)
+"""One revocation for the apply path (``till`` is its until; ``budget`` the index in KEYS of a
+publisher's budget, 0: none; ``cap`` that budget's bound, 0: none)."""
+
+
+def is_noscript(reply: object) -> bool:
+    """The one NOSCRIPT rule: Redis does not hold the script (restarted, failed over, SCRIPT
+    FLUSH): load it (``load_args``) and send the same EVALSHA again."""
+    return isinstance(reply, NoScriptError)
+
+
+def run(send: Callable[..., Any], call: Call) -> Any:
+    """Run ``call`` through ``send`` (e.g. ``redis.Redis.execute_command``), loading the
+    script once on NOSCRIPT."""
+    script = SCRIPTS[call.script]
+    command = script.evalsha_args(call.keys, call.args)
+    try:
+        return send(*command)
+    except ResponseError as exc:
+        if not is_noscript(exc):
+            raise
+    send(*script.load_args())
+    return send(*command)
+
+
+async def arun(send: Callable[..., Awaitable[Any]], call: Call) -> Any:
+    """``run`` for an asyncio client."""
+    script = SCRIPTS[call.script]
+    command = script.evalsha_args(call.keys, call.args)
+    try:
+        return await send(*command)
+    except ResponseError as exc:
+        if not is_noscript(exc):
+            raise
+    await send(*script.load_args())
+    return await send(*command)
+
+
+_SESSION = ("apply", "session")
+_LAYOUT = {"LAYOUT_INDEX": layout.INDEX, "LAYOUT_SESSION": layout.SESSION}
+_META = ("epoch", "reason", "source", "id", "cap")
+_ALL: Final = (
+    Script(
+        "login",
+        (*_SESSION, "login"),
+        rev=("user", "all", "sid", "log", "epoch"),
+        keys=("idx", "session"),
+        argv=(
+            *("now", "sub", "sid", "jti", "iat", "exp", "idle_exp", "abs_exp", "ip", "ua"),
+            *("device", "claims", "max_sessions", "till", "epoch"),
+        ),
+        consts=_LAYOUT,
+    ),
+    Script(
+        "refresh",
+        (*_SESSION, "refresh"),
+        rev=("sid", "jti", "user", "all", "kid", "log", "epoch"),
+        keys=("idx", "session"),
+        argv=(
+            *("now", "sid", "jti", "kid", "new_jti", "new_iat", "refresh_ttl", "idle_timeout"),
+            *("overlap", "till", "epoch", "leeway"),
+        ),
+        consts=_LAYOUT,
+    ),
+    Script(
+        "logout",
+        (*_SESSION, "logout"),
+        rev=("sid", "log", "epoch"),
+        keys=("idx", "session", "budget"),
+        optional=1,
+        argv=("now", "sid", "till", *_META),
+        consts=_LAYOUT,
+    ),
+    Script(
+        "logout_all",
+        (*_SESSION, "logout_all"),
+        rev=("user", "user:until", "log", "epoch"),
+        keys=("idx", "budget"),
+        optional=1,
+        argv=("now", "sub", "before", "till_offset", *_META, "clamp"),
+        consts=_LAYOUT,
+    ),
+    Script("list", (*_SESSION, "list"), keys=("idx",), argv=("now",), consts=_LAYOUT),
+    Script("get", (*_SESSION, "get"), keys=("session",), argv=("now",), consts=_LAYOUT),
+    Script(
+        "apply",
+        ("apply", "apply_main"),
+        rev=layout.REV_APPLY,
+        argv=REVOCATION,
+        more_keys="budgets",
+    ),
+    Script(
+        "apply_batch",
+        ("apply", "apply_batch"),
+        rev=layout.REV_APPLY,
+        argv=("n",),
+        records=REVOCATION,
+        more_keys="budgets",
+    ),
+    Script(
+        "housekeep",
+        ("apply", "housekeep"),
+        rev=layout.REV_APPLY,
+        keys=("trimmed", "lock"),
+        argv=("now", "min_id", "lock_ms"),
+        flags="allow-oom",  # a full Redis must be able to prune and trim its way back
+    ),
+    Script("oldest", ("oldest",), argv=("group",), more_keys="streams"),
+    Script("forget", ("forget",), keys=("stream",), argv=("group", "consumer")),
+    Script("forward", ("forward",), keys=("stream", "dedup"), argv=("ttl",), more_argv="fields"),
+    Script(
+        "dead_letter_once",
+        ("dead_letter_once",),
+        keys=("dlq", "dedup"),
+        argv=("ttl", "max_len"),
+        more_argv="fields",
+    ),
+)
+SCRIPTS: Final[dict[str, Script]] = {s.name: s for s in _ALL}
+"""Every script, by name."""
