@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc._redis.url import check_redis_url, redact_url
 from sessionsvc.errors import ConfigError
 
@@ -210,17 +211,31 @@ def load_settings(**overrides: object) -> Settings:
 
     The message lists every problem by its environment variable name and never echoes a value.
     """
-    try:
+    with _SETTINGS_BOUNDARY:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_input=False, include_url=False):
-            field = ".".join(str(p) for p in err["loc"]) or "settings"
-            name = f"SESSIONSVC_{field.upper()}" if err["loc"] else field
-            message = "is required" if err["type"] == "missing" else err["msg"]
-            problems.append(f"{name}: {message}")
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
-    except SettingsError as exc:  # a complex value (e.g. app_claims) that is not JSON
-        match = re.search(r'field "(\w+)"', str(exc))
-        name = f"SESSIONSVC_{match[1].upper()}" if match else "settings"
-        raise ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)") from None
+
+
+def _problems(exc: Exception, what: str) -> ConfigError:
+    assert isinstance(exc, ValidationError)
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        name = f"SESSIONSVC_{field.upper()}" if err["loc"] else field
+        message = "is required" if err["type"] == "missing" else err["msg"]
+        problems.append(f"{name}: {message}")
+    return ConfigError("invalid settings: " + "; ".join(problems))
+
+
+def _unparsable(exc: Exception, what: str) -> ConfigError:
+    """A complex value (e.g. app_claims) that is not JSON."""
+    match = re.search(r'field "(\w+)"', str(exc))
+    name = f"SESSIONSVC_{match[1].upper()}" if match else "settings"
+    return ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)")
+
+
+_SETTINGS_BOUNDARY: Final = map_exceptions(
+    rules=(
+        Rule(SettingsError, ConfigError, _unparsable, chain=False),
+        Rule(ValidationError, ConfigError, _problems, chain=False),
+    )
+)

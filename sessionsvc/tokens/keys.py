@@ -21,14 +21,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from jwt import PyJWK
 from jwt.algorithms import Algorithm
-from jwt.exceptions import PyJWTError
+from jwt.exceptions import PyJWKError, PyJWTError
 
+from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc.encoding import StrictDecodeError, loads_object
-from sessionsvc.errors import ConfigError
+from sessionsvc.errors import ConfigError, SessionError
 from sessionsvc.tokens.key_policy import check_jwk
 
 __all__ = ["Key", "KeyRing", "check_disjoint", "load_jwks"]
@@ -133,6 +134,18 @@ def load_jwks(source: str, *, ring: str) -> KeyRing:
     return KeyRing(ring, (_load_key(jwk, ring) for jwk in keys))
 
 
+def _unusable(exc: Exception, what: str) -> SessionError:
+    return ConfigError(f"{what} ({type(exc).__name__})")  # never the text: it may quote the key
+
+
+# PyJWT and cryptography over key material: their errors (ValueError from a bad point or an
+# unsupported curve, TypeError or KeyError from a member of the wrong shape) mean the key.
+_KEY_MATERIAL: Final = tuple(
+    Rule(source, ConfigError, _unusable, chain=False)
+    for source in (PyJWKError, PyJWTError, ValueError, TypeError, KeyError)
+)
+
+
 def _load_key(jwk: object, ring: str) -> Key:
     if not isinstance(jwk, dict):
         raise ConfigError(f"{ring} key ring: every entry of keys must be a JSON object")
@@ -142,10 +155,8 @@ def _load_key(jwk: object, ring: str) -> Key:
     where = f"{ring} key ring, kid {kid!r}"
     check_jwk(jwk, where)
     alg = jwk["alg"]
-    try:
+    with map_exceptions(f"{where}: unusable key", _KEY_MATERIAL):
         parsed = PyJWK(jwk, alg)
-    except (PyJWTError, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"{where}: unusable key ({type(exc).__name__})") from None
     algorithm, key = parsed.Algorithm, parsed.key
     private = _has_private(jwk)
     can_sign = private and "sign" in jwk.get("key_ops", ["sign"])
