@@ -37,12 +37,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from sessionsvc.config import Settings
+from sessionsvc.encoding import as_text as _text
 from sessionsvc.errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import format_number as num
 from sessionsvc.sessions.keys import SessionKeys, sub_of, user_tag
 from sessionsvc.sessions.model import REV_KEYS, SCRIPT_SHAS, SCRIPTS, Call, Op, SessionInfo
-from sessionsvc.sessions.model import text as _text
 from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
 from sessionsvc.tokens.issuer import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
 from sessionsvc.tokens.verify import TokenVerifier

@@ -10,12 +10,11 @@ The sub is already a claim of every token that carries the sid, so the sid revea
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from typing import Final
 
+from sessionsvc.encoding import StrictDecodeError, b64url_decode, b64url_encode
 from sessionsvc.errors import SessionNotFound
 from sessionsvc.revocation.log import RevKeys
 from sessionsvc.tokens.claims import id_claim_problem
@@ -36,7 +35,7 @@ def user_tag(sub: str) -> str:
     raw = sub.encode("utf-8")  # printable: no lone surrogates
     if len(raw) > MAX_SUB_BYTES:
         raise ValueError(f"sub must be at most {MAX_SUB_BYTES} bytes of UTF-8")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return b64url_encode(raw)
 
 
 def new_session_id(sub: str) -> str:
@@ -51,8 +50,8 @@ def sub_of(session_id: object) -> str:
         raise SessionNotFound("not a session id")
     tag = match.group(1)
     try:
-        sub = base64.urlsafe_b64decode(tag + "=" * (-len(tag) % 4)).decode("utf-8")
-    except (binascii.Error, ValueError):
+        sub = b64url_decode(tag).decode("utf-8")
+    except (StrictDecodeError, UnicodeDecodeError):
         raise SessionNotFound("not a session id") from None
     if id_claim_problem(sub) is not None or user_tag(sub) != tag:  # canonical encodings only
         raise SessionNotFound("not a session id")

@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, TypeVar
 
 from sessionsvc._redis.lua import rev_prelude, source
+from sessionsvc.encoding import as_text
 
 __all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionInfo", "text"]
 
 T = TypeVar("T")
+text = as_text  # re-exported under the name the session shells use
 # the {rev} keys each session script touches (declared in KEYS, in this order)
 REV_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "login": ("user", "all", "sid", "log", "epoch"),
@@ -67,7 +69,7 @@ class SessionInfo:
     @classmethod
     def from_hash(cls, flat: Sequence[bytes | str]) -> SessionInfo:
         """Decode a session hash as HGETALL returns it from a script (flat field/value list)."""
-        h = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+        h = {as_text(flat[i]): as_text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
         idle, absolute = float(h["idle_exp"]), float(h["abs_exp"])
         return cls(
             h["sid"],
@@ -85,8 +87,3 @@ class SessionInfo:
     def as_dict(self) -> dict[str, Any]:
         """The session as a JSON-ready dict."""
         return asdict(self)
-
-
-def text(value: bytes | str) -> str:
-    """A reply element as ``str`` (clients may or may not decode responses)."""
-    return value.decode("utf-8") if isinstance(value, bytes) else value

@@ -14,7 +14,6 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -28,7 +27,7 @@ from jwt.algorithms import Algorithm
 from jwt.exceptions import PyJWKError, PyJWTError
 
 from sessionsvc._boundary import Rule, map_exceptions
-from sessionsvc.encoding import StrictDecodeError, loads_object
+from sessionsvc.encoding import StrictDecodeError, b64url_encode, loads_object
 from sessionsvc.errors import ConfigError, SessionError
 from sessionsvc.tokens.key_policy import check_jwk
 
@@ -67,13 +66,13 @@ class Key:
         """Sign ``payload`` as a compact JWS with header ``{alg, kid, typ}``."""
         if self.signing_key is None:
             raise ConfigError(f"key {self.kid!r} holds no private material: it cannot sign")
-        header = _b64(
+        header = b64url_encode(
             json.dumps({"alg": self.alg, "kid": self.kid, "typ": typ}, separators=_COMPACT)
         )
-        body = _b64(json.dumps(payload, separators=_COMPACT, allow_nan=False))
+        body = b64url_encode(json.dumps(payload, separators=_COMPACT, allow_nan=False))
         signing_input = f"{header}.{body}"
         signature = self.algorithm.sign(signing_input.encode("ascii"), self.signing_key)
-        return f"{signing_input}.{_b64(signature)}"
+        return f"{signing_input}.{b64url_encode(signature)}"
 
     def __repr__(self) -> str:
         return f"Key(kid={self.kid!r}, alg={self.alg!r}, signs={self.signing_key is not None})"
@@ -180,11 +179,6 @@ def _load_key(jwk: object, ring: str) -> Key:
     )
 
 
-def _b64(data: str | bytes) -> str:
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 def _has_private(jwk: Mapping[str, Any]) -> bool:
     return jwk["kty"] == "oct" or "d" in jwk
 
@@ -193,7 +187,7 @@ def _thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK thumbprint (SHA-256, base64url) of the key's defining members."""
     members = {m: jwk[m] for m in _THUMBPRINT_MEMBERS[jwk["kty"]]}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+    return b64url_encode(hashlib.sha256(canonical).digest())
 
 
 def check_disjoint(access: KeyRing, refresh: KeyRing) -> None:
