@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc._redis.url import check_redis_url, redact_url
-from sessionsvc.errors import ConfigError
+from sessionsvc.errors import ConfigError, InvalidArgument
 
 __all__ = [
     "EVENT_TYPES",
@@ -47,7 +47,7 @@ def check_namespace(value: str) -> str:
     """A namespace without ``-pub`` in it: the Redis user names ``<ns>-<role>`` and
     ``<ns>-pub-<publisher>`` of two namespaces on one Redis can then never be the same."""
     if "-pub" in value:
-        raise ValueError("a namespace may not contain '-pub' (it would blur Redis user names)")
+        raise InvalidArgument("a namespace may not contain '-pub' (it would blur Redis user names)")
     return value
 
 
@@ -59,14 +59,21 @@ MIN_FEED_BLOCK: Final = 0.05
 def check_publisher_names(names: Iterable[str]) -> None:
     """Refuse publisher names that are not 1-32 of ``[A-Za-z0-9_-]``, that name one of our own
     keys (``dlq``, ``pubsub``, ``dedup``), or that two publishers would share once case and
-    ``-``/``_`` are ignored (their ACL password variables, ``PUBLISHER_<NAME>``, would be one)."""
+    ``-``/``_`` are ignored (their ACL password variables, ``PUBLISHER_<NAME>``, would be one).
+    ``InvalidArgument`` (a ``ValueError``: in a validator pydantic reports it as its own)."""
     seen: dict[str, str] = {}
     for name in names:
-        if not re.fullmatch(PUBLISHER_NAME, name) or name.lower() in _RESERVED_INTAKES:
-            raise ValueError("publisher names are 1-32 of [A-Za-z0-9_-], not dlq, pubsub or dedup")
+        if (
+            not isinstance(name, str)
+            or not re.fullmatch(PUBLISHER_NAME, name)
+            or name.lower() in _RESERVED_INTAKES
+        ):
+            raise InvalidArgument(
+                "publisher names are 1-32 of [A-Za-z0-9_-], not dlq, pubsub or dedup"
+            )
         folded = name.upper().replace("-", "_")
         if folded in seen:
-            raise ValueError(f"publisher names {seen[folded]!r} and {name!r} are too alike")
+            raise InvalidArgument(f"publisher names {seen[folded]!r} and {name!r} are too alike")
         seen[folded] = name
 
 

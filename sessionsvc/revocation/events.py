@@ -23,13 +23,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc.encoding import StrictDecodeError, loads_object
-from sessionsvc.errors import SessionError
+from sessionsvc.errors import REJECT_CODES, EventRejected, RejectCode
 from sessionsvc.revocation.view import Revocation
 
 if TYPE_CHECKING:
@@ -52,30 +52,6 @@ __all__ = [
 MAX_FIELDS: Final = 16
 MAX_BYTES: Final = 4096
 _TIME = re.compile(r"\d{1,12}(\.\d{1,6})?", re.ASCII)  # not "١٢٣" or full-width digits
-
-
-RejectCode = Literal[
-    "too_large",
-    "malformed",
-    "unknown_type",
-    "missing_field",
-    "unknown_field",
-    "bad_field",
-    "not_allowed",
-    "unknown_key",
-]
-REJECT_CODES: Final[frozenset[str]] = frozenset(get_args(RejectCode))
-
-
-class EventRejected(SessionError, ValueError):
-    """An inbound event that cannot be applied; ``code`` is stable (one of ``REJECT_CODES``:
-    the module docstring, plus ``not_allowed`` from an intake's rules and ``unknown_key`` from
-    the worker), ``detail`` for humans. A ``SessionError`` and, as before, a ``ValueError``."""
-
-    def __init__(self, code: RejectCode, detail: str) -> None:
-        self.code: RejectCode = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail}")
 
 
 def _seconds(value: object) -> float:

@@ -38,7 +38,13 @@ from typing import Any, Final
 
 from sessionsvc.config import Settings
 from sessionsvc.encoding import as_text as _text
-from sessionsvc.errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
+from sessionsvc.errors import (
+    InvalidArgument,
+    RefreshReuseDetected,
+    SessionError,
+    SessionNotFound,
+    TokenRejected,
+)
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import format_number as num
 from sessionsvc.sessions.keys import SessionKeys, sub_of, user_tag
@@ -57,7 +63,7 @@ def _meta(name: str, value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string")
+        raise InvalidArgument(f"{name} must be a string")
     return value[: _LIMITS[name]]
 
 

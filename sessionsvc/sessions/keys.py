@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sessionsvc.encoding import StrictDecodeError, b64url_decode, b64url_encode
-from sessionsvc.errors import SessionNotFound
+from sessionsvc.errors import InvalidArgument, SessionNotFound
 from sessionsvc.revocation.log import RevKeys
 from sessionsvc.tokens.claims import id_claim_problem
 from sessionsvc.tokens.issuer import new_id
@@ -27,14 +27,14 @@ _SID: Final = re.compile(r"([A-Za-z0-9_-]{2,171})\.[A-Za-z0-9_-]{22}")
 
 
 def user_tag(sub: str) -> str:
-    """The key-safe encoding of ``sub``; ``ValueError`` for a sub that no token could carry
+    """The key-safe encoding of ``sub``; ``InvalidArgument`` for a sub that no token could carry
     (``claims.id_claim_problem``: empty, unprintable) or of more than 128 bytes of UTF-8."""
     problem = id_claim_problem(sub)
     if problem is not None:
-        raise ValueError(f"sub {problem}")
+        raise InvalidArgument(f"sub {problem}")
     raw = sub.encode("utf-8")  # printable: no lone surrogates
     if len(raw) > MAX_SUB_BYTES:
-        raise ValueError(f"sub must be at most {MAX_SUB_BYTES} bytes of UTF-8")
+        raise InvalidArgument(f"sub must be at most {MAX_SUB_BYTES} bytes of UTF-8")
     return b64url_encode(raw)
 
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from sessionsvc.encoding import b64url_encode
-from sessionsvc.errors import ConfigError
+from sessionsvc.errors import ConfigError, InvalidArgument
 from sessionsvc.tokens.key_policy import SUPPORTED_ALGS, check_jwk
 
 __all__ = ["generate_jwk", "generate_jwks"]
@@ -30,7 +30,7 @@ def _random_secret() -> str:
 def generate_jwk(alg: str = "EdDSA", kid: str | None = None) -> dict[str, Any]:
     """A new private JWK for ``alg`` (EdDSA, ES256, RS256 with 3072 bits, HS256 with 32 bytes)."""
     if alg not in SUPPORTED_ALGS:
-        raise ValueError(f"unsupported alg {alg!r}; choose one of {', '.join(SUPPORTED_ALGS)}")
+        raise InvalidArgument(f"unsupported alg {alg!r}; choose one of {', '.join(SUPPORTED_ALGS)}")
     jwk: dict[str, Any]
     if alg == "HS256":
         jwk = {"kty": "oct", "k": _random_secret()}
