@@ -113,6 +113,8 @@ class KeyRing:
 
 def load_jwks(source: str, *, ring: str) -> KeyRing:
     """Build a ``KeyRing`` from a JWKS document, given as JSON text or as a path to a file."""
+    if not isinstance(source, str):
+        raise ConfigError(f"{ring} key ring: the JWKS must be given as JSON text or a path")
     text = source.strip()
     if not text.startswith("{"):
         try:
