@@ -1,6 +1,10 @@
-"""Strict JSON and base64url decoding for untrusted token segments (pure, no I/O).
+"""The one place for base64url and reply text: ``b64url_encode``, the strict ``b64url_decode``
+and ``loads_object`` for untrusted token segments, ``as_text`` for Redis replies (pure, no I/O).
 
-Rules, each of which a lenient decoder gets wrong somewhere:
+There is no lenient decoder: everything sessionsvc decodes it also encoded with
+``b64url_encode``, so the canonical form is the only one it ever needs to read.
+
+Decoding rules, each of which a lenient decoder gets wrong somewhere:
 
 - base64url only (``A-Z a-z 0-9 - _``), no padding, no whitespace, and canonical: the unused low
   bits of the last character must be zero, so that one byte string has exactly one encoding;
@@ -18,13 +22,24 @@ import math
 import re
 from typing import Any
 
-__all__ = ["StrictDecodeError", "b64url_decode", "loads_object"]
+__all__ = ["StrictDecodeError", "as_text", "b64url_decode", "b64url_encode", "loads_object"]
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class StrictDecodeError(ValueError):
     """A segment is not canonical base64url or not a strict JSON object."""
+
+
+def b64url_encode(data: bytes | str) -> str:
+    """Unpadded base64url of ``data`` (a ``str`` is encoded as UTF-8 first)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def as_text(value: bytes | str) -> str:
+    """A reply value as ``str`` (redis-py gives ``bytes`` unless the client decodes replies)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def b64url_decode(segment: str) -> bytes:
@@ -35,7 +50,7 @@ def b64url_decode(segment: str) -> bytes:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except binascii.Error as exc:  # pragma: no cover - the regex admits only valid input
         raise StrictDecodeError("not base64url") from exc
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+    if b64url_encode(raw) != segment:
         raise StrictDecodeError("non-canonical base64url")
     return raw
 

@@ -9,7 +9,14 @@ uses (PyJWT, cryptography, redis-py, pydantic) are mapped to these at the bounda
      │    └── RefreshReuseDetected  a consumed refresh token came back: its session is revoked
      ├── ClaimNotAllowed          an app claim outside the allow-list was asked for
      ├── SessionNotFound          no live session with that id
-     └── StoreUnavailable         Redis could not be reached or answered an error
+     ├── StoreUnavailable         Redis could not be reached or answered an error
+     ├── InvalidArgument          a bad argument (an empty sub, a non-string ip…); a ValueError
+     └── EventRejected            a revocation event (or entry) that cannot be applied; a
+                                  ValueError; ``.code`` is stable (sessionsvc.revocation.events)
+
+``sessionsvc._boundary.map_exceptions`` is where library errors are mapped; no bare ``ValueError``,
+``TypeError`` or ``KeyError`` leaves a public method on bad input. The two ``ValueError``
+subclasses stay ``ValueError`` so that code written against earlier versions keeps working.
 
 ``TokenRejected.reason`` is one of ``REASONS``; the codes are a contract (logs, metrics, the CLI's
 JSON output and HTTP integrations carry them), the ``detail`` text is not.
@@ -39,6 +46,18 @@ Reason = Literal[
 ]
 
 REASONS: Final[frozenset[str]] = frozenset(get_args(Reason))
+
+RejectCode = Literal[
+    "too_large",
+    "malformed",
+    "unknown_type",
+    "missing_field",
+    "unknown_field",
+    "bad_field",
+    "not_allowed",
+    "unknown_key",
+]
+REJECT_CODES: Final[frozenset[str]] = frozenset(get_args(RejectCode))
 
 
 class SessionError(Exception):
@@ -80,3 +99,20 @@ class SessionNotFound(SessionError):
 
 class StoreUnavailable(SessionError):
     """Redis could not be reached, timed out, or answered with an error."""
+
+
+class InvalidArgument(SessionError, ValueError):
+    """An argument no call could accept (an empty or unprintable ``sub``, a non-string ``ip``,
+    an unsupported ``alg``…): a programming error of the caller, not of the data."""
+
+
+class EventRejected(SessionError, ValueError):
+    """An inbound event (or revocation entry) that cannot be applied; ``code`` is one of
+    ``REJECT_CODES`` (``sessionsvc.revocation.events`` says when; ``not_allowed`` comes from an
+    intake's rules, ``unknown_key`` from the worker), ``detail`` is for humans. Also a
+    ``ValueError``, as it always was. Importable from ``sessionsvc.revocation.events`` too."""
+
+    def __init__(self, code: RejectCode, detail: str) -> None:
+        self.code: RejectCode = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}")

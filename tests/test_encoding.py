@@ -6,7 +6,13 @@ import base64
 
 import pytest
 
-from sessionsvc.encoding import StrictDecodeError, b64url_decode, loads_object
+from sessionsvc.encoding import (
+    StrictDecodeError,
+    as_text,
+    b64url_decode,
+    b64url_encode,
+    loads_object,
+)
 
 
 def b64(data: bytes) -> str:
@@ -14,6 +20,16 @@ def b64(data: bytes) -> str:
 
 
 # --- base64url -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"ab", b"abc", b"\xfb\xff\xfe", bytes(range(256))])
+def test_b64url_encode_is_unpadded_base64url(data: bytes) -> None:
+    assert b64url_encode(data) == b64(data)
+    assert b64url_encode(data.decode("latin-1")) == b64(data.decode("latin-1").encode("utf-8"))
+
+
+def test_as_text_decodes_bytes_and_keeps_str() -> None:
+    assert as_text(b"caf\xc3\xa9") == as_text("café") == "café"
 
 
 @pytest.mark.parametrize("data", [b"", b"a", b"ab", b"abc", b"\xfb\xff\xfe", bytes(range(256))])

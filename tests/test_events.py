@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+import sessionsvc
+from sessionsvc.errors import SessionError
 from sessionsvc.revocation.events import (
+    REJECT_CODES,
     AllRevoke,
     EventRejected,
     KeyRevoke,
@@ -200,3 +203,12 @@ def test_a_json_time_is_written_back_as_the_stream_contract_has_it(
     written = encode_fields(event)
     assert written["before"] == wire
     assert parse_fields(written.items()).type == "all.revoke"  # the worker takes it
+
+
+def test_event_rejected_is_a_session_error_and_still_a_value_error() -> None:
+    with pytest.raises(SessionError) as info:
+        parse_fields([("type", "nope")])
+    assert isinstance(info.value, ValueError)
+    assert info.value.code == "unknown_type"
+    assert info.value.code in REJECT_CODES
+    assert sessionsvc.EventRejected is EventRejected

@@ -12,13 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from sessionsvc import ConfigError, generate_jwk
+from sessionsvc.encoding import b64url_encode
 from sessionsvc.tokens.key_policy import MIN_RSA_BITS, SUPPORTED_ALGS, check_jwk
 
 WHERE = "access key ring, kid 'k1'"
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+b64 = b64url_encode
 
 
 def hs256(secret: bytes, **extra: Any) -> dict[str, Any]:

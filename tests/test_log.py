@@ -17,6 +17,7 @@ from sessions_harness import dump_all, poison_log, read_log
 
 from sessionsvc import Revocation, RevocationView, SessionService, TokenRejected
 from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
+from sessionsvc.encoding import b64url_decode, loads_object
 from sessionsvc.revocation.events import Lifetimes, parse_fields
 from sessionsvc.revocation.log import (
     APPLY_REVOCATION,
@@ -157,11 +158,7 @@ def test_apply_refuses_junk(client: redis.Redis) -> None:
 
 
 def _jti(token: str) -> str:
-    import base64
-    import json
-
-    payload = token.split(".")[1]
-    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"])
+    return str(loads_object(b64url_decode(token.split(".")[1]))["jti"])
 
 
 @pytest.mark.redis

@@ -77,7 +77,7 @@ def encode(node: tuple[str, Any]) -> bytes:
 
 
 def resp2(node: tuple[str, Any]) -> bytes:
-    """The RESP2 form the digest is defined over (``sessionsvc._redis.resp`` docstring)."""
+    """The RESP2 form the digest is defined over (``sessionsvc._redis.resp.digest`` docstring)."""
     kind, v = node
     if kind in ("bulk", "verbatim"):
         return b"$%d\r\n%s\r\n" % (len(v), v)

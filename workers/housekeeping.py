@@ -36,8 +36,8 @@ from typing import Any
 import structlog
 
 from sessionsvc._redis.scripts import SCRIPTS
+from sessionsvc.encoding import as_text
 from sessionsvc.revocation.feed_core import stream_id
-from sessionsvc.revocation.log import as_text
 
 from .core import WorkerCore
 from .health import HealthState

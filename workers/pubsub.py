@@ -34,9 +34,9 @@ from sessionsvc._redis.bounded import BoundedConnection, Oversized
 from sessionsvc._redis.clients import blocking_client
 from sessionsvc._redis.scripts import SCRIPTS, run
 from sessionsvc.config import Settings
+from sessionsvc.encoding import as_text
 from sessionsvc.revocation.events import MAX_BYTES, EventRejected, encode_fields, parse_message
 from sessionsvc.revocation.intakes import Intakes
-from sessionsvc.revocation.log import as_text
 
 from .core import DLQ_COPY
 from .health import HealthState

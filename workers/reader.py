@@ -22,8 +22,8 @@ import structlog
 from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc.encoding import as_text
 from sessionsvc.revocation.intakes import Intakes
-from sessionsvc.revocation.log import as_text
 
 from .core import Entry
 from .options import WorkerOptions

@@ -10,7 +10,6 @@ Without a server binary it falls back to ``SESSIONSVC_REDIS_URL`` under a throw-
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import secrets
@@ -26,6 +25,7 @@ import redis
 from sessionsvc._redis.acl import password_hash, render, roles
 from sessionsvc.config import Settings
 from sessionsvc.embedded import RedisProcess
+from sessionsvc.encoding import as_text, b64url_decode, b64url_encode
 from sessionsvc.errors import RefreshReuseDetected, TokenRejected
 from sessionsvc.revocation.intakes import Intakes
 from sessionsvc.revocation.view import Revocation
@@ -198,7 +198,7 @@ def _other_system(
     while not raw.exists(intakes.dlq) and time.monotonic() < deadline:
         time.sleep(0.01)
     letters: Any = raw.xrange(intakes.dlq, count=1)
-    code = letters[0][1][b"dlq:error"].decode() if letters else "(none yet)"
+    code = as_text(letters[0][1][b"dlq:error"]) if letters else "(none yet)"
     say(f"   it may not send all.revoke: dead-lettered, {code}")
     if isolated:
         say(f"   {_trim_attempt(settings, url)}")
@@ -245,7 +245,7 @@ def _attacks(say: Say, issuer: TokenIssuer, validator: Validator) -> None:
     fresh = issuer.issue("dave")
     header, payload, signature = fresh.access_token.split(".")
     none_header = _b64({"alg": "none", "typ": "at+jwt", "kid": "demo-access-1"})
-    forged = _b64(json.loads(base64.urlsafe_b64decode(payload + "==")) | {"sub": "admin"})
+    forged = _b64(json.loads(b64url_decode(payload)) | {"sub": "admin"})
     _attempt(say, "alg none", lambda: validator.validate(f"{none_header}.{payload}."))
     _attempt(
         say,
@@ -260,5 +260,4 @@ def _attacks(say: Say, issuer: TokenIssuer, validator: Validator) -> None:
 
 
 def _b64(obj: object) -> str:
-    raw = json.dumps(obj, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return b64url_encode(json.dumps(obj, separators=(",", ":")))

@@ -22,8 +22,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc.config.redis_url import check_redis_url, redact_url
-from sessionsvc.errors import ConfigError
+from sessionsvc.errors import ConfigError, InvalidArgument
 
 __all__ = [
     "EVENT_TYPES",
@@ -46,7 +47,7 @@ def check_namespace(value: str) -> str:
     """A namespace without ``-pub`` in it: the Redis user names ``<ns>-<role>`` and
     ``<ns>-pub-<publisher>`` of two namespaces on one Redis can then never be the same."""
     if "-pub" in value:
-        raise ValueError("a namespace may not contain '-pub' (it would blur Redis user names)")
+        raise InvalidArgument("a namespace may not contain '-pub' (it would blur Redis user names)")
     return value
 
 
@@ -58,14 +59,21 @@ MIN_FEED_BLOCK: Final = 0.05
 def check_publisher_names(names: Iterable[str]) -> None:
     """Refuse publisher names that are not 1-32 of ``[A-Za-z0-9_-]``, that name one of our own
     keys (``dlq``, ``pubsub``, ``dedup``), or that two publishers would share once case and
-    ``-``/``_`` are ignored (their ACL password variables, ``PUBLISHER_<NAME>``, would be one)."""
+    ``-``/``_`` are ignored (their ACL password variables, ``PUBLISHER_<NAME>``, would be one).
+    ``InvalidArgument`` (a ``ValueError``: in a validator pydantic reports it as its own)."""
     seen: dict[str, str] = {}
     for name in names:
-        if not re.fullmatch(PUBLISHER_NAME, name) or name.lower() in _RESERVED_INTAKES:
-            raise ValueError("publisher names are 1-32 of [A-Za-z0-9_-], not dlq, pubsub or dedup")
+        if (
+            not isinstance(name, str)
+            or not re.fullmatch(PUBLISHER_NAME, name)
+            or name.lower() in _RESERVED_INTAKES
+        ):
+            raise InvalidArgument(
+                "publisher names are 1-32 of [A-Za-z0-9_-], not dlq, pubsub or dedup"
+            )
         folded = name.upper().replace("-", "_")
         if folded in seen:
-            raise ValueError(f"publisher names {seen[folded]!r} and {name!r} are too alike")
+            raise InvalidArgument(f"publisher names {seen[folded]!r} and {name!r} are too alike")
         seen[folded] = name
 
 
@@ -210,17 +218,31 @@ def load_settings(**overrides: object) -> Settings:
 
     The message lists every problem by its environment variable name and never echoes a value.
     """
-    try:
+    with _SETTINGS_BOUNDARY:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_input=False, include_url=False):
-            field = ".".join(str(p) for p in err["loc"]) or "settings"
-            name = f"SESSIONSVC_{field.upper()}" if err["loc"] else field
-            message = "is required" if err["type"] == "missing" else err["msg"]
-            problems.append(f"{name}: {message}")
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
-    except SettingsError as exc:  # a complex value (e.g. app_claims) that is not JSON
-        match = re.search(r'field "(\w+)"', str(exc))
-        name = f"SESSIONSVC_{match[1].upper()}" if match else "settings"
-        raise ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)") from None
+
+
+def _problems(exc: Exception, what: str) -> ConfigError:
+    assert isinstance(exc, ValidationError)
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        name = f"SESSIONSVC_{field.upper()}" if err["loc"] else field
+        message = "is required" if err["type"] == "missing" else err["msg"]
+        problems.append(f"{name}: {message}")
+    return ConfigError("invalid settings: " + "; ".join(problems))
+
+
+def _unparsable(exc: Exception, what: str) -> ConfigError:
+    """A complex value (e.g. app_claims) that is not JSON."""
+    match = re.search(r'field "(\w+)"', str(exc))
+    name = f"SESSIONSVC_{match[1].upper()}" if match else "settings"
+    return ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)")
+
+
+_SETTINGS_BOUNDARY: Final = map_exceptions(
+    rules=(
+        Rule(SettingsError, ConfigError, _unparsable, chain=False),
+        Rule(ValidationError, ConfigError, _problems, chain=False),
+    )
+)

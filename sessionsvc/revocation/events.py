@@ -27,16 +27,20 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
+from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc.encoding import StrictDecodeError, loads_object
+from sessionsvc.errors import REJECT_CODES, EventRejected, RejectCode
 from sessionsvc.revocation.view import Revocation
 
 if TYPE_CHECKING:
     from sessionsvc.config import Settings
 
 __all__ = [
+    "REJECT_CODES",
     "Event",
     "EventRejected",
     "Lifetimes",
+    "RejectCode",
     "dumps",
     "encode_fields",
     "parse_fields",
@@ -48,15 +52,6 @@ __all__ = [
 MAX_FIELDS: Final = 16
 MAX_BYTES: Final = 4096
 _TIME = re.compile(r"\d{1,12}(\.\d{1,6})?", re.ASCII)  # not "١٢٣" or full-width digits
-
-
-class EventRejected(ValueError):
-    """An inbound event that cannot be applied; ``code`` is stable, ``detail`` for humans."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail}")
 
 
 def _seconds(value: object) -> float:
@@ -125,7 +120,7 @@ Event = Annotated[
     SessionRevoke | UserRevoke | TokenRevoke | AllRevoke | KeyRevoke, Field(discriminator="type")
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
-_CODES: Final = {
+_CODES: Final[dict[str, RejectCode]] = {
     "missing": "missing_field",
     "extra_forbidden": "unknown_field",
     "union_tag_invalid": "unknown_type",
@@ -133,14 +128,21 @@ _CODES: Final = {
 }
 
 
+def _rejected(exc: Exception, what: str) -> EventRejected:
+    """The first problem pydantic found, as a stable code and a detail (never the input)."""
+    assert isinstance(exc, ValidationError)
+    err = exc.errors(include_input=False, include_url=False)[0]
+    code = _CODES.get(err["type"], "bad_field")
+    where = ".".join(str(p) for p in err["loc"][1:] or err["loc"])
+    return EventRejected(code, f"{where}: {err['msg']}" if where else err["msg"])
+
+
+_MODELS: Final = map_exceptions(rules=(Rule(ValidationError, EventRejected, _rejected, False),))
+
+
 def _validate(obj: Mapping[str, Any]) -> Event:
-    try:
+    with _MODELS:
         return _EVENT.validate_python(obj)
-    except ValidationError as exc:
-        err = exc.errors(include_input=False, include_url=False)[0]
-        code = _CODES.get(err["type"], "bad_field")
-        where = ".".join(str(p) for p in err["loc"][1:] or err["loc"])
-        raise EventRejected(code, f"{where}: {err['msg']}" if where else err["msg"]) from None
 
 
 def parse_fields(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> Event:

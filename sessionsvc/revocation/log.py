@@ -30,6 +30,7 @@ from typing import Final, cast
 
 from sessionsvc._redis import layout
 from sessionsvc._redis.scripts import REVOCATION, SCRIPTS
+from sessionsvc.encoding import as_text  # re-exported: feed_core imports it from here
 from sessionsvc.revocation.view import KINDS, Kind, Revocation
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "META_FIELDS",
     "OVER_CAPACITY",
     "RevKeys",
+    "as_text",
     "decode_entry",
     "entry_meta",
     "format_number",
@@ -138,11 +140,6 @@ def revocation_args(
         cap=str(cap),
         budget=str(budget),
     )
-
-
-def as_text(value: bytes | str) -> str:
-    """A reply value as text (redis-py gives bytes)."""
-    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def _fields(fields: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
+from sessionsvc.errors import EventRejected
 from sessionsvc.revocation.idset import ExpiringIds
 
 __all__ = ["KINDS", "Revocation", "RevocationView"]
@@ -45,9 +46,9 @@ class Revocation:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown revocation kind {self.kind!r}")
-        if (self.kind == "all") != (self.value == ""):
-            raise ValueError("'all' takes no value; every other kind needs one")
+            raise EventRejected("unknown_type", f"unknown revocation kind {self.kind!r}")
+        if not isinstance(self.value, str) or (self.kind == "all") != (self.value == ""):
+            raise EventRejected("bad_field", "'all' takes no value; every other kind needs one")
         before, until = self.before, self.until  # NaN would make max() drop a revocation
         if (
             type(before) not in _NUMBERS
@@ -55,7 +56,9 @@ class Revocation:
             or math.isnan(before)
             or math.isnan(until)
         ):
-            raise ValueError("before and until must be numbers (seconds since the epoch)")
+            raise EventRejected(
+                "bad_field", "before and until must be numbers (seconds since the epoch)"
+            )
 
 
 class RevocationView:

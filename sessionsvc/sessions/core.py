@@ -39,12 +39,18 @@ from typing import Any, Final
 
 from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc.config import Settings
-from sessionsvc.errors import RefreshReuseDetected, SessionError, SessionNotFound, TokenRejected
+from sessionsvc.encoding import as_text as _text
+from sessionsvc.errors import (
+    InvalidArgument,
+    RefreshReuseDetected,
+    SessionError,
+    SessionNotFound,
+    TokenRejected,
+)
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import format_number as num
 from sessionsvc.sessions.keys import SessionKeys, sub_of, user_tag
 from sessionsvc.sessions.model import REV_KEYS, SCRIPT_SHAS, SCRIPTS, Call, Op, SessionInfo
-from sessionsvc.sessions.model import text as _text
 from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
 from sessionsvc.tokens.issuer import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
 from sessionsvc.tokens.verify import TokenVerifier
@@ -59,7 +65,7 @@ def _meta(name: str, value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string")
+        raise InvalidArgument(f"{name} must be a string")
     return value[: _LIMITS[name]]
 
 

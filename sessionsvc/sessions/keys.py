@@ -10,14 +10,13 @@ The sub is already a claim of every token that carries the sid, so the sid revea
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from typing import Final
 
 from sessionsvc._redis import layout
-from sessionsvc.errors import SessionNotFound
+from sessionsvc.encoding import StrictDecodeError, b64url_decode, b64url_encode
+from sessionsvc.errors import InvalidArgument, SessionNotFound
 from sessionsvc.revocation.log import RevKeys
 from sessionsvc.tokens.claims import id_claim_problem
 from sessionsvc.tokens.issuer import new_id
@@ -29,15 +28,15 @@ _SID: Final = re.compile(r"([A-Za-z0-9_-]{2,171})\.[A-Za-z0-9_-]{22}")
 
 
 def user_tag(sub: str) -> str:
-    """The key-safe encoding of ``sub``; ``ValueError`` for a sub that no token could carry
+    """The key-safe encoding of ``sub``; ``InvalidArgument`` for a sub that no token could carry
     (``claims.id_claim_problem``: empty, unprintable) or of more than 128 bytes of UTF-8."""
     problem = id_claim_problem(sub)
     if problem is not None:
-        raise ValueError(f"sub {problem}")
+        raise InvalidArgument(f"sub {problem}")
     raw = sub.encode("utf-8")  # printable: no lone surrogates
     if len(raw) > MAX_SUB_BYTES:
-        raise ValueError(f"sub must be at most {MAX_SUB_BYTES} bytes of UTF-8")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        raise InvalidArgument(f"sub must be at most {MAX_SUB_BYTES} bytes of UTF-8")
+    return b64url_encode(raw)
 
 
 def new_session_id(sub: str) -> str:
@@ -52,8 +51,8 @@ def sub_of(session_id: object) -> str:
         raise SessionNotFound("not a session id")
     tag = match.group(1)
     try:
-        sub = base64.urlsafe_b64decode(tag + "=" * (-len(tag) % 4)).decode("utf-8")
-    except (binascii.Error, ValueError):
+        sub = b64url_decode(tag).decode("utf-8")
+    except (StrictDecodeError, UnicodeDecodeError):
         raise SessionNotFound("not a session id") from None
     if id_claim_problem(sub) is not None or user_tag(sub) != tag:  # canonical encodings only
         raise SessionNotFound("not a session id")

@@ -15,10 +15,12 @@ from typing import Any, Final, TypeVar
 
 from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc._redis.scripts import Call
+from sessionsvc.encoding import as_text
 
 __all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionInfo", "text"]
 
 T = TypeVar("T")
+text = as_text  # re-exported under the name the session shells use
 SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "get")
 REV_KEYS: Final = {name: REGISTRY[name].rev for name in SESSION_SCRIPTS}
 SCRIPTS: Final = {name: REGISTRY[name].text for name in SESSION_SCRIPTS}
@@ -46,7 +48,7 @@ class SessionInfo:
     @classmethod
     def from_hash(cls, flat: Sequence[bytes | str]) -> SessionInfo:
         """Decode a session hash as HGETALL returns it from a script (flat field/value list)."""
-        h = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+        h = {as_text(flat[i]): as_text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
         idle, absolute = float(h["idle_exp"]), float(h["abs_exp"])
         return cls(
             h["sid"],
@@ -64,8 +66,3 @@ class SessionInfo:
     def as_dict(self) -> dict[str, Any]:
         """The session as a JSON-ready dict."""
         return asdict(self)
-
-
-def text(value: bytes | str) -> str:
-    """A reply element as ``str`` (clients may or may not decode responses)."""
-    return value.decode("utf-8") if isinstance(value, bytes) else value

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc.config import Settings, load_settings
-from sessionsvc.errors import ClaimNotAllowed, ConfigError
+from sessionsvc.errors import ClaimNotAllowed, ConfigError, InvalidArgument
 from sessionsvc.tokens.claims import ACCESS_CLAIMS, id_claim_problem
 from sessionsvc.tokens.keys import KeyRing, check_disjoint, load_jwks
 from sessionsvc.validator import ACCESS_TYPE
@@ -21,11 +22,23 @@ RESERVED_CLAIMS: Final = frozenset(ACCESS_CLAIMS) | {"typ", "cnf", "act", "azp",
 
 
 def _check_ids(sub: object, sid: object) -> None:
-    """``ValueError`` for a ``sub`` or ``sid`` that validation would reject (the one id rule)."""
+    """``InvalidArgument`` for a ``sub`` or ``sid`` that validation would reject (the one id
+    rule)."""
     for name, value in (("sub", sub), ("sid", sid)):
         problem = id_claim_problem(value)
         if problem is not None:
-            raise ValueError(f"{name} {problem}")
+            raise InvalidArgument(f"{name} {problem}")
+
+
+def _not_json(exc: Exception, what: str) -> InvalidArgument:
+    return InvalidArgument(f"claims must be JSON values ({type(exc).__name__})")
+
+
+# json.dumps of the payload: TypeError for a value that is not JSON, ValueError for NaN or a
+# circular structure
+_JSON_CLAIMS: Final = map_exceptions(
+    rules=tuple(Rule(s, InvalidArgument, _not_json, chain=False) for s in (TypeError, ValueError))
+)
 
 
 def new_id() -> str:
@@ -78,7 +91,8 @@ class TokenIssuer:
         self, sub: str, sid: str, claims: Mapping[str, Any] | None = None, *, now: int | None = None
     ) -> str:
         """Sign an access token for ``sub`` in session ``sid`` with allow-listed app ``claims``
-        (``ValueError`` for a ``sub`` or ``sid`` that validation would reject)."""
+        (``InvalidArgument`` for a ``sub`` or ``sid`` that validation would reject, or for a claim
+        value that is not JSON)."""
         _check_ids(sub, sid)
         extra = dict(claims or {})
         refused = extra.keys() - self._allowed
@@ -95,7 +109,8 @@ class TokenIssuer:
             "nbf": iat,
             "exp": iat + self.settings.access_ttl,
         }
-        return self._access_key.sign(payload, ACCESS_TYPE)
+        with _JSON_CLAIMS:
+            return self._access_key.sign(payload, ACCESS_TYPE)
 
     def refresh_token(
         self,
@@ -124,7 +139,7 @@ class TokenIssuer:
         self, sub: str, *, sid: str | None = None, claims: Mapping[str, Any] | None = None
     ) -> TokenPair:
         """A new access + refresh pair for ``sub`` (a new session id unless ``sid`` is given);
-        ``ValueError`` for a ``sub`` or ``sid`` that validation would reject."""
+        ``InvalidArgument`` for a ``sub`` or ``sid`` that validation would reject."""
         sid = sid or new_id()
         _check_ids(sub, sid)  # before any signing
         now = int(self.clock())

@@ -14,21 +14,21 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from jwt import PyJWK
 from jwt.algorithms import Algorithm
-from jwt.exceptions import PyJWTError
+from jwt.exceptions import PyJWKError, PyJWTError
 
-from sessionsvc.encoding import StrictDecodeError, loads_object
-from sessionsvc.errors import ConfigError
+from sessionsvc._boundary import Rule, map_exceptions
+from sessionsvc.encoding import StrictDecodeError, b64url_encode, loads_object
+from sessionsvc.errors import ConfigError, SessionError
 from sessionsvc.tokens.key_policy import check_jwk
 
 __all__ = ["Key", "KeyRing", "check_disjoint", "load_jwks"]
@@ -66,13 +66,13 @@ class Key:
         """Sign ``payload`` as a compact JWS with header ``{alg, kid, typ}``."""
         if self.signing_key is None:
             raise ConfigError(f"key {self.kid!r} holds no private material: it cannot sign")
-        header = _b64(
+        header = b64url_encode(
             json.dumps({"alg": self.alg, "kid": self.kid, "typ": typ}, separators=_COMPACT)
         )
-        body = _b64(json.dumps(payload, separators=_COMPACT, allow_nan=False))
+        body = b64url_encode(json.dumps(payload, separators=_COMPACT, allow_nan=False))
         signing_input = f"{header}.{body}"
         signature = self.algorithm.sign(signing_input.encode("ascii"), self.signing_key)
-        return f"{signing_input}.{_b64(signature)}"
+        return f"{signing_input}.{b64url_encode(signature)}"
 
     def __repr__(self) -> str:
         return f"Key(kid={self.kid!r}, alg={self.alg!r}, signs={self.signing_key is not None})"
@@ -113,6 +113,8 @@ class KeyRing:
 
 def load_jwks(source: str, *, ring: str) -> KeyRing:
     """Build a ``KeyRing`` from a JWKS document, given as JSON text or as a path to a file."""
+    if not isinstance(source, str):
+        raise ConfigError(f"{ring} key ring: the JWKS must be given as JSON text or a path")
     text = source.strip()
     if not text.startswith("{"):
         try:
@@ -133,6 +135,18 @@ def load_jwks(source: str, *, ring: str) -> KeyRing:
     return KeyRing(ring, (_load_key(jwk, ring) for jwk in keys))
 
 
+def _unusable(exc: Exception, what: str) -> SessionError:
+    return ConfigError(f"{what} ({type(exc).__name__})")  # never the text: it may quote the key
+
+
+# PyJWT and cryptography over key material: their errors (ValueError from a bad point or an
+# unsupported curve, TypeError or KeyError from a member of the wrong shape) mean the key.
+_KEY_MATERIAL: Final = tuple(
+    Rule(source, ConfigError, _unusable, chain=False)
+    for source in (PyJWKError, PyJWTError, ValueError, TypeError, KeyError)
+)
+
+
 def _load_key(jwk: object, ring: str) -> Key:
     if not isinstance(jwk, dict):
         raise ConfigError(f"{ring} key ring: every entry of keys must be a JSON object")
@@ -142,10 +156,8 @@ def _load_key(jwk: object, ring: str) -> Key:
     where = f"{ring} key ring, kid {kid!r}"
     check_jwk(jwk, where)
     alg = jwk["alg"]
-    try:
+    with map_exceptions(f"{where}: unusable key", _KEY_MATERIAL):
         parsed = PyJWK(jwk, alg)
-    except (PyJWTError, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"{where}: unusable key ({type(exc).__name__})") from None
     algorithm, key = parsed.Algorithm, parsed.key
     private = _has_private(jwk)
     can_sign = private and "sign" in jwk.get("key_ops", ["sign"])
@@ -169,11 +181,6 @@ def _load_key(jwk: object, ring: str) -> Key:
     )
 
 
-def _b64(data: str | bytes) -> str:
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 def _has_private(jwk: Mapping[str, Any]) -> bool:
     return jwk["kty"] == "oct" or "d" in jwk
 
@@ -182,7 +189,7 @@ def _thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK thumbprint (SHA-256, base64url) of the key's defining members."""
     members = {m: jwk[m] for m in _THUMBPRINT_MEMBERS[jwk["kty"]]}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+    return b64url_encode(hashlib.sha256(canonical).digest())
 
 
 def check_disjoint(access: KeyRing, refresh: KeyRing) -> None:
