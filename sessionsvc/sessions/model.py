@@ -45,6 +45,16 @@ class Call:
     keys: list[str]
     args: list[str]
 
+    @property
+    def sha(self) -> str:
+        """The script's SHA-1 (what EVALSHA sends)."""
+        return SCRIPT_SHAS[self.script]
+
+    @property
+    def source(self) -> str:
+        """The script's text (loaded on NOSCRIPT)."""
+        return SCRIPTS[self.script]
+
 
 Op = Generator[Call, Any, T]
 
