@@ -81,7 +81,14 @@ class operation(Generic[C, P, T]):
         first, *rest = signature.parameters.values()  # the core: the shell's ``self`` here
         result = get_args(signature.return_annotation)  # Op[T]: Generator[effect, reply, T]
         method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[first.replace(name="self", annotation=inspect.Parameter.empty), *rest],
+            parameters=[
+                first.replace(
+                    name="self",
+                    kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    annotation=inspect.Parameter.empty,
+                ),
+                *rest,
+            ],
             return_annotation=result[-1] if result else signature.return_annotation,
         )
         self._methods[owner] = method
