@@ -35,8 +35,8 @@ from typing import Any
 
 import structlog
 
-from sessionsvc.revocation.feed_core import stream_id
 from sessionsvc.revocation.log import as_text
+from sessionsvc.revocation.replies import stream_id
 from sessionsvc.sessions.core import Call
 
 from .core import WorkerCore

@@ -7,19 +7,22 @@ and send the replies back, so every decision is written once and both shells sta
 Effects: ``Command`` (one command; ``hot`` ones go on the owner's ``HotConnection``, raw
 replies), ``Transaction`` (one MULTI/EXEC, raw replies with error replies in place: redis-py's
 ``raise_on_error=False``), ``Sleep`` (a wait the owner can cut short) and a ``Script`` (anything
-naming a script by ``sha`` and ``source``, e.g. ``sessions.model.Call``: EVALSHA, and on NOSCRIPT
-SCRIPT LOAD and once more).
+naming a script by ``sha`` and ``source``, e.g. ``sessions.model.Call``): EVALSHA, and on NOSCRIPT
+SCRIPT LOAD and EVALSHA again (``_scripts``, the one place of that rule).
 
 A failed effect is thrown into the op at its ``yield``: a Redis error as ``StoreUnavailable``
-(here, once per runner), any other exception as itself. An op that does not catch it ends with it.
+(``_redis_errors``, the one place of that mapping), any other exception as itself. An op that
+does not catch it ends with it. Both runners share all of this; they differ in one ``await``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 import redis
@@ -71,84 +74,100 @@ Effect = Command | Transaction | Sleep | Script
 Op = Generator[Effect, Any, T]
 
 
-def _unavailable(exc: redis.RedisError) -> StoreUnavailable:
-    error = StoreUnavailable(f"redis: {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
-
-
 def run(client: Any, op: Op[T], *, hot: Any = None, wait: Callable[[float], Any] = time.sleep) -> T:
     """Run ``op`` on a ``redis.Redis`` (``hot``: a ``HotConnection``; ``wait``: how to sleep)."""
-    reply: Any = None
-    error: BaseException | None = None
-    try:
-        while True:
-            effect = op.send(reply) if error is None else op.throw(error)
-            error = None
-            try:
-                if type(effect) is Command:
-                    reply = (
-                        hot(*effect.args) if effect.hot else client.execute_command(*effect.args)
-                    )
-                elif type(effect) is Transaction:
-                    pipe = client.pipeline(transaction=True)
-                    for command in effect.commands:
-                        pipe.execute_command(*command)
-                    reply = pipe.execute(raise_on_error=False)
-                elif type(effect) is Sleep:
-                    reply = wait(effect.seconds)
-                else:
-                    reply = _evalsha(client, effect)  # type: ignore[arg-type]
-            except redis.RedisError as exc:
-                error = _unavailable(exc)
-            except Exception as exc:
-                error = exc
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    steps = _Steps(op)
+    while (effect := steps.next()) is not None:
+        with steps, _redis_errors():
+            steps.reply = _begin(client, effect, hot, wait)
+    return steps.value  # type: ignore[no-any-return]
 
 
 async def arun(client: Any, op: Op[T], *, hot: Any = None) -> T:
     """``run`` on a ``redis.asyncio.Redis`` (``hot``: an ``AsyncHotConnection``)."""
+    steps = _Steps(op)
+    while (effect := steps.next()) is not None:
+        with steps, _redis_errors():
+            steps.reply = await _begin(client, effect, hot, asyncio.sleep)
+    return steps.value  # type: ignore[no-any-return]
+
+
+def _begin(client: Any, effect: Effect, hot: Any, wait: Callable[[float], Any]) -> Any:
+    """Execute a plain effect: the reply from a sync client, an awaitable from an async one."""
+    if type(effect) is Command:
+        return hot(*effect.args) if effect.hot else client.execute_command(*effect.args)
+    if type(effect) is Transaction:
+        pipe = client.pipeline(transaction=True)
+        for command in effect.commands:
+            pipe.execute_command(*command)
+        return pipe.execute(raise_on_error=False)
+    if type(effect) is Sleep:
+        return wait(effect.seconds)
+    raise TypeError(f"not an effect: {effect!r}")
+
+
+@contextlib.contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+
+
+class _Steps:
+    """Drives an op: the next effect, after sending the last reply or throwing in its failure
+    (as the context around executing it, it keeps any ``Exception`` for the op)."""
+
+    def __init__(self, op: Op[Any]) -> None:
+        self._op = _scripts(op)
+        self.reply: Any = None
+        self.error: Exception | None = None
+        self.value: Any = None
+
+    def next(self) -> Effect | None:
+        """The next effect, or ``None`` once the op returned (``value``)."""
+        error, self.error = self.error, None
+        try:
+            return self._op.send(self.reply) if error is None else self._op.throw(error)
+        except StopIteration as done:
+            self.value = done.value
+            return None
+
+    def __enter__(self) -> None:
+        self.reply = None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if isinstance(exc, Exception):
+            self.error = exc
+            return True
+        return False  # a cancellation, an interrupt: not the op's to handle
+
+
+def _scripts(op: Op[T]) -> Op[T]:
+    """``op`` with each script run as EVALSHA; on NOSCRIPT (a restarted or failed-over Redis)
+    SCRIPT LOAD and EVALSHA again."""
     reply: Any = None
-    error: BaseException | None = None
-    try:
-        while True:
+    error: Exception | None = None
+    while True:
+        try:
             effect = op.send(reply) if error is None else op.throw(error)
-            error = None
-            try:
-                if type(effect) is Command:
-                    call = hot(*effect.args) if effect.hot else client.execute_command(*effect.args)
-                    reply = await call
-                elif type(effect) is Transaction:
-                    pipe = client.pipeline(transaction=True)
-                    for command in effect.commands:
-                        pipe.execute_command(*command)
-                    reply = await pipe.execute(raise_on_error=False)
-                elif type(effect) is Sleep:
-                    reply = None
-                    await asyncio.sleep(effect.seconds)
-                else:
-                    reply = await _aevalsha(client, effect)  # type: ignore[arg-type]
-            except redis.RedisError as exc:
-                error = _unavailable(exc)
-            except Exception as exc:
-                error = exc
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-
-
-def _evalsha(client: Any, script: Script) -> Any:
-    # EVALSHA; on NOSCRIPT (a restarted or failed-over Redis) load the script and retry once
-    try:
-        return client.evalsha(script.sha, len(script.keys), *script.keys, *script.args)
-    except NoScriptError:
-        client.script_load(script.source)
-        return client.evalsha(script.sha, len(script.keys), *script.keys, *script.args)
-
-
-async def _aevalsha(client: Any, script: Script) -> Any:
-    try:
-        return await client.evalsha(script.sha, len(script.keys), *script.keys, *script.args)
-    except NoScriptError:
-        await client.script_load(script.source)
-        return await client.evalsha(script.sha, len(script.keys), *script.keys, *script.args)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            if type(effect) in (Command, Transaction, Sleep):
+                reply = yield effect
+            else:
+                script: Any = effect
+                call = ("EVALSHA", script.sha, len(script.keys), *script.keys, *script.args)
+                try:
+                    reply = yield Command(call)
+                except StoreUnavailable as exc:
+                    if not isinstance(exc.__cause__, NoScriptError):
+                        raise
+                    yield Command(("SCRIPT LOAD", script.source))
+                    reply = yield Command(call)
+        except Exception as exc:
+            reply, error = None, exc
