@@ -100,7 +100,7 @@ class Follower:
         core = self.core
         sent, since = self._clock(), core.last_id
         read = ("XREAD", "COUNT", BATCH, "BLOCK", self._block_ms, "STREAMS", core.keys.log, since)
-        entries = raw_entries((yield Command(read, hot=True)))
+        entries = raw_entries((yield Command(read, True)))  # hot: the HotConnection
         if entries:
             core.apply_entries(entries)
         if core.gap_possible(sent, self._clock(), len(entries) >= BATCH) and core.trimmed_past(
