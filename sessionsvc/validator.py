@@ -53,7 +53,12 @@ Claims = Mapping[str, Any]
 
 
 class Validator:
-    """Validates access tokens locally; ``validate(token)`` returns read-only claims."""
+    """Validates access tokens locally; ``validate(token)`` returns read-only claims.
+
+    In asyncio code use ``await avalidate(token)``: the same, except that under the ``direct``
+    staleness policy, while the view is stale, it awaits the Redis check. After ``astart()``,
+    ``validate`` never does blocking I/O: stale under ``direct`` is ``stale`` (module docstring).
+    """
 
     def __init__(
         self,
@@ -209,7 +214,8 @@ class Validator:
         return self
 
     def close(self) -> None:
-        """Stop following (the view then ages into staleness) and release connections."""
+        """Stop following (the view then ages into staleness) and release connections
+        (``aclose`` also those of ``avalidate``)."""
         if isinstance(self._feed, Feed):
             self._feed.close()
             self._feed = None  # start() may follow again
