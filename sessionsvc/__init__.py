@@ -26,9 +26,8 @@ from sessionsvc.errors import (
 from sessionsvc.revocation.events import EventRejected
 from sessionsvc.revocation.publisher import AsyncPublisher, Publisher
 from sessionsvc.revocation.view import Revocation, RevocationView
-from sessionsvc.sessions.aservice import AsyncSessionService
 from sessionsvc.sessions.core import SessionInfo
-from sessionsvc.sessions.service import SessionService
+from sessionsvc.sessions.service import AsyncSessionService, SessionService
 from sessionsvc.tokens.issuer import TokenIssuer, TokenPair
 from sessionsvc.tokens.keygen import generate_jwk, generate_jwks
 from sessionsvc.tokens.keys import Key, KeyRing, load_jwks

@@ -16,6 +16,11 @@ Invariants:
   feed is attached the view is local and always fresh. Past it, ``staleness_policy`` decides:
   ``fail_closed`` rejects (``stale``), ``direct`` asks Redis per token, ``fail_open`` accepts and
   counts (``stale_accepts``) with a warning.
+- ``direct`` under asyncio: a validator that follows with ``astart()`` never does blocking I/O
+  in ``validate()``; while stale, ``validate()`` rejects as ``stale`` (``fail_closed``; logged
+  once, ``validator_direct_needs_avalidate``) and ``await avalidate(token)`` asks Redis without
+  blocking the loop. ``avalidate`` is ``validate`` for coroutines under any policy: it awaits only
+  while the view is stale and the policy is ``direct``.
 """
 
 from __future__ import annotations
@@ -30,23 +35,30 @@ import redis
 import structlog
 
 from sessionsvc.config import Settings, load_settings
-from sessionsvc.errors import ConfigError, TokenRejected
-from sessionsvc.revocation.afeed import AsyncFeed
-from sessionsvc.revocation.feed import DirectCheck, Feed
+from sessionsvc.errors import ConfigError, StoreUnavailable, TokenRejected
+from sessionsvc.revocation.direct import AsyncDirectCheck, DirectCheck
+from sessionsvc.revocation.feed import AsyncFeed, Feed
 from sessionsvc.revocation.view import Revocation, RevocationView
 from sessionsvc.tokens.claims import ACCESS_CLAIMS, ClaimRules
+from sessionsvc.tokens.issuer import ACCESS_TYPE
 from sessionsvc.tokens.keys import KeyRing, load_jwks
 from sessionsvc.tokens.verify import TokenVerifier
 
 __all__ = ["ACCESS_TYPE", "Validator"]
 
-ACCESS_TYPE = "at+jwt"
 log = structlog.get_logger("sessionsvc.validator")
+STALE = "the revocation view is older than max_staleness"
+AVALIDATE = "staleness_policy=direct under astart(): validate() rejects as stale; use avalidate()"
 Claims = Mapping[str, Any]
 
 
 class Validator:
-    """Validates access tokens locally; ``validate(token)`` returns read-only claims."""
+    """Validates access tokens locally; ``validate(token)`` returns read-only claims.
+
+    In asyncio code use ``await avalidate(token)``: the same, except that under the ``direct``
+    staleness policy, while the view is stale, it awaits the Redis check. After ``astart()``,
+    ``validate`` never does blocking I/O: stale under ``direct`` is ``stale`` (module docstring).
+    """
 
     def __init__(
         self,
@@ -76,6 +88,9 @@ class Validator:
         self._policy = settings.staleness_policy
         self._feed: Feed | AsyncFeed | None = None
         self._direct: DirectCheck | None = None
+        self._adirect: AsyncDirectCheck | None = None
+        self._asyncio = False  # following with astart(): validate() must not block the loop
+        self._told_avalidate = False
         self._listeners: list[Callable[[Revocation], None]] = []
         self._leeway = settings.leeway
         self._cache_size = settings.cache_size
@@ -96,13 +111,37 @@ class Validator:
                 and now <= self.stale_after
             ):
                 return hit[0]  # type: ignore[no-any-return]
-        return self._validate_slow(token, hit)
+        return self._checked(token, hit)[0]  # type: ignore[no-any-return]
+
+    async def avalidate(self, token: str) -> Claims:
+        """``validate`` for coroutines: the same checks and reasons; while the view is stale
+        under the ``direct`` policy it awaits the Redis check instead of blocking the loop."""
+        if self._policy != "direct" or self.clock() <= self.stale_after:
+            return self.validate(token)  # no I/O on this path
+        try:
+            hit = self._cache.get(token)
+        except TypeError:
+            raise TokenRejected("malformed", "token must be a string") from None
+        entry = self._checked(token, hit, stale=False)
+        now = self.clock()
+        if now > self.stale_after:  # (still: the view may have caught up meanwhile)
+            try:
+                self._adirect = self._adirect or AsyncDirectCheck(self.settings)
+                kind = await self._adirect.check(entry[4], now)
+            except (StoreUnavailable, redis.RedisError):
+                raise TokenRejected("stale", STALE) from None
+            if kind is not None:
+                self._cache.pop(token, None)
+                raise TokenRejected("revoked", f"{kind} revoked")
+        return entry[0]  # type: ignore[no-any-return]
 
     def revoke(self, revocation: Revocation) -> bool:
         """Apply one revocation to this validator's view (the feed does this for Redis events)."""
         return self.view.apply(revocation)
 
-    def _validate_slow(self, token: str, hit: list[Any] | None) -> Claims:
+    def _checked(self, token: str, hit: list[Any] | None, stale: bool = True) -> list[Any]:
+        """The cache entry of ``token`` once every check passed (``stale``: the freshness one
+        too, else the caller does it)."""
         now = self.clock()
         if hit is None:
             verified = self.verifier.verify(token, now)
@@ -115,8 +154,8 @@ class Validator:
             raise TokenRejected("expired", "token has expired")
         elif now < hit[1]:  # the clock stepped back: full check, for the exact reason
             self._cache.pop(token, None)
-            return self._validate_slow(token, None)
-        if now > self.stale_after:
+            return self._checked(token, None, stale)
+        if stale and now > self.stale_after:
             self._when_stale(hit[4], now)
         generation = self.view.generation
         if hit[3] != generation:
@@ -126,7 +165,7 @@ class Validator:
                 raise TokenRejected("revoked", f"{kind} revoked")
             hit[3] = generation
             self._remember(token, hit, now)
-        return hit[0]  # type: ignore[no-any-return]
+        return hit
 
     def _when_stale(self, ids: tuple[str, str, str, int, str], now: float) -> None:
         if self._policy == "fail_open":
@@ -134,17 +173,21 @@ class Validator:
             if self.stale_accepts % 1000 == 1:
                 log.warning("validator_stale_accepting", stale_for=now - self.stale_after)
             return
-        if self._policy == "direct":
+        if self._policy == "direct" and self._asyncio:
+            if not self._told_avalidate:  # a blocking round trip would stall the event loop
+                self._told_avalidate = True
+                log.warning("validator_direct_needs_avalidate", detail=AVALIDATE)
+        elif self._policy == "direct":
             try:
                 self._direct = self._direct or DirectCheck(self.settings)
-                kind = self._direct(ids, now)
-            except redis.RedisError:
+                kind = self._direct.check(ids, now)
+            except (StoreUnavailable, redis.RedisError):
                 pass
             else:
                 if kind is not None:
                     raise TokenRejected("revoked", f"{kind} revoked")
                 return
-        raise TokenRejected("stale", "the revocation view is older than max_staleness")
+        raise TokenRejected("stale", STALE)
 
     # -- following the revocation log ---------------------------------------------------------
 
@@ -162,6 +205,7 @@ class Validator:
         """
         if self._feed is None:
             self.stale_after = -math.inf
+            self._asyncio = False
             self._feed = Feed(self.view, self.settings, self._set_fresh, clock=self.clock)
             self._feed.core.listeners.extend(self._listeners)
         assert isinstance(self._feed, Feed), "already following with astart()"
@@ -170,7 +214,8 @@ class Validator:
         return self
 
     def close(self) -> None:
-        """Stop following (the view then ages into staleness) and release connections."""
+        """Stop following (the view then ages into staleness) and release connections
+        (``aclose`` also those of ``avalidate``)."""
         if isinstance(self._feed, Feed):
             self._feed.close()
             self._feed = None  # start() may follow again
@@ -188,6 +233,7 @@ class Validator:
         """``start`` for asyncio applications: the feed runs as a task on the running loop."""
         if self._feed is None:
             self.stale_after = -math.inf
+            self._asyncio = True
             self._feed = AsyncFeed(self.view, self.settings, self._set_fresh, clock=self.clock)
             self._feed.core.listeners.extend(self._listeners)
         assert isinstance(self._feed, AsyncFeed), "already following with start()"
@@ -196,13 +242,16 @@ class Validator:
         return self
 
     async def aclose(self) -> None:
-        """``close`` for asyncio applications."""
+        """``close`` for asyncio applications (also of ``avalidate``'s direct-check client)."""
         if isinstance(self._feed, AsyncFeed):
             await self._feed.close()
             self._feed = None
         if self._direct is not None:
             self._direct.close()
             self._direct = None
+        if self._adirect is not None:
+            await self._adirect.aclose()
+            self._adirect = None
 
     async def __aenter__(self) -> Validator:
         return await self.astart() if self._feed is None else self

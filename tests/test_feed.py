@@ -1,5 +1,8 @@
-"""The validator feed against a real Redis: bootstrap, tail, listeners, health, staleness policies;
-every behaviour with ``start()``/``close()`` (thread) and ``astart()``/``aclose()`` (asyncio)."""
+"""The validator feed against a real Redis: bootstrap, tail, listeners, health, staleness policies.
+
+The control flow is one op (``test_follow``) and both feeds only run it, so each behaviour is
+tested once, with ``start()`` (thread); what is the runner's or the shell's own is tested with
+``astart()``/``aclose()`` too (``mode``). The ``direct`` policy: ``test_direct``."""
 
 from __future__ import annotations
 
@@ -22,19 +25,18 @@ from revocation_harness import (
 )
 
 from sessionsvc import Revocation, Validator
-from sessionsvc.revocation.feed import BATCH, Feed
 from sessionsvc.revocation.log import APPLY_REVOCATION, RevKeys, revocation_args
-from sessionsvc.revocation.view import RevocationView
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(params=["sync", "async"])
 def mode(request: pytest.FixtureRequest) -> str:
+    """Both feeds: for what each shell does itself (start, close, its runner)."""
     return str(request.param)
 
 
-def test_start_bootstraps_existing_state(redis_url: str, mode: str) -> None:
+def test_start_bootstraps_existing_state(redis_url: str) -> None:
     settings, now = feed_settings(redis_url), time.time()
     tokens = Tokens(settings)
     with raw_client(redis_url) as client:
@@ -49,7 +51,7 @@ def test_start_bootstraps_existing_state(redis_url: str, mode: str) -> None:
         tokens.access("bob", "S-b", kid="k-b"),
     ]
     fine = [tokens.access("bob", "S-ok"), tokens.access("mallory", "S-m2", iat=now + 1)]
-    with following(settings, mode) as v:
+    with following(settings) as v:
         # no waiting: start() returns once the snapshot is in the view
         assert [outcome(v, t) for t in revoked] == ["revoked"] * 3
         assert [outcome(v, t) for t in fine] == ["ok"] * 2
@@ -76,10 +78,10 @@ def test_tail_applies_new_revocations_and_calls_listeners(redis_url: str, mode: 
         assert v.health()["applied_entries"] == 1
 
 
-def test_health_reports_the_feed(redis_url: str, mode: str) -> None:
+def test_health_reports_the_feed(redis_url: str) -> None:
     settings = feed_settings(redis_url)
     log = RevKeys().log
-    with following(settings, mode) as v, raw_client(redis_url) as client:
+    with following(settings) as v, raw_client(redis_url) as client:
         client.xadd(log, {"kind": "bogus", "value": "x"})  # a misbehaving writer
         Applier(client)(Revocation("key", "k-x"))
         wait_for(lambda: v.health()["applied_entries"] == 1, "the good entry")
@@ -159,11 +161,11 @@ def test_start_without_redis_is_stale_until_redis_appears(tmp_path: Path, mode: 
         server.stop()
 
 
-def test_fail_closed_rejects_as_stale_while_redis_is_away(tmp_path: Path, mode: str) -> None:
+def test_fail_closed_rejects_as_stale_while_redis_is_away(tmp_path: Path) -> None:
     with RedisProcess(tmp_path) as server:
         settings = feed_settings(server.url, max_staleness=1, redis_connect_timeout=0.2)
         token = Tokens(settings).access()
-        with following(settings, mode) as v:
+        with following(settings) as v:
             assert outcome(v, token) == "ok"
             server.stop()
             wait_for(lambda: v.health()["stale"], "the view to go stale")
@@ -175,45 +177,11 @@ def test_fail_closed_rejects_as_stale_while_redis_is_away(tmp_path: Path, mode: 
             assert v.health()["reconnects"] >= 1
 
 
-def test_direct_policy_asks_redis_while_stale(redis_url: str, mode: str) -> None:
-    settings, now = (
-        feed_settings(redis_url, max_staleness=1, staleness_policy="direct"),
-        time.time(),
-    )
-    tokens = Tokens(settings)
-    victim, bystander = tokens.access("alice", "S-victim"), tokens.access("bob", "S-other")
-    with following(settings, mode) as v:
-        assert outcome(v, victim) == outcome(v, bystander) == "ok"  # cached
-    # the feed has stopped: what follows never reaches the view
-    try:
-        with raw_client(redis_url) as client:
-            Applier(client)(Revocation("session", "S-victim", until=now + 600))
-        wait_for(lambda: v.health()["stale"], "the view to go stale")
-        assert outcome(v, victim) == "revoked"  # Redis answered, per request
-        assert outcome(v, bystander) == "ok"
-        assert "S-victim" not in v.view.sessions
-    finally:
-        v.close()  # the direct-check client
-
-
-def test_direct_policy_is_stale_when_redis_is_unreachable(tmp_path: Path, mode: str) -> None:
-    with RedisProcess(tmp_path) as server:
-        settings = feed_settings(
-            server.url, max_staleness=1, staleness_policy="direct", redis_connect_timeout=0.2
-        )
-        token = Tokens(settings).access()
-        with following(settings, mode) as v:
-            assert outcome(v, token) == "ok"
-            server.stop()
-            wait_for(lambda: v.health()["stale"], "the view to go stale")
-            assert outcome(v, token) == "stale"
-
-
-def test_fail_open_accepts_and_counts(redis_url: str, mode: str) -> None:
+def test_fail_open_accepts_and_counts(redis_url: str) -> None:
     settings = feed_settings(redis_url, max_staleness=1, staleness_policy="fail_open")
     tokens = Tokens(settings)
     token, revoked = tokens.access("alice", "S1"), tokens.access("alice", "S2")
-    with following(settings, mode) as v:
+    with following(settings) as v:
         assert outcome(v, token) == "ok"
     wait_for(lambda: v.health()["stale"], "the view to go stale")
     assert [outcome(v, token) for _ in range(3)] == ["ok"] * 3
@@ -222,7 +190,7 @@ def test_fail_open_accepts_and_counts(redis_url: str, mode: str) -> None:
     assert outcome(v, revoked) == "revoked"  # what the view holds still rejects
 
 
-def test_follows_over_resp3(redis_url: str, mode: str) -> None:
+def test_follows_over_resp3(redis_url: str) -> None:
     """With ``?protocol=3`` scores arrive as doubles; one kept forever is ``inf``, not b"inf"."""
     now = time.time()
     with raw_client(redis_url) as client:
@@ -231,7 +199,7 @@ def test_follows_over_resp3(redis_url: str, mode: str) -> None:
         apply(Revocation("token", "J-1", until=now + 600))
         apply(Revocation("user", "mallory", before=now, until=now + 600))
     settings = feed_settings(f"{redis_url}?protocol=3")
-    with following(settings, mode) as v, raw_client(redis_url) as client:
+    with following(settings) as v, raw_client(redis_url) as client:
         health = v.health()
         assert (health["bootstraps"], health["view_size"], health["stale"]) == (1, 3, False)
         assert "S-forever" in v.view.sessions and "J-1" in v.view.tokens
@@ -250,22 +218,3 @@ def test_aclose_passes_on_its_callers_cancellation(redis_url: str) -> None:
             await closer
 
     asyncio.run(scenario())
-
-
-def test_a_full_batch_is_not_proof_of_freshness(redis_url: str) -> None:
-    fresh: list[float] = []
-    feed = Feed(RevocationView(), feed_settings(redis_url), fresh.append)
-    real_tail = feed._tail
-
-    def entries(n: int, first: int) -> dict[bytes, list[list[object]]]:
-        fields = [b"kind", b"key", b"value", b"k", b"before", b"0", b"until", b"inf"]
-        return {b"ss:{rev}:log": [[f"{first + i}-0".encode(), fields] for i in range(n)]}
-
-    feed._tail = lambda *_: entries(BATCH, 1)  # type: ignore[assignment]  # more may be waiting
-    feed._tail_once()
-    assert fresh == [] and feed.core.last_id == f"{BATCH}-0"
-    feed._tail = lambda *_: entries(3, BATCH + 1)  # type: ignore[assignment]  # caught up
-    feed._tail_once()
-    assert len(fresh) == 1
-    feed._tail = real_tail
-    feed.close()

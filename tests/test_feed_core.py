@@ -13,15 +13,9 @@ import pytest
 import redis
 
 from sessionsvc import Revocation, RevocationView
-from sessionsvc.revocation.feed_core import (
-    STALL,
-    FeedCore,
-    check_commands,
-    check_verdict,
-    raw_entries,
-    stream_id,
-)
+from sessionsvc.revocation.feed_core import STALL, FeedCore
 from sessionsvc.revocation.log import RevKeys
+from sessionsvc.revocation.replies import stream_id
 
 NOW = 1_800_000_000.0
 K = RevKeys()
@@ -278,24 +272,6 @@ def test_the_position_is_read_with_plain_commands() -> None:
         FeedCore.position([b"E", redis.ResponseError("NOPERM"), None, None])
 
 
-def test_the_direct_check_decides_like_the_view() -> None:
-    keys = RevKeys()
-    assert [c[0] for c in check_commands(keys, ("S", "J", "u", 100, "k"))] == [
-        "ZSCORE",
-        "ZSCORE",
-        "HGET",
-        "HGET",
-        "SISMEMBER",
-    ]
-    assert check_verdict([None, None, None, None, 0], 100, 50.0) is None
-    assert check_verdict([60.0, None, None, None, 0], 100, 50.0) == "session"
-    assert check_verdict([40.0, None, None, None, 0], 100, 50.0) is None  # expired
-    assert check_verdict([None, float("inf"), None, None, 0], 100, 50.0) == "token"
-    assert check_verdict([None, None, b"100.5", None, 0], 100, 50.0) == "user"
-    assert check_verdict([None, None, b"100", b"101", 0], 100, 50.0) == "all"
-    assert check_verdict([None, None, None, None, 1], 100, 50.0) == "key"
-
-
 def test_inbound_lag_comes_from_the_workers_report() -> None:
     c = core()
     assert c.inbound_lag(100.0) == (None, None)  # no worker has reported
@@ -305,14 +281,6 @@ def test_inbound_lag_comes_from_the_workers_report() -> None:
     assert c.inbound_lag(100.0) == (19.5, 5.0)  # an event waiting since 80.5
     c.needs_bootstrap([b"e", b"1-0", b"0-0", b"garbage"])
     assert c.inbound_lag(100.0) == (None, None)
-
-
-def test_raw_entries_keep_wire_order_and_duplicates() -> None:
-    resp2 = [[b"ss:events", [[b"1-0", [b"type", b"a", b"type", b"b"]], [b"2-0", None]]]]
-    resp3 = {b"ss:events": [[b"1-0", [b"type", b"a", b"type", b"b"]], [b"2-0", None]]}
-    expected = [("1-0", [(b"type", b"a"), (b"type", b"b")]), ("2-0", [])]
-    assert raw_entries(resp2) == raw_entries(resp3) == expected
-    assert raw_entries(None) == raw_entries([]) == raw_entries({}) == []
 
 
 def test_the_snapshot_horizon_is_the_longest_revocation() -> None:

@@ -87,7 +87,7 @@ def test_close_returns_the_connection_to_the_pool(client: redis.Redis, hot: HotC
     client.close()
 
 
-def test_async_variant_raw_replies_errors_and_reconnect(redis_url: str) -> None:
+def test_async_variant_raw_replies_errors_many_and_reconnect(redis_url: str) -> None:
     async def scenario() -> None:
         client = redis.asyncio.Redis.from_url(redis_url)
         hot = AsyncHotConnection(client)
@@ -96,6 +96,11 @@ def test_async_variant_raw_replies_errors_and_reconnect(redis_url: str) -> None:
         assert await hot("XRANGE", "hot:a", "-", "+") == [[entry_id, [b"k", b"v"]]]
         with pytest.raises(redis.ResponseError):
             await hot("XADD", "hot:a", "not-an-id", "f", "v")
+        first, bad, length = await hot.many(
+            ("XADD", "hot:a", "*", "k", "v"), ("XADD", "hot:a", "bad", "k", "v"), ("XLEN", "hot:a")
+        )
+        assert isinstance(first, bytes) and isinstance(bad, redis.ResponseError) and length == 2
+        assert await hot("PING") in (b"PONG", "PONG")  # in step after many()
         await client.client_kill_filter(_id=await hot("CLIENT", "ID"))
         with pytest.raises(redis.ConnectionError):
             await hot("PING")

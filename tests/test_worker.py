@@ -33,7 +33,7 @@ from revocation_harness import (
 )
 
 from sessionsvc import SessionNotFound, SessionService, TokenRejected
-from sessionsvc.revocation.feed_core import stream_id
+from sessionsvc.revocation.replies import stream_id
 from workers.core import WorkerCore
 from workers.health import HealthServer, HealthState
 from workers.housekeeping import Housekeeping

@@ -37,7 +37,7 @@ import structlog
 
 from sessionsvc._redis.scripts import SCRIPTS
 from sessionsvc.encoding import as_text
-from sessionsvc.revocation.feed_core import stream_id
+from sessionsvc.revocation.replies import stream_id
 
 from .core import WorkerCore
 from .health import HealthState

@@ -30,12 +30,26 @@ from redis.exceptions import ResponseError
 __all__ = ["AsyncHotConnection", "HotConnection"]
 
 
-class HotConnection:
+class _Hot:
+    """What both share: the pool, the one connection, the rule on failure."""
+
+    def __init__(self, client: redis.Redis | redis.asyncio.Redis) -> None:
+        self._pool: Any = client.connection_pool
+        self._conn: Any = None
+
+    @staticmethod
+    def _in_step(exc: BaseException) -> bool:
+        """After ``exc``, is the connection still in step with its replies? Only after an error
+        *reply* (read in full); anything else between send and read (a failure, an interrupt,
+        a cancellation) leaves a reply unread: the connection must be dropped."""
+        return isinstance(exc, ResponseError)
+
+
+class HotConnection(_Hot):
     """Commands on one connection of ``client``'s pool, raw replies, no per-call layers."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self._pool = client.connection_pool
-        self._conn: Any = None
+        super().__init__(client)
 
     def __call__(self, *args: Any) -> Any:
         """Send one command, return its raw reply (``RedisError`` on failure)."""
@@ -43,10 +57,9 @@ class HotConnection:
         try:
             conn.send_command(*args, check_health=False)
             return conn.read_response(disable_decoding=True)
-        except ResponseError:
-            raise  # an error reply: read in full, the connection is in step
-        except BaseException:
-            conn.disconnect()  # e.g. KeyboardInterrupt between send and read: never in step again
+        except BaseException as exc:
+            if not self._in_step(exc):
+                conn.disconnect()
             raise
 
     def many(self, *commands: Sequence[Any]) -> list[Any]:
@@ -78,26 +91,43 @@ class HotConnection:
             self._conn = None
 
 
-class AsyncHotConnection:
+class AsyncHotConnection(_Hot):
     """``HotConnection`` for ``redis.asyncio``."""
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
-        self._pool = client.connection_pool
-        self._conn: Any = None
+        super().__init__(client)
 
     async def __call__(self, *args: Any) -> Any:
         """Send one command, return its raw reply (``RedisError`` on failure)."""
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        conn = await self._connection()
         try:
             await conn.send_command(*args, check_health=False)
             return await conn.read_response(disable_decoding=True)
-        except ResponseError:
+        except BaseException as exc:  # e.g. cancelled between send and read
+            if not self._in_step(exc):
+                await conn.disconnect(nowait=True)
             raise
-        except BaseException:  # e.g. cancelled between send and read (redis-py handles within)
+
+    async def many(self, *commands: Sequence[Any]) -> list[Any]:
+        """``HotConnection.many``: one write, a raw reply (or ``ResponseError``) each."""
+        conn = await self._connection()
+        replies: list[Any] = []
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response(disable_decoding=True))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
             await conn.disconnect(nowait=True)
             raise
+        return replies
+
+    async def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = await self._pool.get_connection()
+        return self._conn
 
     async def aclose(self) -> None:
         """Return the connection to the pool."""

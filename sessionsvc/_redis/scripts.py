@@ -16,13 +16,14 @@ the names of its KEYS and ARGV. The prelude declares those names, so no Lua body
 The Python side builds KEYS and ARGV from the same names (``Script.call``): a missing or
 unknown name is a ``ScriptArgsError`` before any I/O, so the two sides cannot drift. Every
 caller sends through ``evalsha_args``/``load_args`` and the one NOSCRIPT rule (``is_noscript``:
-load the script, send again): ``run``/``arun`` for one call, the worker's pipelined
-``ScriptRunner`` for many.
+load the script, send again): ``sessionsvc._redis.run`` for the pure cores' calls, ``run`` here
+for a caller holding its own connection (the worker's), the worker's pipelined ``ScriptRunner``
+for many.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Final
 
 from redis.exceptions import NoScriptError, ResponseError
@@ -37,7 +38,6 @@ __all__ = [
     "Record",
     "Script",
     "ScriptArgsError",
-    "arun",
     "is_noscript",
     "run",
 ]
@@ -70,19 +70,6 @@ def run(send: Callable[..., Any], call: Call) -> Any:
             raise
     send(*script.load_args())
     return send(*command)
-
-
-async def arun(send: Callable[..., Awaitable[Any]], call: Call) -> Any:
-    """``run`` for an asyncio client."""
-    script = SCRIPTS[call.script]
-    command = script.evalsha_args(call.keys, call.args)
-    try:
-        return await send(*command)
-    except ResponseError as exc:
-        if not is_noscript(exc):
-            raise
-    await send(*script.load_args())
-    return await send(*command)
 
 
 _SESSION = ("apply", "session")

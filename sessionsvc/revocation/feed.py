@@ -1,37 +1,35 @@
-"""The validator feed, sync shell: a daemon thread that follows the revocation log.
+"""The validator feed: ``Feed`` (a daemon thread) and ``AsyncFeed`` (an asyncio task).
 
-All decisions live in ``FeedCore``; this module only talks to Redis: one atomic snapshot, then
-``XREAD BLOCK`` from the snapshot's position, forever, on a ``HotConnection`` (every revocation
-wakes every validator process: the read must cost as little CPU as it can). A Redis error ends
-the current read; the thread backs off (50 ms doubling to 2 s), checks the position and resumes
-or re-bootstraps. The connection's socket timeout is ``feed_block`` + ``redis_socket_timeout``, so
-a blocking read never trips redis-py's default 5 s timeout.
+Both run the one ``Follower.follow()`` op (``sessionsvc.revocation.follow``: snapshot, ``XREAD
+BLOCK`` tail, backoff, position checks) with the sync or the async runner of
+``sessionsvc._redis.run``; every decision lives there and in ``FeedCore``. The tail read goes on a
+``HotConnection`` (every revocation wakes every validator process: the read must cost as little
+CPU as it can). The client's socket timeout is ``feed_block`` + ``redis_socket_timeout``, so a
+blocking read never trips redis-py's default 5 s timeout; it does no retries of its own.
 """
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
 
 import redis
-import structlog
+import redis.asyncio
 
-from sessionsvc._redis.clients import blocking_client
-from sessionsvc._redis.hotconn import HotConnection
+from sessionsvc._redis.clients import blocking_async_client, blocking_client
+from sessionsvc._redis.hotconn import AsyncHotConnection, HotConnection
+from sessionsvc._redis.run import arun, run
 from sessionsvc.config import Settings
-from sessionsvc.revocation.feed_core import check_commands, check_verdict, make_core, raw_entries
-from sessionsvc.revocation.log import RevKeys
-from sessionsvc.revocation.view import Kind, RevocationView
+from sessionsvc.revocation.feed_core import FeedCore, make_core
+from sessionsvc.revocation.follow import BATCH, CHECK_EVERY, MAX_BACKOFF, Follower
+from sessionsvc.revocation.view import RevocationView
 
-__all__ = ["DirectCheck", "Feed", "feed_client"]
+__all__ = ["BATCH", "CHECK_EVERY", "MAX_BACKOFF", "AsyncFeed", "Feed", "feed_client"]
 
-log = structlog.get_logger("sessionsvc.feed")
-BATCH = 1000
-CHECK_EVERY = 5.0  # seconds between position checks (epoch, trim, behind us) while tailing
-MAX_BACKOFF = 2.0
+Client = TypeVar("Client", redis.Redis, redis.asyncio.Redis)
 
 
 def feed_client(settings: Settings) -> redis.Redis:
@@ -39,8 +37,10 @@ def feed_client(settings: Settings) -> redis.Redis:
     return blocking_client(settings, settings.feed_block, "sessionsvc-feed")
 
 
-class Feed:
-    """Keeps ``view`` current from Redis; ``on_fresh(stale_after)`` reports freshness."""
+class _Feed(Generic[Client]):
+    """What both feeds share: the core, the follower, the client they may own."""
+
+    _synced: threading.Event | asyncio.Event
 
     def __init__(
         self,
@@ -48,18 +48,34 @@ class Feed:
         settings: Settings,
         on_fresh: Callable[[float], None],
         *,
-        client: redis.Redis | None = None,
+        client: Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.core = make_core(view, settings)
-        self._client = client or feed_client(settings)
+        self.core: FeedCore = make_core(view, settings)
         self._owns_client = client is None
-        self._on_fresh = on_fresh
-        self._clock = clock
-        self._block_ms = int(settings.feed_block * 1000)
+        self._client: Client = client if client is not None else self._connect(settings)
+        self._setup()
+        self.follower = Follower(self.core, clock, on_fresh, self._synced.set)
+
+    def _connect(self, settings: Settings) -> Client:
+        raise NotImplementedError
+
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+
+class Feed(_Feed[redis.Redis]):
+    """Keeps ``view`` current from Redis in a daemon thread; ``on_fresh(stale_after)`` reports
+    freshness."""
+
+    _synced: threading.Event
+
+    def _connect(self, settings: Settings) -> redis.Redis:
+        return feed_client(settings)
+
+    def _setup(self) -> None:
+        self._synced, self._stop = threading.Event(), threading.Event()
         self._tail = HotConnection(self._client)  # the per-revocation read: no client layers
-        self._stop = threading.Event()
-        self._synced = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self, wait: float = 5.0) -> bool:
@@ -69,8 +85,12 @@ class Feed:
             self._thread.start()
         return self._synced.wait(wait)
 
+    def _run(self) -> None:
+        run(self._client, self.follower.follow(), hot=self._tail, wait=self._stop.wait)
+
     def close(self) -> None:
         """Stop the thread (it ends within one ``feed_block``) and release the connection."""
+        self.follower.stopping = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -78,79 +98,50 @@ class Feed:
         if self._owns_client:
             self._client.close()
 
-    def _run(self) -> None:
-        backoff, next_check = 0.05, 0.0
-        while not self._stop.is_set():
-            try:
-                if self._clock() >= next_check:  # also after a reconnect redis-py did silently
-                    self._resync()
-                    next_check = self._clock() + CHECK_EVERY
-                self._tail_once()
-                backoff = 0.05
-            except Exception as exc:  # the feed must outlive any one failure
-                self.core.reconnects += isinstance(exc, redis.RedisError)
-                self.core.errors += not isinstance(exc, redis.RedisError)
-                log.warning(
-                    "feed_error",
-                    error=type(exc).__name__,
-                    retry_in=backoff,
-                    exc_info=not isinstance(exc, redis.RedisError),
-                )
-                next_check = 0.0
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
 
-    def _position(self) -> list[Any]:
-        pipe = self._client.pipeline(transaction=True)
-        for command in self.core.position_commands():
-            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        return self.core.position(pipe.execute(raise_on_error=False))
+class AsyncFeed(_Feed[redis.asyncio.Redis]):
+    """Keeps ``view`` current from Redis in an asyncio task."""
 
-    def _resync(self, force: bool = False) -> None:
-        if force or self.core.needs_bootstrap(self._position()):
-            sent = self._clock()
-            pipe = self._client.pipeline(transaction=True)
-            for command in self.core.snapshot_commands(sent, secrets.token_hex(8)):
-                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            summary = self.core.bootstrapped(pipe.execute(), sent)
-            self._on_fresh(self.core.stale_after)
-            log.info("feed_bootstrapped", **summary)
-        self._synced.set()
+    _synced: asyncio.Event
 
-    def _tail_once(self) -> None:
-        core = self.core
-        sent, since = self._clock(), core.last_id
-        log_key, block = core.keys.log, self._block_ms
-        entries = raw_entries(
-            self._tail("XREAD", "COUNT", BATCH, "BLOCK", block, "STREAMS", log_key, since)
-        )
-        if entries:
-            core.apply_entries(entries)
-        if core.gap_possible(sent, self._clock(), len(entries) >= BATCH) and core.trimmed_past(
-            since, self._client.get(core.keys.trimmed)
-        ):
-            log.warning("feed_trimmed_past", position=since)
-            self._resync(force=True)
-            return
-        if len(entries) < BATCH:  # a full batch may have more behind it: not proof of freshness
-            self._on_fresh(core.mark_fresh(sent))
+    def _connect(self, settings: Settings) -> redis.asyncio.Redis:
+        return blocking_async_client(settings, settings.feed_block, "sessionsvc-feed")
 
+    def _setup(self) -> None:
+        self._synced = asyncio.Event()
+        self._tail = AsyncHotConnection(self._client)  # see Feed
+        self._task: asyncio.Task[None] | None = None
 
-class DirectCheck:
-    """The ``direct`` staleness policy: one Redis round trip per token while the view is stale."""
+    async def start(self, wait: float = 5.0) -> bool:
+        """Start the task; wait up to ``wait`` s for the first snapshot. True when synced."""
+        if self._task is None:
+            self._task = asyncio.create_task(
+                arun(self._client, self.follower.follow(), hot=self._tail), name="sessionsvc-feed"
+            )
+        try:
+            await asyncio.wait_for(self._synced.wait(), wait)
+        except TimeoutError:
+            return False
+        return True
 
-    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
-        self._keys = RevKeys(settings.namespace)
-        self._client = client or blocking_client(settings, 0.0, "sessionsvc-direct-check")
+    async def close(self) -> None:
+        """Stop the task and release the connection.
 
-    def __call__(self, ids: tuple[str, str, str, int, str], now: float) -> Kind | None:
-        """The kind that revokes a token with these ids, per Redis (raises ``RedisError``):
-        the same state the log is written with, read in one MULTI/EXEC (no script)."""
-        pipe = self._client.pipeline(transaction=True)
-        for command in check_commands(self._keys, ids):
-            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        return check_verdict(pipe.execute(raise_on_error=False), ids[3], now)
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._client.close()
+        The task is cancelled *and* told to stop: on Python 3.11 ``asyncio.wait_for`` (which
+        redis-py wraps around every socket write) can swallow a cancellation that arrives as the
+        write completes, and the loop then ends after its current read instead (one feed_block).
+        """
+        try:
+            if self._task is not None:
+                self.follower.stopping = True
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # our caller is being cancelled too, not only the feed task
+        finally:
+            await self._tail.aclose()
+            if self._owns_client:
+                await self._client.aclose()

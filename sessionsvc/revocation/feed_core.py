@@ -27,68 +27,24 @@ from typing import Any, Final
 
 from sessionsvc.config import Settings
 from sessionsvc.revocation.events import Lifetimes
-from sessionsvc.revocation.log import RevKeys, as_text, decode_entry, parse_number
-from sessionsvc.revocation.view import Kind, Revocation, RevocationView
+from sessionsvc.revocation.log import RevKeys, as_text, decode_entry
+from sessionsvc.revocation.replies import Pairs, stream_id
+from sessionsvc.revocation.snapshot import Snapshots
+from sessionsvc.revocation.view import Revocation, RevocationView
 
-__all__ = ["FeedCore", "check_commands", "check_verdict", "make_core", "raw_entries", "stream_id"]
+__all__ = ["FeedCore", "make_core"]
 
 Listener = Callable[[Revocation], None]
-Pairs = list[tuple[bytes, bytes]]
 PRUNE_EVERY = 60.0
 STALL = 5.0
 """Seconds of delay (beyond a read's BLOCK) after which a follower assumes it stalled. Without a
 stall every unread entry is younger than ``feed_block`` + 2 x STALL, far below the shortest log
 retention (60 s): nothing it has not read can have been trimmed."""
-RANGES = 64
 _DECODED: Final = frozenset((b"kind", b"value", b"before", b"until"))  # not id, source, …
 
 
-def stream_id(value: bytes | str) -> tuple[int, int]:
-    """A stream entry id as a comparable ``(ms, seq)`` pair."""
-    text = value.decode() if isinstance(value, bytes) else value
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _score(value: Any) -> float:
-    """A ZSET score: bytes in RESP2, already a double (``inf`` included) in RESP3."""
-    return float(value) if isinstance(value, int | float) else parse_number(as_text(value))
-
-
-def _ids(flat: Sequence[Any]) -> list[tuple[str, float]]:
-    """ZRANGE WITHSCORES (flat member, score list; RESP3 may pair them) → (id, until)."""
-    if flat and isinstance(flat[0], list | tuple):
-        return [(as_text(m), _score(u)) for m, u in flat]
-    return [(as_text(flat[i]), _score(flat[i + 1])) for i in range(0, len(flat), 2)]
-
-
-def raw_entries(reply: Any) -> list[tuple[str, Pairs]]:
-    """Entries of a raw XREAD/XREADGROUP/XAUTOCLAIM stream reply (``HotConnection``), fields
-    kept in wire order, duplicates too.
-
-    ``[[stream, [[id, [f1, v1, f2, v2, ...]], ...]]]`` (RESP2) or ``{stream: [...]}`` (RESP3) →
-    ``[(id, [(f1, v1), (f2, v2)])]``; an entry deleted while pending comes back with no fields
-    and gets an empty list; a read that timed out gives ``[]``.
-    """
-    out: list[tuple[str, Pairs]] = []
-    streams = reply.items() if isinstance(reply, dict) else (reply or ())
-    for _stream, entries in streams:
-        for entry_id, fields in entries:
-            flat = fields or []
-            pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
-            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, pairs))
-    return out
-
-
-def _mapping(reply: Any) -> list[tuple[Any, Any]]:
-    """HGETALL as redis-py returns it (a dict) or as a flat list."""
-    if isinstance(reply, dict):
-        return list(reply.items())
-    return [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
-
-
 @dataclass
-class FeedCore:
+class FeedCore(Snapshots):
     """What a follower knows: the view it fills, its log position, freshness and counters."""
 
     view: RevocationView
@@ -164,87 +120,6 @@ class FeedCore:
                 raise reply
         return [epoch, last, trimmed or "0-0", inbound]
 
-    def snapshot_bounds(self, now: float) -> list[float]:
-        """Upper score bounds of the ranges session and token ids are read in: geometric from
-        one minute to ``horizon`` ahead, so an id is kept at most ~16% longer than it needs."""
-        ratio = (max(self.horizon, 120.0) / 60.0) ** (1 / (RANGES - 1))
-        return [now + 60.0 * ratio**j for j in range(RANGES)]
-
-    def snapshot_commands(self, now: float, epoch: str) -> list[tuple[Any, ...]]:
-        """The commands of one MULTI/EXEC that reads the whole state and the log position
-        atomically. Ids come without scores, by range (``snapshot_bounds``): a million of them
-        cost a fraction of what member+score pairs or a Lua copy would."""
-        k = self.keys
-        cmds: list[tuple[Any, ...]] = [
-            ("SET", k.epoch, epoch, "NX"),
-            ("GET", k.epoch),
-            ("GET", k.trimmed),
-            ("XREVRANGE", k.log, "+", "-", "COUNT", 1),
-        ]
-        for key in (k.key("sid"), k.key("jti")):
-            low = "-inf"
-            for bound in self.snapshot_bounds(now):
-                cmds.append(("ZRANGE", key, low, repr(bound), "BYSCORE"))
-                low = f"({bound!r}"
-            cmds.append(("ZRANGE", key, low, "+inf", "BYSCORE", "WITHSCORES"))
-        cmds += [
-            ("HGETALL", k.key("user")),
-            ("ZRANGE", k.key("user:until"), 0, -1, "WITHSCORES"),
-            ("HGETALL", k.key("all")),
-            ("SMEMBERS", k.key("kid")),
-        ]
-        return cmds
-
-    def load_snapshot(self, replies: Sequence[Any], now: float) -> int:
-        """Union the replies of ``snapshot_commands(now, …)`` into the view; return how many
-        entries were new (listeners hear each of them)."""
-        epoch, trimmed, newest = replies[1], replies[2], replies[3]
-        bounds = self.snapshot_bounds(now)
-        new: list[tuple[str, str]] = []  # only collected when someone listens
-        count = 0
-        at = 4
-        for kind in ("session", "token"):
-            for bound, members in zip(bounds, replies[at : at + RANGES], strict=True):
-                added = self.view.add_ids(kind, [as_text(m) for m in members], bound)
-                count += len(added)
-                if self.listeners:
-                    new += [(kind, value) for value in added]
-            for value, until in _ids(replies[at + RANGES]):  # beyond the horizon: exact
-                if self.view.apply(Revocation(kind, value, until=until)):
-                    count += 1
-                    new.append((kind, value))
-            at += RANGES + 1
-        users, user_until, glob, kids = replies[at : at + 4]
-        untils = dict(_ids(user_until))
-        entries = [
-            Revocation(
-                "user",
-                as_text(sub),
-                before=parse_number(as_text(before)),
-                until=untils.get(as_text(sub), math.inf),
-            )
-            for sub, before in _mapping(users)
-        ]
-        g = {as_text(name): as_text(value) for name, value in _mapping(glob)}
-        if "before" in g:
-            entries.append(
-                Revocation(
-                    "all",
-                    before=parse_number(g["before"]),
-                    until=parse_number(g.get("until", "inf")),
-                )
-            )
-        entries += [Revocation("key", as_text(kid)) for kid in kids]
-        changed = [rev for rev in entries if self.view.apply(rev)]
-        last = as_text(newest[0][0]) if newest else "0-0"
-        if trimmed is not None and stream_id(trimmed) > stream_id(last):
-            last = as_text(trimmed)  # the log was trimmed empty: resume after what was cut
-        self.epoch, self.last_id = as_text(epoch), last
-        self.bootstraps += 1
-        if self.listeners:
-            self._notify([Revocation(kind, value) for kind, value in new] + changed)  # type: ignore[arg-type]
-        return count + len(changed)
-
     def bootstrapped(self, replies: Sequence[Any], sent: float) -> dict[str, Any]:
         """Load a snapshot read at ``sent`` and mark the view fresh as of then; return what the
         shells log (``feed_bootstrapped``)."""
@@ -317,41 +192,6 @@ class FeedCore:
                     listener(rev)
                 except Exception:
                     self.listener_errors += 1
-
-
-def check_commands(keys: RevKeys, ids: tuple[str, str, str, int, str]) -> list[tuple[Any, ...]]:
-    """The ``direct`` policy's reads for one token (one MULTI/EXEC, no script)."""
-    sid, jti, sub, _iat, kid = ids
-    return [
-        ("ZSCORE", keys.key("sid"), sid),
-        ("ZSCORE", keys.key("jti"), jti),
-        ("HGET", keys.key("user"), sub),
-        ("HGET", keys.key("all"), "before"),
-        ("SISMEMBER", keys.key("kid"), kid),
-    ]
-
-
-def check_verdict(replies: Sequence[Any], iat: int, now: float) -> Kind | None:
-    """The kind of revocation the replies of ``check_commands`` say rejects the token."""
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    sid_until, jti_until, user_before, all_before, key = replies
-
-    def live(score: Any) -> bool:
-        return score is not None and _score(score) > now
-
-    if live(sid_until):
-        return "session"
-    if live(jti_until):
-        return "token"
-    if user_before is not None and iat < parse_number(as_text(user_before)):
-        return "user"
-    if all_before is not None and iat < parse_number(as_text(all_before)):
-        return "all"
-    if key:
-        return "key"
-    return None
 
 
 def make_core(view: RevocationView, settings: Settings) -> FeedCore:

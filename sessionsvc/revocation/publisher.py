@@ -6,25 +6,29 @@ would with ``redis-cli``: the publisher intake ``{<ns>:events}:<name>`` of ``SES
 ``sessionsvc.revocation.intakes``).
 Each method validates the event with the same models and intake rules the worker uses, so a bad
 call fails here with ``EventRejected`` instead of in the DLQ. Every method returns the stream
-entry id.
+entry id. The events are built once, in ``PublisherCore`` (pure ops); the two publishers run them
+(``sessionsvc._redis.run``; a Redis error is ``StoreUnavailable``) with methods declared once.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 import redis.asyncio
 
 from sessionsvc._redis.clients import async_client, sync_client
+from sessionsvc._redis.run import Command, Op
+from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import EVENT_TYPES, Settings, check_publisher_names, load_settings
-from sessionsvc.errors import StoreUnavailable
 from sessionsvc.revocation.events import Lifetimes, encode_fields, parse_fields, to_revocation
 from sessionsvc.revocation.intakes import Intake, Intakes
 from sessionsvc.revocation.log import format_number
 
-__all__ = ["AsyncPublisher", "Publisher", "event_fields"]
+__all__ = ["AsyncPublisher", "Publisher", "PublisherCore", "event_fields"]
+
+Client = TypeVar("Client", redis.Redis, redis.asyncio.Redis)
 
 
 def event_fields(type_: str, **members: object) -> dict[str, str]:
@@ -63,120 +67,81 @@ def _wire(value: object) -> str:
     return str(value)
 
 
-class _Events:
-    """The five event builders, shared by both publishers (pure)."""
+class PublisherCore:
+    """The five events, validated and written as one XADD each (pure: ops for the runners)."""
 
-    @staticmethod
-    def session(sid: str, **meta: Any) -> dict[str, str]:
-        return event_fields("session.revoke", sid=sid, **meta)
+    def __init__(self, settings: Settings, intake: Intake) -> None:
+        self.settings, self.intake = settings, intake  # (``self, /``: ``meta`` may hold any name)
 
-    @staticmethod
-    def user(sub: str, before: float | None = None, **meta: Any) -> dict[str, str]:
-        return event_fields("user.revoke", sub=sub, before=before, **meta)
+    def _xadd(self, fields: dict[str, str]) -> Op[str]:
+        fields = _prepare(fields, self.intake, self.settings)  # before any I/O
+        flat = [part for pair in fields.items() for part in pair]
+        entry_id = yield Command(("XADD", self.intake.stream, "*", *flat))
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
-    @staticmethod
-    def token(jti: str, exp: float | None = None, **meta: Any) -> dict[str, str]:
-        return event_fields("token.revoke", jti=jti, exp=exp, **meta)
+    def revoke_session(self, /, sid: str, **meta: Any) -> Op[str]:
+        """Revoke one session (``reason``, ``source``, ``id``, ``at`` optional)."""
+        return self._xadd(event_fields("session.revoke", sid=sid, **meta))
 
-    @staticmethod
-    def all(before: float, **meta: Any) -> dict[str, str]:
-        return event_fields("all.revoke", before=before, **meta)
+    def revoke_user(self, /, sub: str, *, before: float | None = None, **meta: Any) -> Op[str]:
+        """Revoke every token of ``sub`` issued before ``before`` (default: when applied)."""
+        return self._xadd(event_fields("user.revoke", sub=sub, before=before, **meta))
 
-    @staticmethod
-    def key(kid: str, **meta: Any) -> dict[str, str]:
-        return event_fields("key.revoke", kid=kid, **meta)
+    def revoke_token(self, /, jti: str, *, exp: float | None = None, **meta: Any) -> Op[str]:
+        """Revoke one token by ``jti``; pass its ``exp`` so the entry can be forgotten then."""
+        return self._xadd(event_fields("token.revoke", jti=jti, exp=exp, **meta))
+
+    def revoke_all(self, /, *, before: float, **meta: Any) -> Op[str]:
+        """Revoke every token issued before ``before`` (incident response)."""
+        return self._xadd(event_fields("all.revoke", before=before, **meta))
+
+    def revoke_key(self, /, kid: str, **meta: Any) -> Op[str]:
+        """Revoke every token signed with key ``kid``."""
+        return self._xadd(event_fields("key.revoke", kid=kid, **meta))
 
 
-class Publisher:
-    """Publishes revoke events to an intake stream with a redis-py client."""
+class _Publisher(Generic[Client]):
+    """What both publishers share: settings, the intake, the core, the client, the methods."""
 
     def __init__(
         self,
         settings: Settings | None = None,
         *,
-        client: redis.Redis | None = None,
+        client: Client | None = None,
         intake: str | None = None,
-    ):
+    ) -> None:
         self.settings = settings = settings or load_settings()
         self.intake = _intake(settings, intake)
         self.stream = self.intake.stream
-        self._client = client or sync_client(settings)
+        self.core = PublisherCore(settings, self.intake)
+        self._client: Client = client if client is not None else self._connect(settings)
 
-    def _xadd(self, fields: dict[str, str]) -> str:
-        fields = _prepare(fields, self.intake, self.settings)
-        try:
-            entry_id: Any = self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"could not publish: {type(exc).__name__}") from exc
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    def _connect(self, settings: Settings) -> Client:
+        raise NotImplementedError
 
-    def revoke_session(self, sid: str, **meta: Any) -> str:
-        """Revoke one session (``reason``, ``source``, ``id``, ``at`` optional)."""
-        return self._xadd(_Events.session(sid, **meta))
+    revoke_session = operation(PublisherCore.revoke_session)
+    revoke_user = operation(PublisherCore.revoke_user)
+    revoke_token = operation(PublisherCore.revoke_token)
+    revoke_all = operation(PublisherCore.revoke_all)
+    revoke_key = operation(PublisherCore.revoke_key)
 
-    def revoke_user(self, sub: str, *, before: float | None = None, **meta: Any) -> str:
-        """Revoke every token of ``sub`` issued before ``before`` (default: when applied)."""
-        return self._xadd(_Events.user(sub, before, **meta))
 
-    def revoke_token(self, jti: str, *, exp: float | None = None, **meta: Any) -> str:
-        """Revoke one token by ``jti``; pass its ``exp`` so the entry can be forgotten then."""
-        return self._xadd(_Events.token(jti, exp, **meta))
+class Publisher(_Publisher[redis.Redis], Blocking):
+    """Publishes revoke events to an intake stream with a redis-py client."""
 
-    def revoke_all(self, *, before: float, **meta: Any) -> str:
-        """Revoke every token issued before ``before`` (incident response)."""
-        return self._xadd(_Events.all(before, **meta))
-
-    def revoke_key(self, kid: str, **meta: Any) -> str:
-        """Revoke every token signed with key ``kid``."""
-        return self._xadd(_Events.key(kid, **meta))
+    def _connect(self, settings: Settings) -> redis.Redis:
+        return sync_client(settings)
 
     def close(self) -> None:
         """Release the connection pool."""
         self._client.close()
 
 
-class AsyncPublisher:
+class AsyncPublisher(_Publisher[redis.asyncio.Redis], Awaiting):
     """``Publisher`` for asyncio applications (``redis.asyncio``)."""
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        client: redis.asyncio.Redis | None = None,
-        intake: str | None = None,
-    ) -> None:
-        self.settings = settings = settings or load_settings()
-        self.intake = _intake(settings, intake)
-        self.stream = self.intake.stream
-        self._client = client or async_client(settings)
-
-    async def _xadd(self, fields: dict[str, str]) -> str:
-        fields = _prepare(fields, self.intake, self.settings)
-        try:
-            entry_id: Any = await self._client.xadd(self.stream, fields)  # type: ignore[arg-type]
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"could not publish: {type(exc).__name__}") from exc
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-
-    async def revoke_session(self, sid: str, **meta: Any) -> str:
-        """Revoke one session."""
-        return await self._xadd(_Events.session(sid, **meta))
-
-    async def revoke_user(self, sub: str, *, before: float | None = None, **meta: Any) -> str:
-        """Revoke every token of ``sub`` issued before ``before``."""
-        return await self._xadd(_Events.user(sub, before, **meta))
-
-    async def revoke_token(self, jti: str, *, exp: float | None = None, **meta: Any) -> str:
-        """Revoke one token by ``jti``."""
-        return await self._xadd(_Events.token(jti, exp, **meta))
-
-    async def revoke_all(self, *, before: float, **meta: Any) -> str:
-        """Revoke every token issued before ``before``."""
-        return await self._xadd(_Events.all(before, **meta))
-
-    async def revoke_key(self, kid: str, **meta: Any) -> str:
-        """Revoke every token signed with key ``kid``."""
-        return await self._xadd(_Events.key(kid, **meta))
+    def _connect(self, settings: Settings) -> redis.asyncio.Redis:
+        return async_client(settings)
 
     async def aclose(self) -> None:
         """Release the connection pool."""

@@ -1,95 +1,88 @@
-"""``SessionService``: sessions in Redis, synchronous shell (redis-py) over ``SessionCore``.
+"""``SessionService`` (redis-py) and ``AsyncSessionService`` (asyncio): two thin shells, one body.
 
 Each operation is one EVALSHA (the script's SHA-1 is computed once, at import; on NOSCRIPT the
-script is loaded and the call repeated); every decision lives in ``sessionsvc.sessions.core``.
-Redis errors become ``StoreUnavailable`` here, at the boundary.
+script is loaded and the call repeated); every decision lives in ``sessionsvc.sessions.core``,
+every round trip in the runners of ``sessionsvc._redis.run``, where Redis errors become
+``StoreUnavailable``. The methods are declared once, on ``_Sessions``
+(``sessionsvc._redis.shells.operation``): blocking on ``SessionService``, awaited on
+``AsyncSessionService``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 import redis
+import redis.asyncio
 
-from sessionsvc._redis.clients import sync_client
-from sessionsvc._redis.scripts import run
+from sessionsvc._redis.clients import async_client, sync_client
+from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import Settings, load_settings
-from sessionsvc.errors import StoreUnavailable
-from sessionsvc.sessions.core import Call, Op, SessionCore, SessionInfo
-from sessionsvc.tokens.issuer import TokenIssuer, TokenPair
+from sessionsvc.sessions.core import Op, SessionCore
+from sessionsvc.tokens.issuer import TokenIssuer
 
-__all__ = ["SessionService"]
+__all__ = ["AsyncSessionService", "SessionService"]
 
-T = TypeVar("T")
+Client = TypeVar("Client", redis.Redis, redis.asyncio.Redis)
 
 
-class SessionService:
-    """Login, refresh with rotation, logout one or all, list sessions — one round trip each."""
+def _logout(core: SessionCore, session_id: str, *, reason: str = "logout") -> Op[bool]:
+    """End and revoke one session; True when a live session was deleted."""
+    return core.logout(session_id, reason=reason)
+
+
+def _logout_all(core: SessionCore, sub: str, *, reason: str = "logout_all") -> Op[int]:
+    """End every session of ``sub`` and revoke its tokens; the number of sessions ended."""
+    return core.logout_all(sub, reason=reason)
+
+
+class _Sessions(Generic[Client]):
+    """What both services share: settings, the core, the client, the operations."""
 
     def __init__(
         self,
         settings: Settings | None = None,
         *,
-        redis: redis.Redis | None = None,
+        redis: Client | None = None,
         issuer: TokenIssuer | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings = settings or load_settings()
         self.core = SessionCore(settings, issuer=issuer, clock=clock)
         self._owns_client = redis is None
-        self.redis = redis if redis is not None else sync_client(settings)
+        self.redis: Client = redis if redis is not None else self._connect(settings)
 
-    def _eval(self, call: Call) -> Any:
-        return run(self.redis.execute_command, call)  # the registry's NOSCRIPT rule
+    def _connect(self, settings: Settings) -> Client:
+        raise NotImplementedError
 
-    def _run(self, op: Op[T]) -> T:
-        call = next(op)
-        while True:
-            try:
-                reply = self._eval(call)
-            except redis.RedisError as exc:
-                raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
-            try:
-                call = op.send(reply)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+    @property
+    def _client(self) -> Client:
+        return self.redis
 
-    def login(
-        self,
-        sub: str,
-        *,
-        ip: str | None = None,
-        user_agent: str | None = None,
-        device: str | None = None,
-        claims: Mapping[str, Any] | None = None,
-    ) -> TokenPair:
-        """Create a session for ``sub`` and return its first access + refresh pair."""
-        return self._run(
-            self.core.login(sub, ip=ip, user_agent=user_agent, device=device, claims=claims)
-        )
+    login = operation(
+        SessionCore.login,
+        """Create a session for ``sub`` and return its first access + refresh pair.""",
+    )
+    refresh = operation(
+        SessionCore.refresh,
+        """Rotate a refresh token (see ``sessions_core`` for the exact decision).""",
+    )
+    logout = operation(_logout)
+    logout_all = operation(_logout_all)
+    list_sessions = operation(SessionCore.list_sessions, """The live sessions of ``sub``.""")
+    get_session = operation(
+        SessionCore.get_session, """One live session, or ``SessionNotFound``."""
+    )
 
-    def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate a refresh token (see ``sessions_core`` for the exact decision)."""
-        return self._run(self.core.refresh(refresh_token))
 
-    def logout(self, session_id: str, *, reason: str = "logout") -> bool:
-        """End and revoke one session; True when a live session was deleted."""
-        return self._run(self.core.logout(session_id, reason=reason))
+class SessionService(_Sessions[redis.Redis], Blocking):
+    """Login, refresh with rotation, logout one or all, list sessions — one round trip each."""
 
-    def logout_all(self, sub: str, *, reason: str = "logout_all") -> int:
-        """End every session of ``sub`` and revoke its tokens; the number of sessions ended."""
-        return self._run(self.core.logout_all(sub, reason=reason))
-
-    def list_sessions(self, sub: str) -> list[SessionInfo]:
-        """The live sessions of ``sub``."""
-        return self._run(self.core.list_sessions(sub))
-
-    def get_session(self, session_id: str) -> SessionInfo:
-        """One live session, or ``SessionNotFound``."""
-        return self._run(self.core.get_session(session_id))
+    def _connect(self, settings: Settings) -> redis.Redis:
+        return sync_client(settings)
 
     def close(self) -> None:
         """Close the Redis client if this service created it."""
@@ -106,3 +99,26 @@ class SessionService:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class AsyncSessionService(_Sessions[redis.asyncio.Redis], Awaiting):
+    """The asyncio twin of ``SessionService`` (one awaited round trip per operation)."""
+
+    def _connect(self, settings: Settings) -> redis.asyncio.Redis:
+        return async_client(settings)
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this service created it."""
+        if self._owns_client:
+            await self.redis.aclose()
+
+    async def __aenter__(self) -> AsyncSessionService:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

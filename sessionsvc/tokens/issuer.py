@@ -13,10 +13,10 @@ from sessionsvc.config import Settings, load_settings
 from sessionsvc.errors import ClaimNotAllowed, ConfigError, InvalidArgument
 from sessionsvc.tokens.claims import ACCESS_CLAIMS, id_claim_problem
 from sessionsvc.tokens.keys import KeyRing, check_disjoint, load_jwks
-from sessionsvc.validator import ACCESS_TYPE
 
-__all__ = ["REFRESH_TYPE", "TokenIssuer", "TokenPair", "new_id"]
+__all__ = ["ACCESS_TYPE", "REFRESH_TYPE", "TokenIssuer", "TokenPair", "new_id"]
 
+ACCESS_TYPE: Final = "at+jwt"
 REFRESH_TYPE: Final = "refresh+jwt"
 RESERVED_CLAIMS: Final = frozenset(ACCESS_CLAIMS) | {"typ", "cnf", "act", "azp", "client_id"}
 
