@@ -29,13 +29,13 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import structlog
 
 from sessionsvc.config import Settings, load_settings
-from sessionsvc.errors import ConfigError, StoreUnavailable, TokenRejected
+from sessionsvc.errors import ConfigError, SessionError, StoreUnavailable, TokenRejected
 from sessionsvc.revocation.direct import AsyncDirectCheck, DirectCheck
 from sessionsvc.revocation.feed import AsyncFeed, Feed
 from sessionsvc.revocation.view import Revocation, RevocationView
@@ -46,6 +46,7 @@ from sessionsvc.tokens.verify import TokenVerifier
 
 __all__ = ["ACCESS_TYPE", "Validator"]
 
+F = TypeVar("F", Feed, AsyncFeed)
 log = structlog.get_logger("sessionsvc.validator")
 STALE = "the revocation view is older than max_staleness"
 AVALIDATE = "staleness_policy=direct under astart(): validate() rejects as stale; use avalidate()"
@@ -203,13 +204,7 @@ class Validator:
         Waits up to ``wait`` seconds for the first snapshot; until one arrives the view is stale
         and ``staleness_policy`` applies. Returns ``self`` (``with Validator().start(): ...``).
         """
-        if self._feed is None:
-            self.stale_after = -math.inf
-            self._asyncio = False
-            self._feed = Feed(self.view, self.settings, self._set_fresh, clock=self.clock)
-            self._feed.core.listeners.extend(self._listeners)
-        assert isinstance(self._feed, Feed), "already following with astart()"
-        if not self._feed.start(wait):
+        if not self._follower(Feed).start(wait):
             log.warning("validator_not_synced", waited=wait)
         return self
 
@@ -231,15 +226,21 @@ class Validator:
 
     async def astart(self, *, wait: float = 5.0) -> Validator:
         """``start`` for asyncio applications: the feed runs as a task on the running loop."""
-        if self._feed is None:
-            self.stale_after = -math.inf
-            self._asyncio = True
-            self._feed = AsyncFeed(self.view, self.settings, self._set_fresh, clock=self.clock)
-            self._feed.core.listeners.extend(self._listeners)
-        assert isinstance(self._feed, AsyncFeed), "already following with start()"
-        if not await self._feed.start(wait):
+        if not await self._follower(AsyncFeed).start(wait):
             log.warning("validator_not_synced", waited=wait)
         return self
+
+    def _follower(self, kind: type[F]) -> F:
+        # the feed of start() (a thread) or astart() (a task): one at a time
+        if self._feed is None:
+            self.stale_after = -math.inf
+            self._asyncio = kind is AsyncFeed
+            self._feed = kind(self.view, self.settings, self._set_fresh, clock=self.clock)
+            self._feed.core.listeners.extend(self._listeners)
+        if not isinstance(self._feed, kind):
+            other = "astart()" if kind is Feed else "start()"
+            raise SessionError(f"this validator is already following with {other}")
+        return self._feed
 
     async def aclose(self) -> None:
         """``close`` for asyncio applications (also of ``avalidate``'s direct-check client)."""

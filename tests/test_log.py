@@ -28,6 +28,7 @@ from sessionsvc.revocation.log import (
     parse_number,
     revocation_args,
 )
+from sessionsvc.sessions.core import Origin
 from sessionsvc.sessions.model import SCRIPTS
 from workers.core import APPLY, WorkerCore
 
@@ -321,8 +322,8 @@ def test_a_logout_event_is_charged_too(client: redis.Redis, redis_url: str) -> N
         sid = svc.login("alice").session_id
         core = svc.core
         for op in (
-            core.logout(sid, budget=BUDGET, cap=CAP),
-            core.logout_all("alice", budget=BUDGET, cap=CAP, clamp=True),
+            core.logout(sid, origin=Origin(budget=BUDGET, cap=CAP)),
+            core.logout_all("alice", origin=Origin(budget=BUDGET, cap=CAP), clamp=True),
         ):
             call = next(op)
             before = dump_all(client)

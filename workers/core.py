@@ -49,7 +49,7 @@ from sessionsvc.revocation.events import (
 )
 from sessionsvc.revocation.intakes import Intake, Intakes
 from sessionsvc.revocation.log import OVER_CAPACITY, RevKeys, revocation_args
-from sessionsvc.sessions.core import Call, SessionCore
+from sessionsvc.sessions.core import Call, Origin, SessionCore
 from sessionsvc.tokens.issuer import new_id
 from sessionsvc.tokens.keys import load_jwks
 
@@ -190,19 +190,19 @@ class WorkerCore:
         ``None`` when the revocation has expired already. A publisher's event (``intake``
         owned by one) is charged to that publisher's budget."""
         reason = event.reason or event.type
-        meta = {"reason": reason, "source": event.source or "", "event_id": event.id or ""}
         owner = intake.owner if intake is not None else None
         budget = self.rev_keys.budget(owner) if owner else None
         cap = self.settings.max_revocations if owner else 0
+        origin = Origin(event.source or "", event.id or "", budget, cap)
         if isinstance(event, UserRevoke) and event.before is None:
             try:
-                op = self.sessions.logout_all(event.sub, **meta, budget=budget, cap=cap, clamp=True)
+                op = self.sessions.logout_all(event.sub, reason=reason, origin=origin, clamp=True)
                 return _first_call(op)
             except ValueError:
                 pass  # a sub too long to have sessions (over 128 bytes): revoke it by value alone
         if isinstance(event, SessionRevoke):
             try:
-                return _first_call(self.sessions.logout(event.sid, **meta, budget=budget, cap=cap))
+                return _first_call(self.sessions.logout(event.sid, reason=reason, origin=origin))
             except SessionNotFound:
                 pass  # not one of our session ids: revoke it by value alone
         now = self.clock()

@@ -35,7 +35,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc.config import Settings
@@ -55,7 +55,17 @@ from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
 from sessionsvc.tokens.issuer import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
 from sessionsvc.tokens.verify import TokenVerifier
 
-__all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionCore", "SessionInfo"]
+__all__ = [
+    "LOCAL",
+    "REV_KEYS",
+    "SCRIPTS",
+    "SCRIPT_SHAS",
+    "Call",
+    "Op",
+    "Origin",
+    "SessionCore",
+    "SessionInfo",
+]
 
 LOGIN_ATTEMPTS: Final = 3
 _LIMITS: Final = {"ip": 64, "user_agent": 512, "device": 128}
@@ -67,6 +77,21 @@ def _meta(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidArgument(f"{name} must be a string")
     return value[: _LIMITS[name]]
+
+
+class Origin(NamedTuple):
+    """Where a revocation comes from, as the revocation log records it: its ``source`` and
+    event id; for a publisher's event, that publisher's ``budget`` key and its ``cap`` (the
+    live revocations it may hold)."""
+
+    source: str = "sessionsvc"
+    event_id: str = ""
+    budget: str | None = None
+    cap: int = 0
+
+
+LOCAL: Final = Origin()
+"""A revocation this process makes itself (logout, refresh reuse)."""
 
 
 class SessionCore:
@@ -240,18 +265,11 @@ class SessionCore:
         return TokenPair(access, refresh, sid, s.access_ttl, max(0, int(jexp) - iat))
 
     def logout(
-        self,
-        session_id: str,
-        *,
-        reason: str = "logout",
-        source: str = "sessionsvc",
-        event_id: str = "",
-        budget: str | None = None,
-        cap: int = 0,
+        self, session_id: str, *, reason: str = "logout", origin: Origin = LOCAL
     ) -> Op[bool]:
-        """End one session and revoke it; True when a live session was deleted. ``source`` and
-        ``event_id`` are recorded in the revocation log (the worker passes the event's, and for
-        a publisher's event that publisher's ``budget`` key and its ``cap``)."""
+        """End one session and revoke it; True when a live session was deleted. ``origin`` is
+        recorded in the revocation log (the worker passes the event's)."""
+        source, event_id, budget, cap = origin
         sub, now = sub_of(session_id), self.clock()
         args = {
             "now": num(now),
@@ -267,20 +285,12 @@ class SessionCore:
         return int(reply[0]) == 1
 
     def logout_all(
-        self,
-        sub: str,
-        *,
-        reason: str = "logout_all",
-        source: str = "sessionsvc",
-        event_id: str = "",
-        budget: str | None = None,
-        cap: int = 0,
-        clamp: bool = False,
+        self, sub: str, *, reason: str = "logout_all", origin: Origin = LOCAL, clamp: bool = False
     ) -> Op[int]:
         """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended.
-        ``source`` and ``event_id`` are recorded in the revocation log. The worker, for an
-        event, passes ``clamp`` (the cutoff is at most Redis' clock) and, for a publisher's, its
-        ``budget`` key and ``cap``."""
+        ``origin`` is recorded in the revocation log; the worker, for an event, passes its
+        origin and ``clamp`` (the cutoff is at most Redis' clock)."""
+        source, event_id, budget, cap = origin
         now = self.clock()
         args = {
             "now": num(now),

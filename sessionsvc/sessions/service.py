@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Generic, TypeVar
 
 import redis
@@ -92,12 +91,7 @@ class SessionService(_Sessions[redis.Redis], Blocking):
     def __enter__(self) -> SessionService:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -115,10 +109,5 @@ class AsyncSessionService(_Sessions[redis.asyncio.Redis], Awaiting):
     async def __aenter__(self) -> AsyncSessionService:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
