@@ -130,9 +130,15 @@ class map_exceptions:
     ) -> None:
         if exc is None or isinstance(exc, SessionError) or not isinstance(exc, self._sources):
             return  # nothing raised, ours already, or not ours to map: it propagates unchanged
+        raise self.mapped(exc)
+
+    def mapped(self, exc: BaseException) -> BaseException:
+        """What ``exc`` becomes (itself when no rule names it), ``__cause__`` set as the rule
+        says: for a caller that hands the error on instead of raising it (the runners)."""
         for rule in self._rules:
-            if isinstance(exc, rule.source):
+            if isinstance(exc, rule.source) and not isinstance(exc, SessionError):
                 mapped = rule.build(exc, self._what)
-                if rule.chain:
-                    raise mapped from exc
-                raise mapped from None
+                mapped.__cause__ = exc if rule.chain else None
+                mapped.__suppress_context__ = True
+                return mapped
+        return exc

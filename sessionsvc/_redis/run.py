@@ -6,7 +6,8 @@ Effects: ``Command`` (``hot``: on the owner's ``HotConnection``), ``Transaction`
 error replies in place: ``raise_on_error=False``), ``Sleep``, a script ``Call`` of the registry
 (``sessionsvc._redis.scripts``: EVALSHA; on NOSCRIPT, SCRIPT LOAD and again: ``_scripts``).
 A failed effect is thrown into the op at its ``yield``: a Redis error as ``StoreUnavailable``
-(``_Steps.__exit__``, the one place of that mapping), anything else as itself.
+(mapped by ``sessionsvc._boundary``, in ``_Steps.__exit__`` for both runners), anything else as
+itself.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any, TypeVar, cast
 
 import redis
 
+from sessionsvc._boundary import map_exceptions
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript
 from sessionsvc.errors import StoreUnavailable
 
 __all__ = ["Call", "Command", "Effect", "Op", "Sleep", "Transaction", "arun", "run"]
 
 T = TypeVar("T")
+_REDIS = map_exceptions()  # redis-py errors → StoreUnavailable (sessionsvc._boundary)
 
 
 @dataclass(slots=True)  # effects are not frozen: a frozen init costs ~1 µs per tail read
@@ -86,16 +89,10 @@ def _begin(client: Any, effect: Effect, hot: Any, wait: Callable[[float], Any]) 
     raise TypeError(f"not an effect: {effect!r}")
 
 
-def _unavailable(exc: redis.RedisError) -> StoreUnavailable:
-    error = StoreUnavailable(f"redis: {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
-
-
 class _Steps:
     """Drives an op: the next effect, after sending the last reply or throwing in its failure
     (as the context around executing it, it keeps any ``Exception`` for the op: a Redis error
-    as ``StoreUnavailable``, the one place of that mapping)."""
+    as ``StoreUnavailable``, mapped by the boundary)."""
 
     __slots__ = ("_op", "error", "reply", "value")
 
@@ -123,7 +120,7 @@ class _Steps:
         if exc is None:
             return False
         if isinstance(exc, redis.RedisError):
-            self.error = _unavailable(exc)
+            self.error = _REDIS.mapped(exc)  # type: ignore[assignment]
         elif isinstance(exc, Exception):
             self.error = exc
         else:
