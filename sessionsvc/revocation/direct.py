@@ -18,7 +18,8 @@ from sessionsvc._redis.clients import blocking_async_client, blocking_client
 from sessionsvc._redis.run import Op, Transaction
 from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import Settings
-from sessionsvc.revocation.log import RevKeys, as_text, parse_number
+from sessionsvc.encoding import as_text
+from sessionsvc.revocation.log import RevKeys, parse_number
 from sessionsvc.revocation.replies import raise_errors, score
 from sessionsvc.revocation.view import Kind
 

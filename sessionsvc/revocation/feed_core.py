@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sessionsvc.config import Settings
+from sessionsvc.encoding import as_text
 from sessionsvc.revocation.events import Lifetimes
-from sessionsvc.revocation.log import RevKeys, as_text, decode_entry
+from sessionsvc.revocation.log import RevKeys, decode_entry
 from sessionsvc.revocation.replies import Pairs, stream_id
 from sessionsvc.revocation.snapshot import Snapshots
 from sessionsvc.revocation.view import Revocation, RevocationView

@@ -30,7 +30,7 @@ from typing import Final, cast
 
 from sessionsvc._redis import layout
 from sessionsvc._redis.scripts import REVOCATION, SCRIPTS
-from sessionsvc.encoding import as_text  # re-exported: feed_core imports it from here
+from sessionsvc.encoding import as_text
 from sessionsvc.revocation.view import KINDS, Kind, Revocation
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "META_FIELDS",
     "OVER_CAPACITY",
     "RevKeys",
-    "as_text",
     "decode_entry",
     "entry_meta",
     "format_number",

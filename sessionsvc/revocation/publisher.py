@@ -22,6 +22,7 @@ from sessionsvc._redis.clients import async_client, sync_client
 from sessionsvc._redis.run import Command, Op
 from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import EVENT_TYPES, Settings, check_publisher_names, load_settings
+from sessionsvc.encoding import as_text
 from sessionsvc.revocation.events import Lifetimes, encode_fields, parse_fields, to_revocation
 from sessionsvc.revocation.intakes import Intake, Intakes
 from sessionsvc.revocation.log import format_number
@@ -77,7 +78,7 @@ class PublisherCore:
         fields = _prepare(fields, self.intake, self.settings)  # before any I/O
         flat = [part for pair in fields.items() for part in pair]
         entry_id = yield Command(("XADD", self.intake.stream, "*", *flat))
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return as_text(entry_id)
 
     def revoke_session(self, /, sid: str, **meta: Any) -> Op[str]:
         """Revoke one session (``reason``, ``source``, ``id``, ``at`` optional)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sessionsvc.revocation.log import as_text, parse_number
+from sessionsvc.encoding import as_text
+from sessionsvc.revocation.log import parse_number
 
 __all__ = ["Pairs", "mapping", "raise_errors", "raw_entries", "score", "scored_ids", "stream_id"]
 
@@ -25,7 +26,7 @@ def raise_errors(replies: Sequence[Any]) -> Sequence[Any]:
 
 def stream_id(value: bytes | str) -> tuple[int, int]:
     """A stream entry id as a comparable ``(ms, seq)`` pair."""
-    text = value.decode() if isinstance(value, bytes) else value
+    text = as_text(value)
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
 
@@ -56,7 +57,7 @@ def raw_entries(reply: Any) -> list[tuple[str, Pairs]]:
         for entry_id, fields in entries:
             flat = fields or []
             pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
-            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, pairs))
+            out.append((as_text(entry_id), pairs))
     return out
 
 

@@ -11,7 +11,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sessionsvc.revocation.log import RevKeys, as_text, parse_number
+from sessionsvc.encoding import as_text
+from sessionsvc.revocation.log import RevKeys, parse_number
 from sessionsvc.revocation.replies import mapping, raise_errors, scored_ids, stream_id
 from sessionsvc.revocation.view import Revocation, RevocationView
 

@@ -17,10 +17,9 @@ from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc._redis.scripts import Call
 from sessionsvc.encoding import as_text
 
-__all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionInfo", "text"]
+__all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionInfo"]
 
 T = TypeVar("T")
-text = as_text  # re-exported under the name the session shells use
 SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "get")
 REV_KEYS: Final = {name: REGISTRY[name].rev for name in SESSION_SCRIPTS}
 SCRIPTS: Final = {name: REGISTRY[name].text for name in SESSION_SCRIPTS}
