@@ -10,7 +10,7 @@ plain, cheap context manager around the call, never around an ``await`` it must 
     pydantic.ValidationError          ConfigError       no  (its text holds the input)
     jwt.exceptions.PyJWKError         ConfigError       no  (raised over key material)
     jwt.PyJWTError                    ConfigError       no
-    redis.RedisError                  StoreUnavailable  yes
+    redis.RedisError                  StoreUnavailable  no  (as ``.redis_error``: echoed args)
 
 sessionsvc calls PyJWT only on key material (loading, signing; tokens are verified by its own
 code), so a PyJWT error is a configuration error. The first matching rule wins; the table is
@@ -78,7 +78,9 @@ def validation_text(exc: pydantic.ValidationError) -> str:
 
 
 def _store(exc: Exception, what: str) -> SessionError:
-    return StoreUnavailable(_prefixed(what or "redis", redis_text(exc)))
+    error = StoreUnavailable(_prefixed(what or "redis", redis_text(exc)))
+    error.redis_error = exc  # an attribute, not __cause__: tracebacks never print its text
+    return error
 
 
 def _config_named(exc: Exception, what: str) -> SessionError:
@@ -99,7 +101,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(pydantic.ValidationError, ConfigError, _config_validation, chain=False),
     Rule(jwt.exceptions.PyJWKError, ConfigError, _config_named, chain=False),
     Rule(jwt.PyJWTError, ConfigError, _config_named, chain=False),
-    Rule(redis.RedisError, StoreUnavailable, _store, chain=True),
+    Rule(redis.RedisError, StoreUnavailable, _store, chain=False),
 )
 
 

@@ -98,12 +98,21 @@ class SessionNotFound(SessionError):
 
 
 class StoreUnavailable(SessionError):
-    """Redis could not be reached, timed out, or answered with an error."""
+    """Redis could not be reached, timed out, or answered with an error. ``redis_error`` is the
+    redis-py exception it stands for: kept off ``__cause__``, so no traceback prints its text
+    (Redis echoes a failed command's first arguments)."""
+
+    redis_error: BaseException | None = None
 
 
 class InvalidArgument(SessionError, ValueError):
     """An argument no call could accept (an empty or unprintable ``sub``, a non-string ``ip``,
     an unsupported ``alg``…): a programming error of the caller, not of the data."""
+
+
+class ClaimsNotJSON(InvalidArgument, TypeError):
+    """App claims holding a value that is not JSON (an object, ``NaN``, a cycle); also a
+    ``TypeError``, as ``json.dumps`` raised before."""
 
 
 class EventRejected(SessionError, ValueError):

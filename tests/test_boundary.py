@@ -4,6 +4,7 @@ subclass, most specific first, without secrets in the message."""
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Sequence
 
 import jwt
@@ -117,3 +118,12 @@ def test_a_redis_message_keeps_its_type_and_text_without_secrets() -> None:
     assert "hunter2" not in redis_text(redis.RedisError("bad url redis://u:hunter2@h:6379/0"))
     assert redis_text(redis.RedisError()) == "RedisError"
     assert len(redis_text(redis.RedisError("x" * 1000))) == 200
+
+
+def test_no_traceback_of_a_store_error_prints_what_redis_echoed() -> None:
+    echoed = redis.ResponseError("unknown command 'FOO', with args beginning with: 'sid-secret' ")
+    with pytest.raises(StoreUnavailable) as info, map_exceptions():
+        raise echoed
+    printed = "".join(traceback.format_exception(info.value))
+    assert "sid-secret" not in printed
+    assert info.value.redis_error is echoed  # for callers that must tell errors apart

@@ -74,7 +74,7 @@ def entries(first: int, n: int) -> dict[bytes, list[Any]]:
 
 def unavailable(cause: Exception) -> StoreUnavailable:
     exc = StoreUnavailable("redis: down")
-    exc.__cause__ = cause
+    exc.redis_error = cause
     return exc
 
 

@@ -29,7 +29,6 @@ from sessionsvc.revocation.log import (
     revocation_args,
 )
 from sessionsvc.sessions.core import Origin
-from sessionsvc.sessions.model import SCRIPTS
 from workers.core import APPLY, WorkerCore
 
 APPLY_BATCH = REGISTRY["apply_batch"].text
@@ -327,7 +326,9 @@ def test_a_logout_event_is_charged_too(client: redis.Redis, redis_url: str) -> N
         ):
             call = next(op)
             before = dump_all(client)
-            reply: Any = client.eval(SCRIPTS[call.script], len(call.keys), *call.keys, *call.args)
+            reply: Any = client.eval(
+                REGISTRY[call.script].text, len(call.keys), *call.keys, *call.args
+            )
             assert b"over_capacity" in reply
             assert dump_all(client) == before
         assert [s.session_id for s in svc.list_sessions("alice")] == [sid]

@@ -31,7 +31,7 @@ from sessionsvc import (
     load_jwks,
     load_settings,
 )
-from sessionsvc.errors import InvalidArgument
+from sessionsvc.errors import ClaimsNotJSON, InvalidArgument
 
 
 class NoRedis:
@@ -82,7 +82,7 @@ bad("access_token: empty sub", InvalidArgument, lambda: issuer.access_token("", 
 bad("access_token: sub not str", InvalidArgument, lambda: issuer.access_token(5, "s"))  # type: ignore[arg-type]
 bad(
     "access_token: claim not JSON",
-    InvalidArgument,
+    ClaimsNotJSON,
     lambda: issuer.access_token("u", "s", {"role": object()}),
 )
 bad(
@@ -119,6 +119,11 @@ for prefix, svc, wrap in (("", sessions, lambda x: x), ("async ", asessions, run
         f"{prefix}login: claim",
         SessionError,
         lambda svc=svc, wrap=wrap: wrap(svc.login("u", claims={"admin": 1})),
+    )
+    bad(
+        f"{prefix}login: claim not JSON",
+        ClaimsNotJSON,  # also a TypeError, as json.dumps raised before
+        lambda svc=svc, wrap=wrap: wrap(svc.login("u", claims={"role": object()})),
     )
     bad(
         f"{prefix}refresh: garbage",

@@ -86,7 +86,7 @@ def test_a_redis_error_is_thrown_into_the_op_as_store_unavailable(runner: Runner
         try:
             yield Command(("GET", "k"))
         except StoreUnavailable as exc:
-            assert isinstance(exc.__cause__, redis.ConnectionError)
+            assert isinstance(exc.redis_error, redis.ConnectionError)
             return "caught"
         return "unreached"
 
@@ -109,7 +109,7 @@ def test_an_error_reply_and_other_failures_reach_the_op_as_themselves(
             try:
                 yield effect
             except StoreUnavailable as exc:
-                caught.append(type(exc.__cause__).__name__)
+                caught.append(type(exc.redis_error).__name__)
             except Exception as exc:
                 caught.append(type(exc).__name__)
         return caught

@@ -149,7 +149,7 @@ def _scripts(op: Op[T]) -> Op[T]:
                 try:
                     reply = yield Command(call)
                 except StoreUnavailable as exc:
-                    if not is_noscript(exc.__cause__):
+                    if not is_noscript(exc.redis_error):
                         raise
                     yield Command(script.load_args())
                     reply = yield Command(call)

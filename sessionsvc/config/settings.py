@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     audience: str = Field(min_length=1)
     """Our ``aud``: a token's ``aud`` must be, or contain, this value."""
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
-    """The one shared Redis; refused unless redis-py reads it as written (``redisurl``)."""
+    """The one shared Redis; refused unless redis-py reads it as written (``config.redis_url``)."""
     access_ttl: int = Field(default=15 * 60, gt=0, le=24 * 3600)
     """Access-token lifetime in seconds (default 15 minutes)."""
     refresh_ttl: int = Field(default=7 * 24 * 3600, gt=0, le=400 * 24 * 3600)

@@ -73,7 +73,7 @@ class Follower:
                 redis_error = isinstance(exc, StoreUnavailable | RedisError)
                 core.reconnects += redis_error
                 core.errors += not redis_error
-                cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else None
+                cause = exc.redis_error if isinstance(exc, StoreUnavailable) else None
                 log.warning(
                     "feed_error",
                     error=type(cause or exc).__name__,

@@ -50,16 +50,21 @@ from sessionsvc.errors import (
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import format_number as num
 from sessionsvc.sessions.keys import SessionKeys, sub_of, user_tag
-from sessionsvc.sessions.model import REV_KEYS, SCRIPT_SHAS, SCRIPTS, Call, Op, SessionInfo
+from sessionsvc.sessions.model import REV_KEYS, Call, Op, SessionInfo
 from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
-from sessionsvc.tokens.issuer import REFRESH_TYPE, RESERVED_CLAIMS, TokenIssuer, TokenPair, new_id
+from sessionsvc.tokens.issuer import (
+    REFRESH_TYPE,
+    RESERVED_CLAIMS,
+    TokenIssuer,
+    TokenPair,
+    dump_claims,
+    new_id,
+)
 from sessionsvc.tokens.verify import TokenVerifier
 
 __all__ = [
     "LOCAL",
     "REV_KEYS",
-    "SCRIPTS",
-    "SCRIPT_SHAS",
     "Call",
     "Op",
     "Origin",
@@ -166,7 +171,7 @@ class SessionCore:
         meta = {"ip": _meta("ip", ip), "ua": _meta("user_agent", user_agent)}
         meta["device"] = _meta("device", device)
         s, issuer = self.settings, self.issuer
-        app_claims = json.dumps(dict(claims), separators=(",", ":")) if claims else "{}"
+        app_claims = dump_claims(claims) if claims else "{}"
         epoch = new_id() if s.max_sessions_per_user else ""  # only eviction applies a revocation
         cutoff = 0.0  # a logout-everywhere ahead of our clock: issue from it (see below)
         for _ in range(LOGIN_ATTEMPTS):

@@ -1,9 +1,8 @@
 """Sessions: the call protocol and the session record (pure).
 
 The session scripts are entries of the one script registry (``sessionsvc._redis.scripts``),
-which owns their text, SHA-1 and the names of their KEYS and ARGV. ``SCRIPTS`` (name → text),
-``SCRIPT_SHAS`` (name → SHA-1) and ``REV_KEYS`` (name → the ``{rev}`` keys it declares) are
-views of those entries for the session scripts, kept for existing importers. A ``Call`` is one
+which owns their text, SHA-1 and the names of their KEYS and ARGV; ``REV_KEYS`` (name → the
+``{rev}`` keys it declares) is a view of those entries for the session scripts. A ``Call`` is one
 script invocation (defined by the registry); ``SessionInfo`` is a session as reported.
 """
 
@@ -17,13 +16,11 @@ from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc._redis.scripts import Call
 from sessionsvc.encoding import as_text
 
-__all__ = ["REV_KEYS", "SCRIPTS", "SCRIPT_SHAS", "Call", "Op", "SessionInfo"]
+__all__ = ["REV_KEYS", "Call", "Op", "SessionInfo"]
 
 T = TypeVar("T")
 SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "get")
 REV_KEYS: Final = {name: REGISTRY[name].rev for name in SESSION_SCRIPTS}
-SCRIPTS: Final = {name: REGISTRY[name].text for name in SESSION_SCRIPTS}
-SCRIPT_SHAS: Final = {name: REGISTRY[name].sha for name in SESSION_SCRIPTS}
 
 
 Op = Generator[Call, Any, T]

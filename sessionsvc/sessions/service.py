@@ -67,7 +67,7 @@ class _Sessions(Generic[Client]):
     )
     refresh = operation(
         SessionCore.refresh,
-        """Rotate a refresh token (see ``sessions_core`` for the exact decision).""",
+        """Rotate a refresh token (see ``sessionsvc.sessions.core`` for the exact decision).""",
     )
     logout = operation(_logout)
     logout_all = operation(_logout_all)

@@ -69,7 +69,7 @@ def _validate_shapes(claims: Mapping[str, Any]) -> None:
 def id_claim_problem(value: object) -> str | None:
     """Why ``value`` cannot be a ``sub``, ``sid`` or ``jti`` claim, or ``None`` if it can: a
     string of 1 to 256 characters, all printable. The one rule for ids: the shape check above,
-    the issuer (``TokenIssuer``) and the session service (``sessionkeys.user_tag``) all apply it,
+    the issuer (``TokenIssuer``) and the session service (``sessions.keys.user_tag``) all apply it,
     so nothing is issued that validation would reject."""
     if not isinstance(value, str) or not value:
         return "must be a non-empty string"

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sessionsvc._boundary import Rule, map_exceptions
 from sessionsvc.config import Settings, load_settings
-from sessionsvc.errors import ClaimNotAllowed, ConfigError, InvalidArgument
+from sessionsvc.errors import ClaimNotAllowed, ClaimsNotJSON, ConfigError, InvalidArgument
 from sessionsvc.tokens.claims import ACCESS_CLAIMS, id_claim_problem
 from sessionsvc.tokens.keys import KeyRing, check_disjoint, load_jwks
 
-__all__ = ["ACCESS_TYPE", "REFRESH_TYPE", "TokenIssuer", "TokenPair", "new_id"]
+__all__ = ["ACCESS_TYPE", "REFRESH_TYPE", "TokenIssuer", "TokenPair", "dump_claims", "new_id"]
 
 ACCESS_TYPE: Final = "at+jwt"
 REFRESH_TYPE: Final = "refresh+jwt"
@@ -30,15 +30,13 @@ def _check_ids(sub: object, sid: object) -> None:
             raise InvalidArgument(f"{name} {problem}")
 
 
-def _not_json(exc: Exception, what: str) -> InvalidArgument:
-    return InvalidArgument(f"claims must be JSON values ({type(exc).__name__})")
-
-
-# json.dumps of the payload: TypeError for a value that is not JSON, ValueError for NaN or a
-# circular structure
-_JSON_CLAIMS: Final = map_exceptions(
-    rules=tuple(Rule(s, InvalidArgument, _not_json, chain=False) for s in (TypeError, ValueError))
-)
+def dump_claims(claims: Mapping[str, Any]) -> str:
+    """App claims as compact JSON; ``ClaimsNotJSON`` for a value that is not JSON (checked
+    before signing or storing: the one JSON-ability rule of issuer and sessions)."""
+    try:
+        return json.dumps(dict(claims), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:  # not serialisable; NaN, infinity or a cycle
+        raise ClaimsNotJSON(f"claims must be JSON values ({type(exc).__name__})") from None
 
 
 def new_id() -> str:
@@ -95,6 +93,8 @@ class TokenIssuer:
         value that is not JSON)."""
         _check_ids(sub, sid)
         extra = dict(claims or {})
+        if extra:
+            dump_claims(extra)
         refused = extra.keys() - self._allowed
         if refused:
             raise ClaimNotAllowed(f"claims not in the allow-list: {sorted(refused)}")
@@ -109,8 +109,7 @@ class TokenIssuer:
             "nbf": iat,
             "exp": iat + self.settings.access_ttl,
         }
-        with _JSON_CLAIMS:
-            return self._access_key.sign(payload, ACCESS_TYPE)
+        return self._access_key.sign(payload, ACCESS_TYPE)
 
     def refresh_token(
         self,

@@ -4,7 +4,8 @@ Every script that revokes embeds ``apply.lua`` (the one apply path); the session
 ``session.lua``. A script's text is its generated prelude (``sessionsvc._redis.scripts``: the
 names of its KEYS and ARGV) followed by the concatenation of its parts, so the apply logic
 exists once in the source tree and the same text runs in every script that embeds it. No file
-here indexes ``KEYS`` or ``ARGV``: they use the prelude's ``K`` and ``A``.
+here indexes ``KEYS`` or ``ARGV`` by number: they use the prelude's ``K`` and ``A`` (and
+``K_MORE``/``A_MORE`` where trailing keys or arguments start).
 """
 
 from __future__ import annotations
