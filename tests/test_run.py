@@ -4,6 +4,8 @@ NOSCRIPT rule, errors thrown into the op (a Redis error as ``StoreUnavailable``)
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -123,3 +125,31 @@ def test_the_sync_runner_sleeps_with_its_owners_wait(redis_url: str) -> None:
         yield Sleep(2.0)
 
     assert sync_runner(redis_url, op())[1] == [0.25, 2.0]  # no real sleep: the owner's wait
+
+
+def test_no_reply_is_held_while_the_next_effect_waits() -> None:
+    """A snapshot's reply (a million ids) must not stay alive while the tail read blocks."""
+
+    class Reply:
+        pass
+
+    seen: list[bool] = []
+
+    class Client:
+        def execute_command(self, *args: Any) -> Any:
+            if args[0] == "SNAPSHOT":
+                reply = Reply()
+                held.append(weakref.ref(reply))
+                return reply
+            gc.collect()
+            seen.append(held[0]() is None)  # the tail "blocks" here
+            return None
+
+    held: list[weakref.ref[Reply]] = []
+
+    def op() -> Op[None]:
+        assert isinstance((yield Command(("SNAPSHOT",))), Reply)  # used, then dropped
+        yield Command(("XREAD",))
+
+    run(Client(), op())
+    assert seen == [True]

@@ -105,8 +105,9 @@ class _Steps:
     def next(self) -> Effect | None:
         """The next effect, or ``None`` once the op returned (``value``)."""
         error, self.error = self.error, None
+        reply, self.reply = self.reply, None  # held by no one while the next effect waits
         try:
-            return self._op.send(self.reply) if error is None else self._op.throw(error)
+            return self._op.send(reply) if error is None else self._op.throw(error)
         except StopIteration as done:
             self.value = done.value
             return None
@@ -138,7 +139,7 @@ def _scripts(op: Op[T]) -> Op[T]:
             effect = op.send(reply) if error is None else op.throw(error)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        error = None
+        reply, error = None, None  # e.g. a snapshot's million ids: not kept while the tail blocks
         try:
             if type(effect) in (Command, Transaction, Sleep):
                 reply = yield effect
