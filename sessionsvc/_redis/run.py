@@ -4,7 +4,7 @@ An operation (``Op``) is a generator that yields effects and receives their repl
 ``run`` (redis-py) and ``arun`` (``redis.asyncio``) execute them and differ in one ``await``.
 Effects: ``Command`` (``hot``: on the owner's ``HotConnection``), ``Transaction`` (MULTI/EXEC,
 error replies in place: ``raise_on_error=False``), ``Sleep``, a script ``Call`` of the registry
-(``sessionsvc._redis.scripts``: EVALSHA; on NOSCRIPT, SCRIPT LOAD and again: ``_scripts``).
+(``sessionsvc._redis.scripts``: EVALSHA; on NOSCRIPT, SCRIPT LOAD and again: ``_Steps``).
 A failed effect is thrown into the op at its ``yield``: a Redis error as ``StoreUnavailable``
 (mapped by ``sessionsvc._boundary``, in ``_Steps.__exit__`` for both runners), anything else as
 itself.
@@ -23,7 +23,6 @@ import redis
 
 from sessionsvc._boundary import map_exceptions
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript
-from sessionsvc.errors import StoreUnavailable
 
 __all__ = ["Call", "Command", "Effect", "Op", "Sleep", "Transaction", "arun", "run"]
 
@@ -76,28 +75,38 @@ async def arun(client: Any, op: Op[T], *, hot: Any = None) -> T:
 
 
 def _begin(client: Any, effect: Effect, hot: Any, wait: Callable[[float], Any]) -> Any:
-    """Execute a plain effect: the reply from a sync client, an awaitable from an async one."""
-    if type(effect) is Command:
-        return hot(*effect.args) if effect.hot else client.execute_command(*effect.args)
-    if type(effect) is Transaction:
+    """Execute one effect: the reply from a sync client, an awaitable from an async one."""
+    kind = type(effect)
+    if kind is Call:
+        call = cast("Call", effect)
+        return client.execute_command(*SCRIPTS[call.script].evalsha_args(call.keys, call.args))
+    if kind is Command:
+        command = cast("Command", effect)
+        return hot(*command.args) if command.hot else client.execute_command(*command.args)
+    if kind is Transaction:
         pipe = client.pipeline(transaction=True)
-        for command in effect.commands:
-            pipe.execute_command(*command)
+        for args in cast("Transaction", effect).commands:
+            pipe.execute_command(*args)
         return pipe.execute(raise_on_error=False)
-    if type(effect) is Sleep:
-        return wait(effect.seconds)
+    if kind is Sleep:
+        return wait(cast("Sleep", effect).seconds)
     raise TypeError(f"not an effect: {effect!r}")
 
 
 class _Steps:
     """Drives an op: the next effect, after sending the last reply or throwing in its failure
     (as the context around executing it, it keeps any ``Exception`` for the op: a Redis error
-    as ``StoreUnavailable``, mapped by the boundary)."""
+    as ``StoreUnavailable``, mapped by the boundary). The one NOSCRIPT rule: a script call that
+    Redis answers NOSCRIPT (a restarted or failed-over Redis, SCRIPT FLUSH) is followed, before
+    the op hears anything, by SCRIPT LOAD and the same call again, once."""
 
-    __slots__ = ("_op", "error", "reply", "value")
+    __slots__ = ("_last", "_op", "_pending", "_retried", "error", "reply", "value")
 
     def __init__(self, op: Op[Any]) -> None:
-        self._op = _scripts(op)
+        self._op = op
+        self._last: Effect | None = None
+        self._pending: list[Effect] = []  # SCRIPT LOAD, then the call again (after NOSCRIPT)
+        self._retried = False
         self.reply: Any = None
         self.error: Exception | None = None
         self.value: Any = None
@@ -106,11 +115,18 @@ class _Steps:
         """The next effect, or ``None`` once the op returned (``value``)."""
         error, self.error = self.error, None
         reply, self.reply = self.reply, None  # held by no one while the next effect waits
+        if self._pending:
+            if error is None:  # the load's reply is dropped; the retried call's goes to the op
+                return self._pending.pop(0)
+            self._pending.clear()  # the load failed: the op hears that
+        self._retried = False
         try:
-            return self._op.send(reply) if error is None else self._op.throw(error)
+            effect = self._op.send(reply) if error is None else self._op.throw(error)
         except StopIteration as done:
             self.value = done.value
             return None
+        self._last = effect
+        return effect
 
     def __enter__(self) -> None:
         self.reply = None
@@ -121,38 +137,14 @@ class _Steps:
         if exc is None:
             return False
         if isinstance(exc, redis.RedisError):
+            last = self._last
+            if type(last) is Call and is_noscript(exc) and not self._retried:
+                self._retried = True
+                self._pending = [Command(SCRIPTS[last.script].load_args()), last]
+                return True
             self.error = _REDIS.mapped(exc)  # type: ignore[assignment]
         elif isinstance(exc, Exception):
             self.error = exc
         else:
             return False  # a cancellation, an interrupt: not the op's to handle
         return True
-
-
-def _scripts(op: Op[T]) -> Op[T]:
-    """``op`` with each script run as EVALSHA; on NOSCRIPT (a restarted or failed-over Redis)
-    SCRIPT LOAD and EVALSHA again."""
-    reply: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            effect = op.send(reply) if error is None else op.throw(error)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        reply, error = None, None  # e.g. a snapshot's million ids: not kept while the tail blocks
-        try:
-            if type(effect) in (Command, Transaction, Sleep):
-                reply = yield effect
-            else:
-                script_call = cast("Call", effect)
-                script = SCRIPTS[script_call.script]
-                call = script.evalsha_args(script_call.keys, script_call.args)
-                try:
-                    reply = yield Command(call)
-                except StoreUnavailable as exc:
-                    if not is_noscript(exc.redis_error):
-                        raise
-                    yield Command(script.load_args())
-                    reply = yield Command(call)
-        except Exception as exc:
-            reply, error = None, exc

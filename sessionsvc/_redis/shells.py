@@ -25,20 +25,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Blocking:
-    """A sync shell: its operations run on ``_client`` (redis-py) and block."""
-
-    core: Any
-    _client: Any
-
-
-class Awaiting:
-    """An asyncio shell: its operations run on ``_client`` (``redis.asyncio``), awaited."""
-
-    core: Any
-    _client: Any
-
-
 class operation(Generic[C, P, T]):
     """The shell method of the op ``op(core, *args, **kwargs)``; ``doc`` as its docstring."""
 
@@ -93,3 +79,25 @@ class operation(Generic[C, P, T]):
         )
         self._methods[owner] = method
         return method
+
+
+class _Shell:
+    core: Any
+    _client: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # each operation the class inherits becomes a plain function of the class: a call then
+        # costs what any method call costs (no descriptor, no bound-method object per call)
+        super().__init_subclass__(**kwargs)
+        for klass in cls.__mro__[1:]:
+            for name, value in vars(klass).items():
+                if isinstance(value, operation) and name not in vars(cls):
+                    setattr(cls, name, value._method(cls))
+
+
+class Blocking(_Shell):
+    """A sync shell: its operations run on ``_client`` (redis-py) and block."""
+
+
+class Awaiting(_Shell):
+    """An asyncio shell: its operations run on ``_client`` (``redis.asyncio``), awaited."""
