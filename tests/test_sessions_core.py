@@ -105,7 +105,7 @@ def test_login_call_and_result(core: SessionCore, clock: ManualClock) -> None:
     [call] = calls
     assert call.script == "login"
     assert call.keys == [
-        *core.keys.rev.keys(("user", "all", "sid", "log", "epoch")),
+        *[core.keys.rev.key(n) for n in ("user", "all", "sid", "log", "epoch")],
         core.keys.index("alice"),
         core.keys.session("alice", pair.session_id),
     ]

@@ -3,10 +3,12 @@ sessionsvc code) publishes, the worker applies, a running Validator rejects."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +216,9 @@ def test_published_event_reaches_the_validator(redis_url: str, kind: str) -> Non
         assert client.xlen("{ss:events}:dlq") == 0 and rw.alive
 
 
-def test_a_message_heard_by_two_workers_is_forwarded_once(redis_url: str) -> None:
+@contextlib.contextmanager
+def two_forwarders(redis_url: str) -> Iterator[redis.Redis]:
+    """Two workers subscribed to the trusted channel, and a raw client once both listen."""
     settings = feed_settings(redis_url)
     with (
         running_worker(settings, "w1", pubsub=True),
@@ -222,6 +226,11 @@ def test_a_message_heard_by_two_workers_is_forwarded_once(redis_url: str) -> Non
         raw_client(redis_url) as client,
     ):
         wait_for(lambda: client.pubsub_numsub(EVENTS)[0][1] == 2, "both forwarders")
+        yield client
+
+
+def test_a_message_heard_by_two_workers_is_forwarded_once(redis_url: str) -> None:
+    with two_forwarders(redis_url) as client:
         client.publish(EVENTS, '{"type":"session.revoke","sid":"S-once"}')
         wait_for(lambda: client.zscore(REV.key("sid"), "S-once") is not None, "the revocation")
         wait_for(
@@ -695,13 +704,7 @@ def test_a_busy_worker_keeps_its_heartbeat(redis_url: str) -> None:
 
 
 def test_a_bad_message_heard_by_two_workers_is_dead_lettered_once(redis_url: str) -> None:
-    settings = feed_settings(redis_url)
-    with (
-        running_worker(settings, "w1", pubsub=True),
-        running_worker(settings, "w2", pubsub=True),
-        raw_client(redis_url) as client,
-    ):
-        wait_for(lambda: client.pubsub_numsub(EVENTS)[0][1] == 2, "both forwarders")
+    with two_forwarders(redis_url) as client:
         client.publish(EVENTS, "not json")
         wait_for(lambda: client.xlen(DLQ) == 1, "the dead letter")
         time.sleep(0.3)  # the other worker has heard it by now

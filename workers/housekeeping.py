@@ -168,7 +168,7 @@ class Housekeeping:
         call = SCRIPTS["housekeep"].call(
             {"trimmed": keys.trimmed, "lock": keys.key("housekeeping")},
             {"now": f"{now:.6f}", "min_id": min_id, "lock_ms": str(int(o.housekeeping * 1000))},
-            rev=keys.all(),
+            rev=SCRIPTS["housekeep"].rev_keys(self.core.settings.namespace),
         )
         done = self.scripts.run([call])[0]
         if isinstance(done, Exception):

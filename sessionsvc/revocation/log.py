@@ -81,10 +81,6 @@ class RevKeys:
         """The budget of a publisher: what its events planted, charged until it expires."""
         return self.key(f"budget:{publisher}")
 
-    def keys(self, names: tuple[str, ...]) -> list[str]:
-        """The keys ``names`` (``sid``, ``user:until``, …), in that order."""
-        return [self.key(n) for n in names]
-
     def all(self) -> list[str]:
         """The {rev} keys of the worker's apply scripts (``layout.REV_APPLY``), in order."""
         return [self.key(n) for n in layout.REV_APPLY]

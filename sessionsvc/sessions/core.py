@@ -112,7 +112,7 @@ class SessionCore:
         self.settings = settings
         self.clock = clock
         self.keys = SessionKeys(settings.namespace)
-        self._rev_keys = {name: self.keys.rev.keys(rev) for name, rev in REV_KEYS.items()}
+        self._rev_keys = {name: REGISTRY[name].rev_keys(settings.namespace) for name in REV_KEYS}
         self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
