@@ -1,8 +1,8 @@
 """Sessions, the pure core: script arguments, result decoding, the rotation decision.
 
 Each operation is a generator that yields exactly one ``Call`` (script name, KEYS, ARGV, built
-by name through the script registry ``sessionsvc._redis.scripts``) and receives the script's raw
-reply; the sync and async shells only run the call (one EVALSHA).
+by name through the script registry ``sessionsvc._redis.scripts``: ``Script.bind``) and
+receives the script's raw reply; the sync and async shells only run the call (one EVALSHA).
 Signing and verification happen here, with the injected clock; there is no I/O.
 
 **Rotation decision** (``sessionsvc/_redis/lua/refresh.lua``; RFC 9700), for a refresh token
@@ -49,7 +49,7 @@ from sessionsvc.errors import (
 )
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import format_number as num
-from sessionsvc.sessions.keys import SessionKeys, sub_of, user_tag
+from sessionsvc.sessions.keys import SessionKeys, parse_session_id, user_tag
 from sessionsvc.sessions.model import REV_KEYS, Call, Op, SessionInfo
 from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
 from sessionsvc.tokens.issuer import (
@@ -112,7 +112,8 @@ class SessionCore:
         self.settings = settings
         self.clock = clock
         self.keys = SessionKeys(settings.namespace)
-        self._rev_keys = {name: REGISTRY[name].rev_keys(settings.namespace) for name in REV_KEYS}
+        # each script's calls, built by the names the registry declares (checked before any I/O)
+        self._calls = {name: REGISTRY[name].bind(settings.namespace) for name in REV_KEYS}
         self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
@@ -137,22 +138,6 @@ class SessionCore:
             self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
         return self._verifier
 
-    def _call(
-        self,
-        script: str,
-        tag: str,
-        argv: dict[str, str],
-        session_id: str | None = None,
-        budget: str | None = None,
-    ) -> Call:
-        # KEYS and ARGV by the names the registry declares (checked before any I/O)
-        keys = {} if script == "get" else {"idx": self.keys.index_of(tag)}  # (get: no index)
-        if session_id is not None:
-            keys["session"] = self.keys.session_of(tag, session_id)
-        if budget:
-            keys["budget"] = budget
-        return REGISTRY[script].call(keys, argv, rev=self._rev_keys[script])
-
     def _revocation_until(self, now: float) -> str:
         # no access token of a revoked session outlives this; refresh needs the deleted hash
         return num(now + self._lifetimes.longest_access)
@@ -168,8 +153,7 @@ class SessionCore:
     ) -> Op[TokenPair]:
         """Create a session and its first token pair (evicting the oldest session at the cap)."""
         tag = user_tag(sub)
-        meta = {"ip": _meta("ip", ip), "ua": _meta("user_agent", user_agent)}
-        meta["device"] = _meta("device", device)
+        ip, ua, device = _meta("ip", ip), _meta("user_agent", user_agent), _meta("device", device)
         s, issuer = self.settings, self.issuer
         app_claims = dump_claims(claims) if claims else "{}"
         epoch = new_id() if s.max_sessions_per_user else ""  # only eviction applies a revocation
@@ -181,22 +165,25 @@ class SessionCore:
             exp = min(iat + s.refresh_ttl, int(abs_exp))
             access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
             refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
-            args = {
-                "now": num(now),
-                "sub": sub,
-                "sid": sid,
-                "jti": jti,
-                "iat": str(iat),
-                "exp": str(exp),
-                "idle_exp": num(idle_exp),
-                "abs_exp": num(abs_exp),
-                **meta,
-                "claims": app_claims,
-                "max_sessions": str(s.max_sessions_per_user),
-                "till": self._revocation_until(now),
-                "epoch": epoch,
-            }
-            reply = yield self._call("login", tag, args, sid)
+            reply = yield self._calls["login"](
+                idx=self.keys.index_of(tag),
+                session=self.keys.session_of(tag, sid),
+                now=num(now),
+                sub=sub,
+                sid=sid,
+                jti=jti,
+                iat=str(iat),
+                exp=str(exp),
+                idle_exp=num(idle_exp),
+                abs_exp=num(abs_exp),
+                ip=ip,
+                ua=ua,
+                device=device,
+                claims=app_claims,
+                max_sessions=str(s.max_sessions_per_user),
+                till=self._revocation_until(now),
+                epoch=epoch,
+            )
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
             # 'superseded': the session would be born revoked. Sign again as of the cutoff
@@ -225,29 +212,30 @@ class SessionCore:
         c = verified.claims
         sub, sid = c["sub"], c["sid"]
         try:
-            if sub_of(sid) != sub:
-                raise TokenRejected("malformed", "sid does not belong to sub")
+            owner, tag = parse_session_id(sid)
         except SessionNotFound:
             raise TokenRejected("malformed", "sid is not a session id") from None
-        tag = sid.partition(".")[0]
+        if owner != sub:
+            raise TokenRejected("malformed", "sid does not belong to sub")
         iat, new_jti = int(now), new_id()
         # the epoch candidate (needed only when reuse revokes the session, and then the new jti
         # is never handed out) may be the new jti: any fresh random id will do
-        args = {
-            "now": num(now),
-            "sid": sid,
-            "jti": c["jti"],
-            "kid": verified.key.kid,
-            "new_jti": new_jti,
-            "new_iat": str(iat),
-            "refresh_ttl": str(s.refresh_ttl),
-            "idle_timeout": str(s.idle_timeout),
-            "overlap": num(s.refresh_overlap),
-            "till": self._revocation_until(now),
-            "epoch": new_jti,
-            "leeway": str(s.leeway),
-        }
-        reply = yield self._call("refresh", tag, args, sid)
+        reply = yield self._calls["refresh"](
+            idx=self.keys.index_of(tag),
+            session=self.keys.session_of(tag, sid),
+            now=num(now),
+            sid=sid,
+            jti=c["jti"],
+            kid=verified.key.kid,
+            new_jti=new_jti,
+            new_iat=str(iat),
+            refresh_ttl=str(s.refresh_ttl),
+            idle_timeout=str(s.idle_timeout),
+            overlap=num(s.refresh_overlap),
+            till=self._revocation_until(now),
+            epoch=new_jti,
+            leeway=str(s.leeway),
+        )
         status = _text(reply[0])
         if status == "missing":
             raise TokenRejected("revoked", "the session has ended")
@@ -275,18 +263,20 @@ class SessionCore:
         """End one session and revoke it; True when a live session was deleted. ``origin`` is
         recorded in the revocation log (the worker passes the event's)."""
         source, event_id, budget, cap = origin
-        sub, now = sub_of(session_id), self.clock()
-        args = {
-            "now": num(now),
-            "sid": session_id,
-            "till": self._revocation_until(now),
-            "epoch": new_id(),
-            "reason": reason,
-            "source": source,
-            "id": event_id,
-            "cap": str(cap),
-        }
-        reply = yield self._call("logout", user_tag(sub), args, session_id, budget)
+        tag, now = parse_session_id(session_id)[1], self.clock()
+        reply = yield self._calls["logout"](
+            idx=self.keys.index_of(tag),
+            session=self.keys.session_of(tag, session_id),
+            budget=budget or None,
+            now=num(now),
+            sid=session_id,
+            till=self._revocation_until(now),
+            epoch=new_id(),
+            reason=reason,
+            source=source,
+            id=event_id,
+            cap=str(cap),
+        )
         return int(reply[0]) == 1
 
     def logout_all(
@@ -296,32 +286,34 @@ class SessionCore:
         ``origin`` is recorded in the revocation log; the worker, for an event, passes its
         origin and ``clamp`` (the cutoff is at most Redis' clock)."""
         source, event_id, budget, cap = origin
-        now = self.clock()
-        args = {
-            "now": num(now),
-            "sub": sub,
-            "before": num(now),
-            "till_offset": str(self._lifetimes.longest_access),
-            "epoch": new_id(),
-            "reason": reason,
-            "source": source,
-            "id": event_id,
-            "cap": str(cap),
-            "clamp": "1" if clamp else "0",
-        }
-        reply = yield self._call("logout_all", user_tag(sub), args, budget=budget)
+        now = num(self.clock())
+        reply = yield self._calls["logout_all"](
+            idx=self.keys.index_of(user_tag(sub)),
+            budget=budget or None,
+            now=now,
+            sub=sub,
+            before=now,
+            till_offset=str(self._lifetimes.longest_access),
+            epoch=new_id(),
+            reason=reason,
+            source=source,
+            id=event_id,
+            cap=str(cap),
+            clamp="1" if clamp else "0",
+        )
         return int(reply[0])
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
         """The live sessions of ``sub``, oldest first."""
-        reply = yield self._call("list", user_tag(sub), {"now": num(self.clock())})
+        tag = user_tag(sub)
+        reply = yield self._calls["list"](idx=self.keys.index_of(tag), now=num(self.clock()))
         return [SessionInfo.from_hash(h) for h in reply]
 
     def get_session(self, session_id: str) -> Op[SessionInfo]:
         """One live session; ``SessionNotFound`` if it is unknown, ended or timed out."""
-        sub = sub_of(session_id)
-        now = {"now": num(self.clock())}
-        reply = yield self._call("get", user_tag(sub), now, session_id)
+        tag = parse_session_id(session_id)[1]
+        session = self.keys.session_of(tag, session_id)
+        reply = yield self._calls["get"](session=session, now=num(self.clock()))
         if not reply:
             raise SessionNotFound("no live session with this id")
         return SessionInfo.from_hash(reply)

@@ -21,7 +21,14 @@ from sessionsvc.revocation.log import RevKeys
 from sessionsvc.tokens.claims import id_claim_problem
 from sessionsvc.tokens.issuer import new_id
 
-__all__ = ["MAX_SUB_BYTES", "SessionKeys", "new_session_id", "sub_of", "user_tag"]
+__all__ = [
+    "MAX_SUB_BYTES",
+    "SessionKeys",
+    "new_session_id",
+    "parse_session_id",
+    "sub_of",
+    "user_tag",
+]
 
 MAX_SUB_BYTES: Final = 128  # the sid then stays within the 256 characters a sid claim may have
 _SID: Final = re.compile(r"([A-Za-z0-9_-]{2,171})\.[A-Za-z0-9_-]{22}")
@@ -46,17 +53,22 @@ def new_session_id(sub: str) -> str:
 
 def sub_of(session_id: object) -> str:
     """The ``sub`` a session id belongs to; ``SessionNotFound`` if it is not one of our ids."""
+    return parse_session_id(session_id)[0]
+
+
+def parse_session_id(session_id: object) -> tuple[str, str]:
+    """The ``sub`` and the tag of a session id; ``SessionNotFound`` if it is not one of ours."""
     match = _SID.fullmatch(session_id) if isinstance(session_id, str) else None
     if match is None:
         raise SessionNotFound("not a session id")
     tag = match.group(1)
-    try:
+    try:  # canonical base64url only (strict), at most 171 characters: at most 128 bytes
         sub = b64url_decode(tag).decode("utf-8")
     except (StrictDecodeError, UnicodeDecodeError):
         raise SessionNotFound("not a session id") from None
-    if id_claim_problem(sub) is not None or user_tag(sub) != tag:  # canonical encodings only
+    if id_claim_problem(sub) is not None:  # with the above: ``user_tag(sub) == tag``
         raise SessionNotFound("not a session id")
-    return sub
+    return sub, tag
 
 
 @dataclass(frozen=True, slots=True)
