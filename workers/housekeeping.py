@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import structlog
@@ -58,33 +59,25 @@ Recover = Callable[[str, list[tuple[str, int]], int, str], None]
 dead-letter the hopeless (the worker's)."""
 
 
+@dataclass(eq=False)
 class Housekeeping:
     """The chores of one worker; ``tick()`` runs what is due."""
 
-    def __init__(
-        self,
-        reader: IntakeReader,
-        scripts: ScriptRunner,
-        core: WorkerCore,
-        options: WorkerOptions,
-        metrics: WorkerMetrics,
-        *,
-        health: HealthState,
-        recover: Recover,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.client = reader.client
-        self.reader = reader
-        self.scripts = scripts
-        self.core = core
-        self.options = options
-        self.metrics = metrics
-        self.health = health
-        self.recover = recover
-        self.clock = clock
-        self.intakes = core.intakes
-        keys = core.rev_keys
-        self.heartbeat_key = keys.key(f"worker:{options.consumer}")
+    reader: IntakeReader
+    scripts: ScriptRunner
+    core: WorkerCore
+    options: WorkerOptions
+    metrics: WorkerMetrics
+    _: KW_ONLY
+    health: HealthState
+    recover: Recover
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.client = self.reader.client
+        self.intakes = self.core.intakes
+        keys = self.core.rev_keys
+        self.heartbeat_key = keys.key(f"worker:{self.options.consumer}")
         self.inbound_key = keys.key("inbound")
         self._next_beat = self._next_slow = 0.0
         self._own_recovered = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -18,77 +19,56 @@ class WorkerMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        r = self.registry
-        self.events = Counter(
-            "sessionsvc_worker_events",
-            "Inbound events by type and result",
-            ["type", "result"],
-            registry=r,
-        )
-        self.dead_letters = Counter(
-            "sessionsvc_worker_dead_letters",
+        # every name is sessionsvc_worker_<name>
+        r, ns, sub = self.registry, "sessionsvc", "worker"
+        counter = partial(Counter, namespace=ns, subsystem=sub, registry=r)
+        gauge = partial(Gauge, namespace=ns, subsystem=sub, registry=r)
+        self.events = counter("events", "Inbound events by type and result", ["type", "result"])
+        self.dead_letters = counter(
+            "dead_letters",
             "Entries dead-lettered, by code (too_large, not_allowed, unknown_key, …)",
             ["code"],
-            registry=r,
         )
         self.apply_seconds = Histogram(
-            "sessionsvc_worker_apply_seconds",
+            "apply_seconds",
             "Time to apply one batch (one round trip)",
+            namespace=ns,
+            subsystem=sub,
+            registry=r,
             buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0),
-            registry=r,
         )
-        self.pending = Gauge(
-            "sessionsvc_worker_pending",
-            "Entries delivered to the group but not acked, per intake",
-            ["intake"],
-            registry=r,
+        self.pending = gauge(
+            "pending", "Entries delivered to the group but not acked, per intake", ["intake"]
         )
-        self.lag = Gauge(
-            "sessionsvc_worker_lag",
-            "Entries in an intake not yet delivered to the group",
-            ["intake"],
-            registry=r,
-        )
-        self.inbound_lag = Gauge(
-            "sessionsvc_worker_inbound_lag_seconds",
+        self.lag = gauge("lag", "Entries in an intake not yet delivered to the group", ["intake"])
+        self.inbound_lag = gauge(
+            "inbound_lag_seconds",
             "Age of the oldest inbound event not yet applied (0: none waiting)",
-            registry=r,
         )
-        self.dlq_size = Gauge("sessionsvc_worker_dlq_size", "Entries in the DLQ", registry=r)
-        self.dlq_trimmed = Counter(
-            "sessionsvc_worker_dlq_trimmed",
-            "Oldest dead letters trimmed to keep the DLQ at --dlq-max-len",
-            registry=r,
+        self.dlq_size = gauge("dlq_size", "Entries in the DLQ")
+        self.dlq_trimmed = counter(
+            "dlq_trimmed", "Oldest dead letters trimmed to keep the DLQ at --dlq-max-len"
         )
-        self.claimed = Counter(
-            "sessionsvc_worker_claimed",
+        self.claimed = counter(
+            "claimed",
             "Entries claimed from other consumers (dead: heartbeat lapsed; idle: claim_idle) "
             "or re-read after a restart (own)",
             ["reason"],
-            registry=r,
         )
-        self.deleted = Counter(
-            "sessionsvc_worker_deleted",
-            "Pending entries their intake's writer deleted before they were applied",
-            registry=r,
+        self.deleted = counter(
+            "deleted", "Pending entries their intake's writer deleted before they were applied"
         )
-        self.pubsub_duplicates = Counter(
-            "sessionsvc_worker_pubsub_duplicates",
+        self.pubsub_duplicates = counter(
+            "pubsub_duplicates",
             "Pub/sub messages another worker already forwarded (or identical within 2 s)",
-            registry=r,
         )
-        self.pruned = Counter(
-            "sessionsvc_worker_pruned", "Expired state entries pruned", registry=r
-        )
-        self.errors = Counter(
-            "sessionsvc_worker_redis_errors", "Errors, Redis or other (each retried)", registry=r
-        )
-        self._up = Gauge("sessionsvc_worker_up", "1 while the probe passes", ["probe"], registry=r)
-        self._since = Gauge(
-            "sessionsvc_worker_seconds_since_success",
+        self.pruned = counter("pruned", "Expired state entries pruned")
+        self.errors = counter("redis_errors", "Errors, Redis or other (each retried)")
+        self._up = gauge("up", "1 while the probe passes", ["probe"])
+        self._since = gauge(
+            "seconds_since_success",
             "Seconds since each part of the worker last succeeded",
             ["chore"],
-            registry=r,
         )
 
     def watch(self, health: HealthState) -> None:

@@ -123,13 +123,7 @@ class _Steps:
         if self._pending:  # the load's reply is dropped; the retried call's goes to the op
             return self._pending.pop(0)
         self._pending = None
-        try:
-            effect = self._op.send(reply)
-        except StopIteration as done:
-            self.value = done.value
-            return None
-        self._last = effect
-        return effect
+        return self._advance(self._op.send, reply)
 
     def failed(self, exc: Exception) -> Effect | None:
         """The op's next effect after its last one failed with ``exc``."""
@@ -141,8 +135,11 @@ class _Steps:
                 return Command(SCRIPTS[last.script].load_args())
             error = _REDIS.mapped(exc)
         self._pending = None
+        return self._advance(self._op.throw, error)
+
+    def _advance(self, step: Callable[[Any], Effect], value: Any) -> Effect | None:
         try:
-            effect = self._op.throw(error)
+            effect = step(value)
         except StopIteration as done:
             self.value = done.value
             return None

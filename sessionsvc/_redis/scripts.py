@@ -75,64 +75,60 @@ def run(send: Callable[..., Any], call: Call) -> Any:
 _SESSION = ("apply", "session")
 _LAYOUT = {"LAYOUT_INDEX": layout.INDEX, "LAYOUT_SESSION": layout.SESSION}
 _META = ("epoch", "reason", "source", "id", "cap")
+_LOGIN_ARGV = (
+    *("now", "sub", "sid", "jti", "iat", "exp", "idle_exp", "abs_exp", "ip", "ua", "device"),
+    *("claims", "max_sessions", "till", "epoch"),
+)
+_REFRESH_ARGV = (
+    *("now", "sid", "jti", "kid", "new_jti", "new_iat", "refresh_ttl", "idle_timeout"),
+    *("overlap", "till", "epoch", "leeway"),
+)
+
+
+def _session(
+    name: str,
+    *,
+    argv: tuple[str, ...],
+    rev: tuple[str, ...] = (),
+    keys: tuple[str, ...] = ("idx", "session"),
+    optional: int = 0,
+) -> Script:
+    # a session script: the library parts of the apply path, then lua/<name>.lua
+    parts = (*_SESSION, name)
+    return Script(name, parts, rev=rev, keys=keys, optional=optional, argv=argv, consts=_LAYOUT)
+
+
+def _apply(
+    name: str, body: str, *, argv: tuple[str, ...] | Record, records: Record | None = None
+) -> Script:
+    # the apply path: every {rev} key it may touch, then the budget keys named by its records
+    rev = layout.REV_APPLY
+    return Script(name, ("apply", body), rev=rev, argv=argv, records=records, more_keys="budgets")
+
+
 _ALL: Final = (
-    Script(
-        "login",
-        (*_SESSION, "login"),
-        rev=("user", "all", "sid", "log", "epoch"),
-        keys=("idx", "session"),
-        argv=(
-            *("now", "sub", "sid", "jti", "iat", "exp", "idle_exp", "abs_exp", "ip", "ua"),
-            *("device", "claims", "max_sessions", "till", "epoch"),
-        ),
-        consts=_LAYOUT,
+    _session("login", rev=("user", "all", "sid", "log", "epoch"), argv=_LOGIN_ARGV),
+    _session(
+        "refresh", rev=("sid", "jti", "user", "all", "kid", "log", "epoch"), argv=_REFRESH_ARGV
     ),
-    Script(
-        "refresh",
-        (*_SESSION, "refresh"),
-        rev=("sid", "jti", "user", "all", "kid", "log", "epoch"),
-        keys=("idx", "session"),
-        argv=(
-            *("now", "sid", "jti", "kid", "new_jti", "new_iat", "refresh_ttl", "idle_timeout"),
-            *("overlap", "till", "epoch", "leeway"),
-        ),
-        consts=_LAYOUT,
-    ),
-    Script(
+    _session(
         "logout",
-        (*_SESSION, "logout"),
         rev=("sid", "log", "epoch"),
         keys=("idx", "session", "budget"),
         optional=1,
         argv=("now", "sid", "till", *_META),
-        consts=_LAYOUT,
     ),
-    Script(
+    _session(
         "logout_all",
-        (*_SESSION, "logout_all"),
         rev=("user", "user:until", "log", "epoch"),
         keys=("idx", "budget"),
         optional=1,
         argv=("now", "sub", "before", "till_offset", *_META, "clamp"),
-        consts=_LAYOUT,
     ),
-    Script("list", (*_SESSION, "list"), keys=("idx",), argv=("now",), consts=_LAYOUT),
-    Script("get", (*_SESSION, "get"), keys=("session",), argv=("now",), consts=_LAYOUT),
-    Script(
-        "apply",
-        ("apply", "apply_main"),
-        rev=layout.REV_APPLY,
-        argv=REVOCATION,
-        more_keys="budgets",
-    ),
-    Script(
-        "apply_batch",
-        ("apply", "apply_batch"),
-        rev=layout.REV_APPLY,
-        argv=("n",),
-        records=REVOCATION,
-        more_keys="budgets",
-    ),
+    _session("list", keys=("idx",), argv=("now",)),
+    _session("get", keys=("session",), argv=("now",)),
+    _apply("apply", "apply_main", argv=REVOCATION),
+    _apply("apply_batch", "apply_batch", argv=("n",), records=REVOCATION),
     Script(
         "housekeep",
         ("apply", "housekeep"),
