@@ -119,6 +119,26 @@ def test_wrong_names_fail_before_any_io() -> None:
     assert ScriptArgsError.__mro__[1] is TypeError  # a programming error, not a Redis one
 
 
+@pytest.mark.parametrize("name", ["login", "refresh", "logout", "logout_all", "list", "get"])
+def test_a_bound_call_is_the_checked_call(name: str) -> None:
+    """``bind`` (the session hot path) builds what ``call`` builds, and refuses the same names."""
+    script = SCRIPTS[name]
+    keys = {k: f"key-{k}" for k in script.keys}
+    argv = {a: f"arg-{a}" for a in script.argv.fields}
+    bound = script.bind("ns")
+    rev = script.rev_keys("ns")
+    assert bound(**keys, **argv) == script.call(keys, argv, rev=rev)
+    if script.optional:  # the optional trailing key may be left out
+        last = script.keys[-1]
+        short = {k: v for k, v in keys.items() if k != last}
+        assert bound(**short, **argv) == script.call(short, argv, rev=rev)
+    for bad in ({**keys, **argv, "extra": "x"}, {**keys, **dict(list(argv.items())[1:])}):
+        with pytest.raises(TypeError):
+            bound(**bad)
+    with pytest.raises(ScriptArgsError):
+        SCRIPTS["apply_batch"].bind("ns")  # records: not a script of named KEYS and ARGV only
+
+
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
     c = redis.Redis.from_url(redis_url)

@@ -13,8 +13,9 @@ the names of its KEYS and ARGV. The prelude declares those names, so no Lua body
   ``<record>_at(o)`` that returns the table of the record whose first field is ``ARGV[o]``;
 - ``K_MORE``/``A_MORE``: where variable trailing KEYS/ARGV start; constants (``LAYOUT_*``).
 
-The Python side builds KEYS and ARGV from the same names (``Script.call``): a missing or
-unknown name is a ``ScriptArgsError`` before any I/O, so the two sides cannot drift. Every
+The Python side builds KEYS and ARGV from the same names (``Script.call``; ``Script.bind`` for
+the session hot path, a keyword function generated from the declaration): a missing or unknown
+name is a ``ScriptArgsError`` (a ``TypeError``) before any I/O, so the two sides cannot drift. Every
 caller sends through ``evalsha_args``/``load_args`` and the one NOSCRIPT rule (``is_noscript``:
 load the script, send again): ``sessionsvc._redis.run`` for the pure cores' calls, ``run`` here
 for a caller holding its own connection (the worker's), the worker's pipelined ``ScriptRunner``
