@@ -35,6 +35,7 @@ __all__ = [
     "check_publisher_names",
     "load_settings",
     "redact_url",
+    "settings_boundary",
 ]
 
 EventType = Literal["session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke"]
@@ -222,27 +223,32 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
 
 
-def _problems(exc: Exception, what: str) -> ConfigError:
-    assert isinstance(exc, ValidationError)
-    problems = []
-    for err in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        name = f"SESSIONSVC_{field.upper()}" if err["loc"] else field
-        message = "is required" if err["type"] == "missing" else err["msg"]
-        problems.append(f"{name}: {message}")
-    return ConfigError("invalid settings: " + "; ".join(problems))
+def settings_boundary(prefix: str) -> map_exceptions:
+    """The boundary around building a settings class whose variables start with ``prefix``:
+    pydantic's errors become a ``ConfigError`` naming each variable, never quoting a value."""
 
+    def problems(exc: Exception, what: str) -> ConfigError:
+        assert isinstance(exc, ValidationError)
+        found = []
+        for err in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = f"{prefix}{field.upper()}" if err["loc"] else field
+            message = "is required" if err["type"] == "missing" else err["msg"]
+            found.append(f"{name}: {message}")
+        return ConfigError("invalid settings: " + "; ".join(found))
 
-def _unparsable(exc: Exception, what: str) -> ConfigError:
-    """A complex value (e.g. app_claims) that is not JSON."""
-    match = re.search(r'field "(\w+)"', str(exc))
-    name = f"SESSIONSVC_{match[1].upper()}" if match else "settings"
-    return ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)")
+    def unparsable(exc: Exception, what: str) -> ConfigError:
+        """A complex value (e.g. app_claims) that is not JSON."""
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = f"{prefix}{match[1].upper()}" if match else "settings"
+        return ConfigError(f"invalid settings: {name}: cannot be parsed (expected JSON)")
 
-
-_SETTINGS_BOUNDARY: Final = map_exceptions(
-    rules=(
-        Rule(SettingsError, ConfigError, _unparsable, chain=False),
-        Rule(ValidationError, ConfigError, _problems, chain=False),
+    return map_exceptions(
+        rules=(
+            Rule(SettingsError, ConfigError, unparsable, chain=False),
+            Rule(ValidationError, ConfigError, problems, chain=False),
+        )
     )
-)
+
+
+_SETTINGS_BOUNDARY: Final = settings_boundary("SESSIONSVC_")

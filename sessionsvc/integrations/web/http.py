@@ -1,0 +1,91 @@
+"""The web core's view of HTTP (pure): ``WebRequest`` in, ``WebResponse`` out, ``Problem`` for
+a refusal. An adapter builds the request from its framework's and renders the response; no
+framework type crosses into the core.
+
+Invariants:
+
+- Header names are lower-case in ``WebRequest.headers``; a header sent more than once is
+  joined with ``", "`` (RFC 9110 §5.3), except ``cookie``, which adapters parse into
+  ``cookies`` (the first value of a name wins, as browsers send the most specific first).
+- ``WebResponse.headers`` is a list of pairs: ``set-cookie`` appears once per cookie.
+- A ``Problem``'s ``description`` is safe to show to the client: it never holds a token or a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sessionsvc.errors import SessionError
+
+__all__ = ["UNSAFE_METHODS", "Problem", "WebRequest", "WebResponse"]
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebRequest:
+    """One request as the core sees it. ``origin`` is the app's own ``scheme://host[:port]`` as
+    the adapter saw the request arrive; ``form`` the parsed body (a JSON object or form fields),
+    ``None`` when the adapter did not read it (the core never needs it for protected routes)."""
+
+    method: str
+    path: str
+    query: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    cookies: Mapping[str, str] = field(default_factory=dict)
+    client: str | None = None
+    origin: str = ""
+    form: Mapping[str, Any] | None = None
+
+    def header(self, name: str) -> str | None:
+        """The header ``name`` (lower-case), or ``None``."""
+        return self.headers.get(name)
+
+    @property
+    def unsafe(self) -> bool:
+        """A method that changes state (CSRF applies)."""
+        return self.method.upper() in UNSAFE_METHODS
+
+
+@dataclass(slots=True)
+class WebResponse:
+    """What an adapter sends: status, JSON body (``None``: empty) and headers in order."""
+
+    status: int = 200
+    body: Any = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, name: str, value: str) -> WebResponse:
+        """Append a header (lower-case ``name``); returns ``self``."""
+        self.headers.append((name, value))
+        return self
+
+    def get(self, name: str) -> list[str]:
+        """Every value of header ``name``."""
+        return [v for n, v in self.headers if n == name]
+
+
+class Problem(SessionError):
+    """A refusal the core answers with ``status`` and a JSON body ``{"error",
+    "error_description"}`` (``code``: stable, machine-readable; ``description``: safe for the
+    client). Adapters catch it and send ``response()``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        description: str = "",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {description}" if description else f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.description = description
+        self.headers = headers or []
+
+    def response(self) -> WebResponse:
+        """This refusal as a response (``Cache-Control: no-store``: never cached)."""
+        body = {"error": self.code, "error_description": self.description}
+        return WebResponse(self.status, body, [*self.headers, ("cache-control", "no-store")])
