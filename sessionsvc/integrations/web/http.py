@@ -19,9 +19,31 @@ from typing import Any
 
 from sessionsvc.errors import SessionError
 
-__all__ = ["UNSAFE_METHODS", "Problem", "WebRequest", "WebResponse"]
+__all__ = [
+    "UNSAFE_METHODS",
+    "Problem",
+    "ReuseDetected",
+    "WebRequest",
+    "WebResponse",
+    "parse_cookies",
+]
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+MAX_COOKIES = 64
+
+
+def parse_cookies(header: str | None) -> dict[str, str]:
+    """The ``Cookie`` header's pairs, the first of a name winning (a browser sends the cookie
+    of the longest path first, so a planted sibling cookie cannot shadow ours); malformed
+    pairs are skipped; at most 64 pairs are read."""
+    cookies: dict[str, str] = {}
+    for pair in (header or "").split(";")[:MAX_COOKIES]:
+        name, sep, value = pair.strip().partition("=")
+        if sep and name and name not in cookies:
+            cookies[name] = value.strip().strip('"')
+    return cookies
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +100,32 @@ class Problem(SessionError):
         code: str,
         description: str = "",
         headers: list[tuple[str, str]] | None = None,
+        *,
+        clear_cookies: bool = False,
     ) -> None:
         super().__init__(f"{status} {code}: {description}" if description else f"{status} {code}")
         self.status = status
         self.code = code
         self.description = description
         self.headers = headers or []
+        self.clear_cookies = clear_cookies
+        """The answer also clears the token cookies (a failed refresh, a detected reuse)."""
 
     def response(self) -> WebResponse:
         """This refusal as a response (``Cache-Control: no-store``: never cached)."""
         body = {"error": self.code, "error_description": self.description}
         return WebResponse(self.status, body, [*self.headers, ("cache-control", "no-store")])
+
+
+class ReuseDetected(Problem):
+    """A refresh token was used again: the session is revoked (RFC 9700 §4.14.2). 401, the
+    cookies cleared; adapters call the app's ``on_theft_detected(session_id, request)``."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            401,
+            "invalid_grant",
+            "refresh token reused: the session was revoked",
+            clear_cookies=True,
+        )
+        self.session_id = session_id

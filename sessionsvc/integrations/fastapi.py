@@ -1,0 +1,259 @@
+"""FastAPI: ``Auth`` — the dependency, the router of auth endpoints, the middleware (extra
+``sessionsvc[fastapi]``).
+
+    auth = Auth(authenticate_user=check_password)       # settings from the environment
+    app = FastAPI(lifespan=auth.lifespan)               # follows the revocation log
+    auth.install(app)                                   # router, error format, CORS
+
+    @app.get("/api/me")
+    async def me(user: Principal = Depends(auth.require())) -> dict[str, str]:
+        return {"sub": user.sub}
+
+A protected request costs one local validation, no Redis round trip. ``install`` is
+``app.include_router(auth.router)`` plus the error handler (refusals answer
+``{"error", "error_description"}``; without it FastAPI wraps them in ``{"detail": …}``, same
+statuses and headers) and CORS when ``SESSIONSVC_WEB_CORS_ORIGINS`` lists origins.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, HTTPException, Request, WebSocket, WebSocketException
+from starlette.responses import Response
+from starlette.status import WS_1008_POLICY_VIOLATION
+
+from sessionsvc._redis.run import Op, arun
+from sessionsvc.config import Settings, load_settings
+from sessionsvc.errors import SessionError, TokenRejected
+from sessionsvc.integrations.starlette import CorsMiddleware, read_body, render, web_request
+from sessionsvc.integrations.web.auth import AuthCore
+from sessionsvc.integrations.web.config import WebSettings, load_web_settings
+from sessionsvc.integrations.web.endpoints import Endpoints
+from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebResponse
+from sessionsvc.integrations.web.login import Identity, LoginFlow
+from sessionsvc.integrations.web.principal import Principal, Requirement
+from sessionsvc.integrations.web.statuses import problem_for
+from sessionsvc.integrations.web.throttle import LoginThrottle
+from sessionsvc.sessions.service import AsyncSessionService
+from sessionsvc.validator import Validator
+
+__all__ = ["Auth", "Identity", "Principal", "ProblemError"]
+
+log = structlog.get_logger("sessionsvc.web")
+CheckUser = Callable[[str, str], "Identity | str | Awaitable[Identity | str | None] | None"]
+TheftHook = Callable[[str, Request], "Awaitable[None] | None"]
+
+
+class ProblemError(HTTPException):
+    """A ``Problem`` raised through FastAPI (the dependency's refusals)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.status, problem.description, dict(problem.response().headers))
+        self.problem = problem
+
+
+class Auth:
+    """sessionsvc for one FastAPI app. ``authenticate_user(username, password)`` (sync or
+    async) returns the user's ``sub`` (or an ``Identity`` with app claims), or ``None``."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        web: WebSettings | None = None,
+        *,
+        authenticate_user: CheckUser | None = None,
+        validator: Validator | None = None,
+        sessions: AsyncSessionService | None = None,
+        on_theft_detected: TheftHook | None = None,
+    ) -> None:
+        self.settings = settings = settings or load_settings()
+        self.web = web = web or load_web_settings()
+        self.validator = validator or Validator(settings)
+        self.sessions = sessions or AsyncSessionService(settings)
+        self.core = AuthCore(settings, web, revoke_locally=self.validator.revoke)
+        for warning in self.core.check():  # ConfigError for insecure settings
+            log.warning("web_settings", warning=warning)
+        self.login_flow = LoginFlow(
+            self.core, self.sessions.core, LoginThrottle(web, settings.namespace)
+        )
+        self.endpoints = Endpoints(self.core, self.sessions.core, self.validator.verifier.ring)
+        self._check_user = authenticate_user
+        self._on_theft = on_theft_detected
+        self.router = self._router()
+
+    # -- the app's side -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """Follow the revocation log while the app runs (``FastAPI(lifespan=auth.lifespan)``)."""
+        await self.validator.astart()
+        try:
+            yield
+        finally:
+            await self.validator.aclose()
+            await self.sessions.aclose()
+
+    def install(self, app: FastAPI) -> None:
+        """The router, the ``{"error", "error_description"}`` format, CORS if configured."""
+        app.include_router(self.router)
+        app.add_exception_handler(ProblemError, _problem_handler)  # type: ignore[arg-type]
+        if self.core.cors.enabled:
+            app.add_middleware(CorsMiddleware, policy=self.core.cors)
+
+    def require(
+        self,
+        *,
+        scopes: tuple[str, ...] | list[str] | str = (),
+        claims: Any = (),
+        optional: bool = False,
+    ) -> Callable[[Request], Awaitable[Any]]:
+        """A dependency returning the request's ``Principal`` (401/403/503 otherwise);
+        ``optional``: ``None`` for a request without credentials."""
+        requirement = Requirement.of(scopes, claims)
+
+        async def principal(request: Request) -> Principal | None:
+            try:
+                return await self.authenticate(request, requirement, optional=optional)
+            except Problem as problem:
+                raise ProblemError(problem) from None
+
+        return principal
+
+    async def authenticate(
+        self, request: Request, requirement: Requirement | None = None, *, optional: bool = False
+    ) -> Principal | None:
+        """The request's principal, or ``Problem``; one local validation, no Redis."""
+        found = self.core.credential(web_request(request))
+        if found is None:
+            if optional:
+                return None
+            found = self.core.require_credential(web_request(request))
+        try:
+            claims = await self.validator.avalidate(found.token)
+        except TokenRejected as exc:
+            raise self.core.rejected(exc) from None
+        form = None
+        unsafe = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        if found.transport == "cookie" and unsafe and self.web.csrf_header not in request.headers:
+            form = await read_body(request)  # the CSRF token as a form field
+        return self.core.accept(web_request(request, form), found, claims, requirement)
+
+    async def authenticate_websocket(
+        self, websocket: WebSocket, requirement: Requirement | None = None
+    ) -> Principal:
+        """The principal of a WebSocket handshake (before ``accept()``); a refused one is
+        closed with 1008 (the handshake answered 403). Cookie mode checks the Origin."""
+        req = web_request(websocket)
+        try:
+            found = self.core.require_credential(req)
+            try:
+                claims = await self.validator.avalidate(found.token)
+            except TokenRejected as exc:
+                raise self.core.rejected(exc) from None
+            return self.core.accept(req, found, claims, requirement, handshake=True)
+        except Problem as problem:
+            raise WebSocketException(WS_1008_POLICY_VIOLATION, problem.code) from None
+
+    # -- the endpoints ---------------------------------------------------------------------------
+
+    def _router(self) -> APIRouter:
+        router, p = APIRouter(), self.web.prefix
+        router.add_api_route(f"{p}/login", self._login, methods=["POST"])
+        router.add_api_route(f"{p}/refresh", self._refresh, methods=["POST", "GET"])
+        for path, handler, method in (
+            ("/logout", self.endpoints.logout, "POST"),
+            ("/logout-all", self.endpoints.logout_all, "POST"),
+            ("/sessions", self.endpoints.list_sessions, "GET"),
+            ("/sessions/revoke-others", self.endpoints.revoke_others, "POST"),
+        ):
+            router.add_api_route(f"{p}{path}", self._signed_in(handler), methods=[method])
+        router.add_api_route(f"{p}/sessions/{{sid}}", self._delete_session, methods=["DELETE"])
+        router.add_api_route(self.web.jwks_path, self._jwks, methods=["GET"])
+        return router
+
+    async def _run(self, request: Request, op: Op[WebResponse]) -> Response:
+        try:
+            return render(await arun(self.sessions.redis, op))
+        except ReuseDetected as theft:
+            await self._theft(theft.session_id, request)
+            return render(self.core.refusal(theft))
+        except SessionError as exc:
+            return render(
+                self.core.refusal(problem_for(exc, retry_after=self.web.stale_retry_after))
+            )
+
+    async def _login(self, request: Request) -> Response:
+        try:
+            req = web_request(request, await read_body(request))
+            form = self.login_flow.form(req)
+            await arun(self.sessions.redis, self.login_flow.gate(req, form))
+            identity = await self._identity(form.username, form.password)
+        except SessionError as exc:
+            return render(self.core.refusal(problem_for(exc)))
+        return await self._run(request, self.login_flow.login(req, form, identity))
+
+    async def _refresh(self, request: Request) -> Response:
+        try:
+            form = await read_body(request) if request.method == "POST" else None
+        except Problem as problem:
+            return render(self.core.refusal(problem))
+        req = web_request(request, form)
+        return await self._run(
+            request, self.endpoints.refresh(req, request.query_params.get("next"))
+        )
+
+    def _signed_in(
+        self, handler: Callable[..., Op[WebResponse]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                principal = await self.authenticate(request)
+            except Problem as problem:
+                return render(self.core.refusal(problem))
+            assert principal is not None
+            return await self._run(request, handler(web_request(request), principal))
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    async def _delete_session(self, request: Request, sid: str) -> Response:
+        try:
+            principal = await self.authenticate(request)
+        except Problem as problem:
+            return render(self.core.refusal(problem))
+        assert principal is not None
+        return await self._run(
+            request, self.endpoints.delete_session(web_request(request), principal, sid)
+        )
+
+    async def _jwks(self) -> Response:
+        return render(self.endpoints.jwks())
+
+    async def _identity(self, username: str, password: str) -> Identity | None:
+        if self._check_user is None:
+            raise Problem(501, "not_configured", "this app has no password login")
+        found = self._check_user(username, password)
+        if inspect.isawaitable(found):
+            found = await found
+        if found is None or isinstance(found, Identity):
+            return found
+        if isinstance(found, str):
+            return Identity(found)
+        raise TypeError("authenticate_user must return a sub, an Identity or None")
+
+    async def _theft(self, session_id: str, request: Request) -> None:
+        log.warning("refresh_token_reuse", session_id=session_id)
+        if self._on_theft is not None:
+            result = self._on_theft(session_id, request)
+            if inspect.isawaitable(result):
+                await result
+
+
+async def _problem_handler(request: Request, exc: ProblemError) -> Response:
+    return render(exc.problem.response())

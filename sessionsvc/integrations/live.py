@@ -1,0 +1,109 @@
+"""Live sign-out for Starlette and FastAPI: WebSockets and server-sent events end when their
+session (or user) is revoked, through the validator's listener.
+
+    live = LiveSignOut(auth.validator)
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        user = await auth.authenticate_websocket(websocket)   # before accept()
+        await websocket.accept()
+        async with live.websocket(websocket, user):
+            async for text in websocket.iter_text(): ...       # closed with 4001 on revocation
+
+    @app.get("/events")
+    async def events(user: Annotated[Principal, Depends(auth.require())]) -> Response:
+        return live.sse(user, my_events())     # sends ``event: revoked`` and ends
+
+The listener runs on the feed's thread (``start()``) or task (``astart()``); each connection is
+closed on its own event loop (``call_soon_threadsafe``). A WebSocket is closed with code 4001
+and the reason (``session revoked``, ``user signed out everywhere``, …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.websockets import WebSocket, WebSocketState
+
+from sessionsvc.integrations.web.live import LiveRegistry
+from sessionsvc.integrations.web.principal import Principal
+from sessionsvc.validator import Validator
+
+__all__ = ["REVOKED_CLOSE_CODE", "LiveSignOut"]
+
+REVOKED_CLOSE_CODE = 4001
+
+
+class LiveSignOut:
+    """Ends the live connections of revoked sessions (one per app, on its validator)."""
+
+    def __init__(self, validator: Validator) -> None:
+        self.registry = LiveRegistry()
+        validator.add_listener(self.registry.revoked)
+
+    @asynccontextmanager
+    async def websocket(self, websocket: WebSocket, principal: Principal) -> AsyncIterator[None]:
+        """Watch an accepted WebSocket: closed with 4001 when its session is revoked."""
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def close(reason: str) -> None:
+            if websocket.application_state == WebSocketState.CONNECTED:
+                with suppress(RuntimeError):  # (the client went away meanwhile)
+                    await websocket.close(code=REVOKED_CLOSE_CODE, reason=reason)
+
+        def start_closing(reason: str) -> None:
+            task = loop.create_task(close(reason))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        with self.registry.watch(
+            principal.claims, lambda reason: loop.call_soon_threadsafe(start_closing, reason)
+        ):
+            yield
+        for task in list(tasks):
+            await task
+
+    def sse(self, principal: Principal, events: AsyncIterator[Any]) -> StreamingResponse:
+        """A ``text/event-stream`` of ``events`` (each a string or JSON-able ``data``) that
+        sends ``event: revoked`` and ends when the principal's session is revoked."""
+        return StreamingResponse(
+            self._stream(principal, events),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    async def _stream(self, principal: Principal, events: AsyncIterator[Any]) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        revoked: asyncio.Future[str] = loop.create_future()
+
+        def on_revoked(reason: str) -> None:
+            loop.call_soon_threadsafe(lambda: revoked.done() or revoked.set_result(reason))
+
+        with self.registry.watch(principal.claims, on_revoked):
+            source = aiter(events)
+            while True:
+                nxt: asyncio.Future[Any] = asyncio.ensure_future(anext(source))
+                done, _ = await asyncio.wait({nxt, revoked}, return_when=asyncio.FIRST_COMPLETED)
+                if revoked in done:
+                    nxt.cancel()
+                    with suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await nxt
+                    yield _event("revoked", {"reason": revoked.result()})
+                    return
+                try:
+                    item = nxt.result()
+                except StopAsyncIteration:
+                    return
+                yield _event(None, item)
+
+
+def _event(name: str | None, data: Any) -> str:
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    lines = "".join(f"data: {line}\n" for line in text.split("\n"))
+    return (f"event: {name}\n" if name else "") + lines + "\n"

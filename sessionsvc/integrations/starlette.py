@@ -1,0 +1,120 @@
+"""Starlette's side of the web core: requests in, responses out, CORS, and live sign-out.
+
+``web_request(request)`` builds the core's ``WebRequest`` (headers lower-case, cookies parsed
+first-wins, the peer address, the app's own origin, the body when asked: a JSON object or form
+fields, at most ``MAX_BODY`` bytes); ``render(response)`` gives Starlette's ``Response``
+(``set-cookie`` once per cookie). ``CorsMiddleware`` applies the core's CORS allow-list. Live
+sign-out for WebSockets and server-sent events is ``sessionsvc.integrations.live``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sessionsvc.integrations.web.cors import CorsPolicy
+from sessionsvc.integrations.web.http import Problem, WebRequest, WebResponse, parse_cookies
+
+__all__ = ["MAX_BODY", "CorsMiddleware", "render", "web_request"]
+
+MAX_BODY = 16 * 1024
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _headers(conn: HTTPConnection) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in conn.scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name != "cookie":
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def web_request(conn: HTTPConnection, form: Any = None) -> WebRequest:
+    """The core's view of ``conn`` (``form``: the parsed body, if read)."""
+    url = conn.url
+    cookie = "; ".join(
+        v.decode("latin-1") for n, v in conn.scope["headers"] if n.lower() == b"cookie"
+    )
+    default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(url.scheme)
+    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    host = url.hostname or ""
+    origin = f"{scheme}://{host}" + (f":{url.port}" if url.port not in (None, default_port) else "")
+    return WebRequest(
+        method=conn.scope.get("method", "GET"),
+        path=url.path,
+        query=url.query,
+        headers=_headers(conn),
+        cookies=parse_cookies(cookie),
+        client=conn.client.host if conn.client else None,
+        origin=origin,
+        form=form,
+    )
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The body as fields: a JSON object, or form fields (``Problem(400/413/415)`` otherwise)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    size = request.headers.get("content-length")
+    if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+        raise Problem(413, "invalid_request", "request body too large")
+    if kind in _FORMS:
+        form = await request.form(max_files=0, max_fields=32)
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Problem(413, "invalid_request", "request body too large")
+    if not body:
+        return {}
+    if kind != "application/json":
+        raise Problem(415, "invalid_request", "send JSON or a form")
+    try:
+        fields = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "invalid_request", "the body is not JSON") from None
+    if not isinstance(fields, dict):
+        raise Problem(400, "invalid_request", "the body must be a JSON object")
+    return fields
+
+
+def render(response: WebResponse) -> Response:
+    """Starlette's ``Response`` for the core's."""
+    if response.body is None:
+        out = Response(status_code=response.status)
+    else:
+        content = json.dumps(response.body, separators=(",", ":")).encode()
+        out = Response(content, status_code=response.status, media_type="application/json")
+    out.raw_headers.extend((n.encode("latin-1"), v.encode("latin-1")) for n, v in response.headers)
+    return out
+
+
+class CorsMiddleware:
+    """Answers CORS preflights and adds the allow headers for listed origins (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, policy: CorsPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.policy.enabled:
+            await self.app(scope, receive, send)
+            return
+        req = web_request(HTTPConnection(scope))
+        preflight = self.policy.preflight(req)
+        if preflight is not None:
+            await render(preflight)(scope, receive, send)
+            return
+        extra = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in self.policy.headers(req)]
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)

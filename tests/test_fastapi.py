@@ -1,0 +1,378 @@
+"""The FastAPI adapter against the web contract: endpoints, cookies, CSRF, transports, errors.
+
+Through Starlette's test client on ``https://testserver`` with a real redis-server; the
+validator follows the revocation log (the app's lifespan).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from web_harness import ORIGIN, Browser, app_settings, check_user, web_settings
+
+from sessionsvc.integrations.fastapi import Auth, Principal
+
+pytestmark = pytest.mark.redis
+
+
+def make_app(redis_url: str, web: dict[str, Any] | None = None, **auth_kwargs: Any) -> FastAPI:
+    auth = Auth(
+        app_settings(redis_url),
+        web_settings(**(web or {})),
+        authenticate_user=auth_kwargs.pop("authenticate_user", check_user),
+        **auth_kwargs,
+    )
+    app = FastAPI(lifespan=auth.lifespan)
+    app.state.auth = auth
+    auth.install(app)
+
+    @app.get("/api/me")
+    async def me(user: Annotated[Principal, Depends(auth.require())]) -> dict[str, str]:
+        return {"sub": user.sub, "sid": user.sid, "transport": user.transport}
+
+    @app.post("/api/things")
+    async def things(user: Annotated[Principal, Depends(auth.require())]) -> dict[str, str]:
+        return {"sub": user.sub}
+
+    @app.get("/api/admin")
+    async def admin(
+        user: Annotated[Principal, Depends(auth.require(scopes="admin"))],
+    ) -> dict[str, str]:
+        return {"sub": user.sub}
+
+    @app.get("/api/maybe")
+    async def maybe(user: Annotated[Principal | None, Depends(auth.require(optional=True))]) -> Any:
+        return {"sub": user.sub if user else None}
+
+    return app
+
+
+@pytest.fixture
+def app(redis_url: str) -> FastAPI:
+    return make_app(redis_url)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url=ORIGIN) as c:
+        yield c
+
+
+@pytest.fixture
+def browser(client: TestClient) -> Browser:
+    return Browser(client)
+
+
+def cookies_set(response: Any) -> dict[str, str]:
+    return {h.split("=", 1)[0]: h for h in response.headers.get_list("set-cookie")}
+
+
+# -- login ---------------------------------------------------------------------------------------
+
+
+def test_login_sets_the_three_cookies_with_their_attributes(browser: Browser) -> None:
+    response = browser.login()
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"session_id", "expires_in", "csrf_token"}  # no token in the body
+    cookies = cookies_set(response)
+    assert set(cookies) == {"__Host-ss-access", "__Secure-ss-refresh", "__Host-ss-csrf"}
+    access, refresh, csrf = (cookies[n] for n in sorted(cookies))
+    for part in ("Max-Age=900", "Path=/", "Secure", "HttpOnly", "SameSite=Lax"):
+        assert part in access.split("; ")
+    for part in ("Path=/auth/refresh", "Secure", "HttpOnly", "SameSite=Strict"):
+        assert part in refresh.split("; ")
+    assert "HttpOnly" not in csrf and "Domain" not in access + refresh + csrf
+    assert csrf.split(";")[0].split("=", 1)[1] == body["csrf_token"]
+
+
+def test_bearer_login_answers_the_tokens_and_sets_no_cookie(browser: Browser) -> None:
+    response = browser.login(transport="bearer")
+    assert response.status_code == 200
+    assert not response.headers.get_list("set-cookie")
+    body = response.json()
+    assert body["token_type"] == "Bearer" and body["access_token"] and body["refresh_token"]
+    me = browser.get("/api/me", headers={"authorization": f"Bearer {body['access_token']}"})
+    assert me.json()["transport"] == "bearer"
+
+
+def test_wrong_password_is_401_and_the_throttle_answers_429_before_checking(
+    redis_url: str,
+) -> None:
+    checked: list[str] = []
+
+    def counting(username: str, password: str) -> str | None:
+        checked.append(username)
+        return check_user(username, password)
+
+    app = make_app(redis_url, {"login_user_attempts": 2}, authenticate_user=counting)
+    with TestClient(app, base_url=ORIGIN) as c:
+        b = Browser(c)
+        assert [b.login(password="nope").status_code for _ in range(2)] == [401, 401]
+        locked = b.login()  # the right password, but locked out
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
+        assert checked == ["alice", "alice"]  # the credential check did not run
+        assert b.login("bob").status_code == 200  # another user is not locked
+
+
+def test_a_cross_site_login_is_refused(browser: Browser) -> None:
+    body = {"username": "alice", "password": "alice-password"}
+    cross = {"sec-fetch-site": "cross-site", "origin": "https://evil.example"}
+    response = browser.post("/auth/login", json=body, headers=cross)
+    assert response.status_code == 403 and response.json()["error"] == "csrf"
+    no_metadata = {"sec-fetch-site": "", "origin": "https://evil.example"}
+    evil = browser.post("/auth/login", json=body, headers=no_metadata)
+    assert evil.status_code == 403
+
+
+def test_login_takes_a_form_post(browser: Browser) -> None:
+    data = {"username": "alice", "password": "alice-password"}
+    response = browser.post("/auth/login", data=data)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"username": "alice"},
+        {"username": 1, "password": "x"},
+        {"username": "a", "password": "b", "transport": "smoke"},
+    ],
+)
+def test_a_bad_login_body_is_400(browser: Browser, body: dict[str, Any]) -> None:
+    response = browser.post("/auth/login", json=body)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+
+
+# -- protected routes ----------------------------------------------------------------------------
+
+
+def test_a_protected_route_takes_the_access_cookie(browser: Browser) -> None:
+    browser.login()
+    me = browser.get("/api/me")
+    assert me.status_code == 200 and me.json()["sub"] == "alice"
+    assert me.json()["transport"] == "cookie"
+
+
+def test_no_credentials_is_401_with_a_bare_bearer_challenge(client: TestClient) -> None:
+    response = client.get("/api/me")
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/api/maybe").json() == {"sub": None}
+
+
+def test_a_bad_token_is_401_with_its_reason(client: TestClient) -> None:
+    response = client.get("/api/me", headers={"authorization": "Bearer not.a.token"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer error="invalid_token", error_description="malformed"'
+    )
+
+
+def test_a_bearer_request_ignores_the_cookies(browser: Browser) -> None:
+    browser.login()  # valid cookies in the jar
+    response = browser.get("/api/me", headers={"authorization": "Bearer not.a.token"})
+    assert response.status_code == 401  # the cookie does not stand in
+
+
+def test_a_token_in_the_url_is_refused(browser: Browser) -> None:
+    token = browser.login(transport="bearer").json()["access_token"]
+    for query in (f"access_token={token}", f"x={token}", "token=abc"):
+        auth = {"authorization": f"Bearer {token}"}
+        response = browser.get(f"/api/me?{query}", headers=auth)
+        assert response.status_code == 400, query
+
+
+def test_a_missing_scope_is_403(browser: Browser) -> None:
+    browser.login()
+    response = browser.get("/api/admin")
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"].startswith('Bearer error="insufficient_scope"')
+
+
+def test_a_stale_validator_answers_503_with_retry_after(app: FastAPI, browser: Browser) -> None:
+    browser.login()
+    app.state.auth.validator.stale_after = -math.inf  # the feed could not prove freshness
+    response = browser.get("/api/me")  # (fail_closed: the default policy)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+
+
+# -- CSRF ----------------------------------------------------------------------------------------
+
+
+def test_an_unsafe_cookie_request_needs_the_csrf_token(browser: Browser) -> None:
+    browser.login()
+    token = browser.csrf
+    browser.csrf = None
+    assert browser.post("/api/things").status_code == 403  # missing
+    browser.csrf = "v1.forged"
+    assert browser.post("/api/things").status_code == 403  # forged
+    browser.csrf = token
+    assert browser.post("/api/things").status_code == 200
+
+
+def test_another_sessions_csrf_token_is_refused(client: TestClient) -> None:
+    a, b = Browser(client), Browser(client)
+    a.login()
+    b.login()
+    a.csrf = b.csrf
+    assert a.post("/api/things").status_code == 403
+
+
+def test_the_csrf_token_may_come_as_a_form_field(browser: Browser) -> None:
+    browser.login()
+    token, browser.csrf = browser.csrf, None
+    response = browser.post("/api/things", data={"csrf_token": token})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site", "origin": "https://sibling.example"},
+        {"sec-fetch-site": "", "origin": "https://evil.example"},
+    ],
+)
+def test_cross_site_unsafe_requests_are_refused_even_with_the_token(
+    browser: Browser, headers: dict[str, str]
+) -> None:
+    browser.login()
+    response = browser.post("/api/things", headers=headers)
+    assert response.status_code == 403 and response.json()["error"] == "csrf"
+
+
+def test_bearer_requests_need_no_csrf_token(browser: Browser) -> None:
+    token = browser.login(transport="bearer").json()["access_token"]
+    headers = {"authorization": f"Bearer {token}", "sec-fetch-site": "cross-site"}
+    response = browser.client.post("/api/things", headers=headers)
+    assert response.status_code == 200
+
+
+# -- refresh -------------------------------------------------------------------------------------
+
+
+def test_refresh_rotates_the_cookies_and_keeps_the_csrf_token(browser: Browser) -> None:
+    first = browser.login()
+    old = cookies_set(first)["__Secure-ss-refresh"]
+    response = browser.post("/auth/refresh")
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert cookies_set(response)["__Secure-ss-refresh"] != old
+    assert response.json()["csrf_token"] == first.json()["csrf_token"]
+    assert browser.get("/api/me").status_code == 200
+
+
+def test_bearer_refresh_takes_the_token_in_the_body(browser: Browser) -> None:
+    tokens = browser.login(transport="bearer").json()
+    response = browser.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert response.status_code == 200
+    assert response.json()["refresh_token"] != tokens["refresh_token"]
+
+
+def test_two_tabs_refreshing_at_once_end_with_the_same_cookies(browser: Browser) -> None:
+    """Both tabs send the same refresh cookie (the second before it saw the first's answer)."""
+    browser.login()
+    before = httpx.Cookies(browser.jar)
+    first = browser.post("/auth/refresh")
+    browser.jar = httpx.Cookies(before)  # the second tab still holds the old cookies
+    second = browser.post("/auth/refresh")
+    assert [first.status_code, second.status_code] == [200, 200]
+    refreshed = {cookies_set(r)["__Secure-ss-refresh"].split(";")[0] for r in (first, second)}
+    assert len(refreshed) == 1  # the same current refresh token for both
+    assert browser.get("/api/me").status_code == 200
+    assert browser.post("/auth/refresh").status_code == 200  # and it keeps working
+
+
+def test_refresh_token_reuse_revokes_clears_cookies_and_calls_the_hook(redis_url: str) -> None:
+    stolen: list[str] = []
+    app = make_app(redis_url, on_theft_detected=lambda sid, request: stolen.append(sid))
+    with TestClient(app, base_url=ORIGIN) as c:
+        b = Browser(c)
+        b.login()
+        old = httpx.Cookies(b.jar)
+        assert b.post("/auth/refresh").status_code == 200
+        assert b.post("/auth/refresh").status_code == 200  # the old one is now two back
+        access = b.cookie("__Host-ss-access")
+        b.jar = old
+        reused = b.post("/auth/refresh")
+        assert reused.status_code == 401 and reused.json()["error"] == "invalid_grant"
+        assert all("Max-Age=0" in h for h in reused.headers.get_list("set-cookie"))
+        assert len(stolen) == 1
+        me = b.get("/api/me", headers={"authorization": f"Bearer {access}"})
+        assert me.status_code == 401  # the session's newest tokens are revoked too
+
+
+def test_a_refresh_by_navigation_redirects_to_a_local_next(browser: Browser) -> None:
+    browser.login()
+    nav = {"sec-fetch-site": "same-origin", "origin": "", "x-csrf-token": ""}
+    response = browser.get("/auth/refresh?next=/account", headers=nav, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/account"
+    evil = browser.get("/auth/refresh?next=//evil.example/", headers=nav, follow_redirects=False)
+    assert evil.status_code == 303 and evil.headers["location"] == "/"
+    cross = browser.get("/auth/refresh?next=/", headers={"sec-fetch-site": "cross-site"})
+    assert cross.status_code == 403
+
+
+def test_a_refresh_without_a_refresh_token_is_401_and_clears_cookies(client: TestClient) -> None:
+    response = client.post("/auth/refresh", headers={"sec-fetch-site": "same-origin"})
+    assert response.status_code == 401
+    assert all("Max-Age=0" in c for c in response.headers.get_list("set-cookie"))
+
+
+# -- signing out ---------------------------------------------------------------------------------
+
+
+def test_logout_clears_the_cookies_and_the_token_fails_at_once(browser: Browser) -> None:
+    login = browser.login()
+    access = cookies_set(login)["__Host-ss-access"].split(";")[0].split("=", 1)[1]
+    response = browser.post("/auth/logout")
+    assert response.status_code == 200
+    assert response.headers["clear-site-data"] == '"cache", "cookies", "storage"'
+    assert all("Max-Age=0" in c for c in response.headers.get_list("set-cookie"))
+    again = browser.get("/api/me", headers={"authorization": f"Bearer {access}"})
+    assert again.status_code == 401  # on this node, before the feed brings the revocation
+    assert 'error_description="revoked"' in again.headers["www-authenticate"]
+
+
+def test_the_sessions_list_marks_the_current_one(client: TestClient) -> None:
+    laptop, phone = Browser(client), Browser(client)
+    laptop.login(device="laptop")
+    phone.login(device="phone")
+    listed = laptop.get("/auth/sessions").json()["sessions"]
+    assert [(s["device"], s["current"]) for s in listed] == [("laptop", True), ("phone", False)]
+
+
+def test_deleting_one_session_only_works_for_the_callers_own(client: TestClient) -> None:
+    laptop, phone, bob = Browser(client), Browser(client), Browser(client)
+    laptop.login()
+    phone_sid = phone.login().json()["session_id"]
+    bob_sid = bob.login("bob").json()["session_id"]
+    assert laptop.request("DELETE", f"/auth/sessions/{bob_sid}").status_code == 404
+    assert laptop.request("DELETE", "/auth/sessions/not-a-sid").status_code == 404
+    assert laptop.request("DELETE", f"/auth/sessions/{phone_sid}").status_code == 200
+    assert phone.get("/api/me").status_code == 401
+    assert bob.get("/api/me").status_code == 200
+
+
+def test_revoke_others_and_logout_all(client: TestClient) -> None:
+    laptop, phone = Browser(client), Browser(client)
+    laptop.login()
+    phone.login()
+    assert laptop.post("/auth/sessions/revoke-others").json() == {"signed_out": 1}
+    assert phone.get("/api/me").status_code == 401
+    assert laptop.get("/api/me").status_code == 200
+    assert laptop.post("/auth/logout-all").json() == {"signed_out": 1}
+    assert laptop.get("/api/me").status_code == 401
+
+
+def test_jwks_publishes_public_access_keys_only(client: TestClient) -> None:
+    keys = client.get("/.well-known/jwks.json").json()["keys"]
+    assert keys and all("d" not in k and "k" not in k for k in keys)
+    assert {k["kid"] for k in keys} == {"web-access"}
