@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -29,8 +30,13 @@ from revocation_harness import (
 
 from sessionsvc import Publisher, SessionService
 from sessionsvc._redis.acl import password_hash, render, roles
+from sessionsvc._redis.run import Op, run
+from sessionsvc._redis.scripts import SCRIPTS, Call
 from sessionsvc.cli.main import main
 from sessionsvc.config import Settings
+from sessionsvc.errors import StoreUnavailable
+from sessionsvc.integrations.web.config import WebSettings
+from sessionsvc.integrations.web.throttle import LoginThrottle
 
 pytestmark = pytest.mark.redis
 
@@ -235,6 +241,52 @@ def test_worst_legal_commands_of_the_trusted_roles_lose_nothing(users: Users) ->
     idp.close()
 
 
+def test_the_app_throttles_logins_under_its_user_with_no_refusal(users: Users) -> None:
+    """Every throttling op on a name's counter (its user's slot) and on an IPv4 and an IPv6
+    address's, a counter without an expiry given its window, the reset: no refusal."""
+    web = WebSettings(login_user_attempts=2, login_ip_attempts=3, _env_file=None)
+    throttle = LoginThrottle(web, "ss")
+    with raw_client(users.urls["app"]) as app, raw_client(users.admin) as admin:
+        admin.set("ss:{ip:198.51.100.1}:login_fail", "9")  # no expiry: check gives it one
+        assert run(app, throttle.check("carol", "198.51.100.1")) is not None
+        for client in ("192.0.2.7", "2001:db8::1"):
+            assert run(app, throttle.check("carol", client)) is None
+            run(app, throttle.failed("carol", client))
+        assert run(app, throttle.check("carol", "192.0.2.8")) is not None  # the name's limit
+        run(app, throttle.succeeded("carol"))
+        assert run(app, throttle.check("carol", "192.0.2.7")) is None
+        assert admin.pttl("ss:{ip:198.51.100.1}:login_fail") > 0
+        assert admin.get("ss:{ip:2001:db8::/64}:login_fail") == b"1"
+        assert acl_log(admin) == []
+
+
+def test_the_apps_worst_on_address_counters_touches_only_login_counters(users: Users) -> None:
+    """Under ``ss:{ip:*`` (login counters only) the app may only count and expire: a counter
+    it INCRs with no expiry locks its address for one window at most (the next check gives it
+    one), a PEXPIRE un-throttles one address; nothing else is written, no script may DEL
+    there, and nothing outside the pattern is reached through it."""
+    throttle = LoginThrottle(WebSettings(login_ip_attempts=3, _env_file=None), "ss")
+    key = throttle.ip_key("192.0.2.7")
+    assert key is not None
+    with raw_client(users.urls["app"]) as app, raw_client(users.admin) as admin:
+        for _ in range(1000):
+            app.execute_command("INCR", key)
+        wait = run(app, throttle.check("dave", "192.0.2.7"))
+        assert wait is not None and wait <= WebSettings(_env_file=None).login_window
+        assert admin.pttl(key) > 0
+        app.pexpire(key, 0)
+        assert run(app, throttle.check("dave", "192.0.2.7")) is None
+        reset = SCRIPTS["login_reset"].call({"counter": "ss:{ip:192.0.2.9}:login_fail"}, {})
+        admin.set("ss:{ip:192.0.2.9}:login_fail", "5")
+        with pytest.raises(StoreUnavailable):
+            run(app, _one(reset))  # the script's DEL is refused
+        assert admin.get("ss:{ip:192.0.2.9}:login_fail") == b"5"
+
+
+def _one(call: Call) -> Op[Any]:
+    return (yield call)  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize(
     ("role", "command"),
     [
@@ -259,6 +311,14 @@ def test_worst_legal_commands_of_the_trusted_roles_lose_nothing(users: Users) ->
         ("app", ("XADD", "ss:events", "*", "type", "all.revoke")),
         ("app", ("DEL", "ss:{rev}:sid")),
         ("app", ("SADD", "ss:{rev}:kid", "k")),
+        ("app", ("INCR", "ss:{rev}:epoch")),
+        ("app", ("INCR", "ss:events")),
+        ("app", ("SET", "ss:{ip:192.0.2.7}:login_fail", "0")),
+        ("app", ("DEL", "ss:{ip:192.0.2.7}:login_fail")),
+        ("app", ("APPEND", "ss:{ip:192.0.2.7}:login_fail", "0")),
+        ("app", ("HSET", "ss:{ip:192.0.2.7}:s:x", "f", "v")),
+        ("app", ("PERSIST", "ss:{ip:192.0.2.7}:login_fail")),
+        ("app", ("KEYS", "ss:{ip:*")),
         ("worker", ("FLUSHALL",)),
         ("worker", ("SCRIPT", "FLUSH")),
         ("worker", ("CONFIG", "SET", "maxmemory", "1")),

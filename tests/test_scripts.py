@@ -139,6 +139,17 @@ def test_a_bound_call_is_the_checked_call(name: str) -> None:
         SCRIPTS["apply_batch"].bind("ns")  # records: not a script of named KEYS and ARGV only
 
 
+def test_a_script_may_take_no_argv() -> None:
+    """``login_reset`` names one key and no ARGV: no ``A`` in its prelude, and its builders
+    take its key alone."""
+    reset = SCRIPTS["login_reset"]
+    assert "local A" not in reset.prelude({}) and reset.argv.build() == []
+    call = reset.bind("ns")(counter="c")
+    assert call == reset.call({"counter": "c"}, {}) == Call("login_reset", ["c"], [])
+    with pytest.raises(TypeError):
+        reset.bind("ns")(counter="c", window_ms="1")
+
+
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
     c = redis.Redis.from_url(redis_url)

@@ -12,7 +12,9 @@ on Valkey 8.
   channel), nothing else.
 - **validator** (``<ns>-validator``): read the revocation state and log; set the epoch once.
 - **app** (``<ns>-app``): the session scripts: sessions, and session and user revocations
-  through the apply path.
+  through the apply path; the login-throttling scripts on failed-login counters, a user name's
+  in its ``{u:…}`` slot and a client address's under ``<ns>:{ip:*`` (a selector of its own:
+  only the counter commands, only there).
 - **worker** (``<ns>-worker``): consume every intake, apply, dead-letter, forward pub/sub,
   housekeeping.
 
@@ -67,7 +69,7 @@ def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -
     (``publishers``; none configured: one example publisher). ``only`` picks roles by kind
     (``operator``, ``validator``, ``app``, ``worker``, ``publisher``, ``publisher:NAME``)."""
     ns, tag = namespace, f"{{{namespace}:events}}"
-    rev, users = f"~{ns}:{{rev}}:*", f"~{ns}:{{u:*"
+    rev, users, ips = f"~{ns}:{{rev}}:*", f"~{ns}:{{u:*", f"~{ns}:{{ip:*"
     epoch = f"(+set ~{ns}:{{rev}}:epoch)"
     base = {
         "operator": f"+client|setname +xadd ~{ns}:events +publish &{ns}:events",
@@ -75,7 +77,8 @@ def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -
         "app": (
             f"{_APP} {rev} {users} {epoch} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
             f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
-            f"(+hset +del +zadd +zrem +zremrangebyscore +pexpire {users})"
+            f"(+hset +del +zadd +zrem +zremrangebyscore +pexpire +incr {users}) "
+            f"(+evalsha +get +pttl +incr +pexpire {ips})"
         ),
         "worker": f"{_WORKER} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:*",
     }

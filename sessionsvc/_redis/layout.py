@@ -9,14 +9,18 @@ the prelude declares them.
 
 - ``<ns>:{rev}:<name>``: the revocation state and log, one hash slot (``REV_APPLY`` are the
   keys of the one apply path, in the order of its KEYS).
-- ``<ns>:{u:<tag>}:idx``: a user's index; ``<ns>:{u:<tag>}:s:<sid>``: a session hash.
+- ``<ns>:{u:<tag>}:idx``: a user's index; ``<ns>:{u:<tag>}:s:<sid>``: a session hash;
+  ``<ns>:{u:<tag>}:login_fail``: the failed logins of a user name (``LOGIN_FAIL``).
+- ``<ns>:{ip:<address>}:login_fail``: the failed logins from one client address (an IPv4
+  address, or an IPv6 /64 as ``2001:db8:1:2::/64``; ``ip_prefix``). Nothing else lives under
+  ``{ip:…}``.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["INDEX", "REV_APPLY", "SESSION", "rev_key", "user_prefix"]
+__all__ = ["INDEX", "LOGIN_FAIL", "REV_APPLY", "SESSION", "ip_prefix", "rev_key", "user_prefix"]
 
 REV_APPLY: Final = ("sid", "jti", "user", "user:until", "all", "kid", "log", "epoch")
 """The ``{rev}`` keys every script that applies revocations for the worker declares, in order."""
@@ -24,6 +28,8 @@ INDEX: Final = "idx"
 """The suffix, after the user prefix, of a user's index (zset sid → absolute expiry)."""
 SESSION: Final = "s:"
 """What follows the user prefix in a session hash's key, before the sid."""
+LOGIN_FAIL: Final = "login_fail"
+"""The suffix, after a user's or a client address's prefix, of its failed-login counter."""
 
 
 def rev_key(namespace: str, name: str) -> str:
@@ -34,3 +40,8 @@ def rev_key(namespace: str, name: str) -> str:
 def user_prefix(namespace: str, tag: str) -> str:
     """``<namespace>:{u:<tag>}:``, the prefix of every key of the user with this tag."""
     return f"{namespace}:{{u:{tag}}}:"
+
+
+def ip_prefix(namespace: str, address: str) -> str:
+    """``<namespace>:{ip:<address>}:``, the prefix of the keys of one client address."""
+    return f"{namespace}:{{ip:{address}}}:"

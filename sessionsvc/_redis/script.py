@@ -44,7 +44,8 @@ def _generated(params: Iterable[str], body: str, namespace: dict[str, Any]) -> A
         raise ValueError(f"field names must be Python identifiers: {names}")
     if len(set(names)) != len(names):
         raise ValueError(f"field names must differ: {names}")
-    exec(f"def build(*, {', '.join(params)}):\n{body}", namespace)  # noqa: S102
+    signature = f"*, {', '.join(params)}" if params else ""  # (a script may take no ARGV)
+    exec(f"def build({signature}):\n{body}", namespace)  # noqa: S102
     return namespace["build"]
 
 

@@ -107,6 +107,11 @@ def _apply(
     return Script(name, ("apply", body), rev=rev, argv=argv, records=records, more_keys="budgets")
 
 
+def _login_counter(name: str, *argv: str) -> Script:
+    # login throttling: one counter key per call (a user name's slot, or a client address's)
+    return Script(name, (name,), keys=("counter",), argv=argv)
+
+
 _ALL: Final = (
     _session("login", rev=("user", "all", "sid", "log", "epoch"), argv=_LOGIN_ARGV),
     _session(
@@ -138,6 +143,9 @@ _ALL: Final = (
         argv=("now", "min_id", "lock_ms"),
         flags="allow-oom",  # a full Redis must be able to prune and trim its way back
     ),
+    _login_counter("login_fail", "window_ms"),
+    _login_counter("login_check", "window_ms"),
+    _login_counter("login_reset"),
     Script("oldest", ("oldest",), argv=("group",), more_keys="streams"),
     Script("forget", ("forget",), keys=("stream",), argv=("group", "consumer")),
     Script("forward", ("forward",), keys=("stream", "dedup"), argv=("ttl",), more_argv="fields"),
