@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
@@ -84,7 +84,7 @@ def test_login_sets_the_three_cookies_with_their_attributes(browser: Browser) ->
     assert set(body) == {"session_id", "expires_in", "csrf_token"}  # no token in the body
     cookies = cookies_set(response)
     assert set(cookies) == {"__Host-ss-access", "__Secure-ss-refresh", "__Host-ss-csrf"}
-    access, refresh, csrf = (cookies[n] for n in sorted(cookies))
+    access, csrf, refresh = (cookies[n] for n in sorted(cookies))
     for part in ("Max-Age=900", "Path=/", "Secure", "HttpOnly", "SameSite=Lax"):
         assert part in access.split("; ")
     for part in ("Path=/auth/refresh", "Secure", "HttpOnly", "SameSite=Strict"):

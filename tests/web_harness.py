@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 from sessionsvc import Settings, generate_jwks
 from sessionsvc.integrations.web.config import WebSettings

@@ -82,7 +82,11 @@ def create_app(
 
     @app.get("/api/me")
     async def me(user: signed_in) -> dict[str, Any]:
-        return {"sub": user.sub, "session_id": user.sid, "roles": list(user.claims.get("roles", []))}
+        return {
+            "sub": user.sub,
+            "session_id": user.sid,
+            "roles": list(user.claims.get("roles", [])),
+        }
 
     @app.get("/api/events")
     async def events(user: signed_in) -> Response:

@@ -62,9 +62,10 @@ class LiveSignOut:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-        with self.registry.watch(
-            principal.claims, lambda reason: loop.call_soon_threadsafe(start_closing, reason)
-        ):
+        def on_revoked(reason: str) -> None:  # (the feed's thread or task)
+            loop.call_soon_threadsafe(start_closing, reason)
+
+        with self.registry.watch(principal.claims, on_revoked):
             yield
         for task in list(tasks):
             await task
@@ -82,8 +83,12 @@ class LiveSignOut:
         loop = asyncio.get_running_loop()
         revoked: asyncio.Future[str] = loop.create_future()
 
+        def settle(reason: str) -> None:
+            if not revoked.done():
+                revoked.set_result(reason)
+
         def on_revoked(reason: str) -> None:
-            loop.call_soon_threadsafe(lambda: revoked.done() or revoked.set_result(reason))
+            loop.call_soon_threadsafe(settle, reason)
 
         with self.registry.watch(principal.claims, on_revoked):
             source = aiter(events)

@@ -21,13 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from sessionsvc.integrations.web.cookies import CookiePolicy
-from sessionsvc.integrations.web.cors import CorsPolicy
-from sessionsvc.integrations.web.csrf import VARY, CsrfPolicy, CsrfTokens
-
 from sessionsvc.config import Settings
 from sessionsvc.errors import TokenRejected
 from sessionsvc.integrations.web.config import WebSettings
+from sessionsvc.integrations.web.cookies import CookiePolicy
+from sessionsvc.integrations.web.cors import CorsPolicy
+from sessionsvc.integrations.web.csrf import VARY, CsrfPolicy, CsrfTokens
 from sessionsvc.integrations.web.http import Problem, WebRequest, WebResponse
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for, unauthenticated

@@ -19,11 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessionsvc.integrations.web.throttle import LoginThrottle
-
 from sessionsvc._redis.run import Op
 from sessionsvc.integrations.web.auth import AuthCore
 from sessionsvc.integrations.web.http import Problem, WebRequest, WebResponse
+from sessionsvc.integrations.web.throttle import LoginThrottle
 from sessionsvc.integrations.web.transport import Transport
 from sessionsvc.sessions.core import SessionCore
 
