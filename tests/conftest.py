@@ -15,7 +15,9 @@ import structlog
 
 from sessionsvc import Key, Settings, TokenIssuer, Validator, generate_jwks, load_jwks
 
-pytest_plugins = ["redis_server"]  # redis_server / redis_url fixtures (tests/redis_server.py)
+# redis_server / redis_url (tests/redis_server.py); chromium, browser_context, screenshot,
+# live_server (tests/browser_harness.py)
+pytest_plugins = ["redis_server", "browser_harness"]
 
 ISSUER = "https://auth.example.test"
 AUDIENCE = "api.example.test"
