@@ -4,8 +4,6 @@ Through Starlette's test client on ``https://testserver`` with a real redis-serv
 validator follows the revocation log (the app's lifespan).
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Iterator
 from typing import Annotated, Any

@@ -14,7 +14,6 @@ steps, so that an adapter can run the app's credential check (sync or async) bet
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from sessionsvc._redis.run import Op
 from sessionsvc.integrations.web.auth import AuthCore
 from sessionsvc.integrations.web.http import Problem, WebRequest, WebResponse
-from sessionsvc.integrations.web.throttle import LoginThrottle
+from sessionsvc.integrations.web.throttle import LoginThrottle, throttled
 from sessionsvc.integrations.web.transport import Transport
 from sessionsvc.sessions.core import SessionCore
 
@@ -80,10 +79,7 @@ class LoginFlow:
         """``Problem(429)`` while this user name or client address is locked out."""
         wait = yield from self.throttle.check(form.username, req.client)
         if wait is not None:
-            retry = str(max(1, math.ceil(wait)))
-            raise Problem(
-                429, "too_many_attempts", "too many failed logins", [("retry-after", retry)]
-            )
+            raise throttled(wait)
 
     def login(self, req: WebRequest, form: LoginForm, identity: Identity | None) -> Op[WebResponse]:
         """Count a failure (401) or start a session for ``identity``."""
