@@ -4,7 +4,8 @@ It needs no configuration and no Redis: it generates throw-away keys, starts a t
 redis-server (from PATH, or the Valkey of the ``embedded`` extra) and shows login, local
 validation on another "node", refresh rotation, logout reaching that node, a revocation event
 from "another system" (a publisher, in its own intake) through the worker, what that publisher
-may not do, refresh-token theft detection, and attack rejections.
+may not do, refresh-token theft detection, attack rejections, and the example web app driven
+over HTTP (``sessionsvc.cli.web_demo``; ``--serve`` serves it for a browser).
 Without a server binary it falls back to ``SESSIONSVC_REDIS_URL`` under a throw-away namespace.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 import redis
 
 from sessionsvc._redis.acl import password_hash, render, roles
+from sessionsvc.cli.web_demo import serve, web_walkthrough
 from sessionsvc.config import Settings
 from sessionsvc.embedded import RedisProcess
 from sessionsvc.encoding import as_text, b64url_decode, b64url_encode
@@ -36,7 +38,7 @@ from sessionsvc.tokens.keys import load_jwks
 from sessionsvc.validator import Validator
 from workers.worker import Worker, WorkerOptions
 
-__all__ = ["demo_settings", "run_demo"]
+__all__ = ["demo_settings", "run_demo", "serve_demo"]
 
 Say = Callable[[str], None]
 
@@ -114,7 +116,23 @@ def run_demo(out: Say = print) -> int:
     with _redis(say) as (url, namespace):
         settings = demo_settings(url, namespace)
         _walkthrough(say, settings, url, throwaway=namespace == "ss")
+        web_walkthrough(say, settings)
     return 0
+
+
+def serve_demo(port: int, out: Say = print) -> int:
+    """Serve the example web app on a throw-away Redis (or ``SESSIONSVC_REDIS_URL`` under a
+    throw-away namespace) with a worker, until Ctrl-C."""
+    with _redis(out) as (url, namespace):
+        settings = demo_settings(url, namespace)
+        worker = Worker(settings, WorkerOptions(consumer="demo"))
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        try:
+            return serve(settings, port, out)
+        finally:
+            worker.stop()
+            thread.join(timeout=10)
 
 
 def _walkthrough(say: Say, settings: Settings, url: str, *, throwaway: bool) -> None:

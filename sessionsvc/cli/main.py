@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, TextIO
 
 from sessionsvc.cli.config_check import check_config
-from sessionsvc.cli.demo import run_demo
+from sessionsvc.cli.demo import run_demo, serve_demo
 from sessionsvc.cli.redis_acl import register as register_redis
 from sessionsvc.cli.revoke import register as register_revoke
 from sessionsvc.cli.sessions import register as register_sessions
@@ -101,8 +101,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the terminal walkthrough (throw-away keys and Redis; no configuration needed)."""
+    """Run the walkthrough (throw-away keys and Redis; no configuration needed); ``--serve``
+    serves the example web app for a browser instead."""
     configure_logging("development", logging.ERROR)  # the demo shows dead letters itself
+    if args.serve:
+        return serve_demo(args.port)
     return run_demo()
 
 
@@ -151,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_sessions(sub, add)
     register_revoke(sub, add)
     register_redis(sub, add)
-    add(sub, "demo", cmd_demo)
+    demo = add(sub, "demo", cmd_demo)
+    demo.add_argument("--serve", action="store_true", help="serve the example web app until Ctrl-C")
+    demo.add_argument("--port", type=int, default=8000, help="port of --serve (default 8000)")
     worker = add(sub, "worker", cmd_worker)
     add_worker_arguments(worker)
     return parser
