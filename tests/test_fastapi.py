@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 import httpx2 as httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 from web_harness import ORIGIN, Browser, app_settings, check_user, web_settings
 
-from sessionsvc.integrations.fastapi import Auth, Principal
+from sessionsvc.integrations.fastapi import Auth, AuthMiddleware, Principal
 
 pytestmark = pytest.mark.redis
 
@@ -374,3 +374,57 @@ def test_jwks_publishes_public_access_keys_only(client: TestClient) -> None:
     keys = client.get("/.well-known/jwks.json").json()["keys"]
     assert keys and all("d" not in k and "k" not in k for k in keys)
     assert {k["kid"] for k in keys} == {"web-access"}
+
+
+# -- the middleware, CORS, logs ------------------------------------------------------------------
+
+
+def test_the_middleware_protects_its_prefixes_and_sets_the_principal(redis_url: str) -> None:
+    app = make_app(redis_url)
+    app.add_middleware(AuthMiddleware, auth=app.state.auth, protect=("/private",))
+
+    @app.get("/private/page")
+    async def page(request: Request) -> dict[str, str]:
+        return {"sub": request.state.principal.sub}
+
+    @app.get("/public")
+    async def public(request: Request) -> dict[str, Any]:
+        principal = request.state.principal
+        return {"sub": principal.sub if principal else None}
+
+    with TestClient(app, base_url=ORIGIN) as c:
+        b = Browser(c)
+        assert b.get("/private/page").status_code == 401
+        assert b.get("/public").json() == {"sub": None}
+        assert b.get("/public", headers={"authorization": "Bearer bad"}).json() == {"sub": None}
+        b.login()
+        assert b.get("/private/page").json() == {"sub": "alice"}
+        assert b.get("/public").json() == {"sub": "alice"}
+
+
+def test_cors_answers_listed_origins_only(redis_url: str) -> None:
+    app = make_app(redis_url, {"cors_origins": ["https://spa.example.com"]})
+    preflight = {"access-control-request-method": "POST"}
+    with TestClient(app, base_url=ORIGIN) as c:
+        ok = c.options("/api/me", headers={"origin": "https://spa.example.com", **preflight})
+        assert ok.status_code == 204
+        assert ok.headers["access-control-allow-origin"] == "https://spa.example.com"
+        assert ok.headers["access-control-allow-credentials"] == "true"
+        other = c.options("/api/me", headers={"origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in other.headers
+        plain = c.get("/.well-known/jwks.json", headers={"origin": "https://spa.example.com"})
+        assert plain.headers["access-control-allow-origin"] == "https://spa.example.com"
+
+
+def test_cors_is_off_by_default(client: TestClient) -> None:
+    response = client.get("/.well-known/jwks.json", headers={"origin": "https://spa.example.com"})
+    assert not [h for h in response.headers if h.startswith("access-control-")]
+
+
+def test_a_token_in_the_url_never_reaches_our_logs(
+    browser: Browser, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    token = browser.login(transport="bearer").json()["access_token"]
+    assert browser.get(f"/api/me?access_token={token}").status_code == 400
+    captured = capsys.readouterr()
+    assert token not in captured.out + captured.err + caplog.text

@@ -26,6 +26,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, HTTPException, Request, WebSocket, WebSocketException
 from starlette.responses import Response
 from starlette.status import WS_1008_POLICY_VIOLATION
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sessionsvc._redis.run import Op, arun
 from sessionsvc.config import Settings, load_settings
@@ -42,7 +43,7 @@ from sessionsvc.integrations.web.throttle import LoginThrottle
 from sessionsvc.sessions.service import AsyncSessionService
 from sessionsvc.validator import Validator
 
-__all__ = ["Auth", "Identity", "Principal", "ProblemError"]
+__all__ = ["Auth", "AuthMiddleware", "Identity", "Principal", "ProblemError"]
 
 log = structlog.get_logger("sessionsvc.web")
 CheckUser = Callable[[str, str], "Identity | str | Awaitable[Identity | str | None] | None"]
@@ -125,9 +126,16 @@ class Auth:
         return principal
 
     async def authenticate(
-        self, request: Request, requirement: Requirement | None = None, *, optional: bool = False
+        self,
+        request: Request,
+        requirement: Requirement | None = None,
+        *,
+        optional: bool = False,
+        read_form: bool = True,
     ) -> Principal | None:
-        """The request's principal, or ``Problem``; one local validation, no Redis."""
+        """The request's principal, or ``Problem``; one local validation, no Redis.
+        ``read_form``: an unsafe cookie-mode request without the CSRF header may carry the
+        token as a form field (the body is read, at most ``MAX_BODY`` bytes)."""
         found = self.core.credential(web_request(request))
         if found is None:
             if optional:
@@ -139,7 +147,12 @@ class Auth:
             raise self.core.rejected(exc) from None
         form = None
         unsafe = request.method in ("POST", "PUT", "PATCH", "DELETE")
-        if found.transport == "cookie" and unsafe and self.web.csrf_header not in request.headers:
+        if (
+            read_form
+            and found.transport == "cookie"
+            and unsafe
+            and self.web.csrf_header not in request.headers
+        ):
             form = await read_body(request)  # the CSRF token as a form field
         return self.core.accept(web_request(request, form), found, claims, requirement)
 
@@ -253,6 +266,39 @@ class Auth:
             result = self._on_theft(session_id, request)
             if inspect.isawaitable(result):
                 await result
+
+
+class AuthMiddleware:
+    """For apps that prefer a middleware: every HTTP request under one of ``protect`` (path
+    prefixes) needs a session (refused as the dependency refuses); elsewhere a valid one is
+    recognised. The principal (or ``None``) is ``request.state.principal``. The body is never
+    read here, so the CSRF token must come in the header (for HTML form posts that carry it as a
+    field, use the dependency).
+    ``app.add_middleware(AuthMiddleware, auth=auth, protect=("/api",))``."""
+
+    def __init__(self, app: ASGIApp, auth: Auth, protect: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.auth = auth
+        self.protect = tuple(p.rstrip("/") for p in protect)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        path = request.url.path
+        required = any(path == p or path.startswith(p + "/") for p in self.protect)
+        try:
+            principal = await self.auth.authenticate(
+                request, optional=not required, read_form=False
+            )
+        except Problem as problem:
+            if required:
+                await render(problem.response())(scope, receive, send)
+                return
+            principal = None  # an unprotected path: a bad token is no principal
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
 
 
 async def _problem_handler(request: Request, exc: ProblemError) -> Response:
