@@ -136,9 +136,19 @@ class Validator:
                 raise TokenRejected("revoked", f"{kind} revoked")
         return entry[0]  # type: ignore[no-any-return]
 
-    def revoke(self, revocation: Revocation) -> bool:
-        """Apply one revocation to this validator's view (the feed does this for Redis events)."""
-        return self.view.apply(revocation)
+    def revoke(self, revocation: Revocation, *, notify: bool = False) -> bool:
+        """Apply one revocation to this validator's view (the feed does this for Redis events);
+        True if the view changed. ``notify``: then also call the listeners (``add_listener``)
+        here, at once: a revocation this node made itself (the feed will not call them again
+        for an entry the view already holds). A failing listener is logged, not raised."""
+        changed = self.view.apply(revocation)
+        if changed and notify:
+            for listener in list(self._listeners):
+                try:
+                    listener(revocation)
+                except Exception:
+                    log.exception("validator_listener_failed", kind=revocation.kind)
+        return changed
 
     def _checked(self, token: str, hit: list[Any] | None, stale: bool = True) -> list[Any]:
         """The cache entry of ``token`` once every check passed (``stale``: the freshness one

@@ -428,3 +428,115 @@ def test_a_token_in_the_url_never_reaches_our_logs(
     assert browser.get(f"/api/me?access_token={token}").status_code == 400
     captured = capsys.readouterr()
     assert token not in captured.out + captured.err + caplog.text
+
+
+# -- malformed and hostile input (found in review) -----------------------------------------------
+
+
+def test_a_non_ascii_next_is_percent_encoded_and_the_session_keeps_working(
+    browser: Browser,
+) -> None:
+    browser.login()
+    nav = {"sec-fetch-site": "same-origin", "origin": "", "x-csrf-token": ""}
+    response = browser.get("/auth/refresh?next=/%E4%B8%AD", headers=nav, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/%E4%B8%AD"
+    assert browser.post("/auth/refresh").status_code == 200  # the new cookies arrived
+
+
+def test_a_planted_refresh_cookie_is_never_taken_for_ours(client: TestClient) -> None:
+    alice, bob = Browser(client), Browser(client)
+    alice.login()
+    bob.login("bob")
+    planted = f"__Secure-ss-refresh={bob.cookie('__Secure-ss-refresh')}"
+    own = (
+        f"__Secure-ss-refresh={alice.cookie('__Secure-ss-refresh')}; "
+        f"__Host-ss-csrf={alice.cookie('__Host-ss-csrf')}"
+    )
+    headers = {"cookie": f"{planted}; {own}", "sec-fetch-site": "same-origin"}
+    client.cookies = httpx.Cookies()
+    swapped = client.get("/auth/refresh?next=/", headers=headers, follow_redirects=False)
+    assert swapped.status_code == 303
+    access = next(c for c in swapped.headers.get_list("set-cookie") if "ss-access" in c)
+    me = client.get("/api/me", headers={"cookie": access.split(";")[0]})
+    assert me.json()["sub"] == "alice"  # not bob's session
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("GET", "/api/me?" + "&".join(["a=1"] * 300), {}),
+        (
+            "POST",
+            "/auth/login",
+            {"content": b"[" * 15000, "headers": {"content-type": "application/json"}},
+        ),
+        (
+            "POST",
+            "/auth/login",
+            {
+                "content": b'{"username": "a", "password": "\\ud800"}',
+                "headers": {"content-type": "application/json"},
+            },
+        ),
+        (
+            "POST",
+            "/auth/login",
+            {
+                "content": b'{"username": "alice", "password": "x", "device": "\\ud800"}',
+                "headers": {"content-type": "application/json"},
+            },
+        ),
+        (
+            "POST",
+            "/auth/login",
+            {"content": b"username=a", "headers": {"content-type": "text/plain"}},
+        ),
+    ],
+)
+def test_malformed_requests_are_4xx(
+    browser: Browser, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    headers = kwargs.pop("headers", {})
+    response = browser.request(method, path, headers=headers, **kwargs)
+    assert 400 <= response.status_code < 500, response.text
+
+
+def test_a_chunked_body_over_the_limit_is_413(browser: Browser) -> None:
+    def chunks() -> Any:
+        for _ in range(64):
+            yield b"a" * 1024
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    response = browser.request("POST", "/auth/login", content=chunks(), headers=headers)
+    assert response.status_code == 413
+
+
+def test_the_endpoint_can_read_the_body_the_csrf_check_read(redis_url: str) -> None:
+    app = make_app(redis_url)
+    auth = app.state.auth
+
+    @app.post("/api/echo")
+    async def echo(request: Request, user: Annotated[Principal, Depends(auth.require())]) -> Any:
+        return await request.json()
+
+    with TestClient(app, base_url=ORIGIN) as c:
+        b = Browser(c)
+        b.login()
+        token, b.csrf = b.csrf, None
+        response = b.post("/api/echo", json={"csrf_token": token, "x": 1})
+        assert response.status_code == 200 and response.json()["x"] == 1
+
+
+def test_an_unusual_method_is_treated_as_unsafe(redis_url: str) -> None:
+    app = make_app(redis_url)
+    auth = app.state.auth
+
+    @app.api_route("/api/purge", methods=["PURGE"])
+    async def purge(user: Annotated[Principal, Depends(auth.require())]) -> dict[str, str]:
+        return {"sub": user.sub}
+
+    with TestClient(app, base_url=ORIGIN) as c:
+        b = Browser(c)
+        b.login()
+        b.csrf = None
+        assert b.request("PURGE", "/api/purge").status_code == 403

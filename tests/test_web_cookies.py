@@ -74,7 +74,7 @@ def test_domain_and_insecure_cookies_keep_the_attribute_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("prefix", "path"), [("/api/auth", "/api/auth/refresh"), ("/", "/refresh")]
+    ("prefix", "path"), [("/api/auth", "/api/auth/refresh"), ("/a", "/a/refresh")]
 )
 def test_the_refresh_cookie_is_scoped_to_the_refresh_endpoint(prefix: str, path: str) -> None:
     p = policy(prefix=prefix)
@@ -243,8 +243,13 @@ def test_the_production_defaults_with_a_secret_pass_without_warnings() -> None:
 def test_a_cookie_domain_is_allowed_with_a_warning(env: str) -> None:
     names = {**PLAIN, "refresh_cookie": "__Secure-ss-refresh"}  # __Secure- allows a Domain
     warnings = policy(env, cookie_domain="example.test", csrf_secret=SECRET, **names).check()
-    assert len(warnings) == 1
-    assert "SESSIONSVC_WEB_COOKIE_DOMAIN" in warnings[0] and "Clear-Site-Data" in warnings[0]
+    domain = [w for w in warnings if "SESSIONSVC_WEB_COOKIE_DOMAIN" in w]
+    assert len(domain) == 1 and "Clear-Site-Data" in domain[0]
+    assert [w for w in warnings if w not in domain] == [
+        f"SESSIONSVC_WEB_{var}_COOKIE has no __Host-/__Secure- prefix: another host of the site "
+        "can plant or overwrite it"
+        for var in ("ACCESS", "CSRF")
+    ]
 
 
 def test_development_without_a_csrf_secret_warns() -> None:
@@ -253,7 +258,18 @@ def test_development_without_a_csrf_secret_warns() -> None:
 
 def test_development_allows_insecure_cookies_with_a_warning() -> None:
     warnings = policy(cookie_secure=False, csrf_secret=SECRET, **PLAIN).check()
-    assert warnings == ["SESSIONSVC_WEB_COOKIE_SECURE is off: the cookies travel over plain http"]
+    assert warnings[0] == "SESSIONSVC_WEB_COOKIE_SECURE is off: the cookies travel over plain http"
+    assert all("no __Host-/__Secure- prefix" in w for w in warnings[1:])
+
+
+@pytest.mark.parametrize("var", ["cors_origins", "trusted_sites", "origins"])
+def test_http_origins_are_refused_outside_development(var: str) -> None:
+    with pytest.raises(ConfigError, match=f"SESSIONSVC_WEB_{var.upper()}"):
+        policy("production", csrf_secret=SECRET, **{var: ["http://app.example.test"]}).check()
+    assert (
+        policy("development", csrf_secret=SECRET, **{var: ["http://app.example.test"]}).check()
+        is not None
+    )
 
 
 def test_development_allows_samesite_none_with_a_warning() -> None:

@@ -35,7 +35,7 @@ from sessionsvc.integrations.starlette import CorsMiddleware, read_body, render,
 from sessionsvc.integrations.web.auth import AuthCore
 from sessionsvc.integrations.web.config import WebSettings, load_web_settings
 from sessionsvc.integrations.web.endpoints import Endpoints
-from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebResponse
+from sessionsvc.integrations.web.http import SAFE_METHODS, Problem, ReuseDetected, WebResponse
 from sessionsvc.integrations.web.login import Identity, LoginFlow
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for
@@ -76,7 +76,9 @@ class Auth:
         self.web = web = web or load_web_settings()
         self.validator = validator or Validator(settings)
         self.sessions = sessions or AsyncSessionService(settings)
-        self.core = AuthCore(settings, web, revoke_locally=self.validator.revoke)
+        self.core = AuthCore(
+            settings, web, revoke_locally=lambda rev: self.validator.revoke(rev, notify=True)
+        )
         for warning in self.core.check():  # ConfigError for insecure settings
             log.warning("web_settings", warning=warning)
         self.login_flow = LoginFlow(
@@ -146,7 +148,7 @@ class Auth:
         except TokenRejected as exc:
             raise self.core.rejected(exc) from None
         form = None
-        unsafe = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        unsafe = request.method.upper() not in SAFE_METHODS
         if (
             read_form
             and found.transport == "cookie"
@@ -286,6 +288,9 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
+            await self.app(scope, receive, send)  # a CORS preflight carries no credentials
+            return
         path = request.url.path
         required = any(path == p or path.startswith(p + "/") for p in self.protect)
         try:

@@ -92,20 +92,28 @@ class LiveSignOut:
 
         with self.registry.watch(principal.claims, on_revoked):
             source = aiter(events)
-            while True:
-                nxt: asyncio.Future[Any] = asyncio.ensure_future(anext(source))
-                done, _ = await asyncio.wait({nxt, revoked}, return_when=asyncio.FIRST_COMPLETED)
-                if revoked in done:
+            nxt: asyncio.Future[Any] | None = None
+            try:
+                while True:
+                    nxt = asyncio.ensure_future(anext(source))
+                    await asyncio.wait({nxt, revoked}, return_when=asyncio.FIRST_COMPLETED)
+                    if revoked.done():
+                        yield _event("revoked", {"reason": revoked.result()})
+                        return
+                    try:
+                        item = nxt.result()
+                    except StopAsyncIteration:
+                        return
+                    yield _event(None, item)
+            finally:  # the client left, or revoked: stop reading the source
+                if nxt is not None and not nxt.done():
                     nxt.cancel()
                     with suppress(asyncio.CancelledError, StopAsyncIteration):
                         await nxt
-                    yield _event("revoked", {"reason": revoked.result()})
-                    return
-                try:
-                    item = nxt.result()
-                except StopAsyncIteration:
-                    return
-                yield _event(None, item)
+                close = getattr(source, "aclose", None)
+                if close is not None:
+                    with suppress(Exception):
+                        await close()
 
 
 def _event(name: str | None, data: Any) -> str:

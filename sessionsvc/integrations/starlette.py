@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,7 +24,6 @@ from sessionsvc.integrations.web.http import Problem, WebRequest, WebResponse, p
 __all__ = ["MAX_BODY", "CorsMiddleware", "render", "web_request"]
 
 MAX_BODY = 16 * 1024
-_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _headers(conn: HTTPConnection) -> dict[str, str]:
@@ -53,34 +54,45 @@ def web_request(conn: HTTPConnection, form: Any = None) -> WebRequest:
         client=conn.client.host if conn.client else None,
         origin=origin,
         form=form,
+        cookie_header=cookie,
     )
 
 
 async def read_body(request: Request) -> dict[str, Any]:
-    """The body as fields: a JSON object, or form fields (``Problem(400/413/415)`` otherwise)."""
+    """The body as fields: a JSON object, or form fields (``Problem`` 400/413/415 otherwise).
+    At most ``MAX_BODY`` bytes are read, whatever ``Content-Length`` says (or whether it is
+    sent); the bytes stay cached on ``request`` for the endpoint that reads it again."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     size = request.headers.get("content-length")
-    if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
-        raise Problem(413, "invalid_request", "request body too large")
-    if kind in _FORMS:
-        form = await request.form(max_files=0, max_fields=32)
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+    if size is not None and not (size.isascii() and size.isdigit() and int(size) <= MAX_BODY):
+        raise _too_large()
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
-            raise Problem(413, "invalid_request", "request body too large")
+            raise _too_large()
+    request._body = body  # Starlette's own cache: request.body()/json()/form() read it again
     if not body:
         return {}
-    if kind != "application/json":
-        raise Problem(415, "invalid_request", "send JSON or a form")
     try:
+        if kind == "application/x-www-form-urlencoded":
+            text = body.decode("utf-8")
+            return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=32))
+        if kind == "multipart/form-data":
+            form = await request.form(max_files=0, max_fields=32)
+            return {k: v for k, v in form.items() if isinstance(v, str)}
+        if kind != "application/json":
+            raise Problem(415, "invalid_request", "send JSON or a form")
         fields = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "invalid_request", "the body is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError, HTTPException):
+        raise Problem(400, "invalid_request", "the body cannot be parsed") from None
     if not isinstance(fields, dict):
         raise Problem(400, "invalid_request", "the body must be a JSON object")
     return fields
+
+
+def _too_large() -> Problem:
+    return Problem(413, "invalid_request", "request body too large")
 
 
 def render(response: WebResponse) -> Response:

@@ -18,7 +18,7 @@ from sessionsvc.config.settings import settings_boundary
 __all__ = ["SameSite", "WebSettings", "load_web_settings"]
 
 SameSite = Literal["lax", "strict", "none"]
-_PATH = r"^/[A-Za-z0-9._~/-]*$"
+_PATH = r"^(/[A-Za-z0-9._~-]+)+$"  # no trailing slash: <prefix>/refresh is the cookie path
 _ORIGIN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
 
 

@@ -137,6 +137,10 @@ class CookiePolicy:
                     problems.append(f"{_VAR}{var}: none (cross-site cookies) only in development")
             if web.csrf_secret is None:
                 problems.append(f"{_VAR}CSRF_SECRET: is required outside development")
+            lists = {"CORS_ORIGINS": web.cors_origins, "TRUSTED_SITES": web.trusted_sites}
+            for var, origins in {**lists, "ORIGINS": web.origins}.items():
+                if any(o.startswith("http://") for o in origins):
+                    problems.append(f"{_VAR}{var}: http:// origins only in development")
         if problems:
             raise ConfigError("invalid web settings: " + "; ".join(problems))
         return self._warnings()
@@ -150,6 +154,12 @@ class CookiePolicy:
             )
         if not web.cookie_secure:
             warnings.append(f"{_VAR}COOKIE_SECURE is off: the cookies travel over plain http")
+        for kind, cookie in self._cookies.items():
+            if not cookie.name.lower().startswith(("__host-", "__secure-")):
+                warnings.append(
+                    f"{_VAR}{_NAME_VARS[kind]} has no __Host-/__Secure- prefix: another host of "
+                    "the site can plant or overwrite it"
+                )
         if "none" in (web.access_samesite, web.refresh_samesite):
             warnings.append("SameSite=None: the cookies are sent on cross-site requests")
         if web.csrf_secret is None:

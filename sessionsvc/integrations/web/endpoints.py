@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from sessionsvc._redis.run import Op
 from sessionsvc.encoding import b64url_decode
@@ -41,19 +42,17 @@ from sessionsvc.tokens.keys import KeyRing
 __all__ = ["Endpoints", "local_next"]
 
 MAX_NEXT = 2048
+_LOCATION_SAFE = "/?#&=;:@!$'()*+,~%-._"  # (RFC 3986 path and query characters)
 
 
 def local_next(value: object) -> str:
-    """``value`` if it is a local path (``/…``, not ``//host`` or ``/\\host``), else ``/``."""
-    if (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_NEXT
-        and value.startswith("/")
-        and not value.startswith(("//", "/\\"))
-        and value.isprintable()
-        and "\\" not in value
-    ):
-        return value
+    """``value`` as a ``Location`` if it is a local path (``/…``, not ``//host`` or ``/\\host``),
+    percent-encoded to ASCII; else ``/``."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NEXT or not value.isprintable():
+        return "/"
+    encoded = quote(value, safe=_LOCATION_SAFE)
+    if encoded.startswith("/") and not encoded.startswith(("//", "/\\")) and "\\" not in value:
+        return encoded
     return "/"
 
 
@@ -70,6 +69,8 @@ class Endpoints:
 
     def refresh(self, req: WebRequest, next_path: str | None = None) -> Op[WebResponse]:
         """Rotate the refresh token (see the module docstring for the three ways in)."""
+        if req.method not in ("GET", "POST"):
+            raise Problem(405, "invalid_request", "refresh takes GET or POST")
         body = req.form or {}
         if req.method == "POST" and "refresh_token" in body:
             token = body["refresh_token"]
@@ -77,21 +78,33 @@ class Endpoints:
                 raise Problem(400, "invalid_request", "refresh_token must be a string")
             pair = yield from self._rotate(token)
             return self.auth.tokens(pair, "bearer")
-        token = self.auth.cookies.read(req.cookies)[1]
-        if not token:
-            raise Problem(401, "invalid_grant", "no refresh token", clear_cookies=True)
+        location = local_next(next_path)  # (before rotating: nothing can fail after it)
         if req.method == "GET":
             site = req.header("sec-fetch-site")
             if site not in (None, "same-origin", "none"):
                 raise Problem(403, "csrf", "refresh by navigation from another site refused")
-        else:
-            self.auth.csrf.check(req, _unverified_sid(token, self.auth.settings.max_token_size))
+        token, sid = self._cookie_token(req)
+        if req.method == "POST":
+            self.auth.csrf.check(req, sid)
         pair = yield from self._rotate(token)
         response = self.auth.tokens(pair, "cookie")
         if req.method == "GET":
             response.status, response.body = 303, None
-            response.add("location", local_next(next_path))
+            response.add("location", location)
         return response
+
+    def _cookie_token(self, req: WebRequest) -> tuple[str, str]:
+        # The refresh cookie whose session the CSRF cookie (``__Host-``: no other host can
+        # plant it) belongs to. A sibling subdomain can plant a second refresh cookie of the
+        # same name and path, which a browser may send first: it is never taken for ours.
+        cookies = self.auth.cookies
+        csrf = req.cookies.get(cookies.csrf_name)
+        size = self.auth.settings.max_token_size
+        for token in req.cookie_values(cookies.refresh_name):
+            sid = _unverified_sid(token, size)
+            if sid is not None and csrf is not None and self.auth.csrf_tokens.valid(csrf, sid):
+                return token, sid
+        raise Problem(401, "invalid_grant", "no refresh token of this session", clear_cookies=True)
 
     def _rotate(self, token: str) -> Op[Any]:
         try:
@@ -178,14 +191,12 @@ class Endpoints:
         return WebResponse(200, self.access_keys.public_jwks(), [("cache-control", "max-age=300")])
 
 
-def _unverified_sid(token: str, max_size: int) -> str:
+def _unverified_sid(token: str, max_size: int) -> str | None:
     # the sid a refresh token names, before verification (only to pick the CSRF token to check)
     parts = token.split(".") if len(token) <= max_size else []
     try:
         claims = json.loads(b64url_decode(parts[1])) if len(parts) == 3 else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         claims = None
     sid = claims.get("sid") if isinstance(claims, dict) else None
-    if not isinstance(sid, str):
-        raise Problem(401, "invalid_grant", "malformed", clear_cookies=True)
-    return sid
+    return sid if isinstance(sid, str) else None

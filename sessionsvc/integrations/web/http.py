@@ -6,7 +6,8 @@ Invariants:
 
 - Header names are lower-case in ``WebRequest.headers``; a header sent more than once is
   joined with ``", "`` (RFC 9110 §5.3), except ``cookie``, which adapters parse into
-  ``cookies`` (the first value of a name wins, as browsers send the most specific first).
+  ``cookies`` (the first value of a name wins, as browsers send the most specific first;
+  ``cookie_values`` gives every value of a name).
 - ``WebResponse.headers`` is a list of pairs: ``set-cookie`` appears once per cookie.
 - A ``Problem``'s ``description`` is safe to show to the client: it never holds a token or a key.
 """
@@ -20,29 +21,40 @@ from typing import Any
 from sessionsvc.errors import SessionError
 
 __all__ = [
+    "SAFE_METHODS",
     "UNSAFE_METHODS",
     "Problem",
     "ReuseDetected",
     "WebRequest",
     "WebResponse",
+    "cookie_pairs",
     "parse_cookies",
 ]
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+"""The usual unsafe methods; any method not in ``SAFE_METHODS`` is treated as unsafe."""
 
 
-MAX_COOKIES = 64
+def cookie_pairs(header: str | None) -> list[tuple[str, str]]:
+    """The ``Cookie`` header's ``(name, value)`` pairs in order, malformed pairs skipped (the
+    server bounds the header's size)."""
+    pairs = []
+    for pair in (header or "").split(";"):
+        name, sep, value = pair.strip().partition("=")
+        if sep and name:
+            pairs.append((name, value.strip().strip('"')))
+    return pairs
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
-    """The ``Cookie`` header's pairs, the first of a name winning (a browser sends the cookie
-    of the longest path first, so a planted sibling cookie cannot shadow ours); malformed
-    pairs are skipped; at most 64 pairs are read."""
+    """The ``Cookie`` header as a mapping, the first value of a name winning (a browser sends
+    the cookie of the longest path first). Where a name comes more than once (a sibling
+    subdomain can plant a cookie of the same name and path), ``WebRequest.cookie_values``
+    has them all."""
     cookies: dict[str, str] = {}
-    for pair in (header or "").split(";")[:MAX_COOKIES]:
-        name, sep, value = pair.strip().partition("=")
-        if sep and name and name not in cookies:
-            cookies[name] = value.strip().strip('"')
+    for name, value in cookie_pairs(header):
+        cookies.setdefault(name, value)
     return cookies
 
 
@@ -60,6 +72,15 @@ class WebRequest:
     client: str | None = None
     origin: str = ""
     form: Mapping[str, Any] | None = None
+    cookie_header: str = ""
+    """The raw ``Cookie`` header (``cookie_values``)."""
+
+    def cookie_values(self, name: str) -> list[str]:
+        """Every value the request carries for cookie ``name``, in the order sent."""
+        if not self.cookie_header:
+            first = self.cookies.get(name)
+            return [] if first is None else [first]
+        return [value for n, value in cookie_pairs(self.cookie_header) if n == name]
 
     def header(self, name: str) -> str | None:
         """The header ``name`` (lower-case), or ``None``."""
@@ -67,8 +88,8 @@ class WebRequest:
 
     @property
     def unsafe(self) -> bool:
-        """A method that changes state (CSRF applies)."""
-        return self.method.upper() in UNSAFE_METHODS
+        """A method that may change state (CSRF applies): anything but GET, HEAD, OPTIONS."""
+        return self.method.upper() not in SAFE_METHODS
 
 
 @dataclass(slots=True)

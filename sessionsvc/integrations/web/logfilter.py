@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Final
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 __all__ = [
     "DEFAULT_LOGGERS",
@@ -32,9 +32,15 @@ __all__ = [
 ]
 
 SENSITIVE_PARAMS: Final = frozenset(
-    {"access_token", "refresh_token", "token", "id_token", "code", "jwt", "csrf_token"}
+    {
+        *("accesstoken", "refreshtoken", "token", "idtoken", "code", "jwt", "csrftoken"),
+        *("password", "passwd", "secret", "clientsecret", "apikey", "key", "auth"),
+        *("authorization", "session", "sessionid", "sid", "assertion", "logouttoken"),
+    }
 )
-"""Query parameters whose value never reaches a log (compared lower-case, percent-decoded)."""
+"""Query parameters whose value never reaches a log, compared percent-decoded, lower-case, with
+everything but letters and digits dropped (``access_token``, ``Access-Token``, ``accessToken``
+are one)."""
 REDACTED: Final = "[redacted]"
 DEFAULT_LOGGERS: Final = ("uvicorn.access", "gunicorn.access", "werkzeug")
 _UNSCRUBBABLE: Final = "[access log line redacted: it could not be checked for tokens]"
@@ -54,7 +60,7 @@ _JWT: Final = re.compile(
 
 
 def _param(match: re.Match[str]) -> str:
-    name = unquote_plus(match["name"]).lower()
+    name = "".join(c for c in unquote_plus(unquote_plus(match["name"])).lower() if c.isalnum())
     if match["value"] and name in SENSITIVE_PARAMS:
         return match["head"] + REDACTED
     return match[0]
@@ -67,6 +73,8 @@ def redact(text: str) -> str:
         text = _PARAM.sub(_param, text)
     if "eyJ" in text:
         text = _JWT.sub(REDACTED, text)
+        if "eyJ" in text and "%" in text:  # a JWT whose dots came percent-encoded
+            text = _JWT.sub(REDACTED, unquote(unquote(text)))
     return text
 
 

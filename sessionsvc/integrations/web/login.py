@@ -49,6 +49,15 @@ class LoginForm:
     device: str | None = None
 
 
+def _utf8(text: str) -> bool:
+    # JSON's "\ud800" is a str Python accepts but no UTF-8 byte string holds
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class LoginFlow:
     """The login endpoint on ``auth``'s policies, ``sessions`` and ``throttle``."""
 
@@ -71,6 +80,8 @@ class LoginFlow:
             raise Problem(400, "invalid_request", "transport is 'cookie' or 'bearer'")
         if device is not None and not isinstance(device, str):
             raise Problem(400, "invalid_request", "device must be a string")
+        if not all(_utf8(v) for v in (username, password, device or "")):
+            raise Problem(400, "invalid_request", "fields must be valid UTF-8 text")
         if transport == "cookie":
             self.auth.csrf.check_origin(req)
         return LoginForm(username, password, transport, device)

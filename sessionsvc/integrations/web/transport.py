@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from sessionsvc.integrations.web.http import Problem, WebRequest
 
@@ -31,12 +31,19 @@ __all__ = [
 
 Transport = Literal["bearer", "cookie"]
 TOKEN_PARAMS: Final = frozenset(
-    {"access_token", "refresh_token", "token", "id_token", "jwt", "csrf_token"}
+    {"accesstoken", "refreshtoken", "token", "idtoken", "jwt", "csrftoken", "authorization"}
 )
-"""Query parameter names that are refused whatever their value."""
+"""Query parameter names refused whatever their value, compared lower-case with everything but
+letters and digits dropped (``access_token``, ``Access-Token``, ``accessToken`` are one)."""
 _JWT: Final = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1 b64token
 MAX_QUERY: Final = 8192
+MAX_FIELDS: Final = 256
+
+
+def _name(param: str) -> str:
+    # access_token, Access-Token, accessToken, access%5Ftoken: one name
+    return "".join(c for c in param.lower() if c.isalnum())
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +61,15 @@ def refuse_url_tokens(req: WebRequest) -> None:
         return
     if len(query) > MAX_QUERY:
         raise Problem(400, "invalid_request", "query string too long")
-    if _JWT.search(query):
+    decoded = unquote(unquote(query))  # (a JWT's dots may come percent-encoded, even twice)
+    if _JWT.search(query) or _JWT.search(decoded):
         raise _in_url()
-    for name, _ in parse_qsl(query, keep_blank_values=True, max_num_fields=256):
-        if name.lower() in TOKEN_PARAMS:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise Problem(400, "invalid_request", "too many query parameters") from None
+    for name, _ in pairs:
+        if _name(name) in TOKEN_PARAMS:
             raise _in_url()
 
 
