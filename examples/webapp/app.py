@@ -11,7 +11,6 @@ Run it with ``sessionsvc demo --serve`` (a throw-away Redis and a worker), or wi
 ``<name>-demo-password``) exist only with ``SESSIONSVC_ENV=development``.
 """
 
-
 import asyncio
 import hmac
 from collections.abc import AsyncIterator
