@@ -243,28 +243,36 @@ def test_worst_legal_commands_of_the_trusted_roles_lose_nothing(users: Users) ->
 
 def test_the_app_throttles_logins_under_its_user_with_no_refusal(users: Users) -> None:
     """Every throttling op on a name's counter (its user's slot) and on an IPv4 and an IPv6
-    address's, a counter without an expiry given its window, the reset: no refusal."""
+    address's: attempts reserved, a counter without an expiry given its window, a success's
+    reset of the name and its attempt given back to the address: no refusal."""
     web = WebSettings(login_user_attempts=2, login_ip_attempts=3, _env_file=None)
     throttle = LoginThrottle(web, "ss")
     with raw_client(users.urls["app"]) as app, raw_client(users.admin) as admin:
-        admin.set("ss:{ip:198.51.100.1}:login_fail", "9")  # no expiry: check gives it one
+        admin.set("ss:{ip:198.51.100.1}:login_fail", "9")  # no expiry: the attempt gives it one
         assert run(app, throttle.check("carol", "198.51.100.1")) is not None
         for client in ("192.0.2.7", "2001:db8::1"):
             assert run(app, throttle.check("carol", client)) is None
-            run(app, throttle.failed("carol", client))
         assert run(app, throttle.check("carol", "192.0.2.8")) is not None  # the name's limit
-        run(app, throttle.succeeded("carol"))
+        run(app, throttle.succeeded("carol", "192.0.2.7"))
+        run(app, throttle.succeeded("carol", "2001:db8::1"))
+        admin.set("ss:{ip:192.0.2.9}:login_fail", "2")  # no expiry: giving back gives it one
+        run(app, throttle.succeeded("carol", "192.0.2.9"))
         assert run(app, throttle.check("carol", "192.0.2.7")) is None
         assert admin.pttl("ss:{ip:198.51.100.1}:login_fail") > 0
-        assert admin.get("ss:{ip:2001:db8::/64}:login_fail") == b"1"
+        assert admin.get("ss:{ip:192.0.2.7}:login_fail") == b"1"  # 2 attempts, 1 given back
+        assert admin.get("ss:{ip:2001:db8::/64}:login_fail") == b"0"
+        assert admin.get("ss:{ip:192.0.2.9}:login_fail") == b"1"
+        assert admin.pttl("ss:{ip:192.0.2.9}:login_fail") > 0
         assert acl_log(admin) == []
 
 
 def test_the_apps_worst_on_address_counters_touches_only_login_counters(users: Users) -> None:
     """Under ``ss:{ip:*`` (login counters only) the app may only count and expire: a counter
-    it INCRs with no expiry locks its address for one window at most (the next check gives it
-    one), a PEXPIRE un-throttles one address; nothing else is written, no script may DEL
-    there, and nothing outside the pattern is reached through it."""
+    it INCRs with no expiry locks its address for one window at most (the next attempt gives it
+    one); a PEXPIRE, or DECRs below 0, un-throttle one address for a window at most (a DECR's
+    new counter gets the window from the next attempt too); nothing else is written, no script
+    may DEL there, and nothing outside the pattern is reached through it."""
+    window = WebSettings(_env_file=None).login_window
     throttle = LoginThrottle(WebSettings(login_ip_attempts=3, _env_file=None), "ss")
     key = throttle.ip_key("192.0.2.7")
     assert key is not None
@@ -272,10 +280,20 @@ def test_the_apps_worst_on_address_counters_touches_only_login_counters(users: U
         for _ in range(1000):
             app.execute_command("INCR", key)
         wait = run(app, throttle.check("dave", "192.0.2.7"))
-        assert wait is not None and wait <= WebSettings(_env_file=None).login_window
+        assert wait is not None and wait <= window
         assert admin.pttl(key) > 0
         app.pexpire(key, 0)
         assert run(app, throttle.check("dave", "192.0.2.7")) is None
+        # DECR: the worst is a negative count, more attempts for one address in one window
+        other = throttle.ip_key("192.0.2.10")
+        assert other is not None
+        for _ in range(1000):
+            app.execute_command("DECR", other)
+        assert admin.get(other) == b"-1000" and admin.pttl(other) == -1
+        assert run(app, throttle.check("erin", "192.0.2.10")) is None
+        assert 0 < admin.pttl(other) <= window * 1000  # the next attempt gives it the window
+        run(app, throttle.succeeded("erin", "192.0.2.10"))  # giving back leaves a count < 1
+        assert admin.get(other) == b"-999"
         reset = SCRIPTS["login_reset"].call({"counter": "ss:{ip:192.0.2.9}:login_fail"}, {})
         admin.set("ss:{ip:192.0.2.9}:login_fail", "5")
         with pytest.raises(StoreUnavailable):
@@ -319,6 +337,11 @@ def _one(call: Call) -> Op[Any]:
         ("app", ("HSET", "ss:{ip:192.0.2.7}:s:x", "f", "v")),
         ("app", ("PERSIST", "ss:{ip:192.0.2.7}:login_fail")),
         ("app", ("KEYS", "ss:{ip:*")),
+        ("app", ("INCRBY", "ss:{ip:192.0.2.7}:login_fail", "-1000")),
+        ("app", ("DECRBY", "ss:{ip:192.0.2.7}:login_fail", "1000")),
+        ("app", ("DECR", "ss:{u:x}:login_fail")),
+        ("app", ("DECR", "ss:{rev}:epoch")),
+        ("app", ("DECR", "ss:events")),
         ("worker", ("FLUSHALL",)),
         ("worker", ("SCRIPT", "FLUSH")),
         ("worker", ("CONFIG", "SET", "maxmemory", "1")),

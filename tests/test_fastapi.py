@@ -4,8 +4,11 @@ Through Starlette's test client on ``https://testserver`` with a real redis-serv
 validator follows the revocation log (the app's lifespan).
 """
 
+import asyncio
 import math
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import httpx2 as httpx
@@ -118,6 +121,42 @@ def test_wrong_password_is_401_and_the_throttle_answers_429_before_checking(
         assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
         assert checked == ["alice", "alice"]  # the credential check did not run
         assert b.login("bob").status_code == 200  # another user is not locked
+
+
+def test_concurrent_wrong_logins_reach_the_credential_check_at_most_the_limit(
+    redis_url: str,
+) -> None:
+    """10 wrong logins at once (threads on one client) with ``login_user_attempts=3``: each
+    attempt is counted before the check, so the (slow, async) check runs 3 times, not 10."""
+    checked: list[str] = []
+    in_check = 0
+    most_at_once = 0
+
+    async def slow(username: str, password: str) -> str | None:
+        nonlocal in_check, most_at_once
+        checked.append(username)
+        in_check += 1
+        most_at_once = max(most_at_once, in_check)
+        await asyncio.sleep(0.2)  # every other attempt arrives while this one is checked
+        in_check -= 1
+        return check_user(username, password)
+
+    app = make_app(redis_url, {"login_user_attempts": 3}, authenticate_user=slow)
+    body = {"username": "alice", "password": "nope"}
+    headers = {"sec-fetch-site": "same-origin", "origin": ORIGIN}
+    with TestClient(app, base_url=ORIGIN) as c:
+        start = threading.Barrier(10)
+
+        def attempt(_: int) -> int:
+            start.wait()
+            return int(c.post("/auth/login", json=body, headers=headers).status_code)
+
+        with ThreadPoolExecutor(10) as pool:
+            statuses = sorted(pool.map(attempt, range(10)))
+        assert statuses == [401] * 3 + [429] * 7
+        assert checked == ["alice"] * 3 and most_at_once >= 2  # (the checks overlapped)
+        assert Browser(c).login().status_code == 429  # the right password waits too
+        assert len(checked) == 3
 
 
 def test_a_cross_site_login_is_refused(browser: Browser) -> None:

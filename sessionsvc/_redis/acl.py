@@ -12,7 +12,7 @@ on Valkey 8.
   channel), nothing else.
 - **validator** (``<ns>-validator``): read the revocation state and log; set the epoch once.
 - **app** (``<ns>-app``): the session scripts: sessions, and session and user revocations
-  through the apply path; the login-throttling scripts on failed-login counters, a user name's
+  through the apply path; the login-throttling scripts on login-attempt counters, a user name's
   in its ``{u:…}`` slot and a client address's under ``<ns>:{ip:*`` (a selector of its own:
   only the counter commands, only there).
 - **worker** (``<ns>-worker``): consume every intake, apply, dead-letter, forward pub/sub,
@@ -78,7 +78,7 @@ def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -
             f"{_APP} {rev} {users} {epoch} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
             f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
             f"(+hset +del +zadd +zrem +zremrangebyscore +pexpire +incr {users}) "
-            f"(+evalsha +get +pttl +incr +pexpire {ips})"
+            f"(+evalsha +get +pttl +incr +decr +pexpire {ips})"
         ),
         "worker": f"{_WORKER} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:*",
     }

@@ -10,8 +10,8 @@ the prelude declares them.
 - ``<ns>:{rev}:<name>``: the revocation state and log, one hash slot (``REV_APPLY`` are the
   keys of the one apply path, in the order of its KEYS).
 - ``<ns>:{u:<tag>}:idx``: a user's index; ``<ns>:{u:<tag>}:s:<sid>``: a session hash;
-  ``<ns>:{u:<tag>}:login_fail``: the failed logins of a user name (``LOGIN_FAIL``).
-- ``<ns>:{ip:<address>}:login_fail``: the failed logins from one client address (an IPv4
+  ``<ns>:{u:<tag>}:login_fail``: the login attempts on a user name (``LOGIN_FAIL``).
+- ``<ns>:{ip:<address>}:login_fail``: the login attempts from one client address (an IPv4
   address, or an IPv6 /64 as ``2001:db8:1:2::/64``; ``ip_prefix``). Nothing else lives under
   ``{ip:…}``.
 """
@@ -29,7 +29,7 @@ INDEX: Final = "idx"
 SESSION: Final = "s:"
 """What follows the user prefix in a session hash's key, before the sid."""
 LOGIN_FAIL: Final = "login_fail"
-"""The suffix, after a user's or a client address's prefix, of its failed-login counter."""
+"""The suffix, after a user's or a client address's prefix, of its login-attempt counter."""
 
 
 def rev_key(namespace: str, name: str) -> str:

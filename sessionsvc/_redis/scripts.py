@@ -143,8 +143,8 @@ _ALL: Final = (
         argv=("now", "min_id", "lock_ms"),
         flags="allow-oom",  # a full Redis must be able to prune and trim its way back
     ),
-    _login_counter("login_fail", "window_ms"),
-    _login_counter("login_check", "window_ms"),
+    _login_counter("login_reserve", "window_ms"),
+    _login_counter("login_release", "window_ms"),
     _login_counter("login_reset"),
     Script("oldest", ("oldest",), argv=("group",), more_keys="streams"),
     Script("forget", ("forget",), keys=("stream",), argv=("group", "consumer")),

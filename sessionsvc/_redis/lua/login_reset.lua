@@ -1,3 +1,3 @@
--- LOGIN_RESET: forget the failed logins counted on K.counter (a user name's: its login
--- succeeded). Returns 1 if there were any, else 0.
+-- LOGIN_RESET: forget the attempts counted on K.counter (a user name's: its login succeeded).
+-- Returns 1 if there were any, else 0.
 return redis.call('DEL', K.counter)

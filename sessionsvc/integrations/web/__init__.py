@@ -5,7 +5,7 @@
 cookie policy), ``csrf`` (Fetch Metadata, Origin, the signed double-submit token), ``cors``
 (the allow-list), ``principal`` (who, and what a route requires), ``statuses`` (errors →
 statuses), ``auth`` (``AuthCore``: the policies together, authenticating a request), ``login``
-and ``endpoints`` (the auth endpoints as ops the adapters run), ``throttle`` (failed logins),
+and ``endpoints`` (the auth endpoints as ops the adapters run), ``throttle`` (login attempts),
 ``live`` (which open connections a revocation ends), ``logfilter`` (no token in access logs).
 
 May import: everything in ``sessionsvc`` except ``cli`` and ``integrations``' adapters; no web

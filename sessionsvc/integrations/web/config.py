@@ -61,11 +61,12 @@ class WebSettings(BaseSettings):
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the API with credentials (CORS); empty: CORS off."""
     login_user_attempts: int = Field(default=5, ge=1, le=10_000)
-    """Failed logins of one user name per window before 429."""
+    """Login attempts on one user name per window that reach the credential check (429 after)."""
     login_ip_attempts: int = Field(default=50, ge=1, le=1_000_000)
-    """Failed logins from one client address per window before 429."""
+    """Login attempts from one client address per window that reach the credential check
+    (successful ones given back; 429 after)."""
     login_window: int = Field(default=15 * 60, ge=1, le=24 * 3600)
-    """Seconds a failed login counts."""
+    """Seconds a login attempt counts (a fixed window from its counter's first attempt)."""
     stale_retry_after: int = Field(default=1, ge=1, le=3600)
     """``Retry-After`` seconds of a 503 answered while the validator is stale."""
 

@@ -6,10 +6,12 @@ steps, so that an adapter can run the app's credential check (sync or async) bet
 
 1. ``form(req)``: the fields, checked (400); a cookie-mode login passes Fetch Metadata and
    Origin (there is no session yet, so no CSRF token: login CSRF is refused by origin);
-2. ``gate(req, form)``: the throttle (429 with ``Retry-After`` at the limit: *before* the
-   password is checked, so a locked account cannot be brute-forced);
-3. the app's check, then ``login(req, form, identity)``: a failure is counted (401), a success
-   resets the user's count and starts a session (the tokens by the chosen transport).
+2. ``gate(req, form)``: the throttle reserves this attempt on the user name's and the client
+   address's counters (429 with ``Retry-After`` over a limit: *before* the password is checked,
+   so a locked account cannot be brute-forced, and concurrent guesses cannot pass together);
+3. the app's check, then ``login(req, form, identity)``: a failure is a 401 (the attempt was
+   counted by ``gate``), a success resets the name's count, gives the address its attempt back
+   and starts a session (the tokens by the chosen transport).
 """
 
 from __future__ import annotations
@@ -87,17 +89,17 @@ class LoginFlow:
         return LoginForm(username, password, transport, device)
 
     def gate(self, req: WebRequest, form: LoginForm) -> Op[None]:
-        """``Problem(429)`` while this user name or client address is locked out."""
+        """Count this attempt for its user name and client address (``LoginThrottle.check``):
+        ``Problem(429)`` if that takes either over its limit."""
         wait = yield from self.throttle.check(form.username, req.client)
         if wait is not None:
             raise throttled(wait)
 
     def login(self, req: WebRequest, form: LoginForm, identity: Identity | None) -> Op[WebResponse]:
-        """Count a failure (401) or start a session for ``identity``."""
+        """Refuse a failure (401: ``gate`` counted it) or start a session for ``identity``."""
         if identity is None:
-            yield from self.throttle.failed(form.username, req.client)
             raise Problem(401, "invalid_credentials", "wrong user name or password")
-        yield from self.throttle.succeeded(form.username)
+        yield from self.throttle.succeeded(form.username, req.client)
         pair = yield from self.sessions.login(
             identity.sub,
             ip=req.client,
