@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from browser_harness import LiveServer, run_in_thread
 from starlette.applications import Starlette
