@@ -7,17 +7,18 @@ validator follows the revocation log (the app's lifespan).
 import asyncio
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import httpx2 as httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from web_harness import ORIGIN, Browser, app_settings, check_user, web_settings
 
 from sessionsvc.integrations.fastapi import Auth, AuthMiddleware, Principal
+from sessionsvc.integrations.live import LiveSignOut
 
 pytestmark = pytest.mark.redis
 
@@ -579,3 +580,51 @@ def test_an_unusual_method_is_treated_as_unsafe(redis_url: str) -> None:
         b.login()
         b.csrf = None
         assert b.request("PURGE", "/api/purge").status_code == 403
+
+
+# -- live sign-out: the app's events are closed however the stream ends --------------------------
+
+
+def live_app(redis_url: str, closed: threading.Event) -> FastAPI:
+    """An app whose event stream's generator sets ``closed`` when it is closed."""
+    app = make_app(redis_url)
+    auth: Auth = app.state.auth
+    live = LiveSignOut(auth.validator)
+    app.state.live = live
+
+    @app.get("/api/events")
+    async def events(user: Annotated[Principal, Depends(auth.require())]) -> Response:
+        async def ticks() -> AsyncIterator[str]:
+            try:
+                yield "hello"
+                while True:
+                    await asyncio.sleep(0.05)
+                    yield "ping"
+            finally:
+                closed.set()
+
+        return live.sse(user, ticks())
+
+    return app
+
+
+@pytest.mark.parametrize("ended_by", ["client", "revocation"])
+def test_the_events_of_an_ended_stream_are_closed(redis_url: str, ended_by: str) -> None:
+    closed = threading.Event()
+    app = live_app(redis_url, closed)
+    with TestClient(app, base_url=ORIGIN) as c:
+        phone = Browser(c)
+        phone_sid = phone.login().json()["session_id"]
+        c.cookies = phone.jar
+        with c.stream("GET", "/api/events") as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "data: hello"
+            assert len(app.state.live.registry) == 1
+            if ended_by == "revocation":
+                laptop = Browser(c)
+                laptop.login()
+                laptop.request("DELETE", f"/auth/sessions/{phone_sid}")
+                assert "event: revoked" in lines  # (the pings until then)
+                assert list(lines) == ['data: {"reason":"session revoked"}', ""]  # the end
+        assert closed.wait(10), "the app's event generator was not closed"
+        assert len(app.state.live.registry) == 0

@@ -5,12 +5,18 @@ created, last seen, "this device") with "Sign out", "Sign out other devices" and
 everywhere". A session revoked elsewhere is signed out on its next request, and its open page
 shows it at once, without a reload (server-sent events, ended by the validator's listener).
 
-Run it with ``sessionsvc demo --serve`` (a throw-away Redis and a worker), or with uvicorn:
-``SESSIONSVC_ENV=development uvicorn --factory examples.webapp.app:create_app`` and the usual
-``SESSIONSVC_*`` settings. The demo users ``alice`` and ``bob`` (password
-``<name>-demo-password``) exist only with ``SESSIONSVC_ENV=development``.
+Run it with ``sessionsvc demo --serve`` (a throw-away Redis and a worker), or with uvicorn, from
+the repository's root, with the usual ``SESSIONSVC_*`` settings (keys,
+issuer, audience, Redis): ``SESSIONSVC_ENV=development uvicorn --factory
+examples.webapp.app:create_app``, then open http://127.0.0.1:8000 in Chromium (which keeps the
+``__Host-`` cookies on http://127.0.0.1; see docs/web.md). The demo users ``alice`` and ``bob``
+(password ``<name>-demo-password``) exist only with ``SESSIONSVC_ENV=development``. The tests
+(``tests/test_example_webapp.py``, ``tests/test_browser_webapp.py``) run it on a throw-away Redis.
 """
 
+# No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations at run
+# time, against the module's globals, and ``signed_in`` (below) is local to ``create_app``; as a
+# string it cannot be resolved, and FastAPI would take ``user`` for a required query parameter.
 import asyncio
 import hmac
 from collections.abc import AsyncIterator

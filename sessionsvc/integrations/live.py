@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import structlog
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocket, WebSocketState
 
@@ -37,6 +38,7 @@ from sessionsvc.validator import Validator
 __all__ = ["REVOKED_CLOSE_CODE", "LiveSignOut"]
 
 REVOKED_CLOSE_CODE = 4001
+log = structlog.get_logger("sessionsvc.web")
 
 
 class LiveSignOut:
@@ -44,6 +46,7 @@ class LiveSignOut:
 
     def __init__(self, validator: Validator) -> None:
         self.registry = LiveRegistry()
+        self._tasks: set[asyncio.Task[None]] = set()  # closing the events of ended streams
         validator.add_listener(self.registry.revoked)
 
     @asynccontextmanager
@@ -72,7 +75,8 @@ class LiveSignOut:
 
     def sse(self, principal: Principal, events: AsyncIterator[Any]) -> StreamingResponse:
         """A ``text/event-stream`` of ``events`` (each a string or JSON-able ``data``) that
-        sends ``event: revoked`` and ends when the principal's session is revoked."""
+        sends ``event: revoked`` and ends when the principal's session is revoked. However the
+        stream ends (the client gone included), ``events`` is closed (``aclose()``)."""
         return StreamingResponse(
             self._stream(principal, events),
             media_type="text/event-stream",
@@ -90,30 +94,55 @@ class LiveSignOut:
         def on_revoked(reason: str) -> None:
             loop.call_soon_threadsafe(settle, reason)
 
-        with self.registry.watch(principal.claims, on_revoked):
-            source = aiter(events)
-            nxt: asyncio.Future[Any] | None = None
-            try:
+        source = aiter(events)
+        nxt: asyncio.Future[Any] | None = None
+        try:
+            with self.registry.watch(principal.claims, on_revoked):
                 while True:
                     nxt = asyncio.ensure_future(anext(source))
-                    await asyncio.wait({nxt, revoked}, return_when=asyncio.FIRST_COMPLETED)
-                    if revoked.done():
+                    done, _ = await asyncio.wait(
+                        {nxt, revoked}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if revoked in done:
+                        nxt.cancel()  # (awaited in the finally block's task)
                         yield _event("revoked", {"reason": revoked.result()})
                         return
                     try:
                         item = nxt.result()
                     except StopAsyncIteration:
                         return
+                    nxt = None
                     yield _event(None, item)
-            finally:  # the client left, or revoked: stop reading the source
-                if nxt is not None and not nxt.done():
-                    nxt.cancel()
-                    with suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await nxt
-                close = getattr(source, "aclose", None)
-                if close is not None:
-                    with suppress(Exception):
-                        await close()
+        finally:
+            # However the stream ends (revoked, the events' end, the client gone: cancelled,
+            # or closed by the server), the app's events are closed too: a pending ``anext``
+            # is cancelled and the generator's ``aclose()`` runs its ``finally`` blocks. In a
+            # task of its own, since an await here may be cancelled again (anyio re-delivers
+            # the cancellation of a disconnected response on every await).
+            self._closing(_close_events(nxt, source))
+
+    def _closing(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (finalized outside any loop: nothing left to close it on)
+            coro.close()
+            return
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _close_events(pending: asyncio.Future[Any] | None, source: AsyncIterator[Any]) -> None:
+    if pending is not None and not pending.done():
+        pending.cancel()
+        with suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+            await pending
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            log.exception("live_events_close_failed")
 
 
 def _event(name: str | None, data: Any) -> str:

@@ -33,8 +33,16 @@ function signedOut(reason) {
   const banner = document.getElementById("signed-out");
   banner.textContent = "You were signed out" + (reason ? " (" + reason + ")" : "") + ".";
   banner.classList.add("shown");
+  if (events) events.close();
   show("account", false);
+  showLogin();
+}
+
+// The sign-in form (home page) with its handler: shown at start or after a sign-out, without
+// a reload; never submitted by the browser itself (that would put the password in the URL).
+function showLogin() {
   show("login", true);
+  bindLogin();
 }
 
 let events = null;
@@ -45,16 +53,37 @@ function followSession() {
     events.close();
     signedOut(JSON.parse(e.data).reason);
   });
-  events.onerror = async () => {  // closed: is the session still valid?
-    if (events.readyState === EventSource.CLOSED) {
-      const me = await api("GET", "/api/me");
-      if (me.status === 401) signedOut("session ended");
-    }
+  const source = events;
+  source.onerror = async () => {  // closed (a reconnect refused): is the session still valid?
+    if (source.readyState !== EventSource.CLOSED || source !== events) return;
+    const me = await api("GET", "/api/me");  // (refreshes an expired access token)
+    if (me.status === 401) signedOut("session ended");
+    else if (me.ok) setTimeout(() => { if (source === events) followSession(); }, 1000);  // again
   };
 }
 
-function cell(row, text) { const td = row.insertCell(); td.textContent = text ?? "—"; return td; }
-function when(seconds) { return new Date(seconds * 1000).toLocaleString(); }
+const COLUMNS = ["Device", "IP", "Browser", "Created", "Last seen", "Actions"];
+function cell(row, text, className) {
+  const td = row.insertCell();
+  td.textContent = text ?? "—";
+  td.dataset.label = COLUMNS[td.cellIndex];  // (the label of a narrow screen's stacked rows)
+  if (className) td.className = className;
+  return td;
+}
+
+const TIME = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+function when(seconds) { return new Date(seconds * 1000).toLocaleString([], TIME); }
+
+// "Chrome 156 on Linux" from a user agent (the whole string is the cell's tooltip).
+function browserName(ua) {
+  if (!ua) return null;
+  const browser = [["Edge", /Edg\/(\d+)/], ["Firefox", /Firefox\/(\d+)/], ["Chrome", /Chrom(?:e|ium)\/(\d+)/],
+    ["Safari", /Version\/(\d+).*Safari/]].find(([, re]) => re.test(ua));
+  const os = [["Android", /Android/], ["iOS", /iPhone|iPad/], ["Windows", /Windows/],
+    ["macOS", /Mac OS X/], ["Linux", /Linux/]].find(([, re]) => re.test(ua));
+  if (!browser) return ua.slice(0, 30);
+  return browser[0] + " " + ua.match(browser[1])[1] + (os ? " on " + os[0] : "");
+}
 
 async function loadSessions() {
   const response = await api("GET", "/auth/sessions");
@@ -64,26 +93,29 @@ async function loadSessions() {
   for (const s of (await response.json()).sessions) {
     const row = body.insertRow();
     row.dataset.sessionId = s.session_id;
-    const device = cell(row, s.device || "unnamed device");
+    const name = s.device || "unnamed device";
+    const device = cell(row, name);
     if (s.current) device.insertAdjacentHTML("beforeend", ' <span class="tag">this device</span>');
-    cell(row, s.ip); cell(row, s.user_agent ? s.user_agent.slice(0, 40) : null);
-    cell(row, when(s.created)); cell(row, when(s.last_seen));
+    cell(row, s.ip);
+    cell(row, browserName(s.user_agent)).title = s.user_agent || "";
+    cell(row, when(s.created), "when"); cell(row, when(s.last_seen), "when");
     const button = document.createElement("button");
     button.textContent = "Sign out";
     button.className = "sign-out-session";
+    button.setAttribute("aria-label", "Sign out " + name);
     button.onclick = async () => {
       await api("DELETE", "/auth/sessions/" + encodeURIComponent(s.session_id));
       if (s.current) return signedOut("you signed out");
       loadSessions();
     };
-    row.insertCell().append(button);
+    cell(row, "", "actions-cell").append(button);
   }
 }
 
 async function start() {
   const page = document.body.dataset.page;
   const me = await api("GET", "/api/me");
-  if (!me.ok) { show("login", true); bindLogin(); return; }
+  if (!me.ok) { showLogin(); return; }
   const user = await me.json();
   document.getElementById("who").textContent = user.sub;
   show("account", true);
@@ -91,7 +123,10 @@ async function start() {
   if (page === "home") {
     document.getElementById("call-api").onclick = async () => {
       const r = await api("GET", "/api/me");
-      document.getElementById("api-result").textContent = r.status + " " + (await r.text());
+      const text = await r.text();
+      let shown = text;
+      try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch { /* not JSON: as is */ }
+      document.getElementById("api-result").textContent = r.status + " " + shown;
       if (r.status === 401) signedOut("session ended");
     };
     document.getElementById("sign-out").onclick = async () => {
@@ -107,7 +142,7 @@ async function start() {
 
 function bindLogin() {
   const form = document.getElementById("login-form");
-  if (!form) return;
+  if (!form || form.onsubmit) return;
   form.onsubmit = async (e) => {
     e.preventDefault();
     const data = Object.fromEntries(new FormData(form));
