@@ -19,6 +19,7 @@ examples.webapp.app:create_app``, then open http://127.0.0.1:8000 in Chromium (w
 # string it cannot be resolved, and FastAPI would take ``user`` for a required query parameter.
 import asyncio
 import hmac
+import html
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,6 +50,8 @@ def create_app(
     users = DEMO_USERS if settings.env == "development" else {}  # never in production
 
     def check(username: str, password: str) -> Identity | None:
+        # (a real store compares a password hash, and hashes a dummy one for unknown users
+        # too, so that the answer's timing does not tell which user names exist)
         expected = users.get(username)
         if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
             return None
@@ -61,6 +64,13 @@ def create_app(
     auth.install(app)
     logfilter.install()  # no token in a URL ever reaches the access log
     signed_in = Annotated[Principal, Depends(auth.require())]
+    pages = {n: (HERE / "static" / n).read_text() for n in ("index.html", "sessions.html")}
+    csrf_cookie = html.escape(auth.web.csrf_cookie, quote=True)
+
+    def page(name: str) -> HTMLResponse:
+        # the page's script reads the CSRF cookie by the name this app configured
+        body = pages[name].replace("<body ", f'<body data-csrf-cookie="{csrf_cookie}" ', 1)
+        return HTMLResponse(body)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -70,12 +80,12 @@ def create_app(
         return response
 
     @app.get("/", response_class=HTMLResponse)
-    async def home() -> FileResponse:
-        return FileResponse(HERE / "static" / "index.html")
+    async def home() -> HTMLResponse:
+        return page("index.html")
 
     @app.get("/sessions", response_class=HTMLResponse)
-    async def sessions_page() -> FileResponse:
-        return FileResponse(HERE / "static" / "sessions.html")
+    async def sessions_page() -> HTMLResponse:
+        return page("sessions.html")
 
     @app.get("/static/{name}")
     async def static(name: str) -> Response:

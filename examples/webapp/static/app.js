@@ -1,7 +1,7 @@
 // The example app's page logic: cookie transport, CSRF header, refresh on 401, live sign-out.
 "use strict";
 
-const CSRF_COOKIE = "__Host-ss-csrf";
+const CSRF_COOKIE = document.body.dataset.csrfCookie || "__Host-ss-csrf";  // (the app's setting)
 
 function csrfToken() {
   const entry = document.cookie.split("; ").find((c) => c.startsWith(CSRF_COOKIE + "="));
