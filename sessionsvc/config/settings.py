@@ -36,6 +36,7 @@ __all__ = [
     "load_settings",
     "redact_url",
     "settings_boundary",
+    "settings_config",
 ]
 
 EventType = Literal["session.revoke", "user.revoke", "token.revoke", "all.revoke", "key.revoke"]
@@ -78,16 +79,18 @@ def check_publisher_names(names: Iterable[str]) -> None:
         seen[folded] = name
 
 
+def settings_config(prefix: str) -> SettingsConfigDict:
+    """The configuration of every settings class: variables with ``prefix`` (or a ``.env``
+    file), unknown ones ignored, frozen, values never quoted in errors."""
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
+
+
 class Settings(BaseSettings):
     """Everything sessionsvc reads from its environment (prefix ``SESSIONSVC_``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SESSIONSVC_",
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-        hide_input_in_errors=True,
-    )
+    model_config = settings_config("SESSIONSVC_")
 
     access_jwks: SecretStr | None = None
     """Access-token key ring: a path to a JWKS file, or the JWKS JSON itself."""

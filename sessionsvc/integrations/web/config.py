@@ -11,9 +11,9 @@ import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from sessionsvc.config.settings import settings_boundary
+from sessionsvc.config.settings import settings_boundary, settings_config
 
 __all__ = ["SameSite", "WebSettings", "load_web_settings"]
 
@@ -25,13 +25,7 @@ _ORIGIN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
 class WebSettings(BaseSettings):
     """Everything the web integrations read from the environment (prefix ``SESSIONSVC_WEB_``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SESSIONSVC_WEB_",
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-        hide_input_in_errors=True,
-    )
+    model_config = settings_config("SESSIONSVC_WEB_")
 
     prefix: str = Field(default="/auth", pattern=_PATH)
     """Where the auth endpoints live (``<prefix>/login``, ``<prefix>/refresh``, …)."""
