@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -138,16 +139,16 @@ class Auth:
         """The request's principal, or ``Problem``; one local validation, no Redis.
         ``read_form``: an unsafe cookie-mode request without the CSRF header may carry the
         token as a form field (the body is read, at most ``MAX_BODY`` bytes)."""
-        found = self.core.credential(web_request(request))
+        req = web_request(request)
+        found = self.core.credential(req)
         if found is None:
             if optional:
                 return None
-            found = self.core.require_credential(web_request(request))
+            found = self.core.require_credential(req)
         try:
             claims = await self.validator.avalidate(found.token)
         except TokenRejected as exc:
             raise self.core.rejected(exc) from None
-        form = None
         unsafe = request.method.upper() not in SAFE_METHODS
         if (
             read_form
@@ -155,8 +156,8 @@ class Auth:
             and unsafe
             and self.web.csrf_header not in request.headers
         ):
-            form = await read_body(request)  # the CSRF token as a form field
-        return self.core.accept(web_request(request, form), found, claims, requirement)
+            req = replace(req, form=await read_body(request))  # the CSRF token as a field
+        return self.core.accept(req, found, claims, requirement)
 
     async def authenticate_websocket(
         self, websocket: WebSocket, requirement: Requirement | None = None
