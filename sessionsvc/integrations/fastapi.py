@@ -36,8 +36,8 @@ from sessionsvc.integrations.starlette import CorsMiddleware, read_body, render,
 from sessionsvc.integrations.web.auth import AuthCore
 from sessionsvc.integrations.web.config import WebSettings, load_web_settings
 from sessionsvc.integrations.web.endpoints import Endpoints
-from sessionsvc.integrations.web.http import SAFE_METHODS, Problem, ReuseDetected, WebResponse
-from sessionsvc.integrations.web.login import Identity, LoginFlow
+from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebResponse
+from sessionsvc.integrations.web.login import Identity, LoginFlow, identity_of
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for
 from sessionsvc.integrations.web.throttle import LoginThrottle
@@ -149,13 +149,7 @@ class Auth:
             claims = await self.validator.avalidate(found.token)
         except TokenRejected as exc:
             raise self.core.rejected(exc) from None
-        unsafe = request.method.upper() not in SAFE_METHODS
-        if (
-            read_form
-            and found.transport == "cookie"
-            and unsafe
-            and self.web.csrf_header not in request.headers
-        ):
+        if read_form and self.core.needs_form(req, found):
             req = replace(req, form=await read_body(request))  # the CSRF token as a field
         return self.core.accept(req, found, claims, requirement)
 
@@ -199,9 +193,7 @@ class Auth:
             await self._theft(theft.session_id, request)
             return render(self.core.refusal(theft))
         except SessionError as exc:
-            return render(
-                self.core.refusal(problem_for(exc, retry_after=self.web.stale_retry_after))
-            )
+            return render(self.core.failure(exc))
 
     async def _login(self, request: Request) -> Response:
         try:
@@ -257,11 +249,7 @@ class Auth:
         found = self._check_user(username, password)
         if inspect.isawaitable(found):
             found = await found
-        if found is None or isinstance(found, Identity):
-            return found
-        if isinstance(found, str):
-            return Identity(found)
-        raise TypeError("authenticate_user must return a sub, an Identity or None")
+        return identity_of(found)
 
     async def _theft(self, session_id: str, request: Request) -> None:
         log.warning("refresh_token_reuse", session_id=session_id)

@@ -22,7 +22,6 @@ and the reason (``session revoked``, ``user signed out everywhere``, …).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -31,7 +30,7 @@ import structlog
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocket, WebSocketState
 
-from sessionsvc.integrations.web.live import LiveRegistry
+from sessionsvc.integrations.web.live import LiveRegistry, sse_event
 from sessionsvc.integrations.web.principal import Principal
 from sessionsvc.validator import Validator
 
@@ -105,14 +104,14 @@ class LiveSignOut:
                     )
                     if revoked in done:
                         nxt.cancel()  # (awaited in the finally block's task)
-                        yield _event("revoked", {"reason": revoked.result()})
+                        yield sse_event("revoked", {"reason": revoked.result()})
                         return
                     try:
                         item = nxt.result()
                     except StopAsyncIteration:
                         return
                     nxt = None
-                    yield _event(None, item)
+                    yield sse_event(None, item)
         finally:
             # However the stream ends (revoked, the events' end, the client gone: cancelled,
             # or closed by the server), the app's events are closed too: a pending ``anext``
@@ -143,9 +142,3 @@ async def _close_events(pending: asyncio.Future[Any] | None, source: AsyncIterat
             await aclose()
         except Exception:
             log.exception("live_events_close_failed")
-
-
-def _event(name: str | None, data: Any) -> str:
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    lines = "".join(f"data: {line}\n" for line in text.split("\n"))
-    return (f"event: {name}\n" if name else "") + lines + "\n"

@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionsvc.integrations.web.body import (
+    MAX_BODY,
+    MAX_FIELDS,
+    MULTIPART,
+    body_fields,
+    declared_size,
+    media_type,
+    too_large,
+    unparsable,
+)
 from sessionsvc.integrations.web.cors import CorsPolicy
-from sessionsvc.integrations.web.http import Problem, WebRequest, WebResponse, parse_cookies
+from sessionsvc.integrations.web.http import WebRequest, WebResponse, own_origin, parse_cookies
 
-__all__ = ["MAX_BODY", "CorsMiddleware", "render", "web_request"]
-
-MAX_BODY = 16 * 1024
+__all__ = ["MAX_BODY", "CorsMiddleware", "read_body", "render", "web_request"]
 
 
 def _headers(conn: HTTPConnection) -> dict[str, str]:
@@ -41,10 +48,6 @@ def web_request(conn: HTTPConnection, form: Any = None) -> WebRequest:
     cookie = "; ".join(
         v.decode("latin-1") for n, v in conn.scope["headers"] if n.lower() == b"cookie"
     )
-    default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(url.scheme)
-    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
-    host = url.hostname or ""
-    origin = f"{scheme}://{host}" + (f":{url.port}" if url.port not in (None, default_port) else "")
     return WebRequest(
         method=conn.scope.get("method", "GET"),
         path=url.path,
@@ -52,47 +55,31 @@ def web_request(conn: HTTPConnection, form: Any = None) -> WebRequest:
         headers=_headers(conn),
         cookies=parse_cookies(cookie),
         client=conn.client.host if conn.client else None,
-        origin=origin,
+        origin=own_origin(url.scheme, url.hostname or "", url.port),
         form=form,
         cookie_header=cookie,
     )
 
 
 async def read_body(request: Request) -> dict[str, Any]:
-    """The body as fields: a JSON object, or form fields (``Problem`` 400/413/415 otherwise).
-    At most ``MAX_BODY`` bytes are read, whatever ``Content-Length`` says (or whether it is
-    sent); the bytes stay cached on ``request`` for the endpoint that reads it again."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    size = request.headers.get("content-length")
-    if size is not None and not (size.isascii() and size.isdigit() and int(size) <= MAX_BODY):
-        raise _too_large()
+    """The body as fields (``sessionsvc.integrations.web.body``): a JSON object, or form fields
+    (``Problem`` 400/413/415 otherwise). At most ``MAX_BODY`` bytes are read, whatever
+    ``Content-Length`` says (or whether it is sent); the bytes stay cached on ``request`` for
+    the endpoint that reads it again."""
+    declared_size(request.headers.get("content-length"))
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
-            raise _too_large()
+            raise too_large()
     request._body = body  # Starlette's own cache: request.body()/json()/form() read it again
-    if not body:
-        return {}
-    try:
-        if kind == "application/x-www-form-urlencoded":
-            text = body.decode("utf-8")
-            return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=32))
-        if kind == "multipart/form-data":
-            form = await request.form(max_files=0, max_fields=32)
-            return {k: v for k, v in form.items() if isinstance(v, str)}
-        if kind != "application/json":
-            raise Problem(415, "invalid_request", "send JSON or a form")
-        fields = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError, HTTPException):
-        raise Problem(400, "invalid_request", "the body cannot be parsed") from None
-    if not isinstance(fields, dict):
-        raise Problem(400, "invalid_request", "the body must be a JSON object")
-    return fields
-
-
-def _too_large() -> Problem:
-    return Problem(413, "invalid_request", "request body too large")
+    if body and media_type(request.headers.get("content-type")) == MULTIPART:
+        try:
+            form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+        except HTTPException:
+            raise unparsable() from None
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    return body_fields(request.headers.get("content-type"), body)
 
 
 def render(response: WebResponse) -> Response:

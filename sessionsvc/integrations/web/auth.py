@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from sessionsvc.config import Settings
-from sessionsvc.errors import TokenRejected
+from sessionsvc.errors import SessionError, TokenRejected
 from sessionsvc.integrations.web.config import WebSettings
 from sessionsvc.integrations.web.cookies import CookiePolicy
 from sessionsvc.integrations.web.cors import CorsPolicy
@@ -79,6 +79,11 @@ class AuthCore:
         """The answer to a token the validator rejected (401, or 503 when ``stale``)."""
         return problem_for(exc, retry_after=self.web.stale_retry_after)
 
+    def needs_form(self, req: WebRequest, found: Credential) -> bool:
+        """Whether the CSRF check must look for the token in the body: a cookie-mode unsafe
+        request without the CSRF header (an HTML form post carries it as a field)."""
+        return found.transport == "cookie" and req.unsafe and self.csrf.header not in req.headers
+
     def accept(
         self,
         req: WebRequest,
@@ -122,6 +127,10 @@ class AuthCore:
     def signed_out(self, status: int = 200, body: Any = None, *, site_data: bool) -> WebResponse:
         """A response that clears the token cookies (and, ``site_data``, sends Clear-Site-Data)."""
         return WebResponse(status, body, self.cookies.clear(site_data))
+
+    def failure(self, exc: SessionError) -> WebResponse:
+        """The answer to an endpoint's error (``problem_for``; ``Retry-After`` as configured)."""
+        return self.refusal(problem_for(exc, retry_after=self.web.stale_retry_after))
 
     def refusal(self, problem: Problem) -> WebResponse:
         """``problem`` as a response (clearing the token cookies when it says so)."""

@@ -28,6 +28,7 @@ __all__ = [
     "WebRequest",
     "WebResponse",
     "cookie_pairs",
+    "own_origin",
     "parse_cookies",
 ]
 
@@ -56,6 +57,15 @@ def parse_cookies(header: str | None) -> dict[str, str]:
     for name, value in cookie_pairs(header):
         cookies.setdefault(name, value)
     return cookies
+
+
+def own_origin(scheme: str, host: str, port: int | None) -> str:
+    """The app's own origin, ``scheme://host[:port]``, as a request arrived (``ws``/``wss``
+    count as ``http``/``https``; the scheme's default port is left out, as browsers do)."""
+    scheme = scheme.lower()
+    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,18 +6,20 @@ holds the open connections by session and by user; ``ended_by(revocation)`` answ
 callbacks to call: a ``session`` revocation ends that session's connections, ``user`` (and
 ``all``) those whose token was issued before its cutoff, ``token`` the one of that ``jti``.
 The registry is fed by ``Validator.add_listener`` (the feed's thread or task); adapters turn a
-callback into closing their connection on its own event loop.
+callback into closing their connection on its own event loop. ``sse_event`` writes one
+server-sent event (the stream's ``event: revoked`` included).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from itertools import count
 from typing import Any
 
 from sessionsvc.revocation.view import Revocation
 
-__all__ = ["LiveRegistry", "Watch"]
+__all__ = ["LiveRegistry", "Watch", "sse_event"]
 
 Callback = Callable[[str], None]  # called with the reason ("session revoked", …)
 
@@ -94,3 +96,10 @@ def _reason(claims: Mapping[str, Any], rev: Revocation) -> str | None:
     if kind == "all" and issued < rev.before:
         return "every session revoked"
     return None
+
+
+def sse_event(name: str | None, data: Any) -> str:
+    """One server-sent event: ``data`` (a string, else JSON) line by line, after ``event:``."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    lines = "".join(f"data: {line}\n" for line in text.split("\n"))
+    return (f"event: {name}\n" if name else "") + lines + "\n"

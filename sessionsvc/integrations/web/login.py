@@ -27,7 +27,7 @@ from sessionsvc.integrations.web.throttle import LoginThrottle, throttled
 from sessionsvc.integrations.web.transport import Transport
 from sessionsvc.sessions.core import SessionCore
 
-__all__ = ["Identity", "LoginFlow", "LoginForm"]
+__all__ = ["Identity", "LoginFlow", "LoginForm", "identity_of"]
 
 MAX_USERNAME = 256
 MAX_PASSWORD = 1024
@@ -39,6 +39,16 @@ class Identity:
 
     sub: str
     claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+def identity_of(found: object) -> Identity | None:
+    """What the app's ``authenticate_user`` answered (once awaited) as an ``Identity``: a
+    ``sub``, an ``Identity`` or ``None`` (``TypeError`` for anything else)."""
+    if found is None or isinstance(found, Identity):
+        return found
+    if isinstance(found, str):
+        return Identity(found)
+    raise TypeError("authenticate_user must return a sub, an Identity or None")
 
 
 @dataclass(frozen=True, slots=True)
