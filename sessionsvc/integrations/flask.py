@@ -1,0 +1,377 @@
+"""Flask: ``Auth`` — the blueprint of auth endpoints, the ``required`` decorator, server-sent
+events that end on sign-out (extra ``sessionsvc[flask]``).
+
+    auth = Auth(authenticate_user=check_password)       # settings from the environment
+    app = Flask(__name__)
+    auth.init_app(app)                                  # blueprint, error format, CORS, feed
+
+    @app.get("/api/me")
+    @auth.required()
+    def me() -> dict[str, str]:
+        return {"sub": g.principal.sub}
+
+The same contract as the FastAPI adapter (paths, cookies, statuses, CSRF, bodies): every
+decision is the web core's, this module converts requests and responses. A protected request
+costs one local validation, no Redis round trip. The validator follows the revocation log in a
+thread started by the first request of each process (a worker forked by gunicorn starts its
+own), or by ``auth.start()``; it is closed at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
+from functools import wraps
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import structlog
+from flask import Blueprint, Flask, Response, g, request
+from flask import Request as FlaskRequest
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from sessionsvc._redis.run import Op, run
+from sessionsvc.config import Settings, load_settings
+from sessionsvc.errors import SessionError, TokenRejected
+from sessionsvc.integrations.web.auth import AuthCore
+from sessionsvc.integrations.web.body import (
+    MAX_BODY,
+    MULTIPART,
+    body_fields,
+    declared_size,
+    media_type,
+    too_large,
+    unparsable,
+)
+from sessionsvc.integrations.web.config import WebSettings, load_web_settings
+from sessionsvc.integrations.web.endpoints import Endpoints
+from sessionsvc.integrations.web.http import (
+    Problem,
+    ReuseDetected,
+    WebRequest,
+    WebResponse,
+    own_origin,
+    parse_cookies,
+)
+from sessionsvc.integrations.web.live import LiveRegistry, sse_event
+from sessionsvc.integrations.web.login import Identity, LoginFlow, identity_of
+from sessionsvc.integrations.web.principal import Principal, Requirement
+from sessionsvc.integrations.web.statuses import problem_for
+from sessionsvc.integrations.web.throttle import LoginThrottle
+from sessionsvc.sessions.service import SessionService
+from sessionsvc.validator import Validator
+
+__all__ = ["Auth", "Identity", "Principal", "read_body", "render", "web_request"]
+
+log = structlog.get_logger("sessionsvc.web")
+CheckUser = Callable[[str, str], "Identity | str | None"]
+TheftHook = Callable[[str, FlaskRequest], object]
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def web_request(req: FlaskRequest, form: Mapping[str, Any] | None = None) -> WebRequest:
+    """The core's view of ``req`` (``form``: the parsed body, if read)."""
+    cookie = req.environ.get("HTTP_COOKIE", "")
+    try:
+        host = urlsplit(f"//{req.host}")
+        origin = own_origin(req.scheme, host.hostname or "", host.port)
+    except ValueError:  # (a Host header with a bad port: no origin matches it)
+        origin = ""
+    return WebRequest(
+        method=req.method,
+        path=req.script_root + req.path,
+        query=req.query_string.decode("latin-1"),
+        headers={k.lower(): v for k, v in req.headers.items() if k.lower() != "cookie"},
+        cookies=parse_cookies(cookie),
+        client=req.remote_addr,
+        origin=origin,
+        form=form,
+        cookie_header=cookie,
+    )
+
+
+def read_body(req: FlaskRequest) -> dict[str, Any]:
+    """The body as fields: a JSON object or form fields (``Problem`` 400/413/415 otherwise).
+    At most ``MAX_BODY`` bytes are read, whatever ``Content-Length`` says (or whether it is
+    sent); the bytes stay cached on ``req`` (``get_data()``, ``json``, ``form`` read them)."""
+    declared_size(req.headers.get("content-length"))
+    body = b""
+    try:
+        while len(body) <= MAX_BODY:
+            chunk = req.stream.read(MAX_BODY + 1 - len(body))
+            if not chunk:
+                break
+            body += chunk
+    except RequestEntityTooLarge:  # (the app's own MAX_CONTENT_LENGTH)
+        raise too_large() from None
+    except HTTPException:  # (the client went away)
+        raise unparsable() from None
+    if len(body) > MAX_BODY:
+        raise too_large()
+    req.__dict__["_cached_data"] = body  # Werkzeug's own cache of the body
+    if body and media_type(req.content_type) == MULTIPART:
+        try:
+            return {k: v for k, v in req.form.items() if isinstance(v, str)}
+        except HTTPException:
+            raise unparsable() from None
+    return body_fields(req.content_type, body)
+
+
+def render(response: WebResponse) -> Response:
+    """Flask's ``Response`` for the core's (``Set-Cookie`` once per cookie)."""
+    body = b"" if response.body is None else json.dumps(response.body, separators=(",", ":"))
+    out = Response(body, status=response.status, mimetype="application/json")
+    if response.body is None:
+        out.headers.remove("content-type")
+    for name, value in response.headers:
+        out.headers.add(name, value)
+    return out
+
+
+class Auth:
+    """sessionsvc for Flask apps. ``authenticate_user(username, password)`` returns the
+    user's ``sub`` (or an ``Identity`` with app claims), or ``None``."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        web: WebSettings | None = None,
+        *,
+        authenticate_user: CheckUser | None = None,
+        validator: Validator | None = None,
+        sessions: SessionService | None = None,
+        on_theft_detected: TheftHook | None = None,
+    ) -> None:
+        self.settings = settings = settings or load_settings()
+        self.web = web = web or load_web_settings()
+        self.validator = validator or Validator(settings)
+        self.sessions = sessions or SessionService(settings)
+        self.core = AuthCore(
+            settings, web, revoke_locally=lambda rev: self.validator.revoke(rev, notify=True)
+        )
+        for warning in self.core.check():  # ConfigError for insecure settings
+            log.warning("web_settings", warning=warning)
+        self.login_flow = LoginFlow(
+            self.core, self.sessions.core, LoginThrottle(web, settings.namespace)
+        )
+        self.endpoints = Endpoints(self.core, self.sessions.core, self.validator.verifier.ring)
+        self.live = LiveRegistry()  # the open event streams, ended by revocations
+        self.validator.add_listener(self.live.revoked)
+        self._check_user = authenticate_user
+        self._on_theft = on_theft_detected
+        self._started: int | None = None  # the process that follows the log
+        self._lock = threading.Lock()
+        self.blueprint = self._blueprint()
+
+    # -- the app's side -------------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        """The blueprint, the ``{"error", "error_description"}`` format, CORS if configured;
+        the first request of each process starts following the revocation log."""
+        app.register_blueprint(self.blueprint)
+        app.register_error_handler(Problem, lambda p: render(self.core.refusal(p)))
+        app.before_request(self._before)
+        if self.core.cors.enabled:
+            app.after_request(self._cors)
+        app.extensions["sessionsvc"] = self
+
+    def start(self) -> None:
+        """Follow the revocation log in this process (a thread; once per process)."""
+        with self._lock:
+            if self._started == os.getpid():
+                return
+            if self._started is not None:
+                log.error("validator_started_before_fork", hint="start it in each worker")
+            self.validator.start()
+            if self._started is None:
+                atexit.register(self.close)
+            self._started = os.getpid()
+
+    def close(self) -> None:
+        """Stop following and release the connections."""
+        self.validator.close()
+        self.sessions.close()
+        self._started = None
+
+    def required(
+        self,
+        *,
+        scopes: tuple[str, ...] | list[str] | str = (),
+        claims: Any = (),
+        optional: bool = False,
+    ) -> Callable[[View], View]:
+        """A view decorator: the request's ``Principal`` on ``flask.g.principal`` (401/403/503
+        otherwise); ``optional``: ``None`` for a request without credentials."""
+        requirement = Requirement.of(scopes, claims)
+
+        def decorate(view: View) -> View:
+            @wraps(view)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    g.principal = self.authenticate(requirement, optional=optional)
+                except Problem as problem:
+                    return render(self.core.refusal(problem))
+                return view(*args, **kwargs)
+
+            return cast(View, wrapper)
+
+        return decorate
+
+    def authenticate(
+        self, requirement: Requirement | None = None, *, optional: bool = False
+    ) -> Principal | None:
+        """The current request's principal, or ``Problem``; one local validation, no Redis
+        (a cookie-mode form post without the CSRF header: its body is read for the token)."""
+        req = web_request(request)
+        found = self.core.credential(req)
+        if found is None:
+            if optional:
+                return None
+            found = self.core.require_credential(req)
+        try:
+            claims = self.validator.validate(found.token)
+        except TokenRejected as exc:
+            raise self.core.rejected(exc) from None
+        if self.core.needs_form(req, found):
+            req = replace(req, form=read_body(request))  # the CSRF token as a field
+        return self.core.accept(req, found, claims, requirement)
+
+    def sse(self, principal: Principal, events: Iterable[Any]) -> Response:
+        """A ``text/event-stream`` of ``events`` (each a string or JSON-able ``data``) that
+        sends ``event: revoked`` and ends when the principal's session is revoked. ``events``
+        runs in a thread of its own and is closed (``close()``) however the stream ends."""
+        return Response(
+            self._stream(principal, events),
+            mimetype="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    # -- the endpoints ---------------------------------------------------------------------------
+
+    def _blueprint(self) -> Blueprint:
+        bp, p = Blueprint("sessionsvc", __name__), self.web.prefix
+        bp.add_url_rule(f"{p}/login", "login", self._login, methods=["POST"])
+        bp.add_url_rule(f"{p}/refresh", "refresh", self._refresh, methods=["POST", "GET"])
+        for path, handler, method in (
+            ("/logout", self.endpoints.logout, "POST"),
+            ("/logout-all", self.endpoints.logout_all, "POST"),
+            ("/sessions", self.endpoints.list_sessions, "GET"),
+            ("/sessions/revoke-others", self.endpoints.revoke_others, "POST"),
+            ("/sessions/<sid>", self.endpoints.delete_session, "DELETE"),
+        ):
+            endpoint = self._signed_in(handler)
+            bp.add_url_rule(f"{p}{path}", handler.__name__, endpoint, methods=[method])
+        bp.add_url_rule(self.web.jwks_path, "jwks", lambda: render(self.endpoints.jwks()))
+        return bp
+
+    def _before(self) -> Response | None:
+        if self._started != os.getpid():
+            self.start()
+        preflight = self.core.cors.preflight(web_request(request))
+        return None if preflight is None else render(preflight)
+
+    def _cors(self, response: Response) -> Response:
+        req = web_request(request)
+        if self.core.cors.preflight(req) is None:  # (a preflight has its own headers)
+            for name, value in self.core.cors.headers(req):
+                response.headers.add(name, value)
+        return response
+
+    def _run(self, op: Op[WebResponse]) -> Response:
+        try:
+            return render(run(self.sessions.redis, op))
+        except ReuseDetected as theft:
+            log.warning("refresh_token_reuse", session_id=theft.session_id)
+            if self._on_theft is not None:
+                self._on_theft(theft.session_id, request)
+            return render(self.core.refusal(theft))
+        except SessionError as exc:
+            return render(self.core.failure(exc))
+
+    def _login(self) -> Response:
+        try:
+            req = web_request(request, read_body(request))
+            form = self.login_flow.form(req)
+            run(self.sessions.redis, self.login_flow.gate(req, form))
+            if self._check_user is None:
+                raise Problem(501, "not_configured", "this app has no password login")
+            identity = identity_of(self._check_user(form.username, form.password))
+        except SessionError as exc:
+            return render(self.core.refusal(problem_for(exc)))
+        return self._run(self.login_flow.login(req, form, identity))
+
+    def _refresh(self) -> Response:
+        try:
+            form = read_body(request) if request.method == "POST" else None
+        except Problem as problem:
+            return render(self.core.refusal(problem))
+        return self._run(
+            self.endpoints.refresh(web_request(request, form), request.args.get("next"))
+        )
+
+    def _signed_in(self, handler: Callable[..., Op[WebResponse]]) -> Callable[..., Response]:
+        def endpoint(**path: str) -> Response:
+            try:
+                principal = self.authenticate()
+            except Problem as problem:
+                return render(self.core.refusal(problem))
+            assert principal is not None
+            return self._run(handler(web_request(request), principal, **path))
+
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    # -- live sign-out ---------------------------------------------------------------------------
+
+    def _stream(self, principal: Principal, events: Iterable[Any]) -> Iterator[str]:
+        # One message queue for the response: the pump's items (one at a time, on demand) and
+        # the revocation (the feed's thread, or a sign-out on this node: at once).
+        messages: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        demand: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        pump = threading.Thread(target=_pump, args=(events, demand, messages), daemon=True)
+        with self.live.watch(principal.claims, lambda why: messages.put(("revoked", why))):
+            pump.start()
+            try:
+                while True:
+                    demand.put(True)
+                    kind, value = messages.get()
+                    if kind == "revoked":
+                        yield sse_event("revoked", {"reason": value})
+                        return
+                    if kind == "end":
+                        return
+                    if kind == "error":
+                        raise value
+                    yield sse_event(None, value)
+            finally:
+                demand.put(False)  # the pump closes the events after the item it is on
+
+
+def _pump(
+    events: Iterable[Any],
+    demand: queue.SimpleQueue[bool],
+    messages: queue.SimpleQueue[tuple[str, Any]],
+) -> None:
+    source = iter(events)
+    try:
+        while demand.get():
+            try:
+                messages.put(("item", next(source)))
+            except StopIteration:
+                messages.put(("end", None))
+                return
+            except Exception as exc:
+                messages.put(("error", exc))
+                return
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("live_events_close_failed")
