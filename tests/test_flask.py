@@ -1,0 +1,158 @@
+"""What is Flask's own: the decorator on ``flask.g``, the error handler, the feed per process,
+live sign-out of server-sent events (a thread pumps the app's events).
+
+The web contract is ``tests/web_contract.py`` (``tests/test_web_contract.py`` runs it against
+this adapter); the test app is ``web_apps.flask_app``.
+"""
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from flask import Flask, Response, g
+from web_apps import flask_app
+from web_harness import ORIGIN, Browser
+
+from sessionsvc.integrations.flask import Auth, Principal
+from sessionsvc.integrations.web.http import Problem
+
+pytestmark = pytest.mark.redis
+
+
+def client_for(app: Flask) -> httpx.Client:
+    return httpx.Client(transport=httpx.WSGITransport(app=app), base_url=ORIGIN)
+
+
+@pytest.fixture
+def app(redis_url: str) -> Iterator[Flask]:
+    app = flask_app(redis_url)
+    yield app
+    app.extensions["sessionsvc"].close()
+
+
+def test_the_feed_starts_with_the_first_request_of_the_process(app: Flask) -> None:
+    auth: Auth = app.extensions["sessionsvc"]
+    assert auth._started is None  # init_app starts nothing (a forking server's master)
+    with client_for(app) as c:
+        assert c.get("/.well-known/jwks.json").status_code == 200
+    assert auth._started == os.getpid()
+    assert auth.validator.stale_after > time.time()  # synced: the view is fresh
+
+
+def test_the_decorator_keeps_the_view_and_sets_g(app: Flask) -> None:
+    auth: Auth = app.extensions["sessionsvc"]
+    seen: list[Principal | None] = []
+
+    @app.get("/api/who")
+    @auth.required(optional=True)
+    def who() -> dict[str, str]:
+        """Who."""
+        seen.append(g.principal)
+        return {}
+
+    assert app.view_functions["who"].__doc__ == "Who."
+    with client_for(app) as c:
+        b = Browser(c)
+        assert b.get("/api/who").status_code == 200
+        b.login()
+        assert b.get("/api/who").status_code == 200
+    assert seen[0] is None and seen[1] is not None and seen[1].sub == "alice"
+
+
+def test_a_problem_raised_in_a_view_answers_the_error_format(app: Flask) -> None:
+    auth: Auth = app.extensions["sessionsvc"]
+
+    @app.get("/api/manual")
+    def manual() -> dict[str, str]:
+        principal = auth.authenticate()  # raises Problem
+        assert principal is not None
+        return {"sub": principal.sub}
+
+    @app.get("/api/teapot")
+    def teapot() -> Any:
+        raise Problem(418, "teapot", "short and stout")
+
+    with client_for(app) as c:
+        response = c.get("/api/manual")
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert response.json() == {
+            "error": "unauthenticated",
+            "error_description": "authentication required",
+        }
+        assert c.get("/api/teapot").json()["error"] == "teapot"
+
+
+# -- live sign-out: the app's events are closed however the stream ends --------------------------
+
+
+def live_app(redis_url: str, closed: threading.Event) -> Flask:
+    """An app whose event stream's generator sets ``closed`` when it is closed."""
+    app = flask_app(redis_url)
+    auth: Auth = app.extensions["sessionsvc"]
+
+    @app.get("/api/events")
+    @auth.required()
+    def events() -> Response:
+        def ticks() -> Iterator[str]:
+            try:
+                yield "hello"
+                while True:
+                    time.sleep(0.05)
+                    yield "ping"
+            finally:
+                closed.set()
+
+        return auth.sse(g.principal, ticks())
+
+    return app
+
+
+@pytest.mark.parametrize("ended_by", ["client", "revocation"])
+def test_the_events_of_an_ended_stream_are_closed(redis_url: str, ended_by: str) -> None:
+    closed = threading.Event()
+    app = live_app(redis_url, closed)
+    auth: Auth = app.extensions["sessionsvc"]
+    try:
+        with client_for(app) as c:
+            phone = Browser(c)
+            phone_sid = phone.login().json()["session_id"]
+            c.cookies = phone.jar
+            with c.stream("GET", "/api/events") as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.iter_lines()
+                assert next(lines) == "data: hello"
+                assert len(auth.live) == 1
+                if ended_by == "revocation":
+                    c.cookies = httpx.Cookies()
+                    laptop = Browser(c)
+                    laptop.login()
+                    laptop.request("DELETE", f"/auth/sessions/{phone_sid}")
+                    assert "event: revoked" in lines  # (the pings until then)
+                    assert list(lines) == ['data: {"reason":"session revoked"}', ""]  # the end
+            assert closed.wait(10), "the app's event generator was not closed"
+            assert len(auth.live) == 0
+    finally:
+        auth.close()
+
+
+def test_a_revocation_from_another_node_ends_the_stream(redis_url: str) -> None:
+    closed = threading.Event()
+    app = live_app(redis_url, closed)
+    auth: Auth = app.extensions["sessionsvc"]
+    try:
+        with client_for(app) as c:
+            b = Browser(c)
+            sid = b.login().json()["session_id"]
+            c.cookies = b.jar
+            with c.stream("GET", "/api/events") as stream:
+                lines = stream.iter_lines()
+                assert next(lines) == "data: hello"
+                auth.sessions.logout(sid)  # (as another node would: through the log only)
+                assert "event: revoked" in lines
+            assert closed.wait(10)
+    finally:
+        auth.close()
