@@ -3,7 +3,7 @@
 ``WebApp`` is what a contract test needs of any adapter: ``client`` (an httpx-style client on
 ``https://testserver``), ``auth`` (the adapter's object), ``validator``. ``Browser`` wraps the
 client with what a same-origin page sends (``Sec-Fetch-Site: same-origin``, ``Origin``) and the
-CSRF token it read from the cookie. Flask and Django adapters (next issue) plug in here.
+CSRF token it read from the cookie. The apps of every adapter are ``web_apps.py``.
 """
 
 from __future__ import annotations

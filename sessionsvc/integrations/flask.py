@@ -11,7 +11,8 @@ events that end on sign-out (extra ``sessionsvc[flask]``).
         return {"sub": g.principal.sub}
 
 The same contract as the FastAPI adapter (paths, cookies, statuses, CSRF, bodies): every
-decision is the web core's, this module converts requests and responses. A protected request
+decision is the web core's; requests and responses are converted by
+``sessionsvc.integrations.werkzeug``. A protected request
 costs one local validation, no Redis round trip. The validator follows the revocation log in a
 thread started by the first request of each process (a worker forked by gunicorn starts its
 own), or by ``auth.start()``; it is closed at exit.
@@ -20,117 +21,40 @@ own), or by ``auth.start()``; it is closed at exit.
 from __future__ import annotations
 
 import atexit
-import json
 import os
-import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import wraps
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import structlog
 from flask import Blueprint, Flask, Response, g, request
 from flask import Request as FlaskRequest
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
 
 from sessionsvc._redis.run import Op, run
 from sessionsvc.config import Settings, load_settings
 from sessionsvc.errors import SessionError, TokenRejected
 from sessionsvc.integrations.web.auth import AuthCore
-from sessionsvc.integrations.web.body import (
-    MAX_BODY,
-    MULTIPART,
-    body_fields,
-    declared_size,
-    media_type,
-    too_large,
-    unparsable,
-)
 from sessionsvc.integrations.web.config import WebSettings, load_web_settings
 from sessionsvc.integrations.web.endpoints import Endpoints
-from sessionsvc.integrations.web.http import (
-    Problem,
-    ReuseDetected,
-    WebRequest,
-    WebResponse,
-    own_origin,
-    parse_cookies,
-)
-from sessionsvc.integrations.web.live import LiveRegistry, sse_event
+from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebResponse
+from sessionsvc.integrations.web.live import LiveRegistry
 from sessionsvc.integrations.web.login import Identity, LoginFlow, identity_of
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for
 from sessionsvc.integrations.web.throttle import LoginThrottle
+from sessionsvc.integrations.werkzeug import event_stream, read_body, render, web_request
 from sessionsvc.sessions.service import SessionService
 from sessionsvc.validator import Validator
 
-__all__ = ["Auth", "Identity", "Principal", "read_body", "render", "web_request"]
+__all__ = ["Auth", "Identity", "Principal"]
 
 log = structlog.get_logger("sessionsvc.web")
 CheckUser = Callable[[str, str], "Identity | str | None"]
 TheftHook = Callable[[str, FlaskRequest], object]
 View = TypeVar("View", bound=Callable[..., Any])
-
-
-def web_request(req: FlaskRequest, form: Mapping[str, Any] | None = None) -> WebRequest:
-    """The core's view of ``req`` (``form``: the parsed body, if read)."""
-    cookie = req.environ.get("HTTP_COOKIE", "")
-    try:
-        host = urlsplit(f"//{req.host}")
-        origin = own_origin(req.scheme, host.hostname or "", host.port)
-    except ValueError:  # (a Host header with a bad port: no origin matches it)
-        origin = ""
-    return WebRequest(
-        method=req.method,
-        path=req.script_root + req.path,
-        query=req.query_string.decode("latin-1"),
-        headers={k.lower(): v for k, v in req.headers.items() if k.lower() != "cookie"},
-        cookies=parse_cookies(cookie),
-        client=req.remote_addr,
-        origin=origin,
-        form=form,
-        cookie_header=cookie,
-    )
-
-
-def read_body(req: FlaskRequest) -> dict[str, Any]:
-    """The body as fields: a JSON object or form fields (``Problem`` 400/413/415 otherwise).
-    At most ``MAX_BODY`` bytes are read, whatever ``Content-Length`` says (or whether it is
-    sent); the bytes stay cached on ``req`` (``get_data()``, ``json``, ``form`` read them)."""
-    declared_size(req.headers.get("content-length"))
-    body = b""
-    try:
-        while len(body) <= MAX_BODY:
-            chunk = req.stream.read(MAX_BODY + 1 - len(body))
-            if not chunk:
-                break
-            body += chunk
-    except RequestEntityTooLarge:  # (the app's own MAX_CONTENT_LENGTH)
-        raise too_large() from None
-    except HTTPException:  # (the client went away)
-        raise unparsable() from None
-    if len(body) > MAX_BODY:
-        raise too_large()
-    req.__dict__["_cached_data"] = body  # Werkzeug's own cache of the body
-    if body and media_type(req.content_type) == MULTIPART:
-        try:
-            return {k: v for k, v in req.form.items() if isinstance(v, str)}
-        except HTTPException:
-            raise unparsable() from None
-    return body_fields(req.content_type, body)
-
-
-def render(response: WebResponse) -> Response:
-    """Flask's ``Response`` for the core's (``Set-Cookie`` once per cookie)."""
-    body = b"" if response.body is None else json.dumps(response.body, separators=(",", ":"))
-    out = Response(body, status=response.status, mimetype="application/json")
-    if response.body is None:
-        out.headers.remove("content-type")
-    for name, value in response.headers:
-        out.headers.add(name, value)
-    return out
 
 
 class Auth:
@@ -246,7 +170,7 @@ class Auth:
         sends ``event: revoked`` and ends when the principal's session is revoked. ``events``
         runs in a thread of its own and is closed (``close()``) however the stream ends."""
         return Response(
-            self._stream(principal, events),
+            event_stream(self.live, principal, events),
             mimetype="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
@@ -269,7 +193,7 @@ class Auth:
         bp.add_url_rule(self.web.jwks_path, "jwks", lambda: render(self.endpoints.jwks()))
         return bp
 
-    def _before(self) -> Response | None:
+    def _before(self) -> BaseResponse | None:
         if self._started != os.getpid():
             self.start()
         preflight = self.core.cors.preflight(web_request(request))
@@ -282,7 +206,7 @@ class Auth:
                 response.headers.add(name, value)
         return response
 
-    def _run(self, op: Op[WebResponse]) -> Response:
+    def _run(self, op: Op[WebResponse]) -> BaseResponse:
         try:
             return render(run(self.sessions.redis, op))
         except ReuseDetected as theft:
@@ -293,7 +217,7 @@ class Auth:
         except SessionError as exc:
             return render(self.core.failure(exc))
 
-    def _login(self) -> Response:
+    def _login(self) -> BaseResponse:
         try:
             req = web_request(request, read_body(request))
             form = self.login_flow.form(req)
@@ -305,7 +229,7 @@ class Auth:
             return render(self.core.refusal(problem_for(exc)))
         return self._run(self.login_flow.login(req, form, identity))
 
-    def _refresh(self) -> Response:
+    def _refresh(self) -> BaseResponse:
         try:
             form = read_body(request) if request.method == "POST" else None
         except Problem as problem:
@@ -314,8 +238,8 @@ class Auth:
             self.endpoints.refresh(web_request(request, form), request.args.get("next"))
         )
 
-    def _signed_in(self, handler: Callable[..., Op[WebResponse]]) -> Callable[..., Response]:
-        def endpoint(**path: str) -> Response:
+    def _signed_in(self, handler: Callable[..., Op[WebResponse]]) -> Callable[..., BaseResponse]:
+        def endpoint(**path: str) -> BaseResponse:
             try:
                 principal = self.authenticate()
             except Problem as problem:
@@ -325,53 +249,3 @@ class Auth:
 
         endpoint.__doc__ = handler.__doc__
         return endpoint
-
-    # -- live sign-out ---------------------------------------------------------------------------
-
-    def _stream(self, principal: Principal, events: Iterable[Any]) -> Iterator[str]:
-        # One message queue for the response: the pump's items (one at a time, on demand) and
-        # the revocation (the feed's thread, or a sign-out on this node: at once).
-        messages: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        demand: queue.SimpleQueue[bool] = queue.SimpleQueue()
-        pump = threading.Thread(target=_pump, args=(events, demand, messages), daemon=True)
-        with self.live.watch(principal.claims, lambda why: messages.put(("revoked", why))):
-            pump.start()
-            try:
-                while True:
-                    demand.put(True)
-                    kind, value = messages.get()
-                    if kind == "revoked":
-                        yield sse_event("revoked", {"reason": value})
-                        return
-                    if kind == "end":
-                        return
-                    if kind == "error":
-                        raise value
-                    yield sse_event(None, value)
-            finally:
-                demand.put(False)  # the pump closes the events after the item it is on
-
-
-def _pump(
-    events: Iterable[Any],
-    demand: queue.SimpleQueue[bool],
-    messages: queue.SimpleQueue[tuple[str, Any]],
-) -> None:
-    source = iter(events)
-    try:
-        while demand.get():
-            try:
-                messages.put(("item", next(source)))
-            except StopIteration:
-                messages.put(("end", None))
-                return
-            except Exception as exc:
-                messages.put(("error", exc))
-                return
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                log.exception("live_events_close_failed")
