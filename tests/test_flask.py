@@ -5,7 +5,10 @@ The web contract is ``tests/web_contract.py`` (``tests/test_web_contract.py`` ru
 this adapter); the test app is ``web_apps.flask_app``.
 """
 
+import importlib
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +18,9 @@ import httpx2 as httpx
 import pytest
 from flask import Flask, Response, g
 from web_apps import flask_app
-from web_harness import ORIGIN, Browser
+from web_harness import CSRF_SECRET, ORIGIN, Browser
 
+from sessionsvc import generate_jwks
 from sessionsvc.integrations.flask import Auth, Principal
 from sessionsvc.integrations.web.http import Problem
 
@@ -156,3 +160,27 @@ def test_a_revocation_from_another_node_ends_the_stream(redis_url: str) -> None:
             assert closed.wait(10)
     finally:
         auth.close()
+
+
+def test_the_example_app_protects_its_view(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``examples/flask_app.py`` as written, its settings from the environment."""
+    environment = {
+        "ISSUER": "https://auth.example.test",
+        "AUDIENCE": "api.example.test",
+        "REDIS_URL": redis_url,
+        "ACCESS_JWKS": json.dumps(generate_jwks("EdDSA", "example-access")),
+        "REFRESH_JWKS": json.dumps(generate_jwks("EdDSA", "example-refresh")),
+        "WEB_CSRF_SECRET": CSRF_SECRET,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(f"SESSIONSVC_{name}", value)
+    example = importlib.import_module("examples.flask_app")
+    try:
+        with client_for(example.app) as c:
+            b = Browser(c)
+            assert b.get("/api/me").status_code == 401
+            assert b.login("alice", "alice-demo-password").status_code == 200
+            assert b.get("/api/me").json()["sub"] == "alice"
+    finally:
+        example.auth.close()
+        sys.modules.pop("examples.flask_app", None)

@@ -89,6 +89,7 @@ class Auth:
         self._check_user = authenticate_user
         self._on_theft = on_theft_detected
         self._started: int | None = None  # the process that follows the log
+        self._at_exit = False
         self._lock = threading.Lock()
         self.blueprint = self._blueprint()
 
@@ -105,15 +106,17 @@ class Auth:
         app.extensions["sessionsvc"] = self
 
     def start(self) -> None:
-        """Follow the revocation log in this process (a thread; once per process)."""
+        """Follow the revocation log in this process (a thread; once per process: in a forked
+        worker, the feed inherited from its parent, without its thread, is started anew)."""
         with self._lock:
             if self._started == os.getpid():
                 return
-            if self._started is not None:
-                log.error("validator_started_before_fork", hint="start it in each worker")
-            self.validator.start()
-            if self._started is None:
+            if self._started is not None:  # forked: the feed's thread did not come along
+                self.validator.close()
+            elif not self._at_exit:
                 atexit.register(self.close)
+                self._at_exit = True
+            self.validator.start()
             self._started = os.getpid()
 
     def close(self) -> None:
@@ -196,6 +199,8 @@ class Auth:
     def _before(self) -> BaseResponse | None:
         if self._started != os.getpid():
             self.start()
+        if not self.core.cors.enabled:
+            return None
         preflight = self.core.cors.preflight(web_request(request))
         return None if preflight is None else render(preflight)
 
