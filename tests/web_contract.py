@@ -497,3 +497,24 @@ def test_an_unusual_method_is_treated_as_unsafe(browser: Browser) -> None:
     assert browser.request("PURGE", "/api/purge").status_code == 403
     browser.csrf = token
     assert browser.request("PURGE", "/api/purge").json() == {"sub": "alice"}
+
+
+def _multipart(parts: list[tuple[str, str | None, str]]) -> tuple[bytes, dict[str, str]]:
+    boundary = "sessionsvc-test-boundary"
+    body = ""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n{value}\r\n"
+    body += f"--{boundary}--\r\n"
+    return body.encode(), {"content-type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_login_takes_a_multipart_form_without_files(browser: Browser) -> None:
+    fields = [("username", None, "alice"), ("password", None, "alice-password")]
+    content, headers = _multipart(fields)
+    assert browser.post("/auth/login", content=content, headers=headers).status_code == 200
+    content, headers = _multipart([*fields, ("upload", "a.txt", "hello")])
+    refused = browser.post("/auth/login", content=content, headers=headers)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+    content, headers = _multipart([*fields, *((f"f{i}", None, "x") for i in range(31))])
+    assert browser.post("/auth/login", content=content, headers=headers).status_code == 400

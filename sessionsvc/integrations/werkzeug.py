@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from sessionsvc.integrations.web.body import (
     MAX_BODY,
+    MAX_FIELDS,
     MULTIPART,
     body_fields,
     declared_size,
@@ -81,9 +82,12 @@ def read_body(req: Request) -> dict[str, Any]:
     req.__dict__["_cached_data"] = body  # Werkzeug's own cache of the body
     if body and media_type(req.content_type) == MULTIPART:
         try:
-            return {k: v for k, v in req.form.items() if isinstance(v, str)}
+            fields, files = req.form, req.files
         except HTTPException:
             raise unparsable() from None
+        if files or len(list(fields.items(multi=True))) > MAX_FIELDS:
+            raise unparsable()  # (no uploads, at most MAX_FIELDS fields: as with Starlette)
+        return dict(fields.items())
     return body_fields(req.content_type, body)
 
 

@@ -65,6 +65,8 @@ def own_origin(scheme: str, host: str, port: int | None) -> str:
     scheme = scheme.lower()
     default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
     scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address, as an Origin header writes it
     return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
