@@ -366,6 +366,13 @@ def test_revoke_others_and_logout_all(client: Any) -> None:
     assert laptop.get("/api/me").status_code == 401
 
 
+def test_the_auth_endpoints_answer_only_their_methods(client: Any) -> None:
+    assert client.options("/auth/login").status_code == 405  # (CORS off: no preflight)
+    assert client.get("/auth/login").status_code == 405
+    assert client.put("/auth/refresh").status_code == 405
+    assert client.get("/auth/logout").status_code == 405
+
+
 def test_jwks_publishes_public_access_keys_only(client: Any) -> None:
     keys = client.get("/.well-known/jwks.json").json()["keys"]
     assert keys and all("d" not in k and "k" not in k for k in keys)

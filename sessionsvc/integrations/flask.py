@@ -49,7 +49,7 @@ from sessionsvc.integrations.werkzeug import event_stream, read_body, render, we
 from sessionsvc.sessions.service import SessionService
 from sessionsvc.validator import Validator
 
-__all__ = ["Auth", "Identity", "Principal"]
+__all__ = ["Auth", "Identity", "Principal", "read_body", "render", "web_request"]
 
 log = structlog.get_logger("sessionsvc.web")
 CheckUser = Callable[[str, str], "Identity | str | None"]
@@ -182,8 +182,13 @@ class Auth:
 
     def _blueprint(self) -> Blueprint:
         bp, p = Blueprint("sessionsvc", __name__), self.web.prefix
-        bp.add_url_rule(f"{p}/login", "login", self._login, methods=["POST"])
-        bp.add_url_rule(f"{p}/refresh", "refresh", self._refresh, methods=["POST", "GET"])
+
+        def rule(path: str, name: str, view: Callable[..., Any], *methods: str) -> None:
+            # (no automatic OPTIONS answer: a preflight is CORS's, anything else 405)
+            bp.add_url_rule(path, name, view, methods=methods, provide_automatic_options=False)
+
+        rule(f"{p}/login", "login", self._login, "POST")
+        rule(f"{p}/refresh", "refresh", self._refresh, "POST", "GET")
         for path, handler, method in (
             ("/logout", self.endpoints.logout, "POST"),
             ("/logout-all", self.endpoints.logout_all, "POST"),
@@ -191,9 +196,8 @@ class Auth:
             ("/sessions/revoke-others", self.endpoints.revoke_others, "POST"),
             ("/sessions/<sid>", self.endpoints.delete_session, "DELETE"),
         ):
-            endpoint = self._signed_in(handler)
-            bp.add_url_rule(f"{p}{path}", handler.__name__, endpoint, methods=[method])
-        bp.add_url_rule(self.web.jwks_path, "jwks", lambda: render(self.endpoints.jwks()))
+            rule(f"{p}{path}", handler.__name__, self._signed_in(handler), method)
+        rule(self.web.jwks_path, "jwks", lambda: render(self.endpoints.jwks()), "GET")
         return bp
 
     def _before(self) -> BaseResponse | None:
