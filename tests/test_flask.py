@@ -90,6 +90,19 @@ def test_a_problem_raised_in_a_view_answers_the_error_format(app: Flask) -> None
         assert c.get("/api/teapot").json()["error"] == "teapot"
 
 
+def test_async_views_and_checks_are_refused_at_once(app: Flask, redis_url: str) -> None:
+    auth: Auth = app.extensions["sessionsvc"]
+
+    async def view() -> None: ...
+
+    async def check(username: str, password: str) -> None: ...
+
+    with pytest.raises(TypeError, match="async"):
+        auth.required()(view)
+    with pytest.raises(TypeError, match="async"):
+        Auth(auth.settings, auth.web, authenticate_user=check)
+
+
 # -- live sign-out: the app's events are closed however the stream ends --------------------------
 
 

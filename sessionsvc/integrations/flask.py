@@ -21,6 +21,7 @@ own), or by ``auth.start()``; it is closed at exit.
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -71,6 +72,8 @@ class Auth:
         sessions: SessionService | None = None,
         on_theft_detected: TheftHook | None = None,
     ) -> None:
+        if inspect.iscoroutinefunction(authenticate_user):
+            raise TypeError("authenticate_user must be a plain function with Flask (not async)")
         self.settings = settings = settings or load_settings()
         self.web = web = web or load_web_settings()
         self.validator = validator or Validator(settings)
@@ -137,6 +140,9 @@ class Auth:
         requirement = Requirement.of(scopes, claims)
 
         def decorate(view: View) -> View:
+            if inspect.iscoroutinefunction(view):
+                raise TypeError("auth.required() protects plain (not async) views")
+
             @wraps(view)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 try:
