@@ -17,6 +17,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from flask import Flask, Response, g
+from flask import request as flask_request
 from web_apps import flask_app
 from web_harness import CSRF_SECRET, ORIGIN, Browser
 
@@ -88,6 +89,26 @@ def test_a_problem_raised_in_a_view_answers_the_error_format(app: Flask) -> None
             "error_description": "authentication required",
         }
         assert c.get("/api/teapot").json()["error"] == "teapot"
+
+
+def test_the_body_read_for_the_csrf_token_can_be_read_again(app: Flask) -> None:
+    auth: Auth = app.extensions["sessionsvc"]
+
+    @app.post("/api/twice")
+    @auth.required()
+    def twice() -> Any:
+        again = auth.authenticate()  # reads the (cached) body again
+        assert again is not None
+        return {"form": flask_request.form.to_dict(), "raw": flask_request.get_data(as_text=True)}
+
+    with client_for(app) as c:
+        b = Browser(c)
+        b.login()
+        token, b.csrf = b.csrf, None
+        response = b.post("/api/twice", data={"csrf_token": token, "x": "1"})
+        assert response.status_code == 200, response.text
+        assert response.json()["form"] == {"csrf_token": token, "x": "1"}
+        assert "x=1" in response.json()["raw"]
 
 
 def test_async_views_and_checks_are_refused_at_once(app: Flask, redis_url: str) -> None:

@@ -66,9 +66,10 @@ def read_body(req: Request) -> dict[str, Any]:
     At most ``MAX_BODY`` bytes are read, whatever ``Content-Length`` says (or whether it is
     sent); the bytes stay cached on ``req`` (``get_data()``, ``json``, ``form`` read them)."""
     declared_size(req.headers.get("content-length"))
-    body = b""
+    cached = req.__dict__.get("_cached_data")  # (read before: by us, or get_data())
+    body = cached if isinstance(cached, bytes) else b""
     try:
-        while len(body) <= MAX_BODY:
+        while cached is None and len(body) <= MAX_BODY:
             chunk = req.stream.read(MAX_BODY + 1 - len(body))
             if not chunk:
                 break
