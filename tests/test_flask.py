@@ -48,6 +48,25 @@ def test_the_feed_starts_with_the_first_request_of_the_process(app: Flask) -> No
     assert auth.validator.stale_after > time.time()  # synced: the view is fresh
 
 
+def test_a_forked_worker_follows_the_log_anew(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed started before a fork (its thread stays in the parent) is started anew by the
+    child's first request (``os.getpid`` faked: the child's)."""
+    auth: Auth = app.extensions["sessionsvc"]
+    auth.start()
+    parent_feed = auth.validator._feed
+    monkeypatch.setattr("sessionsvc.integrations.flask.os.getpid", lambda: -7)
+    with client_for(app) as c:
+        b = Browser(c)
+        sid = b.login().json()["session_id"]
+        assert auth._started == -7 and auth.validator._feed is not parent_feed
+        assert b.get("/api/me").status_code == 200
+        auth.sessions.logout(sid)  # through the log only: the new feed brings it
+        deadline = time.time() + 5
+        while b.get("/api/me").status_code == 200 and time.time() < deadline:
+            time.sleep(0.02)
+        assert b.get("/api/me").status_code == 401
+
+
 def test_the_decorator_keeps_the_view_and_sets_g(app: Flask) -> None:
     auth: Auth = app.extensions["sessionsvc"]
     seen: list[Principal | None] = []
