@@ -37,15 +37,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from sessionsvc._redis.run import Op, run
 from sessionsvc.config import Settings, load_settings
 from sessionsvc.errors import SessionError, TokenRejected
-from sessionsvc.integrations.web.auth import AuthCore
+from sessionsvc.integrations.web.assembly import assemble
 from sessionsvc.integrations.web.config import WebSettings, load_web_settings
-from sessionsvc.integrations.web.endpoints import Endpoints
 from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebResponse
 from sessionsvc.integrations.web.live import LiveRegistry
-from sessionsvc.integrations.web.login import Identity, LoginFlow, identity_of
+from sessionsvc.integrations.web.login import Identity, identity_of
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for
-from sessionsvc.integrations.web.throttle import LoginThrottle
 from sessionsvc.integrations.werkzeug import event_stream, read_body, render, web_request
 from sessionsvc.sessions.service import SessionService
 from sessionsvc.validator import Validator
@@ -78,15 +76,10 @@ class Auth:
         self.web = web = web or load_web_settings()
         self.validator = validator or Validator(settings)
         self.sessions = sessions or SessionService(settings)
-        self.core = AuthCore(
-            settings, web, revoke_locally=lambda rev: self.validator.revoke(rev, notify=True)
-        )
-        for warning in self.core.check():  # ConfigError for insecure settings
+        parts = assemble(settings, web, self.validator, self.sessions.core)  # (ConfigError)
+        self.core, self.login_flow, self.endpoints = parts.core, parts.login_flow, parts.endpoints
+        for warning in parts.warnings:
             log.warning("web_settings", warning=warning)
-        self.login_flow = LoginFlow(
-            self.core, self.sessions.core, LoginThrottle(web, settings.namespace)
-        )
-        self.endpoints = Endpoints(self.core, self.sessions.core, self.validator.verifier.ring)
         self.live = LiveRegistry()  # the open event streams, ended by revocations
         self.validator.add_listener(self.live.revoked)
         self._check_user = authenticate_user

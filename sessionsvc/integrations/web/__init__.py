@@ -7,7 +7,7 @@ double-submit token), ``cors`` (the allow-list), ``principal`` (who, and what a 
 requires), ``statuses`` (errors → statuses), ``auth`` (``AuthCore``: the policies together,
 authenticating a request), ``login`` and ``endpoints`` (the auth endpoints as ops the adapters
 run), ``throttle`` (login attempts), ``live`` (which open connections a revocation ends),
-``logfilter`` (no token in access logs).
+``logfilter`` (no token in access logs), ``assembly`` (the parts an adapter wires).
 
 May import: everything in ``sessionsvc`` except ``cli`` and ``integrations``' adapters; no web
 framework.
