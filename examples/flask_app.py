@@ -5,7 +5,7 @@ from flask import Flask, g
 
 from sessionsvc.integrations.flask import Auth
 
-USERS = {"alice": "alice-demo-password"}  # your user store
+USERS = {"alice": "alice-demo-password"}  # a demo: your user store checks password hashes
 auth = Auth(authenticate_user=lambda user, password: user if USERS.get(user) == password else None)
 app = Flask(__name__)
 auth.init_app(app)  # /auth/login, /auth/refresh, /auth/logout, ...; the feed starts on use
