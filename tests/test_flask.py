@@ -54,7 +54,7 @@ def test_a_forked_worker_follows_the_log_anew(app: Flask, monkeypatch: pytest.Mo
     auth: Auth = app.extensions["sessionsvc"]
     auth.start()
     parent_feed = auth.validator._feed
-    monkeypatch.setattr("sessionsvc.integrations.flask.os.getpid", lambda: -7)
+    monkeypatch.setattr("sessionsvc.integrations.sync.os.getpid", lambda: -7)
     with client_for(app) as c:
         b = Browser(c)
         sid = b.login().json()["session_id"]

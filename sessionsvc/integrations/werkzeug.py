@@ -15,7 +15,6 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -28,10 +27,16 @@ from sessionsvc.integrations.web.body import (
     body_fields,
     declared_size,
     media_type,
+    read_limited,
     too_large,
     unparsable,
 )
-from sessionsvc.integrations.web.http import WebRequest, WebResponse, own_origin, parse_cookies
+from sessionsvc.integrations.web.http import (
+    WebRequest,
+    WebResponse,
+    parse_cookies,
+    request_origin,
+)
 from sessionsvc.integrations.web.live import LiveRegistry, sse_event
 from sessionsvc.integrations.web.principal import Principal
 
@@ -43,11 +48,6 @@ log = structlog.get_logger("sessionsvc.web")
 def web_request(req: Request, form: Mapping[str, Any] | None = None) -> WebRequest:
     """The core's view of ``req`` (``form``: the parsed body, if read)."""
     cookie = req.environ.get("HTTP_COOKIE", "")
-    try:
-        host = urlsplit(f"//{req.host}")
-        origin = own_origin(req.scheme, host.hostname or "", host.port)
-    except ValueError:  # (a Host header with a bad port: no origin matches it)
-        origin = ""
     return WebRequest(
         method=req.method,
         path=req.script_root + req.path,
@@ -55,7 +55,7 @@ def web_request(req: Request, form: Mapping[str, Any] | None = None) -> WebReque
         headers={k.lower(): v for k, v in req.headers.items() if k.lower() != "cookie"},
         cookies=parse_cookies(cookie),
         client=req.remote_addr,
-        origin=origin,
+        origin=request_origin(req.scheme, req.host),
         form=form,
         cookie_header=cookie,
     )
@@ -67,18 +67,13 @@ def read_body(req: Request) -> dict[str, Any]:
     sent); the bytes stay cached on ``req`` (``get_data()``, ``json``, ``form`` read them)."""
     declared_size(req.headers.get("content-length"))
     cached = req.__dict__.get("_cached_data")  # (read before: by us, or get_data())
-    body = cached if isinstance(cached, bytes) else b""
     try:
-        while cached is None and len(body) <= MAX_BODY:
-            chunk = req.stream.read(MAX_BODY + 1 - len(body))
-            if not chunk:
-                break
-            body += chunk
+        body = cached if isinstance(cached, bytes) else read_limited(req.stream.read)
     except RequestEntityTooLarge:  # (the app's own MAX_CONTENT_LENGTH)
         raise too_large() from None
     except HTTPException:  # (the client went away)
         raise unparsable() from None
-    if len(body) > MAX_BODY:
+    if len(body) > MAX_BODY:  # (read before, by get_data())
         raise too_large()
     req.__dict__["_cached_data"] = body  # Werkzeug's own cache of the body
     if body and media_type(req.content_type) == MULTIPART:

@@ -9,12 +9,22 @@ parser, no files); any other type is 415, an unparsable body 400.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from sessionsvc.integrations.web.http import Problem
 
-__all__ = ["FORM", "JSON", "MAX_BODY", "MULTIPART", "body_fields", "declared_size", "too_large"]
+__all__ = [
+    "FORM",
+    "JSON",
+    "MAX_BODY",
+    "MULTIPART",
+    "body_fields",
+    "declared_size",
+    "read_limited",
+    "too_large",
+]
 
 MAX_BODY = 16 * 1024
 MAX_FIELDS = 32
@@ -33,6 +43,20 @@ def declared_size(content_length: str | None) -> None:
     value = content_length
     if value is not None and not (value.isascii() and value.isdigit() and int(value) <= MAX_BODY):
         raise too_large()
+
+
+def read_limited(read: Callable[[int], bytes]) -> bytes:
+    """The body from a stream's ``read(n)``, at most ``MAX_BODY`` bytes (``too_large`` past
+    them, whatever ``Content-Length`` said or whether it was sent): the sync adapters' loop."""
+    body = b""
+    while len(body) <= MAX_BODY:
+        chunk = read(MAX_BODY + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > MAX_BODY:
+        raise too_large()
+    return body
 
 
 def too_large() -> Problem:

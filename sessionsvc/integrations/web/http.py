@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from sessionsvc.errors import SessionError
 
@@ -30,6 +31,7 @@ __all__ = [
     "cookie_pairs",
     "own_origin",
     "parse_cookies",
+    "request_origin",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -68,6 +70,16 @@ def own_origin(scheme: str, host: str, port: int | None) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address, as an Origin header writes it
     return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def request_origin(scheme: str, host: str) -> str:
+    """The app's own origin from a request's scheme and ``Host`` header (``host[:port]``);
+    ``""`` for a Host with a bad port (no origin matches it)."""
+    try:
+        parsed = urlsplit(f"//{host}")
+        return own_origin(scheme, parsed.hostname or "", parsed.port)
+    except ValueError:
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
