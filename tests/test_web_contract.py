@@ -1,4 +1,4 @@
-"""The web contract (``tests/web_contract.py``) against every adapter: FastAPI and Flask."""
+"""The web contract (``tests/web_contract.py``) against every adapter: Django, FastAPI, Flask."""
 
 from __future__ import annotations
 

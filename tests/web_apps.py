@@ -10,10 +10,13 @@ annotations``: FastAPI reads the routes' annotations, which name local objects.)
 """
 
 import asyncio
+import json
 import time
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import wraps
 from typing import Annotated, Any
 
 import httpx2 as httpx
@@ -23,6 +26,7 @@ from flask import Flask, g
 from flask import request as flask_request
 from web_harness import ORIGIN, app_settings, check_user, web_settings
 
+from sessionsvc.integrations import django as dj
 from sessionsvc.integrations import fastapi as fa
 from sessionsvc.integrations import flask as fl
 from sessionsvc.integrations.web.principal import Principal
@@ -122,6 +126,105 @@ def flask_app(redis_url: str, web: dict[str, Any] | None = None, **auth_kwargs: 
     return app
 
 
+DJANGO_MIDDLEWARE = [
+    "django.middleware.csrf.CsrfViewMiddleware",  # (Django's own CSRF, alongside ours)
+    "sessionsvc.integrations.django.AuthMiddleware",
+]
+
+
+def configure_django() -> None:
+    """Django's settings, once per test session (an app's own: ``override_settings``)."""
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    settings.configure(
+        DEBUG=False,
+        DEBUG_PROPAGATE_EXCEPTIONS=True,  # (the app's exceptions reach the test)
+        SECRET_KEY="django-test-only-secret-key-0123456789",
+        ALLOWED_HOSTS=["testserver"],
+        INSTALLED_APPS=[],
+        MIDDLEWARE=DJANGO_MIDDLEWARE,
+        ROOT_URLCONF="web_apps",  # (replaced per app)
+        SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+        USE_TZ=True,
+    )
+    django.setup()
+
+
+def django_urls(auth: Any) -> Any:
+    """The test routes on ``auth`` (a module-like ``ROOT_URLCONF``)."""
+    from django.http import HttpResponseNotAllowed, JsonResponse
+    from django.urls import include, path
+
+    def only(method: str, view: Any) -> Any:
+        @wraps(view)  # (as Django's require_http_methods: csrf_exempt comes along)
+        def routed(request: Any) -> Any:
+            if request.method != method:
+                return HttpResponseNotAllowed([method])
+            return view(request)
+
+        return routed
+
+    @auth.require_session()
+    def me(request: Any) -> Any:
+        user = request.principal
+        return JsonResponse({"sub": user.sub, "sid": user.sid, "transport": user.transport})
+
+    @auth.require_session()
+    def things(request: Any) -> Any:
+        return JsonResponse({"sub": request.principal.sub})
+
+    @auth.require_session(scopes="admin")
+    def admin(request: Any) -> Any:
+        return JsonResponse({"sub": request.principal.sub})
+
+    @auth.require_session(optional=True)
+    def maybe(request: Any) -> Any:
+        return JsonResponse({"sub": request.principal.sub if request.principal else None})
+
+    @auth.require_session()
+    def echo(request: Any) -> Any:
+        return JsonResponse(json.loads(request.body))
+
+    @auth.require_session()
+    def purge(request: Any) -> Any:
+        return JsonResponse({"sub": request.principal.sub})
+
+    urlconf = types.ModuleType("test_urls")  # (hashable: Django caches resolvers by it)
+    urlconf.urlpatterns = [
+        path("", include(auth.urls)),
+        path("api/me", only("GET", me)),
+        path("api/things", only("POST", things)),
+        path("api/admin", only("GET", admin)),
+        path("api/maybe", only("GET", maybe)),
+        path("api/echo", only("POST", echo)),
+        path("api/purge", only("PURGE", purge)),
+    ]
+    return urlconf
+
+
+@contextmanager
+def django_app(
+    redis_url: str, web: dict[str, Any] | None = None, urls: Any = None, **auth_kwargs: Any
+) -> Iterator[Any]:
+    """A WSGI handler for a Django project of the test routes (``urls(auth)``: other ones)."""
+    configure_django()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    auth: dj.Auth = _auth(dj.Auth, redis_url, web, auth_kwargs)
+    urlconf = (urls or django_urls)(auth)
+    try:
+        with override_settings(ROOT_URLCONF=urlconf, SESSIONSVC_AUTH=auth):
+            handler = WSGIHandler()
+            handler.sessionsvc = auth
+            yield handler
+    finally:
+        auth.close()
+
+
 class FastAPIAdapter:
     name = "fastapi"
 
@@ -173,4 +276,22 @@ class FlaskAdapter:
         return slow_check
 
 
-ADAPTERS: dict[str, Any] = {"fastapi": FastAPIAdapter, "flask": FlaskAdapter}
+class DjangoAdapter:
+    name = "django"
+
+    @staticmethod
+    @contextmanager
+    def open(redis_url: str, web: dict[str, Any] | None = None, **kw: Any) -> Iterator[WebApp]:
+        with django_app(redis_url, web, **kw) as app:
+            transport = httpx.WSGITransport(app=app)
+            with httpx.Client(transport=transport, base_url=ORIGIN, follow_redirects=True) as c:
+                yield WebApp(c, app.sessionsvc, app)
+
+    slow = FlaskAdapter.slow
+
+
+ADAPTERS: dict[str, Any] = {
+    "django": DjangoAdapter,
+    "fastapi": FastAPIAdapter,
+    "flask": FlaskAdapter,
+}

@@ -12,8 +12,9 @@ from __future__ import annotations
 import atexit
 import inspect
 import os
+import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,14 +26,14 @@ from sessionsvc.errors import SessionError, TokenRejected
 from sessionsvc.integrations.web.assembly import assemble
 from sessionsvc.integrations.web.config import WebSettings, load_web_settings
 from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebRequest, WebResponse
-from sessionsvc.integrations.web.live import LiveRegistry
+from sessionsvc.integrations.web.live import LiveRegistry, sse_event
 from sessionsvc.integrations.web.login import Identity, identity_of
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for
 from sessionsvc.sessions.service import SessionService
 from sessionsvc.validator import Validator
 
-__all__ = ["CheckUser", "Handler", "Incoming", "SyncAuth"]
+__all__ = ["CheckUser", "Handler", "Incoming", "SyncAuth", "event_stream"]
 
 log = structlog.get_logger("sessionsvc.web")
 CheckUser = Callable[[str, str], "Identity | str | None"]
@@ -199,3 +200,58 @@ class SyncAuth:
             ("/sessions/revoke-others", e.revoke_others, "POST"),
             ("/sessions/{sid}", e.delete_session, "DELETE"),
         ]
+
+
+def event_stream(
+    registry: LiveRegistry, principal: Principal, events: Iterable[Any]
+) -> Iterator[str]:
+    """The server-sent events of ``events`` (each a string or JSON-able ``data``) until
+    ``registry`` ends the principal's stream (``event: revoked``, then the end). ``events`` runs
+    in a thread of its own, asked for one item at a time, and is closed (``close()``) there
+    however the stream ends (once the item it may be computing is done)."""
+    # One message queue for the response: the pump's items (one at a time, on demand) and
+    # the revocation (the feed's thread, or a sign-out on this node: at once).
+    messages: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    demand: queue.SimpleQueue[bool] = queue.SimpleQueue()
+    pump = threading.Thread(target=_pump, args=(events, demand, messages), daemon=True)
+    with registry.watch(principal.claims, lambda why: messages.put(("revoked", why))):
+        pump.start()
+        try:
+            while True:
+                demand.put(True)
+                kind, value = messages.get()
+                if kind == "revoked":
+                    yield sse_event("revoked", {"reason": value})
+                    return
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield sse_event(None, value)
+        finally:
+            demand.put(False)  # the pump closes the events after the item it is on
+
+
+def _pump(
+    events: Iterable[Any],
+    demand: queue.SimpleQueue[bool],
+    messages: queue.SimpleQueue[tuple[str, Any]],
+) -> None:
+    source = iter(events)
+    try:
+        while demand.get():
+            try:
+                messages.put(("item", next(source)))
+            except StopIteration:
+                messages.put(("end", None))
+                return
+            except Exception as exc:
+                messages.put(("error", exc))
+                return
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("live_events_close_failed")

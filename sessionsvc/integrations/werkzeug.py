@@ -4,22 +4,20 @@ out, and server-sent events on threads.
 ``web_request(request)`` builds the core's ``WebRequest`` (headers lower-case, cookies parsed
 first-wins, the peer address, the app's own origin, the body when asked); ``read_body`` reads a
 JSON object or form fields, at most ``MAX_BODY`` bytes; ``render(response)`` gives Werkzeug's
-``Response`` (``set-cookie`` once per cookie). ``event_stream`` is a live sign-out stream: the
-app's events, ended by ``event: revoked`` when a ``LiveRegistry`` says so.
+``Response`` (``set-cookie`` once per cookie). ``event_stream`` (a live sign-out stream) is
+``sessionsvc.integrations.sync``'s, re-exported.
 """
 
 from __future__ import annotations
 
 import json
-import queue
-import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import structlog
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
+from sessionsvc.integrations.sync import event_stream
 from sessionsvc.integrations.web.body import (
     MAX_BODY,
     MAX_FIELDS,
@@ -37,12 +35,8 @@ from sessionsvc.integrations.web.http import (
     parse_cookies,
     request_origin,
 )
-from sessionsvc.integrations.web.live import LiveRegistry, sse_event
-from sessionsvc.integrations.web.principal import Principal
 
 __all__ = ["MAX_BODY", "event_stream", "read_body", "render", "web_request"]
-
-log = structlog.get_logger("sessionsvc.web")
 
 
 def web_request(req: Request, form: Mapping[str, Any] | None = None) -> WebRequest:
@@ -96,58 +90,3 @@ def render(response: WebResponse) -> Response:
     for name, value in response.headers:
         out.headers.add(name, value)
     return out
-
-
-def event_stream(
-    registry: LiveRegistry, principal: Principal, events: Iterable[Any]
-) -> Iterator[str]:
-    """The server-sent events of ``events`` (each a string or JSON-able ``data``) until
-    ``registry`` ends the principal's stream (``event: revoked``, then the end). ``events`` runs
-    in a thread of its own, asked for one item at a time, and is closed (``close()``) there
-    however the stream ends (once the item it may be computing is done)."""
-    # One message queue for the response: the pump's items (one at a time, on demand) and
-    # the revocation (the feed's thread, or a sign-out on this node: at once).
-    messages: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    demand: queue.SimpleQueue[bool] = queue.SimpleQueue()
-    pump = threading.Thread(target=_pump, args=(events, demand, messages), daemon=True)
-    with registry.watch(principal.claims, lambda why: messages.put(("revoked", why))):
-        pump.start()
-        try:
-            while True:
-                demand.put(True)
-                kind, value = messages.get()
-                if kind == "revoked":
-                    yield sse_event("revoked", {"reason": value})
-                    return
-                if kind == "end":
-                    return
-                if kind == "error":
-                    raise value
-                yield sse_event(None, value)
-        finally:
-            demand.put(False)  # the pump closes the events after the item it is on
-
-
-def _pump(
-    events: Iterable[Any],
-    demand: queue.SimpleQueue[bool],
-    messages: queue.SimpleQueue[tuple[str, Any]],
-) -> None:
-    source = iter(events)
-    try:
-        while demand.get():
-            try:
-                messages.put(("item", next(source)))
-            except StopIteration:
-                messages.put(("end", None))
-                return
-            except Exception as exc:
-                messages.put(("error", exc))
-                return
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                log.exception("live_events_close_failed")

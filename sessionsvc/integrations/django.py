@@ -1,0 +1,419 @@
+"""Django: ``AuthMiddleware``, the ``require_session`` decorator, the auth endpoints' URL
+patterns, server-sent events that end on sign-out (extra ``sessionsvc[django]``).
+
+    # settings.py
+    MIDDLEWARE = [..., "django.middleware.csrf.CsrfViewMiddleware",
+                  "sessionsvc.integrations.django.AuthMiddleware"]
+    SESSIONSVC_AUTHENTICATE_USER = "myapp.users.check_password"   # (username, password) → sub
+    SESSIONSVC = {"issuer": "https://auth.example.com"}            # Settings overrides
+    SESSIONSVC_WEB = {"cors_origins": ["https://spa.example.com"]}  # WebSettings overrides
+
+    # urls.py
+    urlpatterns = [path("", include(get_auth().urls)), path("api/me", me)]
+
+    @require_session(scopes="read")
+    def me(request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"sub": request.principal.sub})
+
+The project's ``Auth`` is ``get_auth()``: ``settings.SESSIONSVC_AUTH`` (an ``Auth``, or the
+dotted path of one), else one built once from the settings module (``SESSIONSVC``,
+``SESSIONSVC_WEB``: overrides of what the environment says). The same contract as the Flask
+and FastAPI adapters: every decision is the web core's, the sync side (the feed per process,
+the endpoints on a sync Redis client) is ``sessionsvc.integrations.sync``. The auth endpoints
+are ``csrf_exempt`` (the core does CSRF for its cookies); so is a view ``require_session``
+protects (a request gets through only with a bearer token or the CSRF-checked access cookie),
+except an ``optional`` one, which keeps Django's CSRF. The validator follows the revocation log
+in a thread started by the first request of each process. Under ASGI, Django runs these sync
+views and the middleware in its sync thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from http.cookies import CookieError, Morsel
+from io import BytesIO
+from typing import Any, TypeVar, cast
+
+from django.conf import settings as django_settings
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseNotAllowed,
+    StreamingHttpResponse,
+)
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.urls import URLPattern, path
+from django.utils.module_loading import import_string
+from django.views.decorators.csrf import csrf_exempt
+
+from sessionsvc.config import Settings, load_settings
+from sessionsvc.integrations.sync import CheckUser, Handler, Incoming, SyncAuth, event_stream
+from sessionsvc.integrations.web.body import (
+    MAX_FIELDS,
+    MULTIPART,
+    body_fields,
+    declared_size,
+    media_type,
+    read_limited,
+    unparsable,
+)
+from sessionsvc.integrations.web.config import WebSettings, load_web_settings
+from sessionsvc.integrations.web.http import (
+    Problem,
+    WebRequest,
+    WebResponse,
+    parse_cookies,
+    request_origin,
+)
+from sessionsvc.integrations.web.login import Identity
+from sessionsvc.integrations.web.principal import Principal, Requirement
+from sessionsvc.sessions.service import SessionService
+from sessionsvc.validator import Validator
+
+__all__ = [
+    "Auth",
+    "AuthMiddleware",
+    "Identity",
+    "Principal",
+    "get_auth",
+    "read_body",
+    "render",
+    "require_session",
+    "web_request",
+]
+
+View = TypeVar("View", bound=Callable[..., Any])
+TheftHook = Callable[[str, HttpRequest], object]
+_ATTR = "_sessionsvc_auth"  # the request's Auth, set by the middleware
+
+
+# -- conversion --------------------------------------------------------------------------------
+
+
+def web_request(request: HttpRequest, form: Mapping[str, Any] | None = None) -> WebRequest:
+    """The core's view of ``request`` (``form``: the parsed body, if read). The origin is the
+    scheme (``SECURE_PROXY_SSL_HEADER``) and host (``ALLOWED_HOSTS``) as Django sees them."""
+    cookie = request.META.get("HTTP_COOKIE", "")
+    try:
+        origin = request_origin(request.scheme or "http", request.get_host())
+    except DisallowedHost:  # (Django refuses the request itself elsewhere)
+        origin = ""
+    return WebRequest(
+        method=request.method or "GET",
+        path=request.path,
+        query=request.META.get("QUERY_STRING", ""),
+        headers={k.lower(): v for k, v in request.headers.items() if k.lower() != "cookie"},
+        cookies=parse_cookies(cookie),
+        client=request.META.get("REMOTE_ADDR"),
+        origin=origin,
+        form=form,
+        cookie_header=cookie,
+    )
+
+
+def read_body(request: HttpRequest) -> dict[str, Any]:
+    """The body as fields: a JSON object or form fields (``Problem`` 400/413/415 otherwise).
+    At most ``MAX_BODY`` bytes are read; the bytes stay on ``request`` (``request.body``,
+    ``request.POST`` read them again)."""
+    declared_size(request.META.get("CONTENT_LENGTH") or None)
+    cached = request.__dict__.get("_body")
+    if isinstance(cached, bytes):
+        body = cached
+    elif getattr(request, "_read_started", False):  # (the app read the stream itself)
+        raise unparsable()
+    else:
+        body = read_limited(request.read)
+        request._body = body  # Django's own cache of the body (request.body, POST)
+        request._stream = BytesIO(body)
+    content_type = request.META.get("CONTENT_TYPE")
+    if body and media_type(content_type) == MULTIPART:
+        try:
+            parser = MultiPartParser(
+                request.META, BytesIO(body), request.upload_handlers, request.encoding
+            )
+            fields, files = parser.parse()
+        except (MultiPartParserError, SuspiciousOperation, ValueError):
+            raise unparsable() from None
+        if files or len(list(fields.lists())) > MAX_FIELDS:
+            raise unparsable()  # (no uploads, at most MAX_FIELDS fields: as elsewhere)
+        return {k: fields[k] for k in fields}
+    return body_fields(content_type, body)
+
+
+class _RawCookie(Morsel[str]):
+    """A ``Set-Cookie`` value the core wrote, sent as it is (Django sends
+    ``response.cookies``: one header per morsel)."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__()
+        name, _, rest = header.partition("=")
+        self.set(name, rest.split(";", 1)[0], rest.split(";", 1)[0])
+        self._header = header
+
+    def OutputString(self, attrs: Any = None) -> str:
+        return self._header
+
+    def output(self, attrs: Any = None, header: str = "Set-Cookie:") -> str:
+        # (Django's handlers ask for header="": the value alone, without a leading space)
+        return f"{header} {self._header}" if header else self._header
+
+
+def _add_headers(response: HttpResponseBase, headers: Iterable[tuple[str, str]]) -> None:
+    for name, value in headers:
+        if name == "set-cookie":
+            try:
+                morsel = _RawCookie(value)
+            except CookieError:  # (a name Python's cookies refuse: never one of ours)
+                continue
+            key, n = morsel.key, 1
+            while key in response.cookies:  # (two cookies of one name: both sent)
+                key, n = f"{morsel.key}\0{n}", n + 1
+            dict.__setitem__(response.cookies, key, morsel)
+        elif name in response.headers:
+            response.headers[name] = f"{response.headers[name]}, {value}"
+        else:
+            response.headers[name] = value
+
+
+def render(response: WebResponse) -> HttpResponse:
+    """Django's ``HttpResponse`` for the core's (``Set-Cookie`` once per cookie)."""
+    body = b"" if response.body is None else json.dumps(response.body, separators=(",", ":"))
+    out = HttpResponse(body, status=response.status, content_type="application/json")
+    if response.body is None:
+        del out.headers["content-type"]
+    _add_headers(out, response.headers)
+    return out
+
+
+# -- the project's Auth ------------------------------------------------------------------------
+
+
+def _overrides(name: str) -> dict[str, Any]:
+    values = getattr(django_settings, name, None) or {}
+    if not isinstance(values, Mapping):
+        raise TypeError(f"settings.{name} must be a dict of overrides")
+    return {str(k).lower(): v for k, v in values.items()}
+
+
+def _hook(name: str) -> Any:
+    value = getattr(django_settings, name, None)
+    return import_string(value) if isinstance(value, str) else value
+
+
+class Auth(SyncAuth):
+    """sessionsvc for a Django project. Settings not given are read from the environment with
+    ``settings.SESSIONSVC`` / ``settings.SESSIONSVC_WEB`` as overrides; ``authenticate_user``
+    and ``on_theft_detected`` default to ``settings.SESSIONSVC_AUTHENTICATE_USER`` /
+    ``SESSIONSVC_ON_THEFT_DETECTED`` (functions or their dotted paths)."""
+
+    framework = "Django"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        web: WebSettings | None = None,
+        *,
+        authenticate_user: CheckUser | None = None,
+        validator: Validator | None = None,
+        sessions: SessionService | None = None,
+        on_theft_detected: TheftHook | None = None,
+    ) -> None:
+        super().__init__(
+            settings or load_settings(**_overrides("SESSIONSVC")),
+            web or load_web_settings(**_overrides("SESSIONSVC_WEB")),
+            authenticate_user=authenticate_user or _hook("SESSIONSVC_AUTHENTICATE_USER"),
+            validator=validator,
+            sessions=sessions,
+            on_theft_detected=on_theft_detected or _hook("SESSIONSVC_ON_THEFT_DETECTED"),
+        )
+        self.urls = self._urls()
+        """The auth endpoints' URL patterns: ``path("", include(auth.urls))``."""
+
+    def require_session(
+        self,
+        *,
+        scopes: tuple[str, ...] | list[str] | str = (),
+        claims: Any = (),
+        optional: bool = False,
+    ) -> Callable[[View], View]:
+        """``require_session`` with this ``Auth``."""
+        return _decorator(lambda request: self, scopes, claims, optional)
+
+    def authenticate(
+        self,
+        request: HttpRequest,
+        requirement: Requirement | None = None,
+        *,
+        optional: bool = False,
+        read_form: bool = True,
+    ) -> Principal | None:
+        """The request's principal, or ``Problem``; one local validation, no Redis
+        (``read_form``: a cookie-mode form post without the CSRF header: its body is read for
+        the token)."""
+        return self.principal_of(
+            self._incoming(request), requirement, optional=optional, read_form=read_form
+        )
+
+    def sse(self, principal: Principal, events: Iterable[Any]) -> StreamingHttpResponse:
+        """A ``text/event-stream`` of ``events`` (each a string or JSON-able ``data``) that
+        sends ``event: revoked`` and ends when the principal's session is revoked. ``events``
+        runs in a thread of its own and is closed (``close()``) however the stream ends
+        (a WSGI server: under ASGI, Django consumes a sync stream in a thread too)."""
+        response = StreamingHttpResponse(
+            event_stream(self.live, principal, events), content_type="text/event-stream"
+        )
+        response.headers["cache-control"] = "no-store"
+        response.headers["x-accel-buffering"] = "no"
+        return response
+
+    # -- the endpoints ---------------------------------------------------------------------------
+
+    def _incoming(self, request: HttpRequest) -> Incoming:
+        self.started()  # (the first request of the process starts the feed)
+        return Incoming(
+            request, lambda form: web_request(request, form), lambda: read_body(request)
+        )
+
+    def _urls(self) -> list[URLPattern]:
+        p = self.web.prefix.lstrip("/")
+
+        def route(url: str, name: str, methods: tuple[str, ...], view: Any) -> URLPattern:
+            def endpoint(request: HttpRequest, **kwargs: str) -> HttpResponseBase:
+                if request.method not in methods:
+                    return HttpResponseNotAllowed(methods)
+                return render(view(self._incoming(request), **kwargs))
+
+            endpoint.__name__ = endpoint.__qualname__ = name
+            # csrf_exempt: the web core does CSRF for its own cookies
+            return path(url, csrf_exempt(endpoint), name=f"sessionsvc-{name}")
+
+        patterns = [
+            route(f"{p}/login", "login", ("POST",), self.login),
+            route(
+                f"{p}/refresh",
+                "refresh",
+                ("GET", "POST"),
+                lambda inc: self.refresh(inc, cast(HttpRequest, inc.native).GET.get("next")),
+            ),
+        ]
+        for sub, handler, method in self.signed_in_routes():
+            url = p + sub.replace("{sid}", "<str:sid>")
+            patterns.append(route(url, handler.__name__, (method,), self._signed_in(handler)))
+        jwks = self.web.jwks_path.lstrip("/")
+        patterns.append(route(jwks, "jwks", ("GET",), lambda inc: self.endpoints.jwks()))
+        return patterns
+
+    def _signed_in(self, handler: Handler) -> Callable[..., WebResponse]:
+        return lambda incoming, **path: self.signed_in(handler, incoming, **path)
+
+
+_default: Auth | None = None
+_default_lock = threading.Lock()
+
+
+def get_auth() -> Auth:
+    """The project's ``Auth``: ``settings.SESSIONSVC_AUTH`` (an ``Auth`` or its dotted path),
+    else one built from the settings module on first use."""
+    global _default  # noqa: PLW0603 (one per process)
+    configured = getattr(django_settings, "SESSIONSVC_AUTH", None)
+    if isinstance(configured, str):
+        configured = import_string(configured)
+    if configured is not None:
+        if not isinstance(configured, Auth):
+            raise TypeError("settings.SESSIONSVC_AUTH must be an Auth (or its dotted path)")
+        return configured
+    with _default_lock:
+        if _default is None:
+            _default = Auth()
+        return _default
+
+
+def _auth_of(request: HttpRequest) -> Auth:
+    found = getattr(request, _ATTR, None)
+    return found if isinstance(found, Auth) else get_auth()
+
+
+# -- the app's side ------------------------------------------------------------------------------
+
+
+def _decorator(
+    auth_of: Callable[[HttpRequest], Auth], scopes: Any, claims: Any, optional: bool
+) -> Callable[[View], View]:
+    requirement = Requirement.of(scopes, claims)
+
+    def decorate(view: View) -> View:
+        if inspect.iscoroutinefunction(view):
+            raise TypeError("require_session() protects plain (not async) views")
+
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            auth = auth_of(request)
+            try:
+                principal = auth.authenticate(request, requirement, optional=optional)
+            except Problem as problem:
+                return render(auth.core.refusal(problem))
+            request.principal = principal
+            return view(request, *args, **kwargs)
+
+        if not optional:  # (only a bearer token or the CSRF-checked cookie gets through)
+            wrapper.csrf_exempt = True  # type: ignore[attr-defined]
+        return cast(View, wrapper)
+
+    return decorate
+
+
+def require_session(
+    *,
+    scopes: tuple[str, ...] | list[str] | str = (),
+    claims: Any = (),
+    optional: bool = False,
+) -> Callable[[View], View]:
+    """A view decorator: the request's ``Principal`` on ``request.principal`` (401/403/503
+    otherwise); ``optional``: ``None`` for a request without credentials. The project's
+    ``Auth`` (``get_auth()``, or the middleware's)."""
+    return _decorator(_auth_of, scopes, claims, optional)
+
+
+class AuthMiddleware:
+    """Puts ``request.principal`` (a valid session's ``Principal``, or ``None``: a protected
+    view uses ``require_session``), answers CORS preflights and adds the CORS headers when
+    configured, renders a ``Problem`` a view raises as ``{"error", "error_description"}``,
+    and starts the feed with the first request of each process. The body is never read here
+    (for the principal of a form post that carries the CSRF token as a field, use
+    ``require_session``)."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.auth = get_auth()
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        auth = self.auth
+        setattr(request, _ATTR, auth)
+        req = web_request(request)
+        cors = auth.core.cors
+        preflight = cors.preflight(req) if cors.enabled else None
+        if preflight is not None:
+            return render(preflight)
+        try:
+            principal = auth.authenticate(request, optional=True, read_form=False)
+        except Problem:
+            principal = None  # a bad token is no principal (a protected view says why)
+        request.principal = principal
+        response = self.get_response(request)
+        if cors.enabled:
+            _add_headers(response, cors.headers(req))
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, Problem):
+            return render(_auth_of(request).core.refusal(exception))
+        return None
