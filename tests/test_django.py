@@ -184,3 +184,41 @@ def test_sync_views_work_under_asgi(app: Any) -> None:
         return [login.status_code, me.json()["sub"], things.status_code, anonymous.status_code]
 
     assert asyncio.run(scenario()) == [200, "alice", 200, 401]
+
+
+def test_the_example_project_protects_its_view(redis_url: str) -> None:
+    """``examples/django_app``: its middleware, its URLs, its user check; the settings module's
+    ``SESSIONSVC`` / ``SESSIONSVC_WEB`` dicts (here the tests' settings)."""
+    import importlib
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    from examples.django_app import settings as example
+
+    base = app_settings(redis_url, feed_block=0.2)
+    sessionsvc = {**base.model_dump(), "_env_file": None}
+    for name in ("access_jwks", "refresh_jwks"):
+        sessionsvc[name] = getattr(base, name).get_secret_value()
+    web = {"csrf_secret": "x" * 40, "_env_file": None}
+    with override_settings(
+        SESSIONSVC_AUTH=None,
+        SESSIONSVC=sessionsvc,
+        SESSIONSVC_WEB=web,
+        SESSIONSVC_AUTHENTICATE_USER=example.SESSIONSVC_AUTHENTICATE_USER,
+        MIDDLEWARE=example.MIDDLEWARE,
+        ROOT_URLCONF=example.ROOT_URLCONF,
+    ):
+        dj._default = None
+        try:
+            importlib.reload(importlib.import_module(example.ROOT_URLCONF))
+            transport = httpx.WSGITransport(app=WSGIHandler())
+            with httpx.Client(transport=transport, base_url=ORIGIN) as c:
+                b = Browser(c)
+                assert b.get("/api/me").status_code == 401
+                assert b.login("alice", "alice-demo-password").status_code == 200
+                assert b.get("/api/me").json()["sub"] == "alice"
+        finally:
+            if dj._default is not None:
+                dj._default.close()
+            dj._default = None
