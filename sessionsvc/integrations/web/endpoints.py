@@ -110,6 +110,8 @@ class Endpoints:
         try:
             return (yield from self.sessions.refresh(token))
         except RefreshReuseDetected as exc:
+            # the session core revoked it in the log; here at once too (not a feed's moment later)
+            self._revoked(Revocation("session", exc.session_id))
             raise ReuseDetected(exc.session_id) from None
         except TokenRejected as exc:
             raise Problem(401, "invalid_grant", exc.reason, clear_cookies=True) from None
