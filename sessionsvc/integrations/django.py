@@ -398,9 +398,9 @@ class AuthMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         auth = self.auth
         setattr(request, _ATTR, auth)
-        req = web_request(request)
         cors = auth.core.cors
-        preflight = cors.preflight(req) if cors.enabled else None
+        req = web_request(request) if cors.enabled else None
+        preflight = None if req is None else cors.preflight(req)
         if preflight is not None:
             return render(preflight)
         try:
@@ -409,7 +409,7 @@ class AuthMiddleware:
             principal = None  # a bad token is no principal (a protected view says why)
         request.principal = principal
         response = self.get_response(request)
-        if cors.enabled:
+        if req is not None and cors.enabled:
             _add_headers(response, cors.headers(req))
         return response
 
