@@ -232,6 +232,8 @@ class Auth(SyncAuth):
             sessions=sessions,
             on_theft_detected=on_theft_detected or _hook("SESSIONSVC_ON_THEFT_DETECTED"),
         )
+
+    def _attach(self) -> None:
         self.urls = self._urls()
         """The auth endpoints' URL patterns: ``path("", include(auth.urls))``."""
 

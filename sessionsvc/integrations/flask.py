@@ -30,15 +30,11 @@ from flask import Blueprint, Flask, Response, g, request
 from flask import Request as FlaskRequest
 from werkzeug.wrappers import Response as BaseResponse
 
-from sessionsvc.config import Settings
-from sessionsvc.integrations.sync import CheckUser, Handler, Incoming, SyncAuth
-from sessionsvc.integrations.web.config import WebSettings
+from sessionsvc.integrations.sync import Handler, Incoming, SyncAuth
 from sessionsvc.integrations.web.http import Problem
 from sessionsvc.integrations.web.login import Identity
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.werkzeug import event_stream, read_body, render, web_request
-from sessionsvc.sessions.service import SessionService
-from sessionsvc.validator import Validator
 
 __all__ = ["Auth", "Identity", "Principal", "read_body", "render", "web_request"]
 
@@ -57,24 +53,7 @@ class Auth(SyncAuth):
 
     framework = "Flask"
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        web: WebSettings | None = None,
-        *,
-        authenticate_user: CheckUser | None = None,
-        validator: Validator | None = None,
-        sessions: SessionService | None = None,
-        on_theft_detected: TheftHook | None = None,
-    ) -> None:
-        super().__init__(
-            settings,
-            web,
-            authenticate_user=authenticate_user,
-            validator=validator,
-            sessions=sessions,
-            on_theft_detected=on_theft_detected,
-        )
+    def _attach(self) -> None:
         self.blueprint = self._blueprint()
 
     # -- the app's side -------------------------------------------------------------------------

@@ -88,6 +88,10 @@ class SyncAuth:
         self._started: int | None = None  # the process that follows the log
         self._at_exit = False
         self._lock = threading.Lock()
+        self._attach()
+
+    def _attach(self) -> None:
+        """What an adapter adds once the parts exist (its routes)."""
 
     # -- the feed, per process ---------------------------------------------------------------
 
