@@ -388,7 +388,9 @@ class NodeProcess:
     following the same Redis: the second node as a deployment has it, with its own GIL."""
 
     def __init__(self, redis_url: str, jwks: dict[str, str]) -> None:
-        config = json.dumps({"redis_url": redis_url, "jwks": jwks})
+        config = json.dumps(
+            {"redis_url": redis_url, "jwks": jwks, "switch_interval": sys.getswitchinterval()}
+        )
         script = str(Path(__file__).resolve())
         self.proc = subprocess.Popen(
             [sys.executable, script, "--node-worker", config],
@@ -433,6 +435,7 @@ def node_worker(config: str) -> int:
     """The other process's two nodes: ``get`` (one GET), ``chase`` (from the caller's clock)."""
     quiet_logs()
     cfg = json.loads(config)
+    sys.setswitchinterval(cfg["switch_interval"])  # (the same as the benchmark's process)
     settings, web = sessionsvc_settings(cfg["redis_url"], cfg["jwks"])
     with contextlib.ExitStack() as stack:
         fastapi_node = Node(asgi_client(stack, sessionsvc_fastapi(settings, web)).request)
@@ -995,7 +998,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--switch-interval",
         type=float,
-        help="sys.setswitchinterval in this process (Python's default: 0.005 s)",
+        help="sys.setswitchinterval here and in the node process (Python's default: 0.005 s)",
     )
     parser.add_argument(
         "--no-other-process", action="store_true", help="no second node in another process"
