@@ -383,28 +383,18 @@ class Node:
             raise RuntimeError(f"logout answered {status}")
 
 
-class NodeProcess:
-    """Another process (this virtualenv) with a FastAPI and a Flask sessionsvc node, each
-    following the same Redis: the second node as a deployment has it, with its own GIL."""
+class _Worker:
+    """A benchmark subprocess answering one JSON command per line (``ask``)."""
 
-    def __init__(self, redis_url: str, jwks: dict[str, str]) -> None:
-        config = json.dumps(
-            {"redis_url": redis_url, "jwks": jwks, "switch_interval": sys.getswitchinterval()}
-        )
-        script = str(Path(__file__).resolve())
-        self.proc = subprocess.Popen(
-            [sys.executable, script, "--node-worker", config],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self._read()
+    def __init__(self, argv: list[str], what: str) -> None:
+        self.what = what
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def _read(self) -> Any:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError("the node subprocess ended (its error is above)")
+            raise RuntimeError(f"{self.what} ended (its error is above)")
         return json.loads(line)
 
     def ask(self, **cmd: Any) -> Any:
@@ -420,6 +410,19 @@ class NodeProcess:
             self.proc.wait(timeout=10)
         if self.proc.poll() is None:
             self.proc.kill()
+
+
+class NodeProcess(_Worker):
+    """Another process (this virtualenv) with a FastAPI and a Flask sessionsvc node, each
+    following the same Redis: the second node as a deployment has it, with its own GIL."""
+
+    def __init__(self, redis_url: str, jwks: dict[str, str]) -> None:
+        config = json.dumps(
+            {"redis_url": redis_url, "jwks": jwks, "switch_interval": sys.getswitchinterval()}
+        )
+        script = str(Path(__file__).resolve())
+        super().__init__([sys.executable, script, "--node-worker", config], "the node subprocess")
+        self._read()
 
 
 def quiet_logs() -> None:
@@ -721,33 +724,15 @@ def peer_worker(redis_url: str) -> int:
     return 0
 
 
-class PeerProcess:
+class PeerProcess(_Worker):
     """The peers' subprocess, and a ``Contender`` for each of its contenders."""
 
     def __init__(self, python: Path, redis_url: str) -> None:
         script = str(Path(__file__).resolve())
-        self.proc = subprocess.Popen(
-            [str(python), script, "--peer-worker", redis_url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        super().__init__([str(python), script, "--peer-worker", redis_url], "the peers' subprocess")
         hello = self._read()
         self.keys: list[str] = hello["ready"]
         self.versions: dict[str, str] = hello["versions"]
-
-    def _read(self) -> Any:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the peers' subprocess ended (its error is above)")
-        return json.loads(line)
-
-    def ask(self, **cmd: Any) -> Any:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        return self._read()
 
     def contenders(self) -> list[Contender]:
         result = []
@@ -758,14 +743,6 @@ class PeerProcess:
                 c.trial = lambda node, key=key: tuple(self.ask(cmd="trial", key=key, node=node))  # type: ignore[assignment]
             result.append(c)
         return result
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ask(cmd="quit")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        if self.proc.poll() is None:
-            self.proc.kill()
 
 
 def peers_python() -> Path:

@@ -30,15 +30,15 @@ from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sessionsvc._redis.run import Op, arun
-from sessionsvc.config import Settings, load_settings
+from sessionsvc.config import Settings
 from sessionsvc.errors import SessionError, TokenRejected
 from sessionsvc.integrations.starlette import CorsMiddleware, read_body, render, web_request
-from sessionsvc.integrations.web.assembly import assemble
-from sessionsvc.integrations.web.config import WebSettings, load_web_settings
+from sessionsvc.integrations.web.config import WebSettings
 from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebResponse
 from sessionsvc.integrations.web.login import Identity, identity_of
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for
+from sessionsvc.integrations.wiring import Wired
 from sessionsvc.sessions.service import AsyncSessionService
 from sessionsvc.validator import Validator
 
@@ -57,7 +57,7 @@ class ProblemError(HTTPException):
         self.problem = problem
 
 
-class Auth:
+class Auth(Wired[AsyncSessionService]):
     """sessionsvc for one FastAPI app. ``authenticate_user(username, password)`` (sync or
     async) returns the user's ``sub`` (or an ``Identity`` with app claims), or ``None``."""
 
@@ -71,14 +71,7 @@ class Auth:
         sessions: AsyncSessionService | None = None,
         on_theft_detected: TheftHook | None = None,
     ) -> None:
-        self.settings = settings = settings or load_settings()
-        self.web = web = web or load_web_settings()
-        self.validator = validator or Validator(settings)
-        self.sessions = sessions or AsyncSessionService(settings)
-        parts = assemble(settings, web, self.validator, self.sessions.core)  # (ConfigError)
-        self.core, self.login_flow, self.endpoints = parts.core, parts.login_flow, parts.endpoints
-        for warning in parts.warnings:
-            log.warning("web_settings", warning=warning)
+        self._wire(settings, web, validator, sessions, AsyncSessionService)
         self._check_user = authenticate_user
         self._on_theft = on_theft_detected
         self.router = self._router()

@@ -21,15 +21,15 @@ from typing import Any
 import structlog
 
 from sessionsvc._redis.run import Op, run
-from sessionsvc.config import Settings, load_settings
+from sessionsvc.config import Settings
 from sessionsvc.errors import SessionError, TokenRejected
-from sessionsvc.integrations.web.assembly import assemble
-from sessionsvc.integrations.web.config import WebSettings, load_web_settings
+from sessionsvc.integrations.web.config import WebSettings
 from sessionsvc.integrations.web.http import Problem, ReuseDetected, WebRequest, WebResponse
 from sessionsvc.integrations.web.live import LiveRegistry, sse_event
 from sessionsvc.integrations.web.login import Identity, identity_of
 from sessionsvc.integrations.web.principal import Principal, Requirement
 from sessionsvc.integrations.web.statuses import problem_for
+from sessionsvc.integrations.wiring import Wired
 from sessionsvc.sessions.service import SessionService
 from sessionsvc.validator import Validator
 
@@ -52,7 +52,7 @@ class Incoming:
     body: Callable[[], dict[str, Any]]
 
 
-class SyncAuth:
+class SyncAuth(Wired[SessionService]):
     """sessionsvc for a sync framework. ``authenticate_user(username, password)`` returns the
     user's ``sub`` (or an ``Identity`` with app claims), or ``None``; it must be a plain
     function (``TypeError`` at once otherwise)."""
@@ -73,14 +73,7 @@ class SyncAuth:
             raise TypeError(
                 f"authenticate_user must be a plain function with {self.framework} (not async)"
             )
-        self.settings = settings = settings or load_settings()
-        self.web = web = web or load_web_settings()
-        self.validator = validator or Validator(settings)
-        self.sessions = sessions or SessionService(settings)
-        parts = assemble(settings, web, self.validator, self.sessions.core)  # (ConfigError)
-        self.core, self.login_flow, self.endpoints = parts.core, parts.login_flow, parts.endpoints
-        for warning in parts.warnings:
-            log.warning("web_settings", warning=warning)
+        self._wire(settings, web, validator, sessions, SessionService)
         self.live = LiveRegistry()  # the open event streams, ended by revocations
         self.validator.add_listener(self.live.revoked)
         self._check_user = authenticate_user
