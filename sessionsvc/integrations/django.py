@@ -64,11 +64,11 @@ from sessionsvc.integrations.web.body import (
     unparsable,
 )
 from sessionsvc.integrations.web.config import WebSettings, load_web_settings
+from sessionsvc.integrations.web.headers import EnvironHeaders, LazyCookies
 from sessionsvc.integrations.web.http import (
     Problem,
     WebRequest,
     WebResponse,
-    parse_cookies,
     request_origin,
 )
 from sessionsvc.integrations.web.login import Identity
@@ -98,22 +98,27 @@ _ATTR = "_sessionsvc_auth"  # the request's Auth, set by the middleware
 
 def web_request(request: HttpRequest, form: Mapping[str, Any] | None = None) -> WebRequest:
     """The core's view of ``request`` (``form``: the parsed body, if read). The origin is the
-    scheme (``SECURE_PROXY_SSL_HEADER``) and host (``ALLOWED_HOSTS``) as Django sees them."""
-    cookie = request.META.get("HTTP_COOKIE", "")
-    try:
-        origin = request_origin(request.scheme or "http", request.get_host())
-    except DisallowedHost:  # (Django refuses the request itself elsewhere)
-        origin = ""
+    scheme (``SECURE_PROXY_SSL_HEADER``) and host (``ALLOWED_HOSTS``) as Django sees them,
+    computed only if a check needs it; headers and cookies are read from ``META`` on use."""
+    meta = request.META
+    cookie = meta.get("HTTP_COOKIE", "")
+
+    def origin() -> str:
+        try:
+            return request_origin(request.scheme or "http", request.get_host())
+        except DisallowedHost:  # (Django refuses the request itself elsewhere)
+            return ""
+
     return WebRequest(
         method=request.method or "GET",
         path=request.path,
-        query=request.META.get("QUERY_STRING", ""),
-        headers={k.lower(): v for k, v in request.headers.items() if k.lower() != "cookie"},
-        cookies=parse_cookies(cookie),
-        client=request.META.get("REMOTE_ADDR"),
-        origin=origin,
+        query=meta.get("QUERY_STRING", ""),
+        headers=EnvironHeaders(meta),
+        cookies=LazyCookies(cookie),
+        client=meta.get("REMOTE_ADDR"),
         form=form,
         cookie_header=cookie,
+        origin_of=origin,
     )
 
 

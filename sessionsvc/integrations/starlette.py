@@ -28,36 +28,34 @@ from sessionsvc.integrations.web.body import (
     unparsable,
 )
 from sessionsvc.integrations.web.cors import CorsPolicy
-from sessionsvc.integrations.web.http import WebRequest, WebResponse, own_origin, parse_cookies
+from sessionsvc.integrations.web.headers import LazyCookies, ScopeHeaders
+from sessionsvc.integrations.web.http import WebRequest, WebResponse, own_origin
 
 __all__ = ["MAX_BODY", "CorsMiddleware", "read_body", "render", "web_request"]
 
 
-def _headers(conn: HTTPConnection) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in conn.scope["headers"]:
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        if name != "cookie":
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
-
-
 def web_request(conn: HTTPConnection, form: Any = None) -> WebRequest:
-    """The core's view of ``conn`` (``form``: the parsed body, if read)."""
-    url = conn.url
-    cookie = "; ".join(
-        v.decode("latin-1") for n, v in conn.scope["headers"] if n.lower() == b"cookie"
-    )
+    """The core's view of ``conn`` (``form``: the parsed body, if read). Headers and cookies are
+    read from the scope when the core asks, the origin computed only if a check needs it."""
+    scope = conn.scope
+    raw = scope["headers"]
+    cookie = "; ".join(v.decode("latin-1") for n, v in raw if n.lower() == b"cookie")
+    client = scope.get("client")
+
+    def origin() -> str:
+        url = conn.url
+        return own_origin(url.scheme, url.hostname or "", url.port)
+
     return WebRequest(
-        method=conn.scope.get("method", "GET"),
-        path=url.path,
-        query=url.query,
-        headers=_headers(conn),
-        cookies=parse_cookies(cookie),
-        client=conn.client.host if conn.client else None,
-        origin=own_origin(url.scheme, url.hostname or "", url.port),
+        method=scope.get("method", "GET"),
+        path=scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        headers=ScopeHeaders(raw),
+        cookies=LazyCookies(cookie),
+        client=client[0] if client else None,
         form=form,
         cookie_header=cookie,
+        origin_of=origin,
     )
 
 

@@ -29,29 +29,27 @@ from sessionsvc.integrations.web.body import (
     too_large,
     unparsable,
 )
-from sessionsvc.integrations.web.http import (
-    WebRequest,
-    WebResponse,
-    parse_cookies,
-    request_origin,
-)
+from sessionsvc.integrations.web.headers import EnvironHeaders, LazyCookies
+from sessionsvc.integrations.web.http import WebRequest, WebResponse, request_origin
 
 __all__ = ["MAX_BODY", "event_stream", "read_body", "render", "web_request"]
 
 
 def web_request(req: Request, form: Mapping[str, Any] | None = None) -> WebRequest:
-    """The core's view of ``req`` (``form``: the parsed body, if read)."""
-    cookie = req.environ.get("HTTP_COOKIE", "")
+    """The core's view of ``req`` (``form``: the parsed body, if read). Headers and cookies are
+    read from the environ when the core asks, the origin computed only if a check needs it."""
+    environ = req.environ
+    cookie = environ.get("HTTP_COOKIE", "")
     return WebRequest(
         method=req.method,
         path=req.script_root + req.path,
-        query=req.query_string.decode("latin-1"),
-        headers={k.lower(): v for k, v in req.headers.items() if k.lower() != "cookie"},
-        cookies=parse_cookies(cookie),
+        query=environ.get("QUERY_STRING", ""),
+        headers=EnvironHeaders(environ),
+        cookies=LazyCookies(cookie),
         client=req.remote_addr,
-        origin=request_origin(req.scheme, req.host),
         form=form,
         cookie_header=cookie,
+        origin_of=lambda: request_origin(req.scheme, req.host),
     )
 
 

@@ -142,7 +142,7 @@ class CsrfPolicy:
         if origin.strip() == "null":
             raise Problem(403, "csrf", "request from an opaque origin (Origin: null) refused")
         key = normalise_origin(origin)
-        if key is None or (key not in self._allowed and key != normalise_origin(req.origin)):
+        if key is None or (key not in self._allowed and key != normalise_origin(req.app_origin())):
             raise Problem(403, "csrf", f"cross-origin request refused ({what})")
 
     def check(self, req: WebRequest, session_id: str) -> None:
