@@ -113,6 +113,20 @@ def test_the_decorator_keeps_the_view_and_finds_the_projects_auth(app: Any, clie
         dj.require_session()(view)
 
 
+def test_behind_the_middleware_a_protected_view_validates_the_token_once(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = Browser(client).login(transport="bearer").json()["access_token"]
+    validator = app.sessionsvc.validator
+    calls: list[str] = []
+    validate = validator.validate
+    monkeypatch.setattr(validator, "validate", lambda t, **kw: calls.append(t) or validate(t, **kw))
+    bearer = {"authorization": f"Bearer {token}"}
+    assert client.get("/api/me", headers=bearer).status_code == 200
+    assert calls == [token]
+    assert client.get("/api/admin", headers=bearer).status_code == 403  # (its requirement)
+
+
 def test_a_problem_raised_in_a_view_answers_the_error_format(client: Any) -> None:
     response = client.get("/teapot")
     assert response.status_code == 418

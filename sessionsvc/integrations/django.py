@@ -91,6 +91,7 @@ __all__ = [
 View = TypeVar("View", bound=Callable[..., Any])
 TheftHook = Callable[[str, HttpRequest], object]
 _ATTR = "_sessionsvc_auth"  # the request's Auth, set by the middleware
+_PRINCIPAL = "_sessionsvc_principal"  # the principal the middleware authenticated
 
 
 # -- conversion --------------------------------------------------------------------------------
@@ -349,6 +350,17 @@ def _auth_of(request: HttpRequest) -> Auth:
 # -- the app's side ------------------------------------------------------------------------------
 
 
+def _checked(request: HttpRequest, auth: Auth, requirement: Requirement) -> Principal | None:
+    """The principal this request's middleware (of ``auth``) already authenticated, checked
+    against ``requirement`` (``Problem`` 403); ``None`` when the view must authenticate (no
+    middleware, or it found no valid session: the view's own attempt says why)."""
+    found = getattr(request, _PRINCIPAL, None)
+    if found is None or getattr(request, _ATTR, None) is not auth:
+        return None
+    requirement.check(found)
+    return cast(Principal, found)
+
+
 def _decorator(
     auth_of: Callable[[HttpRequest], Auth], scopes: Any, claims: Any, optional: bool
 ) -> Callable[[View], View]:
@@ -362,7 +374,9 @@ def _decorator(
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             auth = auth_of(request)
             try:
-                principal = auth.authenticate(request, requirement, optional=optional)
+                principal = _checked(request, auth, requirement)
+                if principal is None:
+                    principal = auth.authenticate(request, requirement, optional=optional)
             except Problem as problem:
                 return render(auth.core.refusal(problem))
             request.principal = principal
@@ -415,6 +429,8 @@ class AuthMiddleware:
         except Problem:
             principal = None  # a bad token is no principal (a protected view says why)
         request.principal = principal
+        # (a view's require_session then checks only its requirement: no second validation)
+        setattr(request, _PRINCIPAL, principal)
         response = self.get_response(request)
         if req is not None and cors.enabled:
             _add_headers(response, cors.headers(req))

@@ -1,0 +1,1 @@
+"""The parts of ``benchmarks/http.py`` (``./dev bench http``)."""
