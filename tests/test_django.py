@@ -10,8 +10,9 @@ this adapter); the test project is ``web_apps.django_app`` (Django configured on
 import asyncio
 import json
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2 as httpx
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.redis
 configure_django()
 
 SEEN: list[Any] = []
+CLOSED = threading.Event()  # the event stream's generator was closed
 
 
 def extra_urls(auth: dj.Auth) -> Any:
@@ -51,11 +53,39 @@ def extra_urls(auth: dj.Auth) -> Any:
     def maybe_post(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"ok": True})
 
+    @auth.require_session()
+    def events(request: HttpRequest) -> Any:
+        def ticks() -> Iterator[str]:
+            try:
+                yield "hello"
+                while True:
+                    time.sleep(0.05)
+                    yield "ping"
+            finally:
+                CLOSED.set()
+
+        return auth.sse(request.principal, ticks())  # type: ignore[attr-defined]
+
+    @auth.require_session()
+    def async_events(request: HttpRequest) -> Any:
+        async def ticks() -> AsyncIterator[str]:
+            try:
+                yield "hello"
+                while True:
+                    await asyncio.sleep(0.05)
+                    yield "ping"
+            finally:
+                CLOSED.set()
+
+        return auth.sse(request.principal, ticks())  # type: ignore[attr-defined]
+
     urlconf.urlpatterns += [
         path("plain", plain),
         path("teapot", teapot),
         path("who", who),
         path("maybe-post", maybe_post),
+        path("events", events),
+        path("async-events", async_events),
     ]
     return urlconf
 
@@ -63,6 +93,7 @@ def extra_urls(auth: dj.Auth) -> Any:
 @pytest.fixture
 def app(redis_url: str) -> Iterator[Any]:
     SEEN.clear()
+    CLOSED.clear()
     with django_app(redis_url, urls=extra_urls) as handler:
         yield handler
 
@@ -125,6 +156,24 @@ def test_behind_the_middleware_a_protected_view_validates_the_token_once(
     assert client.get("/api/me", headers=bearer).status_code == 200
     assert calls == [token]
     assert client.get("/api/admin", headers=bearer).status_code == 403  # (its requirement)
+
+
+def test_a_revocation_ends_the_event_stream_and_closes_its_events(app: Any, client: Any) -> None:
+    auth: dj.Auth = app.sessionsvc
+    b = Browser(client)
+    sid = b.login().json()["session_id"]
+    client.cookies = b.jar
+    with client.stream("GET", "/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["cache-control"] == "no-store"
+        lines = stream.iter_lines()
+        assert next(lines) == "data: hello"
+        assert len(auth.live) == 1
+        auth.sessions.logout(sid)  # (as another node would: through the log only)
+        assert "event: revoked" in lines  # (the pings until then)
+        assert list(lines) == ['data: {"reason":"session revoked"}', ""]  # the end
+    assert CLOSED.wait(10), "the app's event generator was not closed"
+    assert len(auth.live) == 0
 
 
 def test_a_problem_raised_in_a_view_answers_the_error_format(client: Any) -> None:
@@ -198,6 +247,27 @@ def test_sync_views_work_under_asgi(app: Any) -> None:
         return [login.status_code, me.json()["sub"], things.status_code, anonymous.status_code]
 
     assert asyncio.run(scenario()) == [200, "alice", 200, 401]
+
+
+def test_under_asgi_an_async_event_stream_ends_on_revocation(app: Any, client: Any) -> None:
+    from django.test import AsyncClient
+
+    auth: dj.Auth = app.sessionsvc
+    login = Browser(client).login(transport="bearer").json()
+    bearer = {"authorization": f"Bearer {login['access_token']}"}
+
+    async def scenario() -> list[bytes]:
+        response = await AsyncClient().get("/async-events", headers=bearer, secure=True)
+        assert response.status_code == 200, response.content
+        chunks = aiter(response.streaming_content)
+        seen = [await anext(chunks)]
+        await asyncio.to_thread(auth.sessions.logout, login["session_id"])  # (another node)
+        seen += [chunk async for chunk in chunks if not chunk.startswith(b"data: ping")]
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == [b"data: hello\n\n", b'event: revoked\ndata: {"reason":"session revoked"}\n\n']
+    assert CLOSED.wait(10), "the app's async events were not closed"
 
 
 def test_the_example_project_protects_its_view(redis_url: str) -> None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import inspect
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from functools import wraps
 from http.cookies import CookieError, Morsel
 from io import BytesIO
@@ -53,6 +53,7 @@ from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
 from sessionsvc.config import Settings, load_settings
+from sessionsvc.integrations.async_stream import AsyncEventStreams
 from sessionsvc.integrations.sync import CheckUser, Handler, Incoming, SyncAuth, event_stream
 from sessionsvc.integrations.web.body import (
     MAX_FIELDS,
@@ -240,6 +241,7 @@ class Auth(SyncAuth):
         )
 
     def _attach(self) -> None:
+        self._async_streams = AsyncEventStreams(self.live)
         self.urls = self._urls()
         """The auth endpoints' URL patterns: ``path("", include(auth.urls))``."""
 
@@ -268,14 +270,20 @@ class Auth(SyncAuth):
             self._incoming(request), requirement, optional=optional, read_form=read_form
         )
 
-    def sse(self, principal: Principal, events: Iterable[Any]) -> StreamingHttpResponse:
+    def sse(
+        self, principal: Principal, events: Iterable[Any] | AsyncIterable[Any]
+    ) -> StreamingHttpResponse:
         """A ``text/event-stream`` of ``events`` (each a string or JSON-able ``data``) that
-        sends ``event: revoked`` and ends when the principal's session is revoked. ``events``
-        runs in a thread of its own and is closed (``close()``) however the stream ends
-        (a WSGI server: under ASGI, Django consumes a sync stream in a thread too)."""
-        response = StreamingHttpResponse(
-            event_stream(self.live, principal, events), content_type="text/event-stream"
-        )
+        sends ``event: revoked`` and ends when the principal's session is revoked. However the
+        stream ends, ``events`` is closed. Under WSGI, a plain iterable (it runs in a thread of
+        its own, ``close()`` at the end); under ASGI, an async one (``aclose()``), which Django
+        streams on its event loop without a thread per stream."""
+        stream: Iterator[str] | AsyncIterator[str]
+        if isinstance(events, AsyncIterable):
+            stream = self._async_streams.stream(principal, events)
+        else:
+            stream = event_stream(self.live, principal, events)
+        response = StreamingHttpResponse(stream, content_type="text/event-stream")
         response.headers["cache-control"] = "no-store"
         response.headers["x-accel-buffering"] = "no"
         return response

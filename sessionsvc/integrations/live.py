@@ -22,22 +22,21 @@ and the reason (``session revoked``, ``user signed out everywhere``, …).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-import structlog
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocket, WebSocketState
 
-from sessionsvc.integrations.web.live import LiveRegistry, sse_event
+from sessionsvc.integrations.async_stream import AsyncEventStreams
+from sessionsvc.integrations.web.live import LiveRegistry
 from sessionsvc.integrations.web.principal import Principal
 from sessionsvc.validator import Validator
 
 __all__ = ["REVOKED_CLOSE_CODE", "LiveSignOut"]
 
 REVOKED_CLOSE_CODE = 4001
-log = structlog.get_logger("sessionsvc.web")
 
 
 class LiveSignOut:
@@ -45,7 +44,7 @@ class LiveSignOut:
 
     def __init__(self, validator: Validator) -> None:
         self.registry = LiveRegistry()
-        self._tasks: set[asyncio.Task[None]] = set()  # closing the events of ended streams
+        self._streams = AsyncEventStreams(self.registry)
         validator.add_listener(self.registry.revoked)
 
     @asynccontextmanager
@@ -77,68 +76,7 @@ class LiveSignOut:
         sends ``event: revoked`` and ends when the principal's session is revoked. However the
         stream ends (the client gone included), ``events`` is closed (``aclose()``)."""
         return StreamingResponse(
-            self._stream(principal, events),
+            self._streams.stream(principal, events),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
-
-    async def _stream(self, principal: Principal, events: AsyncIterator[Any]) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        revoked: asyncio.Future[str] = loop.create_future()
-
-        def settle(reason: str) -> None:
-            if not revoked.done():
-                revoked.set_result(reason)
-
-        def on_revoked(reason: str) -> None:
-            loop.call_soon_threadsafe(settle, reason)
-
-        source = aiter(events)
-        nxt: asyncio.Future[Any] | None = None
-        try:
-            with self.registry.watch(principal.claims, on_revoked):
-                while True:
-                    nxt = asyncio.ensure_future(anext(source))
-                    done, _ = await asyncio.wait(
-                        {nxt, revoked}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if revoked in done:
-                        nxt.cancel()  # (awaited in the finally block's task)
-                        yield sse_event("revoked", {"reason": revoked.result()})
-                        return
-                    try:
-                        item = nxt.result()
-                    except StopAsyncIteration:
-                        return
-                    nxt = None
-                    yield sse_event(None, item)
-        finally:
-            # However the stream ends (revoked, the events' end, the client gone: cancelled,
-            # or closed by the server), the app's events are closed too: a pending ``anext``
-            # is cancelled and the generator's ``aclose()`` runs its ``finally`` blocks. In a
-            # task of its own, since an await here may be cancelled again (anyio re-delivers
-            # the cancellation of a disconnected response on every await).
-            self._closing(_close_events(nxt, source))
-
-    def _closing(self, coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # (finalized outside any loop: nothing left to close it on)
-            coro.close()
-            return
-        task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-async def _close_events(pending: asyncio.Future[Any] | None, source: AsyncIterator[Any]) -> None:
-    if pending is not None and not pending.done():
-        pending.cancel()
-        with suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-            await pending
-    aclose = getattr(source, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:
-            log.exception("live_events_close_failed")
