@@ -1,16 +1,18 @@
 """Benchmark: a protected HTTP endpoint, sessionsvc against the peers and the frameworks' ceilings.
 
-Run with ``./dev bench http [--quick] [--n N] [--rounds R] [--trials T]``. One run starts its
-own redis-server (``RedisProcess``, never 6379) and measures, each framework through its own
-in-process test client (FastAPI: Starlette's ``TestClient`` on ``https://testserver``; Flask:
-Werkzeug's ``app.test_client()``), one ``GET /api/me`` with ``Authorization: Bearer``, HS256 for
-all:
+Run with ``./dev bench http [--quick] [--n N] [--rounds R] [--trials T] [--seconds S]``. One
+run starts its own redis-server (``RedisProcess``, never 6379) and measures, each framework
+through its own in-process test client (FastAPI: Starlette's ``TestClient`` on
+``https://testserver``; Flask: Werkzeug's ``app.test_client()``; Django: ``django.test.Client``),
+then behind a real server loaded by ``wrk`` (``httpbench.served``), one ``GET /api/me`` with
+``Authorization: Bearer``, HS256 for all:
 
 - (a) **no auth** — the same route without auth: the framework's ceiling. Beside it, what the
   test client alone costs (a bare ASGI / WSGI callable) and, for FastAPI, a no-op ``Depends``
   that takes the ``Request`` (what any auth dependency pays FastAPI);
-- (b) **sessionsvc** — ``Depends(auth.require())`` and ``@auth.required()``, the token from
-  ``POST /auth/login`` with ``{"transport": "bearer"}``; no Redis call per request;
+- (b) **sessionsvc** — ``Depends(auth.require())`` or FastAPI's ``AuthMiddleware``,
+  ``@auth.required()`` in Flask, Django's ``AuthMiddleware`` with ``@require_session()``; the
+  token from ``POST /auth/login`` with ``{"transport": "bearer"}``; no Redis call per request;
 - (c) **flask-jwt-extended** — its documented revocation pattern: ``@jwt.token_in_blocklist_loader``
   doing one Redis ``GET`` of the token's ``jti`` per request;
 - (d) **fastapi-users** — ``current_user()`` over a ``BearerTransport`` and ``RedisStrategy`` (one
@@ -35,8 +37,14 @@ route, which destroys the strategy's token), then GETs with the token until one 
 time from the logout call's return to the refusal's return (``time.monotonic_ns``, shared by the
 machine's processes), and how many requests still succeeded. Nodes: the same app; a second app
 instance in this process (its own validator following the same Redis); and, for sessionsvc, a
-second node in another process (``--node-worker``), as a deployment has it. PyJWT has nothing to
-revoke: its token keeps working ("never").
+second node in another process (``--node-worker``), as a deployment has it (Django: one
+project per process, so no second one in this process). PyJWT has nothing to revoke: its token
+keeps working ("never").
+
+Real servers (``httpbench.served``, skipped without ``wrk``, or with ``--no-servers``): each
+contender in a process of its own, FastAPI under uvicorn, Flask and Django under Werkzeug's
+threaded HTTP/1.1 server, ``wrk`` with one and with eight keep-alive connections, rounds
+interleaved; the revocation chased over HTTP after a logout on this process's node.
 
 Targets: sessionsvc ≥ 0.9× its framework's no-auth throughput; ≥ 1.5× flask-jwt-extended
 (Flask) and fastapi-users (FastAPI); a revoked token refused within 5 ms on every node (the
@@ -63,6 +71,8 @@ from httpbench.common import quiet_logs  # noqa: E402
 from httpbench.nodes import local_contenders, node_worker  # noqa: E402
 from httpbench.peers import PeerProcess, peer_worker, peers_python  # noqa: E402
 from httpbench.report import Stats, report, versions_line  # noqa: E402
+from httpbench.served import have_wrk, server_worker  # noqa: E402
+from httpbench.servedrun import served_phase, served_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-other-process", action="store_true", help="no second node in another process"
     )
+    parser.add_argument(
+        "--no-servers", action="store_true", help="skip the real servers loaded by wrk"
+    )
+    parser.add_argument("--seconds", type=float, help="seconds per wrk load (3, quick 1)")
     parser.add_argument("--peer-worker", metavar="REDIS_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--server-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     parser.add_argument("--node-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.switch_interval:
@@ -91,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return peer_worker(args.peer_worker)
     if args.node_worker:
         return node_worker(args.node_worker)
+    if args.server_worker:
+        return server_worker(args.server_worker)
     n = args.n or (400 if args.quick else 2000)
     rounds = args.rounds or (3 if args.quick else 7)
     trials = args.trials or (5 if args.quick else 20)
@@ -103,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         server = stack.enter_context(RedisProcess(Path(tmp)))
-        contenders = local_contenders(stack, server.url, not args.no_other_process)
+        contenders, jwks, login = local_contenders(stack, server.url, not args.no_other_process)
         peer_versions: dict[str, str] = {}
         if python is not None:
             peers = PeerProcess(python, server.url)
@@ -127,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
                     for node in c.nodes:
                         results[c.key].trials.setdefault(node, []).append(c.trial(node))
         report(results, n, rounds, trials, versions_line(peer_versions))
+        if args.no_servers:
+            return 0
+        if not have_wrk():
+            print("\nhttp: no wrk (apt-get install wrk): real servers skipped", file=sys.stderr)
+            return 0
+        seconds = args.seconds or (1.0 if args.quick else 3.0)
+        served = served_phase(server.url, jwks, login, python, rounds, seconds, trials)
+        served_report(served, seconds)
     return 0
 
 

@@ -14,21 +14,20 @@ from httpbench.common import Get, bearer
 SECRET_KEY = "django-bench-only-secret-key-0123456789"
 
 
-def django_project(make_auth: Callable[[], Any]) -> tuple[Any, Any, Any]:
+def django_project(make_auth: Callable[[], Any]) -> Any:
     """Django configured once for this process around the ``Auth`` that ``make_auth`` builds
-    (after the settings, which it reads): that ``Auth``, the ceiling's client and
-    sessionsvc's, each handler's middleware loaded."""
+    (after the settings, which it reads): that ``Auth``. Routes: its endpoints, ``/api/me``
+    (``@require_session()``) and ``/api/plain`` (no auth)."""
     import django
     from django.conf import settings
     from django.http import HttpRequest, JsonResponse
-    from django.test import Client, override_settings
     from django.urls import include, path
 
     urls = types.ModuleType("bench_urls")
     settings.configure(
         DEBUG=False,
         SECRET_KEY=SECRET_KEY,
-        ALLOWED_HOSTS=["testserver"],
+        ALLOWED_HOSTS=["testserver", "127.0.0.1"],
         INSTALLED_APPS=[],
         MIDDLEWARE=["sessionsvc.integrations.django.AuthMiddleware"],
         ROOT_URLCONF=urls,
@@ -49,11 +48,29 @@ def django_project(make_auth: Callable[[], Any]) -> tuple[Any, Any, Any]:
         path("api/me", me),
         path("api/plain", plain),
     ]
+    return auth
+
+
+def django_clients() -> tuple[Any, Any]:
+    """The configured project's test clients: the ceiling's (its handler loaded no
+    middleware) and sessionsvc's."""
+    from django.test import Client, override_settings
+
     ceiling, ours = Client(), Client()
     with override_settings(MIDDLEWARE=[]):
         ceiling.get("/api/plain", secure=True)  # (its handler loads the middleware now: none)
     ours.get("/api/plain", secure=True)
-    return auth, ceiling, ours
+    return ceiling, ours
+
+
+def django_handlers() -> tuple[Any, Any]:
+    """The configured project's WSGI handlers: the ceiling's (no middleware) and sessionsvc's."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    with override_settings(MIDDLEWARE=[]):
+        ceiling = WSGIHandler()  # (it loads the middleware now: none)
+    return ceiling, WSGIHandler()
 
 
 def django_get(client: Any, path: str, headers: dict[str, str]) -> Get:

@@ -11,7 +11,13 @@ import time
 
 from httpbench.ceilings import asgi_client, asgi_pair, ceilings
 from httpbench.common import ENTRY, Contender, Trial, _Worker, bearer, chase, quiet_logs
-from httpbench.djangoapp import django_ceiling, django_get, django_project, django_request
+from httpbench.djangoapp import (
+    django_ceiling,
+    django_clients,
+    django_get,
+    django_project,
+    django_request,
+)
 from httpbench.ours import (
     Node,
     new_jwks,
@@ -74,7 +80,8 @@ def node_worker(config: str) -> int:
         fastapi_node = Node(asgi_client(stack, sessionsvc_fastapi(settings, web)).request)
         app, auth = sessionsvc_flask(settings, web)
         stack.callback(auth.close)
-        django_auth, _, django_client = django_project(lambda: sessionsvc_django(settings, web))
+        django_auth = django_project(lambda: sessionsvc_django(settings, web))
+        django_client = django_clients()[1]
         stack.callback(django_auth.close)
         nodes = {
             "fastapi": fastapi_node,
@@ -101,7 +108,8 @@ def node_worker(config: str) -> int:
 
 def local_contenders(
     stack: contextlib.ExitStack, redis_url: str, other_process: bool
-) -> list[Contender]:
+) -> tuple[list[Contender], dict[str, str], Node]:
+    """sessionsvc's and PyJWT's contenders, the ceilings; the keys and a node to log in on."""
     jwks = new_jwks()
     settings, web = sessionsvc_settings(redis_url, jwks)
     other = None
@@ -122,7 +130,8 @@ def local_contenders(
         nodes[1].get(token)  # (the second node's first request: a Flask feed starts there)
     pyjwt = asgi_client(stack, pyjwt_fastapi(settings))
     middleware = asgi_client(stack, sessionsvc_fastapi_middleware(settings, web))
-    django_auth, dj_ceiling, dj_ours = django_project(lambda: sessionsvc_django(settings, web))
+    django_auth = django_project(lambda: sessionsvc_django(settings, web))
+    dj_ceiling, dj_ours = django_clients()
     stack.callback(django_auth.close)
     dj_node = Node(django_request(dj_ours))
     dj_token = dj_node.login()
@@ -151,4 +160,4 @@ def local_contenders(
         ),
         *asgi_pair("fastapi_pyjwt", pyjwt, bearer(fa_token), trial=pyjwt_trial(pyjwt, fa_token)),
     ]
-    return result
+    return result, jwks, fa_nodes[0]

@@ -35,6 +35,7 @@ PEERS = (
     "flask",
     "redis",
     "httpx2",
+    "uvicorn",
 )
 
 
