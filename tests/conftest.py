@@ -15,9 +15,10 @@ import structlog
 
 from sessionsvc import Key, Settings, TokenIssuer, Validator, generate_jwks, load_jwks
 
-# redis_server / redis_url (tests/redis_server.py); chromium, browser_context, screenshot,
-# live_server (tests/browser_harness.py)
-pytest_plugins = ["redis_server", "browser_harness"]
+# redis_server / redis_url (tests/redis_server.py); redis_cluster / redis_cluster_url
+# (tests/redis_cluster.py); chromium, browser_context, screenshot, live_server
+# (tests/browser_harness.py)
+pytest_plugins = ["redis_server", "redis_cluster", "browser_harness"]
 
 ISSUER = "https://auth.example.test"
 AUDIENCE = "api.example.test"

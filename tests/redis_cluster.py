@@ -1,0 +1,170 @@
+"""Pytest fixtures over a throw-away Redis Cluster of ``RedisProcess`` nodes.
+
+``ClusterProcess`` starts ``primaries`` × (1 + ``replicas``) redis-servers with
+``--cluster-enabled yes`` on free loopback ports whose bus port (port + 10000) is valid and was
+free too, joins them with ``redis-cli --cluster create``, and waits for ``cluster_state:ok`` on
+every node. Fixtures: ``redis_cluster`` (3 primaries, one per test session) and
+``redis_cluster_url`` (a URL naming one node, after FLUSHALL and SCRIPT FLUSH on every primary).
+Registered with ``pytest_plugins`` in ``tests/conftest.py``; tests that use them carry the
+``cluster`` marker (skip: ``-m 'not cluster'``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from sessionsvc.embedded import RedisProcess, free_port
+
+__all__ = ["ClusterProcess", "cluster_port"]
+
+MAX_PORT = 65535 - 10000  # the cluster bus listens on port + 10000
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A free loopback port ≤ ``MAX_PORT`` whose bus port (+10000) was free a moment ago too."""
+    for _ in range(1000):
+        port = free_port()
+        if port <= MAX_PORT and port not in taken and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair (port, port + 10000) on 127.0.0.1")
+
+
+def _redis_cli(server: str) -> str:
+    """The redis-cli beside ``server`` (or valkey-cli), else the one on PATH."""
+    for name in ("redis-cli", "valkey-cli"):
+        sibling = Path(server).with_name(name)
+        if sibling.exists():
+            return str(sibling)
+    return shutil.which("redis-cli") or "redis-cli"
+
+
+class ClusterProcess:
+    """A Redis Cluster of ``RedisProcess`` children: ``start``, ``flush``, ``stop``."""
+
+    def __init__(self, directory: Path, *, primaries: int = 3, replicas: int = 0) -> None:
+        self.directory = Path(directory)
+        self.replicas = replicas
+        self.nodes: list[RedisProcess] = []
+        taken: set[int] = set()
+        for _ in range(primaries * (1 + replicas)):
+            port = cluster_port(taken)
+            taken |= {port, port + 10000}
+            node_dir = self.directory / str(port)
+            conf = node_dir / f"nodes-{port}.conf"
+            args = ["--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
+            args += ["--cluster-node-timeout", "2000"]
+            self.nodes.append(RedisProcess(node_dir, port=port, extra_args=args))
+
+    @property
+    def url(self) -> str:
+        """A URL naming the first node (the client discovers the rest)."""
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self, timeout: float = 30.0) -> ClusterProcess:
+        """Start every node, create the cluster, wait for ``cluster_state:ok`` everywhere."""
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        create = ["--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas)]
+        subprocess.run(
+            [_redis_cli(self.nodes[0].binary), *create, "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        self.wait_ok(timeout)
+        return self
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Wait until every running node reports ``cluster_state:ok`` and knows every node."""
+        deadline = time.monotonic() + timeout
+        while not all(self._ok(node) for node in self.nodes if node.running):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def _ok(self, node: RedisProcess) -> bool:
+        with _client(node) as client:
+            try:
+                info = client.execute_command("CLUSTER", "INFO")
+            except redis.RedisError:
+                return False
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        known = f"cluster_known_nodes:{len(self.nodes)}"
+        return "cluster_state:ok" in text and known in text
+
+    def primaries(self) -> list[RedisProcess]:
+        """The running nodes that are primaries now."""
+        out = []
+        for node in self.nodes:
+            if not node.running:
+                continue
+            with _client(node) as client:
+                role = client.execute_command("ROLE")
+            if role[0] in (b"master", "master"):
+                out.append(node)
+        return out
+
+    def flush(self) -> None:
+        """FLUSHALL and SCRIPT FLUSH on every primary."""
+        for node in self.primaries():
+            with _client(node) as client:
+                client.flushall()
+                client.script_flush()
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+
+class _client:
+    """A plain connection to one node (a context manager)."""
+
+    def __init__(self, node: RedisProcess) -> None:
+        self.client = redis.Redis(
+            port=node.port, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
+
+    def __enter__(self) -> redis.Redis:
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    """A 3-primary cluster shared by the whole test session (stopped at the end)."""
+    cluster = ClusterProcess(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: ClusterProcess) -> str:
+    """The shared cluster's URL (one node), emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url
