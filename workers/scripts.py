@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis
 from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc._redis.clients import SyncClient
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript, run
 
 from .core import APPLY
@@ -30,7 +30,7 @@ class ScriptRunner:
     """Runs ``Call``s by EVALSHA on one client; a single call goes on ``hot`` when given (the
     caller's own connection: the lowest-latency path for one event)."""
 
-    def __init__(self, client: redis.Redis, hot: BoundedConnection | None = None) -> None:
+    def __init__(self, client: SyncClient, hot: BoundedConnection | None = None) -> None:
         self.client = client
         self._send: Callable[..., Any] = hot or client.execute_command
         self._pooled: Callable[..., Any] = client.execute_command

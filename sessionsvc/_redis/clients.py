@@ -7,29 +7,69 @@ connection is retried twice after 10–100 ms. Every session script is safe to r
 repeated refresh gets the overlap answer, logout and logout-everywhere are idempotent; a repeated
 login leaves one unused session that times out). No ``CLIENT SETINFO`` on connect: two round
 trips per connection, and a command every ACL user would then need (``sessionsvc redis acl``).
+
+With ``redis_cluster`` on, each factory builds redis-py's cluster client instead (``_classes``:
+the one place that picks): ``redis_url`` names any node, the slot map comes from it, and the
+client follows MOVED/ASK itself (a MOVED patches the slot, every ``reinitialize_steps``-th one or
+a connection error re-reads the whole map; its ``retry`` sets how often a command is re-sent
+after a connection error or CLUSTERDOWN). Reads go to primaries only: a replica may lag a
+revocation. ``SyncClient``/``AsyncClient`` are the honest return types.
 """
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.asyncio.retry
+import redis.cluster
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from sessionsvc.config import Settings
 
-__all__ = ["async_client", "blocking_async_client", "blocking_client", "sync_client"]
+__all__ = [
+    "AsyncClient",
+    "SyncClient",
+    "async_client",
+    "blocking_async_client",
+    "blocking_client",
+    "is_cluster",
+    "sync_client",
+]
 
 RETRIES = 2
+SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
+"""What the sync factories return: a client of one Redis, or of a Redis Cluster."""
+AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+"""What the asyncio factories return."""
+
+
+def is_cluster(client: SyncClient | AsyncClient) -> bool:
+    """Whether ``client`` talks to a Redis Cluster."""
+    return isinstance(client, redis.cluster.RedisCluster | redis.asyncio.cluster.RedisCluster)
+
+
+def _classes(
+    settings: Settings,
+) -> tuple[
+    type[redis.Redis] | type[redis.cluster.RedisCluster],
+    type[redis.asyncio.Redis] | type[redis.asyncio.cluster.RedisCluster],
+]:
+    """The sync and the asyncio client class ``settings`` call for."""
+    if settings.redis_cluster:
+        return redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster
+    return redis.Redis, redis.asyncio.Redis
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=0.01, cap=0.1)
 
 
-def sync_client(settings: Settings) -> redis.Redis:
+def sync_client(settings: Settings) -> SyncClient:
     """A redis-py client for ``settings.redis_url`` (bytes replies)."""
-    return redis.Redis.from_url(
+    return _classes(settings)[0].from_url(
         settings.redis_url.get_secret_value(),
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
@@ -38,9 +78,9 @@ def sync_client(settings: Settings) -> redis.Redis:
     )
 
 
-def async_client(settings: Settings) -> redis.asyncio.Redis:
+def async_client(settings: Settings) -> AsyncClient:
     """A ``redis.asyncio`` client for ``settings.redis_url`` (bytes replies)."""
-    return redis.asyncio.Redis.from_url(
+    return _classes(settings)[1].from_url(
         settings.redis_url.get_secret_value(),
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
@@ -58,21 +98,19 @@ def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, o
     }
 
 
-def blocking_client(settings: Settings, block: float, name: str | None = None) -> redis.Redis:
+def blocking_client(settings: Settings, block: float, name: str | None = None) -> SyncClient:
     """A client whose commands may block ``block`` seconds (XREAD/XREADGROUP BLOCK) without
     tripping the socket timeout, and without redis-py retries: its owner's loop retries."""
-    return redis.Redis.from_url(
+    return _classes(settings)[0].from_url(
         settings.redis_url.get_secret_value(),
         retry=redis.retry.Retry(NoBackoff(), 0),
         **_blocking(settings, block, name),
     )
 
 
-def blocking_async_client(
-    settings: Settings, block: float, name: str | None = None
-) -> redis.asyncio.Redis:
+def blocking_async_client(settings: Settings, block: float, name: str | None = None) -> AsyncClient:
     """``blocking_client`` for ``redis.asyncio``."""
-    return redis.asyncio.Redis.from_url(
+    return _classes(settings)[1].from_url(
         settings.redis_url.get_secret_value(),
         retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
         **_blocking(settings, block, name),  # type: ignore[arg-type]

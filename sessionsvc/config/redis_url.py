@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus, urlsplit
 import redis.asyncio.connection
 import redis.connection
 
-__all__ = ["check_redis_url", "redact_url"]
+__all__ = ["check_cluster_url", "check_redis_url", "redact_url"]
 
 SCHEMES: Final = ("redis://", "rediss://", "unix://")
 _USERINFO: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:%]*")  # RFC 3986 §3.2.1
@@ -61,6 +61,15 @@ def check_redis_url(url: str) -> None:
             raise ValueError(f"has a query parameter redis-py does not accept; {_ENCODE}")
         if name in ("password", "username") and "+" in raw_value:
             raise ValueError(f"has a + in a query value (read as a space); {_ENCODE}")
+
+
+def check_cluster_url(url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` (already passed by ``check_redis_url``) can name a
+    Redis Cluster node: TCP (``redis://``/``rediss://``), database 0. Never quotes ``url``."""
+    if url.startswith("unix://"):
+        raise ValueError("Redis Cluster needs a redis:// or rediss:// URL (a node's host:port)")
+    if redis.connection.parse_url(url).get("db", 0) != 0:  # type: ignore[no-untyped-call]
+        raise ValueError("Redis Cluster has database 0 only: end the URL in /0 or nothing")
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from sessionsvc._boundary import Rule, map_exceptions
-from sessionsvc.config.redis_url import check_redis_url, redact_url
+from sessionsvc.config.redis_url import check_cluster_url, check_redis_url, redact_url
 from sessionsvc.errors import ConfigError, InvalidArgument
 
 __all__ = [
@@ -130,6 +130,20 @@ class Settings(BaseSettings):
     """Seconds to wait for a Redis reply before ``StoreUnavailable`` (redis-py's default is 5)."""
     redis_connect_timeout: float = Field(default=1.0, gt=0, le=60)
     """Seconds to wait for a TCP connection to Redis."""
+    # --- Redis Cluster ---------------------------------------------------------------------
+    redis_cluster: bool = False
+    """``redis_url`` names any node of a Redis Cluster: clients are redis-py's ``RedisCluster``
+    (slot map from that node; MOVED/ASK followed). A ``redis://`` or ``rediss://`` URL, db 0."""
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _check_redis_cluster(cls, value: bool, info: ValidationInfo) -> bool:
+        url = info.data.get("redis_url")
+        if value and url is not None:
+            check_cluster_url(url.get_secret_value())  # ValueError: never quotes it
+        return value
+
+    # --- end Redis Cluster -----------------------------------------------------------------
     max_staleness: float = Field(default=15.0, ge=0.5, le=3600)
     """A validator whose view was last proven current longer ago than this is *stale*."""
     staleness_policy: Literal["fail_closed", "direct", "fail_open"] = "fail_closed"

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-import redis
-import redis.asyncio
-
-from sessionsvc._redis.clients import blocking_async_client, blocking_client
+from sessionsvc._redis.clients import (
+    AsyncClient,
+    SyncClient,
+    blocking_async_client,
+    blocking_client,
+)
 from sessionsvc._redis.run import Op, Transaction
 from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import Settings
@@ -26,7 +28,7 @@ from sessionsvc.revocation.view import Kind
 __all__ = ["AsyncDirectCheck", "DirectCheck", "DirectCore", "check_commands", "check_verdict"]
 
 Ids = tuple[str, str, str, int, str]  # sid, jti, sub, iat, kid
-Client = TypeVar("Client", redis.Redis, redis.asyncio.Redis)
+Client = TypeVar("Client", SyncClient, AsyncClient)
 NAME = "sessionsvc-direct-check"
 
 
@@ -86,10 +88,10 @@ class _Direct(Generic[Client]):
     check = operation(DirectCore.check)
 
 
-class DirectCheck(_Direct[redis.Redis], Blocking):
+class DirectCheck(_Direct[SyncClient], Blocking):
     """``check(ids, now)`` on a redis-py client (blocks: for threads)."""
 
-    def _connect(self, settings: Settings) -> redis.Redis:
+    def _connect(self, settings: Settings) -> SyncClient:
         return blocking_client(settings, 0.0, NAME)
 
     def close(self) -> None:
@@ -97,10 +99,10 @@ class DirectCheck(_Direct[redis.Redis], Blocking):
         self._client.close()
 
 
-class AsyncDirectCheck(_Direct[redis.asyncio.Redis], Awaiting):
+class AsyncDirectCheck(_Direct[AsyncClient], Awaiting):
     """``await check(ids, now)`` on a ``redis.asyncio`` client."""
 
-    def _connect(self, settings: Settings) -> redis.asyncio.Redis:
+    def _connect(self, settings: Settings) -> AsyncClient:
         return blocking_async_client(settings, 0.0, NAME)
 
     async def aclose(self) -> None:

@@ -15,10 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any, Generic, TypeVar
 
-import redis
-import redis.asyncio
-
-from sessionsvc._redis.clients import async_client, sync_client
+from sessionsvc._redis.clients import AsyncClient, SyncClient, async_client, sync_client
 from sessionsvc._redis.run import Command, Op
 from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import EVENT_TYPES, Settings, check_publisher_names, load_settings
@@ -29,7 +26,7 @@ from sessionsvc.revocation.log import format_number
 
 __all__ = ["AsyncPublisher", "Publisher", "PublisherCore", "event_fields"]
 
-Client = TypeVar("Client", redis.Redis, redis.asyncio.Redis)
+Client = TypeVar("Client", SyncClient, AsyncClient)
 
 
 def event_fields(type_: str, **members: object) -> dict[str, str]:
@@ -127,10 +124,10 @@ class _Publisher(Generic[Client]):
     revoke_key = operation(PublisherCore.revoke_key)
 
 
-class Publisher(_Publisher[redis.Redis], Blocking):
+class Publisher(_Publisher[SyncClient], Blocking):
     """Publishes revoke events to an intake stream with a redis-py client."""
 
-    def _connect(self, settings: Settings) -> redis.Redis:
+    def _connect(self, settings: Settings) -> SyncClient:
         return sync_client(settings)
 
     def close(self) -> None:
@@ -138,10 +135,10 @@ class Publisher(_Publisher[redis.Redis], Blocking):
         self._client.close()
 
 
-class AsyncPublisher(_Publisher[redis.asyncio.Redis], Awaiting):
+class AsyncPublisher(_Publisher[AsyncClient], Awaiting):
     """``Publisher`` for asyncio applications (``redis.asyncio``)."""
 
-    def _connect(self, settings: Settings) -> redis.asyncio.Redis:
+    def _connect(self, settings: Settings) -> AsyncClient:
         return async_client(settings)
 
     async def aclose(self) -> None:
