@@ -18,7 +18,8 @@ Invariants:
   re-delivery to another worker, changes nothing a second time.
 - ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
   logout scripts (the session hashes go too); every other revocation runs the registry's
-  ``apply`` (``APPLY_REVOCATION``).
+  ``apply`` (``APPLY_REVOCATION``). On Redis Cluster (``redis_cluster``) every revocation runs
+  ``apply``: the logout scripts touch two slots (and session operations are refused there).
 - What a publisher's events plant is capped per publisher: every revocation they add or extend
   is charged to the publisher's budget until it expires, and one the script refuses because
   the budget holds ``max_revocations`` live charges (``over_capacity``) is dead-lettered with
@@ -194,13 +195,14 @@ class WorkerCore:
         budget = self.rev_keys.budget(owner) if owner else None
         cap = self.settings.max_revocations if owner else 0
         origin = Origin(event.source or "", event.id or "", budget, cap)
-        if isinstance(event, UserRevoke) and event.before is None:
+        sessions = not self.settings.redis_cluster  # (cross-slot scripts: not on a cluster yet)
+        if sessions and isinstance(event, UserRevoke) and event.before is None:
             try:
                 op = self.sessions.logout_all(event.sub, reason=reason, origin=origin, clamp=True)
                 return _first_call(op)
             except ValueError:
                 pass  # a sub too long to have sessions (over 128 bytes): revoke it by value alone
-        if isinstance(event, SessionRevoke):
+        if sessions and isinstance(event, SessionRevoke):
             try:
                 return _first_call(self.sessions.logout(event.sid, reason=reason, origin=origin))
             except SessionNotFound:

@@ -146,7 +146,7 @@ class PubSubForwarder:
     def _run(self, channel: str) -> None:
         backoff = 0.05
         while not self._stop.is_set():
-            conn = BoundedConnection(self.client)  # a 50 MB message costs its first 4 KiB
+            conn = BoundedConnection(self.client, key=channel)  # 50 MB cost its first 4 KiB
             try:
                 conn.send("SUBSCRIBE", channel)
                 self._listen(conn, channel)
@@ -183,7 +183,7 @@ class PubSubForwarder:
                 self.handle(message[1], message[2])
             elif kind == "subscribe":
                 subscribed = True
-            elif kind == "pong":
+            elif kind == "pong" or message == b"PONG":  # (RESP3: a plain reply, as on a cluster)
                 pinged = False
             elif isinstance(message, Exception):  # e.g. NOPERM for the channel
                 raise message

@@ -22,6 +22,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc._redis.clients import SyncClient
 from sessionsvc.encoding import as_text
 from sessionsvc.revocation.intakes import Intakes
 
@@ -34,7 +35,7 @@ __all__ = ["IntakeReader", "entries_of", "unreachable"]
 log = structlog.get_logger("workers.reader")
 
 
-def unreachable(client: redis.Redis, exc: BaseException) -> bool:
+def unreachable(client: SyncClient, exc: BaseException) -> bool:
     """Did ``exc`` happen because Redis does not answer at all (a fresh ``PING`` fails too)?
     A timeout or a reset on a reply Redis did send (e.g. one too large to read in time) is not
     that: it is this worker's failure, and it counts against liveness."""
@@ -56,9 +57,9 @@ def entries_of(stream: str, entries: Any) -> list[Entry]:
 class IntakeReader:
     """Reads every intake of ``intakes`` as consumer ``options.consumer`` of ``options.group``."""
 
-    def __init__(self, client: redis.Redis, intakes: Intakes, options: WorkerOptions) -> None:
+    def __init__(self, client: SyncClient, intakes: Intakes, options: WorkerOptions) -> None:
         self.client = client
-        self.conn = BoundedConnection(client)
+        self.conn = BoundedConnection(client, key=intakes.trusted.stream)  # (their one slot)
         self.streams = intakes.streams
         self.options = options
         self.acks: dict[str, list[str]] = {}

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 import redis
 import structlog
 
-from sessionsvc._redis.clients import blocking_client
+from sessionsvc._redis.bounded import BoundedConnection
+from sessionsvc._redis.clients import blocking_client, is_cluster
 from sessionsvc.config import Settings
 from sessionsvc.revocation.log import OVER_CAPACITY
 
@@ -66,7 +67,13 @@ class Worker:
         self.client = blocking_client(settings, block, f"sessionsvc-worker:{opts.consumer}")
         self.scripts = ScriptRunner(self.client)  # thread-safe (pooled): applier, chores
         self.reader = IntakeReader(self.client, self.intakes, opts)
-        self._inline = ScriptRunner(self.client, self.reader.conn)  # the reader thread's own
+        # the reader thread's own connection for applies: on a cluster one to the {rev} slot
+        self._apply_conn = (
+            BoundedConnection(self.client, key=self.core.rev_keys.log)
+            if is_cluster(self.client)
+            else self.reader.conn
+        )
+        self._inline = ScriptRunner(self.client, self._apply_conn)
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self.health.busy = lambda: self._batches.unfinished_tasks > 0
@@ -104,6 +111,7 @@ class Worker:
             beater.join()
             self.reader.flush_acks()
             self.reader.close()
+            self._apply_conn.close()
             self.client.close()
         log.info("worker_stopped", consumer=self.options.consumer)
         return 0
@@ -295,7 +303,7 @@ class Worker:
             fields = WorkerCore.dead_fields(
                 letter, deliveries.get(letter.entry.id, 1), self.options.consumer, now
             )
-            pipe.execute_command(  # type: ignore[no-untyped-call]
+            pipe.execute_command(  # type: ignore[no-untyped-call, unused-ignore]
                 "XADD", self.intakes.dlq, "MAXLEN", "~", self.options.dlq_max_len, "*", *fields
             )
         for stream, ids in by_stream.items():

@@ -31,6 +31,8 @@ Invariants (those of ``HotConnection``):
   read in full and leaves the connection usable; one that redis-py treats as a connection error
   (``AuthenticationError``…) disconnects, as in redis-py.
 - Replies are bytes, never decoded, whatever the client's ``decode_responses``.
+- On Redis Cluster the connection serves ``key``'s slot and is given back after a failure that
+  may mean the slot moved (``HotConnection``'s rule: ``sessionsvc._redis.slotpool``).
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
-import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from sessionsvc._redis.clients import SyncClient
 from sessionsvc._redis.resp import NEED_DATA, Oversized, ReplyParser, Truncated, resp_digest
+from sessionsvc._redis.slotpool import SlotPool
 
 __all__ = ["BoundedConnection", "Oversized", "Truncated", "resp_digest"]
 
@@ -74,8 +77,9 @@ class BoundedConnection:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         *,
+        key: str | None = None,
         max_bulk: int = 4096,
         max_array_bytes: int = 8192,
         max_array_items: int = 64,
@@ -83,7 +87,7 @@ class BoundedConnection:
     ) -> None:
         """Bounds as in ``sessionsvc._redis.resp``; ``fast_limit``: received bytes of one reply
         up to which hiredis parses it whole."""
-        self._pool = client.connection_pool
+        self._pool = SlotPool(client, key)  # on a cluster: the node serving key's slot
         self._conn: Any = None
         self._bounds = {
             "max_bulk": max_bulk,
@@ -104,10 +108,12 @@ class BoundedConnection:
             reply = self._read_last(_socket(conn))
             if isinstance(reply, RedisConnectionError):
                 raise reply
-        except BaseException:
+        except BaseException as exc:
             self._disconnect(conn)
+            self._failed(exc)
             raise
         if isinstance(reply, ResponseError):
+            self._failed(reply)  # (a MOVED: the next command goes where the slot is)
             raise reply  # read in full: the connection is in step
         return reply
 
@@ -130,9 +136,13 @@ class BoundedConnection:
             for reply in replies:
                 if isinstance(reply, RedisConnectionError):
                     raise reply
-        except BaseException:
+        except BaseException as exc:
             self._disconnect(conn)
+            self._failed(exc)
             raise
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                self._failed(reply)
         return replies
 
     def send(self, *args: Any) -> None:
@@ -140,8 +150,9 @@ class BoundedConnection:
         conn = self._connection()
         try:
             conn.send_command(*args, check_health=False)
-        except BaseException:
+        except BaseException as exc:
             self._disconnect(conn)
+            self._failed(exc)
             raise
 
     def next_message(self, timeout: float) -> Any:
@@ -158,11 +169,13 @@ class BoundedConnection:
             self._pending = b""
             reply = self._read_exact(sock, parser)
             self._pending = parser.unconsumed()
-        except BaseException:
+        except BaseException as exc:
             self._disconnect(conn)
+            self._failed(exc)
             raise
         if isinstance(reply, RedisConnectionError):
             self._disconnect(conn)
+            self._failed(reply)
             raise reply
         return reply
 
@@ -172,12 +185,16 @@ class BoundedConnection:
         if self._conn is not None:
             if self._pending:
                 self._disconnect(self._conn)
-            self._pool.release(self._conn)
+            self._pool.put(self._conn)
             self._conn = None
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._pool.failed(exc):
+            self.close()
 
     def _connection(self) -> Any:
         if self._conn is None:
-            self._conn = self._pool.get_connection()
+            self._conn = self._pool.get()
             self._errors = _error_factory(self._conn)
             self._reader = self._hiredis()
         return self._conn

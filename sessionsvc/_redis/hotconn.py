@@ -16,6 +16,9 @@ Invariants:
   the connection disconnected, so a half-read or unread reply is never taken for the next
   command's; the next command reconnects. An error *reply* raises
   ``ResponseError`` and leaves the connection usable. Retrying is the owner's job.
+- On Redis Cluster (``key``: the connection serves that key's slot) a failure that may mean the
+  slot moved (a MOVED reply, a connection error: ``slotpool.must_resolve``) gives the
+  connection back; the next command takes one to the slot's primary in a re-read slot map.
 """
 
 from __future__ import annotations
@@ -23,19 +26,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-import redis.asyncio
 from redis.exceptions import ResponseError
+
+from sessionsvc._redis.clients import AsyncClient, SyncClient
+from sessionsvc._redis.slotpool import AsyncSlotPool, SlotPool
 
 __all__ = ["AsyncHotConnection", "HotConnection"]
 
 
 class _Hot:
-    """What both share: the pool, the one connection, the rule on failure."""
+    """What both share: the one connection, the rule on failure."""
 
-    def __init__(self, client: redis.Redis | redis.asyncio.Redis) -> None:
-        self._pool: Any = client.connection_pool
-        self._conn: Any = None
+    _conn: Any = None
 
     @staticmethod
     def _in_step(exc: BaseException) -> bool:
@@ -46,10 +48,11 @@ class _Hot:
 
 
 class HotConnection(_Hot):
-    """Commands on one connection of ``client``'s pool, raw replies, no per-call layers."""
+    """Commands on one connection of ``client``'s pool (on a cluster: of the pool of the node
+    serving ``key``'s slot), raw replies, no per-call layers."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        super().__init__(client)
+    def __init__(self, client: SyncClient, key: str | None = None) -> None:
+        self._pool = SlotPool(client, key)
 
     def __call__(self, *args: Any) -> Any:
         """Send one command, return its raw reply (``RedisError`` on failure)."""
@@ -60,6 +63,7 @@ class HotConnection(_Hot):
         except BaseException as exc:
             if not self._in_step(exc):
                 conn.disconnect()
+            self._failed(exc)
             raise
 
     def many(self, *commands: Sequence[Any]) -> list[Any]:
@@ -74,28 +78,36 @@ class HotConnection(_Hot):
                     replies.append(conn.read_response(disable_decoding=True))
                 except ResponseError as exc:
                     replies.append(exc)
-        except BaseException:
+        except BaseException as exc:
             conn.disconnect()
+            self._failed(exc)
             raise
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                self._failed(reply)  # e.g. MOVED: the next command goes where the slot is
         return replies
 
     def _connection(self) -> Any:
         if self._conn is None:
-            self._conn = self._pool.get_connection()
+            self._conn = self._pool.get()
         return self._conn
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._pool.failed(exc):
+            self.close()
 
     def close(self) -> None:
         """Return the connection to the pool (the pool's ``disconnect`` closes it)."""
         if self._conn is not None:
-            self._pool.release(self._conn)
+            self._pool.put(self._conn)
             self._conn = None
 
 
 class AsyncHotConnection(_Hot):
     """``HotConnection`` for ``redis.asyncio``."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
-        super().__init__(client)
+    def __init__(self, client: AsyncClient, key: str | None = None) -> None:
+        self._pool = AsyncSlotPool(client, key)
 
     async def __call__(self, *args: Any) -> Any:
         """Send one command, return its raw reply (``RedisError`` on failure)."""
@@ -106,6 +118,7 @@ class AsyncHotConnection(_Hot):
         except BaseException as exc:  # e.g. cancelled between send and read
             if not self._in_step(exc):
                 await conn.disconnect(nowait=True)
+            await self._failed(exc)
             raise
 
     async def many(self, *commands: Sequence[Any]) -> list[Any]:
@@ -119,18 +132,26 @@ class AsyncHotConnection(_Hot):
                     replies.append(await conn.read_response(disable_decoding=True))
                 except ResponseError as exc:
                     replies.append(exc)
-        except BaseException:
+        except BaseException as exc:
             await conn.disconnect(nowait=True)
+            await self._failed(exc)
             raise
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                await self._failed(reply)
         return replies
 
     async def _connection(self) -> Any:
         if self._conn is None:
-            self._conn = await self._pool.get_connection()
+            self._conn = await self._pool.get()
         return self._conn
+
+    async def _failed(self, exc: BaseException) -> None:
+        if self._pool.failed(exc):
+            await self.aclose()
 
     async def aclose(self) -> None:
         """Return the connection to the pool."""
         if self._conn is not None:
-            await self._pool.release(self._conn)
+            await self._pool.put(self._conn)
             self._conn = None

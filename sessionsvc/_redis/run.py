@@ -3,7 +3,8 @@
 An operation (``Op``) is a generator that yields effects and receives their replies, no I/O;
 ``run`` (redis-py) and ``arun`` (``redis.asyncio``) execute them and differ in one ``await``.
 Effects: ``Command`` (``hot``: on the owner's ``HotConnection``), ``Transaction`` (MULTI/EXEC,
-error replies in place: ``raise_on_error=False``), ``Sleep``, a script ``Call`` of the registry
+error replies in place: ``raise_on_error=False``; on Redis Cluster every command of one in one
+slot), ``Sleep``, a script ``Call`` of the registry
 (``sessionsvc._redis.scripts``: EVALSHA; on NOSCRIPT, SCRIPT LOAD and again: ``_Steps``).
 A failed effect is thrown into the op at its ``yield``: a Redis error as ``StoreUnavailable``
 (mapped by ``sessionsvc._boundary``, in ``_Steps.failed`` for both runners), anything else as
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from sessionsvc._boundary import map_exceptions
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript
@@ -93,13 +95,27 @@ def _begin(client: Any, effect: Effect, hot: Any, wait: Callable[[float], Any]) 
     if type(effect) is Command:
         return hot(*effect.args) if effect.hot else client.execute_command(*effect.args)
     if type(effect) is Transaction:
-        pipe = client.pipeline(transaction=True)
-        for args in effect.commands:
-            pipe.execute_command(*args)
-        return pipe.execute(raise_on_error=False)
+        if isinstance(client, AsyncRedisCluster):
+            return _cluster_transaction(client, effect)
+        return _transaction(client, effect)
     if type(effect) is Sleep:
         return wait(effect.seconds)
     raise TypeError(f"not an effect: {effect!r}")
+
+
+def _transaction(client: Any, effect: Transaction) -> Any:
+    pipe = client.pipeline(transaction=True)
+    for args in effect.commands:
+        pipe.execute_command(*args)
+    return pipe.execute(raise_on_error=False)
+
+
+async def _cluster_transaction(client: AsyncRedisCluster, effect: Transaction) -> Any:
+    """A transaction on a ``redis.asyncio`` cluster client, which must know its slot map first:
+    its transaction pipeline queues each command on a thread of its own (``asyncio.run``), and
+    a map first read there would leave connections on that thread's closed loop."""
+    await client.initialize()
+    return await _transaction(client, effect)
 
 
 class _Steps:

@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-import redis
-import redis.asyncio
-
-from sessionsvc._redis.clients import blocking_async_client, blocking_client
+from sessionsvc._redis.clients import (
+    AsyncClient,
+    SyncClient,
+    blocking_async_client,
+    blocking_client,
+)
 from sessionsvc._redis.hotconn import AsyncHotConnection, HotConnection
 from sessionsvc._redis.run import arun, run
 from sessionsvc.config import Settings
@@ -29,10 +31,10 @@ from sessionsvc.revocation.view import RevocationView
 
 __all__ = ["BATCH", "CHECK_EVERY", "MAX_BACKOFF", "AsyncFeed", "Feed", "feed_client"]
 
-Client = TypeVar("Client", redis.Redis, redis.asyncio.Redis)
+Client = TypeVar("Client", SyncClient, AsyncClient)
 
 
-def feed_client(settings: Settings) -> redis.Redis:
+def feed_client(settings: Settings) -> SyncClient:
     """A client whose reads may block ``feed_block`` seconds; retries are the feed's own job."""
     return blocking_client(settings, settings.feed_block, "sessionsvc-feed")
 
@@ -64,18 +66,18 @@ class _Feed(Generic[Client]):
         raise NotImplementedError
 
 
-class Feed(_Feed[redis.Redis]):
+class Feed(_Feed[SyncClient]):
     """Keeps ``view`` current from Redis in a daemon thread; ``on_fresh(stale_after)`` reports
     freshness."""
 
     _synced: threading.Event
 
-    def _connect(self, settings: Settings) -> redis.Redis:
+    def _connect(self, settings: Settings) -> SyncClient:
         return feed_client(settings)
 
     def _setup(self) -> None:
         self._synced, self._stop = threading.Event(), threading.Event()
-        self._tail = HotConnection(self._client)  # the per-revocation read: no client layers
+        self._tail = HotConnection(self._client, self.core.keys.log)  # the tail: no client layers
         self._thread: threading.Thread | None = None
 
     def start(self, wait: float = 5.0) -> bool:
@@ -99,17 +101,17 @@ class Feed(_Feed[redis.Redis]):
             self._client.close()
 
 
-class AsyncFeed(_Feed[redis.asyncio.Redis]):
+class AsyncFeed(_Feed[AsyncClient]):
     """Keeps ``view`` current from Redis in an asyncio task."""
 
     _synced: asyncio.Event
 
-    def _connect(self, settings: Settings) -> redis.asyncio.Redis:
+    def _connect(self, settings: Settings) -> AsyncClient:
         return blocking_async_client(settings, settings.feed_block, "sessionsvc-feed")
 
     def _setup(self) -> None:
         self._synced = asyncio.Event()
-        self._tail = AsyncHotConnection(self._client)  # see Feed
+        self._tail = AsyncHotConnection(self._client, self.core.keys.log)  # see Feed
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, wait: float = 5.0) -> bool:

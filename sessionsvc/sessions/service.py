@@ -6,26 +6,33 @@ every round trip in the runners of ``sessionsvc._redis.run``, where Redis errors
 ``StoreUnavailable``. The methods are declared once, on ``_Sessions``
 (``sessionsvc._redis.shells.operation``): blocking on ``SessionService``, awaited on
 ``AsyncSessionService``.
+
+On Redis Cluster both refuse to be built (``ConfigError``): login, refresh, logout and
+logout-everywhere each touch the user's slot and the ``{rev}`` slot in one script.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
-import redis
-import redis.asyncio
-
-from sessionsvc._redis.clients import async_client, sync_client
+from sessionsvc._redis.clients import (
+    AsyncClient,
+    SyncClient,
+    async_client,
+    is_cluster,
+    sync_client,
+)
 from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import Settings, load_settings
+from sessionsvc.errors import ConfigError
 from sessionsvc.sessions.core import Op, SessionCore
 from sessionsvc.tokens.issuer import TokenIssuer
 
 __all__ = ["AsyncSessionService", "SessionService"]
 
-Client = TypeVar("Client", redis.Redis, redis.asyncio.Redis)
+Client = TypeVar("Client", SyncClient, AsyncClient)
 
 
 def _logout(core: SessionCore, session_id: str, *, reason: str = "logout") -> Op[bool]:
@@ -36,6 +43,15 @@ def _logout(core: SessionCore, session_id: str, *, reason: str = "logout") -> Op
 def _logout_all(core: SessionCore, sub: str, *, reason: str = "logout_all") -> Op[int]:
     """End every session of ``sub`` and revoke its tokens; the number of sessions ended."""
     return core.logout_all(sub, reason=reason)
+
+
+CLUSTER_UNSUPPORTED: Final = (
+    "session operations on Redis Cluster are not supported yet: login, refresh and logout "
+    "touch the user's slot and the {rev} slot in one script (CROSSSLOT). Run the session "
+    "service against one Redis (or Sentinel); validators, publishers and workers do work with "
+    "SESSIONSVC_REDIS_CLUSTER=true"
+)
+"""Why ``SessionService`` refuses a cluster (``ConfigError``, at construction)."""
 
 
 class _Sessions(Generic[Client]):
@@ -50,6 +66,8 @@ class _Sessions(Generic[Client]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings = settings or load_settings()
+        if settings.redis_cluster or (redis is not None and is_cluster(redis)):
+            raise ConfigError(CLUSTER_UNSUPPORTED)
         self.core = SessionCore(settings, issuer=issuer, clock=clock)
         self._owns_client = redis is None
         self.redis: Client = redis if redis is not None else self._connect(settings)
@@ -77,10 +95,10 @@ class _Sessions(Generic[Client]):
     )
 
 
-class SessionService(_Sessions[redis.Redis], Blocking):
+class SessionService(_Sessions[SyncClient], Blocking):
     """Login, refresh with rotation, logout one or all, list sessions — one round trip each."""
 
-    def _connect(self, settings: Settings) -> redis.Redis:
+    def _connect(self, settings: Settings) -> SyncClient:
         return sync_client(settings)
 
     def close(self) -> None:
@@ -95,10 +113,10 @@ class SessionService(_Sessions[redis.Redis], Blocking):
         self.close()
 
 
-class AsyncSessionService(_Sessions[redis.asyncio.Redis], Awaiting):
+class AsyncSessionService(_Sessions[AsyncClient], Awaiting):
     """The asyncio twin of ``SessionService`` (one awaited round trip per operation)."""
 
-    def _connect(self, settings: Settings) -> redis.asyncio.Redis:
+    def _connect(self, settings: Settings) -> AsyncClient:
         return async_client(settings)
 
     async def aclose(self) -> None:
