@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -112,6 +113,31 @@ class ClusterProcess:
         known = f"cluster_known_nodes:{len(self.nodes)}"
         return "cluster_state:ok" in text and known in text
 
+    def wait_replicas_synced(self, timeout: float = 30.0) -> None:
+        """Wait until every primary has a replica whose link is up."""
+        deadline = time.monotonic() + timeout
+        while not all(self._replicated(node) for node in self.primaries()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the replicas did not sync")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _replicated(node: RedisProcess) -> bool:
+        with _client(node) as client:
+            info = client.info("replication")
+        replica = info.get("slave0")
+        return isinstance(replica, dict) and replica.get("state") == "online"
+
+    def node_serving(self, key: str) -> RedisProcess:
+        """The primary that serves ``key``'s slot (as a running node sees the map)."""
+        with _client(next(n for n in self.nodes if n.running)) as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+            slots: Any = client.execute_command("CLUSTER", "SLOTS")
+        for start, end, primary, *_ in slots:
+            if start <= slot <= end:
+                return next(n for n in self.nodes if n.port == int(primary[1]))
+        raise RuntimeError(f"no primary serves slot {slot}")
+
     def primaries(self) -> list[RedisProcess]:
         """The running nodes that are primaries now."""
         out = []
@@ -158,6 +184,18 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterP
     cluster = ClusterProcess(tmp_path_factory.mktemp("cluster"))
     try:
         cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_with_replicas(tmp_path: Path) -> Iterator[ClusterProcess]:
+    """3 primaries with a replica each, for one test (a failover test may kill a primary)."""
+    cluster = ClusterProcess(tmp_path / "cluster", replicas=1)
+    try:
+        cluster.start()
+        cluster.wait_replicas_synced()
         yield cluster
     finally:
         cluster.stop()

@@ -14,6 +14,7 @@ itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ import redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from sessionsvc._boundary import map_exceptions
+from sessionsvc._redis.clients import is_cluster
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript
+from sessionsvc._redis.slotpool import must_resolve
 
 __all__ = ["Call", "Command", "Effect", "Op", "Sleep", "Transaction", "arun", "run"]
 
@@ -65,6 +68,8 @@ def run(client: Any, op: Op[T], *, hot: Any = None, wait: Callable[[float], Any]
         try:
             reply = _begin(client, effect, hot, wait)
         except Exception as exc:  # (a cancellation or an interrupt is not the op's)
+            with contextlib.suppress(redis.RedisError):
+                _resolve(client, exc)
             effect = steps.failed(exc)
         else:
             effect, reply = steps.send(reply), None  # held by no one while the next one waits
@@ -79,6 +84,9 @@ async def arun(client: Any, op: Op[T], *, hot: Any = None) -> T:
         try:
             reply = await _begin(client, effect, hot, asyncio.sleep)
         except Exception as exc:
+            with contextlib.suppress(redis.RedisError):
+                if (resolving := _resolve(client, exc)) is not None:
+                    await resolving
             effect = steps.failed(exc)
         else:
             effect, reply = steps.send(reply), None  # held by no one while the next one waits
@@ -101,6 +109,15 @@ def _begin(client: Any, effect: Effect, hot: Any, wait: Callable[[float], Any]) 
     if type(effect) is Sleep:
         return wait(effect.seconds)
     raise TypeError(f"not an effect: {effect!r}")
+
+
+def _resolve(client: Any, exc: Exception) -> Any:
+    """After a failure that may mean a slot moved (``slotpool.must_resolve``), a cluster client
+    re-reads its slot map (an awaitable for an asyncio one). Its transaction pipelines would
+    only every ``reinitialize_steps``-th failure of one pipeline: never, for ours, one each."""
+    if is_cluster(client) and must_resolve(exc):
+        return client.nodes_manager.initialize()
+    return None
 
 
 def _transaction(client: Any, effect: Transaction) -> Any:

@@ -1,0 +1,48 @@
+"""A failover of the primary serving ``{rev}``: the validator feed finds the promoted replica
+(its hot connection re-resolves the slot) and keeps applying revocations."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis.cluster
+from redis_cluster import ClusterProcess
+from revocation_harness import REV, Applier, Tokens, feed_settings, following, outcome, wait_for
+
+from sessionsvc import Revocation
+
+pytestmark = [pytest.mark.redis, pytest.mark.cluster]
+
+
+def applied(url: str, rev: Revocation) -> bool:
+    """Apply ``rev`` with a fresh cluster client; False while the cluster fails over."""
+    try:
+        client = redis.cluster.RedisCluster.from_url(url)
+        try:
+            Applier(client)(rev)
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+    return True
+
+
+def test_the_feed_follows_the_log_across_a_failover(
+    redis_cluster_with_replicas: ClusterProcess,
+) -> None:
+    cluster = redis_cluster_with_replicas
+    settings = feed_settings(cluster.url, redis_cluster=True)
+    tokens, now = Tokens(settings), time.time()
+    before, after = tokens.access("alice", "S-before"), tokens.access("alice", "S-after")
+    with following(settings) as v:
+        assert applied(cluster.url, Revocation("session", "S-before", until=now + 3600))
+        wait_for(lambda: outcome(v, before) == "revoked", "the revocation before the failover")
+        old = cluster.node_serving(REV.log)
+        old.kill()
+        url = next(f"redis://127.0.0.1:{n.port}/0" for n in cluster.nodes if n.running)
+        wait_for(lambda: cluster.node_serving(REV.log) is not old, "a replica promoted")
+        rev = Revocation("session", "S-after", until=now + 3600)
+        wait_for(lambda: applied(url, rev), "an apply on the new primary")
+        wait_for(lambda: outcome(v, after) == "revoked", "the revocation after the failover")
+        assert outcome(v, before) == "revoked"  # never forgotten
