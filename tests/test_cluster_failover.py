@@ -8,7 +8,16 @@ import time
 import pytest
 import redis.cluster
 from redis_cluster import ClusterProcess
-from revocation_harness import REV, Applier, Tokens, feed_settings, following, outcome, wait_for
+from revocation_harness import (
+    REV,
+    Applier,
+    Tokens,
+    feed_settings,
+    following,
+    outcome,
+    running_worker,
+    wait_for,
+)
 
 from sessionsvc import Revocation
 
@@ -46,3 +55,37 @@ def test_the_feed_follows_the_log_across_a_failover(
         wait_for(lambda: applied(url, rev), "an apply on the new primary")
         wait_for(lambda: outcome(v, after) == "revoked", "the revocation after the failover")
         assert outcome(v, before) == "revoked"  # never forgotten
+
+
+def test_the_worker_consumes_and_applies_across_failovers(
+    redis_cluster_with_replicas: ClusterProcess,
+) -> None:
+    """The primaries of the intakes' slot, then of ``{rev}``, fail over in turn: an event
+    published after each still reaches the validator."""
+    cluster = redis_cluster_with_replicas
+    settings = feed_settings(cluster.url, redis_cluster=True)
+    tokens = Tokens(settings)
+    with following(settings) as v, running_worker(settings) as rw:
+        for n, key in enumerate(["ss:events", REV.log]):
+            old = cluster.node_serving(key)
+            old.kill()
+            wait_for(lambda k=key, o=old: cluster.node_serving(k) is not o, f"{key} failed over")
+            url = next(f"redis://127.0.0.1:{node.port}/0" for node in cluster.nodes if node.running)
+            sid = f"S-{n}"
+            wait_for(lambda s=sid, u=url: published(u, s), "a publish after the failover")
+            victim = tokens.access("alice", sid)
+            wait_for(lambda t=victim: outcome(v, t) == "revoked", f"{sid} applied")
+        assert rw.alive
+
+
+def published(url: str, sid: str) -> bool:
+    """XADD a session revocation with a fresh cluster client; False while failing over."""
+    try:
+        client = redis.cluster.RedisCluster.from_url(url)
+        try:
+            client.xadd("ss:events", {"type": "session.revoke", "sid": sid})
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+    return True

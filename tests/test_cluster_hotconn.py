@@ -88,3 +88,21 @@ def test_the_session_service_refuses_a_cluster_client(redis_cluster_url: str) ->
             SessionService(make_settings(), redis=client)
     finally:
         client.close()
+
+
+def test_a_blocking_read_outlasts_its_block_on_every_node(redis_cluster_url: str) -> None:
+    """redis/redis-py#2807, #3138: the block plus the socket timeout, on each node's pool."""
+    settings = make_settings(redis_url=redis_cluster_url, redis_cluster=True)
+    client = blocking_client(settings, 1.5)
+    try:
+        assert isinstance(client, redis.cluster.RedisCluster)
+        conn = HotConnection(client, REV.log)
+        try:
+            assert conn("XREAD", "BLOCK", 1500, "STREAMS", REV.log, "$") is None  # no timeout
+        finally:
+            conn.close()
+        for node in client.get_primaries():
+            kwargs = node.redis_connection.connection_pool.connection_kwargs
+            assert kwargs["socket_timeout"] == 1.5 + settings.redis_socket_timeout
+    finally:
+        client.close()
