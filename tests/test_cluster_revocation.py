@@ -25,7 +25,7 @@ from revocation_harness import (
     wait_for,
 )
 
-from sessionsvc import AsyncPublisher, Publisher, Revocation, Settings
+from sessionsvc import AsyncPublisher, Publisher, Revocation, Settings, TokenRejected, Validator
 from workers.worker import Worker, WorkerOptions
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
@@ -179,3 +179,47 @@ def test_housekeeping_prunes_beats_and_trims(redis_cluster_url: str) -> None:
         assert client.zrange(REV.key("sid"), 0, -1) == [b"S-live"]
         assert client.exists(REV.key("worker:hk"))
         assert client.get(REV.key("inbound")) is not None  # the inbound lag (oldest.lua)
+
+
+def test_the_direct_policy_asks_the_cluster_while_stale(redis_cluster_url: str) -> None:
+    settings = cluster_settings(redis_cluster_url, max_staleness=1, staleness_policy="direct")
+    tokens = Tokens(settings)
+    victim, bystander = tokens.access("alice", "S-victim"), tokens.access("bob", "S-other")
+    with following(settings) as v:
+        assert outcome(v, victim) == "ok"
+    try:  # the feed has stopped: what follows never reaches the view
+        with cluster_client(redis_cluster_url) as client:
+            Applier(client)(Revocation("session", "S-victim", until=time.time() + 600))
+        wait_for(lambda: v.health()["stale"], "the view to go stale")
+        assert [outcome(v, victim), outcome(v, bystander)] == ["revoked", "ok"]
+    finally:
+        v.close()
+
+
+def test_avalidate_asks_the_cluster_while_stale(redis_cluster_url: str) -> None:
+    settings = cluster_settings(redis_cluster_url, max_staleness=1, staleness_policy="direct")
+    tokens = Tokens(settings)
+    victim, bystander = tokens.access("alice", "S-victim"), tokens.access("bob", "S-other")
+
+    async def checked(v: Validator, token: str) -> str:
+        try:
+            await v.avalidate(token)
+        except TokenRejected as exc:
+            return exc.reason
+        return "ok"
+
+    async def scenario() -> list[str]:
+        v = Validator(settings)
+        await v.astart()
+        try:
+            assert v._feed is not None
+            await v._feed.close()  # the view ages from here
+            with cluster_client(redis_cluster_url) as client:
+                Applier(client)(Revocation("session", "S-victim", until=time.time() + 600))
+            while not v.health()["stale"]:
+                await asyncio.sleep(0.01)
+            return [await checked(v, victim), await checked(v, bystander)]
+        finally:
+            await v.aclose()
+
+    assert asyncio.run(scenario()) == ["revoked", "ok"]
