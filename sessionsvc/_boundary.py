@@ -10,6 +10,9 @@ plain, cheap context manager around the call, never around an ``await`` it must 
     pydantic.ValidationError          ConfigError       no  (its text holds the input)
     jwt.exceptions.PyJWKError         ConfigError       no  (raised over key material)
     jwt.PyJWTError                    ConfigError       no
+    RedisClusterException             StoreUnavailable  no  (a cluster client's own: no node
+                                                            answered, no slot map; not a
+                                                            RedisError)
     redis.RedisError                  StoreUnavailable  no  (as ``.redis_error``: echoed args)
 
 sessionsvc calls PyJWT only on key material (loading, signing; tokens are verified by its own
@@ -101,6 +104,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(pydantic.ValidationError, ConfigError, _config_validation, chain=False),
     Rule(jwt.exceptions.PyJWKError, ConfigError, _config_named, chain=False),
     Rule(jwt.PyJWTError, ConfigError, _config_named, chain=False),
+    Rule(redis.exceptions.RedisClusterException, StoreUnavailable, _store, chain=False),
     Rule(redis.RedisError, StoreUnavailable, _store, chain=False),
 )
 

@@ -78,6 +78,7 @@ def test_the_default_targets() -> None:
         pydantic.ValidationError: ConfigError,
         jwt.exceptions.PyJWKError: ConfigError,
         jwt.PyJWTError: ConfigError,
+        redis.exceptions.RedisClusterException: StoreUnavailable,
         redis.RedisError: StoreUnavailable,
     }
 

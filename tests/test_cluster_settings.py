@@ -6,11 +6,19 @@ import asyncio
 
 import pytest
 import redis.asyncio.cluster
-from conftest import make_settings
+from conftest import AUDIENCE, ISSUER, make_settings
 from pydantic import ValidationError
 
-from sessionsvc import AsyncSessionService, ConfigError, SessionService
+from sessionsvc import (
+    AsyncSessionService,
+    ConfigError,
+    Publisher,
+    SessionService,
+    StoreUnavailable,
+)
 from sessionsvc._redis.clients import async_client, is_cluster
+from sessionsvc.embedded import free_port
+from workers.app import main as worker_main
 
 
 def test_off_by_default() -> None:
@@ -39,3 +47,34 @@ def test_session_operations_refuse_a_cluster(service: type[SessionService]) -> N
     settings = make_settings(redis_url="redis://127.0.0.1:7000/0", redis_cluster=True)
     with pytest.raises(ConfigError, match="not supported yet"):
         service(settings)
+
+
+def unreachable_cluster() -> str:
+    """A cluster URL where nothing listens."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def test_a_cluster_client_that_reaches_no_node_is_store_unavailable() -> None:
+    settings = make_settings(
+        redis_url=unreachable_cluster(), redis_cluster=True, redis_connect_timeout=0.2
+    )
+    with pytest.raises(StoreUnavailable, match="Redis Cluster"):
+        Publisher(settings)
+
+
+def test_the_worker_exits_2_with_the_reason_when_no_node_answers(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings()
+    assert settings.access_jwks is not None
+    for name, value in {
+        "REDIS_URL": unreachable_cluster(),
+        "REDIS_CLUSTER": "true",
+        "REDIS_CONNECT_TIMEOUT": "0.2",
+        "ISSUER": ISSUER,
+        "AUDIENCE": AUDIENCE,
+        "ACCESS_JWKS": settings.access_jwks.get_secret_value(),
+    }.items():
+        monkeypatch.setenv(f"SESSIONSVC_{name}", value)
+    assert worker_main(["--no-pubsub"]) == 2
+    assert "cannot reach the Redis Cluster" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sessionsvc.config import load_settings
-from sessionsvc.errors import ConfigError
+from sessionsvc.errors import ConfigError, StoreUnavailable
 from sessionsvc.logs import configure_logging
 
 from .health import HealthServer
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = WorkerMetrics()
     try:
         worker = Worker(settings, options, metrics=metrics)
-    except ConfigError as exc:
+    except (ConfigError, StoreUnavailable) as exc:  # (a cluster's client connects when built)
         print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
         return 2
     health = None

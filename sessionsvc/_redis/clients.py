@@ -18,7 +18,7 @@ revocation. ``SyncClient``/``AsyncClient`` are the honest return types.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import redis
 import redis.asyncio
@@ -27,6 +27,7 @@ import redis.asyncio.retry
 import redis.cluster
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
+from sessionsvc._boundary import map_exceptions
 from sessionsvc.config import Settings
 
 __all__ = [
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 RETRIES = 2
+REDIS_ERRORS: Final = (redis.RedisError, redis.exceptions.RedisClusterException)
+"""What redis-py raises when Redis fails: a cluster client's own errors (no node answered, no
+slot map) are no ``RedisError``."""
+_CONNECT = map_exceptions("cannot reach the Redis Cluster")  # (a sync one connects when built)
 SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 """What the sync factories return: a client of one Redis, or of a Redis Cluster."""
 AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
@@ -68,14 +73,16 @@ def _backoff() -> ExponentialWithJitterBackoff:
 
 
 def sync_client(settings: Settings) -> SyncClient:
-    """A redis-py client for ``settings.redis_url`` (bytes replies)."""
-    return _classes(settings)[0].from_url(
-        settings.redis_url.get_secret_value(),
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        retry=redis.retry.Retry(_backoff(), RETRIES),
-        driver_info=None,
-    )
+    """A redis-py client for ``settings.redis_url`` (bytes replies). A sync cluster client
+    reads the slot map when built: ``StoreUnavailable`` when no node answers."""
+    with _CONNECT:
+        return _classes(settings)[0].from_url(
+            settings.redis_url.get_secret_value(),
+            socket_timeout=settings.redis_socket_timeout,
+            socket_connect_timeout=settings.redis_connect_timeout,
+            retry=redis.retry.Retry(_backoff(), RETRIES),
+            driver_info=None,
+        )
 
 
 def async_client(settings: Settings) -> AsyncClient:
@@ -101,11 +108,12 @@ def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, o
 def blocking_client(settings: Settings, block: float, name: str | None = None) -> SyncClient:
     """A client whose commands may block ``block`` seconds (XREAD/XREADGROUP BLOCK) without
     tripping the socket timeout, and without redis-py retries: its owner's loop retries."""
-    return _classes(settings)[0].from_url(
-        settings.redis_url.get_secret_value(),
-        retry=redis.retry.Retry(NoBackoff(), 0),
-        **_blocking(settings, block, name),
-    )
+    with _CONNECT:
+        return _classes(settings)[0].from_url(
+            settings.redis_url.get_secret_value(),
+            retry=redis.retry.Retry(NoBackoff(), 0),
+            **_blocking(settings, block, name),
+        )
 
 
 def blocking_async_client(settings: Settings, block: float, name: str | None = None) -> AsyncClient:

@@ -20,11 +20,10 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from sessionsvc._boundary import map_exceptions
-from sessionsvc._redis.clients import is_cluster
+from sessionsvc._redis.clients import REDIS_ERRORS, is_cluster
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript
 from sessionsvc._redis.slotpool import must_resolve
 
@@ -68,7 +67,7 @@ def run(client: Any, op: Op[T], *, hot: Any = None, wait: Callable[[float], Any]
         try:
             reply = _begin(client, effect, hot, wait)
         except Exception as exc:  # (a cancellation or an interrupt is not the op's)
-            with contextlib.suppress(redis.RedisError):
+            with contextlib.suppress(*REDIS_ERRORS):
                 _resolve(client, exc)
             effect = steps.failed(exc)
         else:
@@ -84,7 +83,7 @@ async def arun(client: Any, op: Op[T], *, hot: Any = None) -> T:
         try:
             reply = await _begin(client, effect, hot, asyncio.sleep)
         except Exception as exc:
-            with contextlib.suppress(redis.RedisError):
+            with contextlib.suppress(*REDIS_ERRORS):
                 if (resolving := _resolve(client, exc)) is not None:
                     await resolving
             effect = steps.failed(exc)
@@ -162,7 +161,7 @@ class _Steps:
         """The op's next effect after its last one failed with ``exc``."""
         last = self._last
         error: BaseException = exc
-        if isinstance(exc, redis.RedisError):
+        if isinstance(exc, REDIS_ERRORS):
             if self._pending is None and type(last) is Call and is_noscript(exc):
                 self._pending = [last]
                 return Command(SCRIPTS[last.script].load_args())
