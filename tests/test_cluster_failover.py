@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import redis.cluster
@@ -89,3 +90,28 @@ def published(url: str, sid: str) -> bool:
     except redis.RedisError:
         return False
     return True
+
+
+def test_validator_and_worker_outlive_a_whole_cluster_outage(tmp_path: Path) -> None:
+    """Every node down (no node answers: the cluster client's own error), then back, empty:
+    the feed re-bootstraps, the worker recreates its groups, and a new event gets through."""
+    cluster = ClusterProcess(tmp_path / "cluster").start()
+    try:
+        settings = feed_settings(cluster.url, redis_cluster=True, redis_connect_timeout=0.2)
+        victim = Tokens(settings).access("alice", "S-later")
+        with following(settings) as v, running_worker(settings) as rw:
+            value = rw.worker.metrics.registry.get_sample_value
+            for node in cluster.nodes:
+                node.kill()
+            wait_for(
+                lambda: (value("sessionsvc_worker_redis_errors_total") or 0) >= 2,
+                "the worker to meet the outage",
+            )
+            for node in cluster.nodes:
+                node.start()
+            cluster.wait_ok()
+            wait_for(lambda: published(cluster.url, "S-later"), "a publish after the outage")
+            wait_for(lambda: outcome(v, victim) == "revoked", "the event after the outage")
+            assert rw.alive
+    finally:
+        cluster.stop()

@@ -31,7 +31,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection, Oversized
-from sessionsvc._redis.clients import blocking_client
+from sessionsvc._redis.clients import REDIS_ERRORS, blocking_client
 from sessionsvc._redis.scripts import SCRIPTS, run
 from sessionsvc.config import Settings
 from sessionsvc.encoding import as_text
@@ -160,7 +160,7 @@ class PubSubForwarder:
                     channel=channel,
                     error=type(exc).__name__,
                     retry_in=backoff,
-                    exc_info=not isinstance(exc, redis.RedisError),
+                    exc_info=not isinstance(exc, REDIS_ERRORS),
                 )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)

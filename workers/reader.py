@@ -19,10 +19,10 @@ from typing import Any
 
 import redis
 import structlog
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
-from sessionsvc._redis.clients import SyncClient
+from sessionsvc._redis.clients import REDIS_ERRORS, SyncClient
 from sessionsvc.encoding import as_text
 from sessionsvc.revocation.intakes import Intakes
 
@@ -39,11 +39,13 @@ def unreachable(client: SyncClient, exc: BaseException) -> bool:
     """Did ``exc`` happen because Redis does not answer at all (a fresh ``PING`` fails too)?
     A timeout or a reset on a reply Redis did send (e.g. one too large to read in time) is not
     that: it is this worker's failure, and it counts against liveness."""
+    if isinstance(exc, RedisClusterException):  # no node of the cluster answered
+        return True
     if not isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return False
     try:
         client.ping()
-    except redis.RedisError:
+    except REDIS_ERRORS:
         return True
     return False
 
@@ -102,7 +104,7 @@ class IntakeReader:
         if acks:
             try:
                 self.conn.many(*acks)
-            except redis.RedisError as exc:  # Redis away: the entries stay pending (applied)
+            except REDIS_ERRORS as exc:  # Redis away: the entries stay pending (applied)
                 log.warning("worker_ack_failed", error=type(exc).__name__)
 
     def claim(self, stream: str, ids: Sequence[str], min_idle_ms: int = 0) -> list[Entry]:

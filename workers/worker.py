@@ -17,11 +17,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
-import redis
 import structlog
 
 from sessionsvc._redis.bounded import BoundedConnection
-from sessionsvc._redis.clients import blocking_client, is_cluster
+from sessionsvc._redis.clients import REDIS_ERRORS, blocking_client, is_cluster
 from sessionsvc.config import Settings
 from sessionsvc.revocation.log import OVER_CAPACITY
 
@@ -131,7 +130,7 @@ class Worker:
             except Exception as exc:  # the worker must outlive any one failure
                 down = unreachable(self.client, exc)
                 self.health.failed("consume", type(exc).__name__, redis_down=down)
-                self.health.started = self.health.started and not isinstance(exc, redis.RedisError)
+                self.health.started = self.health.started and not isinstance(exc, REDIS_ERRORS)
                 self.metrics.errors.inc()
                 log.warning(
                     "worker_error", error=type(exc).__name__, retry_in=backoff, exc_info=not down
@@ -151,7 +150,7 @@ class Worker:
                 continue  # the loop is stuck: let the others take its entries
             try:
                 self.chores.heartbeat()
-            except redis.RedisError as exc:  # the loop's own errors tell the rest
+            except REDIS_ERRORS as exc:  # the loop's own errors tell the rest
                 log.debug("worker_heartbeat_failed", error=type(exc).__name__)
 
     def _start(self) -> None:
@@ -171,7 +170,7 @@ class Worker:
             try:
                 self._apply(planned, dead, {}, inline=True)
                 return
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("worker_apply_retry", error=type(exc).__name__, entries=len(entries))
         self._batches.put((planned, dead, {}))
 
@@ -191,7 +190,7 @@ class Worker:
             try:
                 self._apply(*batch)
                 return
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 error = exc
             except Exception as exc:  # a bug: the batch stays pending, reclaimed later
                 error = exc
