@@ -7,6 +7,11 @@ connection is retried twice after 10–100 ms. Every session script is safe to r
 repeated refresh gets the overlap answer, logout and logout-everywhere are idempotent; a repeated
 login leaves one unused session that times out). No ``CLIENT SETINFO`` on connect: two round
 trips per connection, and a command every ACL user would then need (``sessionsvc redis acl``).
+
+A ``rediss://`` URL gets the TLS options of ``tls_options`` on every client, so every connection
+of every pool (a ``HotConnection``'s or ``BoundedConnection``'s too: they are pooled connections)
+verifies the server's certificate and host name, and presents the client certificate if one is
+set. Nothing here turns verification off (``config.redis_tls`` has the invariants).
 """
 
 from __future__ import annotations
@@ -18,13 +23,34 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from sessionsvc.config import Settings
 
-__all__ = ["async_client", "blocking_async_client", "blocking_client", "sync_client"]
+__all__ = ["async_client", "blocking_async_client", "blocking_client", "sync_client", "tls_options"]
 
 RETRIES = 2
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=0.01, cap=0.1)
+
+
+def tls_options(settings: Settings) -> dict[str, object]:
+    """The redis-py TLS keywords for ``settings``: none for ``redis://`` and ``unix://`` (the
+    settings refuse TLS files with them); for ``rediss://`` certificate and host name checks
+    on, the CA file (unset: the system trust store) and the client certificate and key."""
+    if not settings.redis_url.get_secret_value().startswith("rediss://"):
+        return {}
+    files = (
+        settings.redis_ca_file,
+        settings.redis_client_cert_file,
+        settings.redis_client_key_file,
+    )
+    ca, cert, key = (None if path is None else str(path) for path in files)
+    return {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": ca,
+        "ssl_certfile": cert,
+        "ssl_keyfile": key,
+    }
 
 
 def sync_client(settings: Settings) -> redis.Redis:
@@ -35,6 +61,7 @@ def sync_client(settings: Settings) -> redis.Redis:
         socket_connect_timeout=settings.redis_connect_timeout,
         retry=redis.retry.Retry(_backoff(), RETRIES),
         driver_info=None,
+        **tls_options(settings),
     )
 
 
@@ -46,6 +73,7 @@ def async_client(settings: Settings) -> redis.asyncio.Redis:
         socket_connect_timeout=settings.redis_connect_timeout,
         retry=redis.asyncio.retry.Retry(_backoff(), RETRIES),
         driver_info=None,
+        **tls_options(settings),  # type: ignore[arg-type]
     )
 
 
@@ -55,6 +83,7 @@ def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, o
         "socket_connect_timeout": settings.redis_connect_timeout,
         "client_name": name,
         "driver_info": None,
+        **tls_options(settings),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 from pydantic import (
@@ -23,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from sessionsvc._boundary import Rule, map_exceptions
+from sessionsvc.config.redis_tls import check_redis_tls, readable_file
 from sessionsvc.config.redis_url import check_redis_url, redact_url
 from sessionsvc.errors import ConfigError, InvalidArgument
 
@@ -130,6 +132,37 @@ class Settings(BaseSettings):
     """Seconds to wait for a Redis reply before ``StoreUnavailable`` (redis-py's default is 5)."""
     redis_connect_timeout: float = Field(default=1.0, gt=0, le=60)
     """Seconds to wait for a TCP connection to Redis."""
+    # -- TLS to Redis (rediss://): sessionsvc.config.redis_tls --------------------------------
+    redis_ca_file: Path | None = None
+    """PEM CA bundle the Redis server's certificate must chain to (unset: the system store)."""
+    redis_client_cert_file: Path | None = None
+    """PEM client certificate, for a server that demands one (with ``redis_client_key_file``)."""
+    redis_client_key_file: Path | None = None
+    """The client certificate's PEM private key, unencrypted (mode 600)."""
+
+    @field_validator(
+        "redis_ca_file", "redis_client_cert_file", "redis_client_key_file", mode="before"
+    )
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_ca_file", "redis_client_cert_file", "redis_client_key_file")
+    @classmethod
+    def _readable_tls_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else readable_file(value)
+
+    @model_validator(mode="after")
+    def _check_redis_tls(self) -> Settings:
+        check_redis_tls(
+            self.redis_url.get_secret_value(),
+            self.redis_ca_file,
+            self.redis_client_cert_file,
+            self.redis_client_key_file,
+        )
+        return self
+
+    # -- end of TLS to Redis -----------------------------------------------------------------
     max_staleness: float = Field(default=15.0, ge=0.5, le=3600)
     """A validator whose view was last proven current longer ago than this is *stale*."""
     staleness_policy: Literal["fail_closed", "direct", "fail_open"] = "fail_closed"
