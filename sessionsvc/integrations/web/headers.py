@@ -34,9 +34,7 @@ class EnvironHeaders(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         if name == "cookie" or "_" in name:
             raise KeyError(name)
-        value = self._environ.get(
-            _UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_")
-        )
+        value = self._environ.get(_UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_"))
         if not isinstance(value, str) or (name in _UNPREFIXED and not value):
             raise KeyError(name)  # (CGI sets CONTENT_TYPE to "" when none was sent)
         return value
