@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 import redis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from redis_server import RedisProcess
 from revocation_harness import feed_settings, raw_client, running_worker, wait_for
+from web_harness import ORIGIN, USERS, app_settings, check_user, web_settings
 
 from sessionsvc import (
     AsyncSessionService,
@@ -27,6 +30,7 @@ from sessionsvc import (
     TokenRejected,
 )
 from sessionsvc.config import Settings
+from sessionsvc.integrations import fastapi as fa
 from workers.worker import Worker, WorkerOptions
 
 pytestmark = [pytest.mark.redis, pytest.mark.topology]
@@ -199,3 +203,25 @@ def test_aof_works_with_appendonly(tmp_path: Path) -> None:
             with running_worker(settings):
                 client.xadd("ss:events", {"type": "session.revoke", "sid": "S-aof"})
                 wait_for(lambda: client.zscore(SID_KEY, "S-aof"), "the worker's apply")
+
+
+def test_the_web_logout_answers_503_while_no_replica_confirms(pair: Pair) -> None:
+    settings = app_settings(
+        pair.primary.url, durability="replica", durability_timeout=0.2, feed_block=0.2
+    )
+    auth = fa.Auth(settings, web_settings(), authenticate_user=check_user)
+    app = FastAPI(lifespan=auth.lifespan)
+    auth.install(app)
+    with TestClient(app, base_url=ORIGIN) as client:
+        body = {"username": "alice", "password": USERS["alice"], "transport": "bearer"}
+        tokens = client.post("/auth/login", json=body).json()
+        bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+        pair.replica_down()
+        response = client.post("/auth/logout", headers=bearer)
+        assert response.status_code == 503 and response.headers["retry-after"]
+        pair.replica_up()
+        # the logout was applied on the primary: the token is refused (401) once this node's
+        # view has it, or a retry that came first is confirmed (200)
+        assert client.post("/auth/logout", headers=bearer).status_code in (200, 401)
+    with raw_client(pair.replica.url) as replica:
+        wait_for(lambda: replica.zcard(SID_KEY) == 1, "the logout on the replica")
