@@ -4,8 +4,9 @@ Each operation is a generator that yields exactly one ``Call`` (script name, KEY
 by name through the script registry ``sessionsvc._redis.scripts``: ``Script.bind``) and
 receives the script's raw reply; the sync and async shells only run the call (one EVALSHA).
 At ``SESSIONSVC_DURABILITY=aof`` the first write of a core is preceded by the AOF check, at
-``replica`` a revocation's call (logout, logout_all, a refresh that rotates or detects reuse)
-goes with its ``WAIT`` in one round trip (``sessionsvc._redis.durability``).
+``replica`` a revocation's call (logout, logout_all, refresh: a rotation consumes the presented
+token, reuse revokes the session) goes with its ``WAIT`` in one round trip
+(``sessionsvc._redis.durability``); login is not waited for.
 Signing and verification happen here, with the injected clock; there is no I/O.
 
 **Rotation decision** (``sessionsvc/_redis/lua/refresh.lua``; RFC 9700), for a refresh token
