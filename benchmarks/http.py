@@ -117,13 +117,30 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_logs()
 
+    with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
+        jwks = in_process(server.url, args, python, n, rounds, trials)
+        if args.no_servers:
+            return 0
+        if not have_wrk():
+            print("\nhttp: no wrk (apt-get install wrk): real servers skipped", file=sys.stderr)
+            return 0
+        seconds = args.seconds or (1.0 if args.quick else 3.0)
+        served = served_phase(server.url, jwks, python, rounds, seconds, trials)
+        served_report(served, seconds)
+    return 0
+
+
+def in_process(
+    redis_url: str, args: argparse.Namespace, python: Path | None, n: int, rounds: int, trials: int
+) -> dict[str, str]:
+    """The test clients' rounds and trials, and their tables; the keys the nodes used. Every
+    in-process node is closed at the end (their followers would otherwise wake with every
+    revocation of the real servers' phase and delay this process's HTTP client)."""
     with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        server = stack.enter_context(RedisProcess(Path(tmp)))
-        contenders, jwks, login = local_contenders(stack, server.url, not args.no_other_process)
+        contenders, jwks = local_contenders(stack, redis_url, not args.no_other_process)
         peer_versions: dict[str, str] = {}
         if python is not None:
-            peers = PeerProcess(python, server.url)
+            peers = PeerProcess(python, redis_url)
             stack.callback(peers.close)
             contenders += peers.contenders()
             peer_versions = peers.versions
@@ -144,15 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                     for node in c.nodes:
                         results[c.key].trials.setdefault(node, []).append(c.trial(node))
         report(results, n, rounds, trials, versions_line(peer_versions))
-        if args.no_servers:
-            return 0
-        if not have_wrk():
-            print("\nhttp: no wrk (apt-get install wrk): real servers skipped", file=sys.stderr)
-            return 0
-        seconds = args.seconds or (1.0 if args.quick else 3.0)
-        served = served_phase(server.url, jwks, login, python, rounds, seconds, trials)
-        served_report(served, seconds)
-    return 0
+    gc.unfreeze()
+    return jwks
 
 
 if __name__ == "__main__":

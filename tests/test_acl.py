@@ -34,9 +34,10 @@ from sessionsvc._redis.run import Op, run
 from sessionsvc._redis.scripts import SCRIPTS, Call
 from sessionsvc.cli.main import main
 from sessionsvc.config import Settings
-from sessionsvc.errors import StoreUnavailable
+from sessionsvc.errors import ConfigError, RevocationNotDurable, StoreUnavailable
 from sessionsvc.integrations.web.config import WebSettings
 from sessionsvc.integrations.web.throttle import LoginThrottle
+from workers.worker import Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
 
@@ -359,3 +360,30 @@ def test_the_rules_name_no_wildcard_for_a_publisher() -> None:
     for role in roles("ss", ["idp"]):
         if role.kind.startswith("publisher:"):
             assert not re.search(r"[*?\[]", role.rules), role.rules
+
+
+def test_every_durability_level_runs_under_each_roles_user(users: Users) -> None:
+    """``WAIT``, the barrier write and ``INFO persistence`` are allowed where a level needs them:
+    with no replica (and no AOF) on this server each level fails with its own error, never a
+    refusal. The app's worst on the barrier (a value of its own, no expiry) changes nothing."""
+    replica = {"durability": "replica", "durability_timeout": 0.05}
+    app = SessionService(users.settings("app", **replica))
+    with raw_client(users.urls["app"]) as raw_app, raw_client(users.admin) as admin:
+        raw_app.set("ss:{rev}:durable", "x" * 1000)  # its worst: the barrier's value and expiry
+        pair = app.login("alice")
+        with pytest.raises(RevocationNotDurable):
+            app.logout(pair.session_id)
+        assert admin.zscore("ss:{rev}:sid", pair.session_id) is not None  # applied, unconfirmed
+        for kind in ("operator", "publisher:idp"):
+            intake = "idp" if kind == "publisher:idp" else None
+            publisher = Publisher(users.settings(kind, **replica), intake=intake)
+            with pytest.raises(RevocationNotDurable):
+                publisher.revoke_session("S-1")
+            publisher.close()
+        with pytest.raises(ConfigError, match="AOF off"):
+            SessionService(users.settings("app", durability="aof")).login("bob")
+        worker = Worker(users.settings("worker", durability="aof"), WorkerOptions(block=0.1))
+        with pytest.raises(ConfigError, match="AOF off"):
+            worker.run()
+        assert acl_log(admin) == []
+    app.close()

@@ -33,6 +33,14 @@ def test_a_cluster_needs_a_tcp_url_to_database_0(url: str) -> None:
         make_settings(redis_url=url, redis_cluster=True)
 
 
+def test_replica_durability_is_refused_on_a_cluster_until_it_is_supported() -> None:
+    with pytest.raises(
+        ValidationError, match="DURABILITY=replica is not supported on Redis Cluster"
+    ):
+        make_settings(redis_url="redis://127.0.0.1:7000", redis_cluster=True, durability="replica")
+    assert make_settings(redis_url="redis://127.0.0.1:7000", redis_cluster=True, durability="aof")
+
+
 def test_the_async_factory_builds_a_cluster_client() -> None:
     settings = make_settings(redis_url="redis://127.0.0.1:7000/0", redis_cluster=True)
     client = async_client(settings)  # (connects lazily: no Redis needed)

@@ -436,7 +436,7 @@ def test_redis_url_with_a_percent_encoded_password_is_accepted(
     [
         "redis://127.0.0.1:6379/0",
         "redis://alice:p4ss:w0rd@[::1]:6380/2?protocol=3&client_name=svc",
-        "rediss://host?ssl_cert_reqs=none&socket_timeout=2.5",
+        "rediss://host?socket_timeout=2.5&protocol=3",
         "unix:///run/redis.sock?db=3",
         "redis://localhost",
     ],

@@ -62,6 +62,9 @@ def test_reports_issuer_audience_and_lifetimes() -> None:
     oks = levels(check_config(settings(env="development", leeway=10)), "ok")
     assert "env=development issuer='https://auth.example.test' audience='api'" in oks
     assert "access_ttl=900s refresh_ttl=604800s leeway=10s" in oks
+    assert any(line.startswith("durability=none: not checked") for line in oks)
+    oks = levels(check_config(settings(durability="replica")), "ok")
+    assert any(line.startswith("durability=replica: confirmed") for line in oks)
 
 
 def test_missing_access_jwks_is_an_error() -> None:

@@ -111,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: worker.stop())
     try:
         return worker.run()
+    except ConfigError as exc:  # found once connected (SESSIONSVC_DURABILITY=aof, AOF off)
+        print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if forwarder is not None:
             forwarder.close()

@@ -156,7 +156,7 @@ class WorkerCore:
         rev = SCRIPTS[APPLY].rev_keys(settings.namespace)
         self._apply_keys = rev + [self.rev_keys.budget(p) for p in publishers]
         self._budget_index = {p: len(rev) + 1 + i for i, p in enumerate(publishers)}
-        self.sessions = SessionCore(settings, clock=clock)
+        self.sessions = SessionCore(settings, clock=clock, plain=True)  # (confirmed: scripts)
 
     def plan(self, entries: Sequence[Entry]) -> tuple[list[Planned], list[DeadLetter]]:
         """Judge each entry; good ones become ``Planned`` calls, bad ones ``DeadLetter``s."""

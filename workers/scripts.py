@@ -6,49 +6,87 @@ retried call by call in the same way, so one bad revocation cannot hold back the
 scripts, their EVALSHA commands and the NOSCRIPT rule (Redis restarted, or SCRIPT FLUSH: load,
 then send again) are the registry's (``sessionsvc._redis.scripts``); a pipeline that met
 NOSCRIPT loads every script once and is sent again.
+
+At ``SESSIONSVC_DURABILITY=replica`` every run is one pipeline on one pooled connection, the
+barrier write and ``WAIT`` last (``sessionsvc._redis.durability``); when no replica confirms it
+in time the whole run raises ``NotConfirmed`` (a Redis error to the worker: its entries are not
+acknowledged, so they stay pending and are applied again, idempotently, and acknowledged once a
+replica confirms).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
+import redis
 from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
 from sessionsvc._redis.clients import SyncClient
+from sessionsvc._redis.durability import Durable
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript, run
+from sessionsvc.errors import RevocationNotDurable
 
 from .core import APPLY
 
-__all__ = ["ScriptRunner"]
+__all__ = ["NotConfirmed", "ScriptRunner"]
 
 _BATCH = SCRIPTS["apply_batch"]
+
+
+REVOKING: Final = frozenset({APPLY, "apply_batch", "logout", "logout_all"})
+"""The scripts that apply revocations: a run holding one is confirmed (housekeeping is not)."""
+
+
+class NotConfirmed(RevocationNotDurable, redis.RedisError):
+    """Applied on the primary, not confirmed by a replica in time: the worker retries it as it
+    retries any Redis error, and acknowledges nothing of it meanwhile."""
 
 
 class ScriptRunner:
     """Runs ``Call``s by EVALSHA on one client; a single call goes on ``hot`` when given (the
     caller's own connection: the lowest-latency path for one event)."""
 
-    def __init__(self, client: SyncClient, hot: BoundedConnection | None = None) -> None:
+    def __init__(
+        self,
+        client: SyncClient,
+        hot: BoundedConnection | None = None,
+        durable: Durable | None = None,
+    ) -> None:
         self.client = client
         self._send: Callable[..., Any] = hot or client.execute_command
         self._pooled: Callable[..., Any] = client.execute_command
+        self._durable = durable if durable is not None and durable.tail else None
+        self._tail = self._durable.tail if self._durable is not None else ()
 
     def run(self, calls: Sequence[Call]) -> list[Any]:
-        """One reply (or the exception) per call, in order."""
+        """One reply (or the exception) per call, in order; ``NotConfirmed`` when a replica
+        had to confirm them and none did in time."""
         if not calls:
             return []
-        if len(calls) == 1:  # the common low-traffic case: no pipeline object, lowest latency
+        tail = self._tail if any(c.script in REVOKING for c in calls) else ()
+        if len(calls) == 1 and not tail:  # the common case: no pipeline, lowest latency
             return [self._one(calls[0])]
         for _attempt in range(2):
-            results = self._pipeline(calls, batch=len(calls) > 1)
+            results, acks = self._pipeline(calls, tail, batch=len(calls) > 1)
             if any(isinstance(r, ResponseError) and not is_noscript(r) for r in results):
-                results = self._pipeline(calls, batch=False)
+                results, acks = self._pipeline(calls, tail, batch=False)
             if not any(is_noscript(r) for r in results):
-                return results
+                break
             self.load_all()
+        if tail and self._durable is not None:
+            self._confirm(self._durable, len(calls), acks)
         return results
+
+    @staticmethod
+    def _confirm(durable: Durable, count: int, acks: Any) -> None:
+        """``NotConfirmed`` unless ``acks`` (the ``WAIT`` reply) counts a replica."""
+        try:
+            durable.confirmed([None, acks if not isinstance(acks, Exception) else 0])
+        except RevocationNotDurable as exc:
+            what = f"a batch of {count} revocation event(s)"
+            raise NotConfirmed(what, exc.acknowledged, exc.wanted, durable.timeout) from None
 
     def load_all(self) -> None:
         """SCRIPT LOAD every script (at start and after a reconnect: no first-event NOSCRIPT)."""
@@ -61,7 +99,10 @@ class ScriptRunner:
         except ResponseError as exc:  # a script error is this call's result, as in a pipeline
             return exc
 
-    def _pipeline(self, calls: Sequence[Call], *, batch: bool) -> list[Any]:
+    def _pipeline(
+        self, calls: Sequence[Call], tail: Sequence[tuple[Any, ...]], *, batch: bool
+    ) -> tuple[list[Any], Any]:
+        """The replies of ``calls``, and of the last of ``tail`` (``WAIT``; ``None``: none)."""
         applies = [i for i, c in enumerate(calls) if c.script == APPLY] if batch else []
         batched = set(applies)
         others = [i for i in range(len(calls)) if i not in batched]
@@ -73,7 +114,12 @@ class ScriptRunner:
         for i in others:
             c = calls[i]
             queue(*SCRIPTS[c.script].evalsha_args(c.keys, c.args))
+        for args in tail:  # the barrier, then WAIT: on this pipeline's one connection
+            queue(*args)
         replies: list[Any] = pipe.execute(raise_on_error=False)
+        acks = replies[-1] if tail else None
+        if tail:
+            del replies[-len(tail) :]
         results: list[Any] = [None] * len(calls)
         if applies:
             batch_reply = replies.pop(0)
@@ -81,4 +127,4 @@ class ScriptRunner:
                 results[i] = batch_reply if isinstance(batch_reply, Exception) else batch_reply[n]
         for i, reply in zip(others, replies, strict=True):
             results[i] = reply
-        return results
+        return results, acks

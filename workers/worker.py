@@ -7,6 +7,9 @@ read; larger ones handed to the applier thread, so reading and applying overlap)
 the chores of ``workers.housekeeping`` (heartbeat and failover every second; reclaim, prune,
 trim, gauges and inbound lag every ``housekeeping`` seconds). SIGTERM/SIGINT finish the current
 batch, acknowledge it and return 0. Every part reports to ``HealthState`` (``workers.health``).
+An entry is acknowledged only once its apply holds at ``SESSIONSVC_DURABILITY`` (``replica``: a
+replica confirmed it; else ``NotConfirmed``, retried like any Redis error: it stays pending);
+at ``aof`` the worker refuses to start (``ConfigError``) against a server without AOF.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import structlog
 
 from sessionsvc._redis.bounded import BoundedConnection
 from sessionsvc._redis.clients import REDIS_ERRORS, blocking_client, is_cluster
+from sessionsvc._redis.durability import Durable, check_aof
 from sessionsvc.config import Settings
+from sessionsvc.errors import ConfigError
 from sessionsvc.revocation.log import OVER_CAPACITY
 
 from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, WorkerCore
@@ -64,7 +69,9 @@ class Worker:
         self.clock = clock
         block = min(opts.block, opts.heartbeat)  # the loop turns at least once per heartbeat
         self.client = blocking_client(settings, block, f"sessionsvc-worker:{opts.consumer}")
-        self.scripts = ScriptRunner(self.client)  # thread-safe (pooled): applier, chores
+        # revocations confirmed as SESSIONSVC_DURABILITY says (a replica: WAIT, then the ack)
+        durable = Durable.of(settings)
+        self.scripts = ScriptRunner(self.client, durable=durable)  # thread-safe: applier, chores
         self.reader = IntakeReader(self.client, self.intakes, opts)
         # the reader thread's own connection for applies: on a cluster one to the {rev} slot
         self._apply_conn = (
@@ -72,7 +79,7 @@ class Worker:
             if is_cluster(self.client)
             else self.reader.conn
         )
-        self._inline = ScriptRunner(self.client, self._apply_conn)
+        self._inline = ScriptRunner(self.client, self._apply_conn, durable)
         self._stop = threading.Event()
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self.health.busy = lambda: self._batches.unfinished_tasks > 0
@@ -127,6 +134,8 @@ class Worker:
                     self._submit(entries)
                 self.health.succeeded("consume")
                 backoff = 0.05
+            except ConfigError:  # (SESSIONSVC_DURABILITY=aof against a server without AOF)
+                raise
             except Exception as exc:  # the worker must outlive any one failure
                 down = unreachable(self.client, exc)
                 self.health.failed("consume", type(exc).__name__, redis_down=down)
@@ -154,7 +163,10 @@ class Worker:
                 log.debug("worker_heartbeat_failed", error=type(exc).__name__)
 
     def _start(self) -> None:
-        """Groups on every intake, scripts loaded, the first heartbeat, our own pending."""
+        """AOF on where the settings ask for it, groups on every intake, scripts loaded, the
+        first heartbeat, our own pending."""
+        if self.settings.durability == "aof":
+            check_aof(self.client.info("persistence"))  # ConfigError: the worker stops
         self.reader.ensure_groups()
         self.scripts.load_all()
         self.chores.start()

@@ -108,8 +108,8 @@ def node_worker(config: str) -> int:
 
 def local_contenders(
     stack: contextlib.ExitStack, redis_url: str, other_process: bool
-) -> tuple[list[Contender], dict[str, str], Node]:
-    """sessionsvc's and PyJWT's contenders, the ceilings; the keys and a node to log in on."""
+) -> tuple[list[Contender], dict[str, str]]:
+    """sessionsvc's and PyJWT's contenders, the ceilings; the keys the nodes use."""
     jwks = new_jwks()
     settings, web = sessionsvc_settings(redis_url, jwks)
     other = None
@@ -160,4 +160,4 @@ def local_contenders(
         ),
         *asgi_pair("fastapi_pyjwt", pyjwt, bearer(fa_token), trial=pyjwt_trial(pyjwt, fa_token)),
     ]
-    return result, jwks, fa_nodes[0]
+    return result, jwks

@@ -69,7 +69,6 @@ def _path(key: str) -> str:
 def served_phase(
     redis_url: str,
     jwks: dict[str, str],
-    login: Node,
     peers_python: Path | None,
     rounds: int,
     seconds: float,
@@ -90,6 +89,7 @@ def served_phase(
         clients: dict[str, Any] = {
             s.key: stack.enter_context(httpx2.Client(base_url=s.url)) for s in servers
         }
+        login = Node(clients["fastapi_sessionsvc"].request)  # (a node over HTTP: it logs out)
         ours = login.login()
         tokens = {
             s.key: peer_login(clients[s.key], s.key) if s.key in PEERS else ours for s in servers
@@ -111,8 +111,8 @@ def served_phase(
 
 
 def _trial(key: str, client: Any, login: Node) -> tuple[float | None, int]:
-    """Logout (sessionsvc: on the in-process node, the server learns it from the log; a peer:
-    its own route on the server), then GETs over HTTP until one is refused."""
+    """Logout (sessionsvc: on the FastAPI server, where the others learn it from the log; a
+    peer: its own route on its server), then GETs over HTTP until one is refused."""
     token = peer_login(client, key) if key in PEERS else login.login()
     get = http_get(client, token)
     if get() != 200:
@@ -128,7 +128,8 @@ def served_report(results: dict[str, ServedStats], seconds: float) -> None:
     """The real servers' table and their targets."""
     print(
         f"\nReal servers, each in a process of its own, loaded by wrk over loopback "
-        f"({seconds:g} s per load, median round); revocation chased over HTTP:\n"
+        f"({seconds:g} s per load, median round); revocation chased over HTTP after a logout on "
+        "the FastAPI `Depends` server (for the others: a node in another process):\n"
     )
     print(
         "| server | contender | 1 conn: req/s | p50 µs | p99 µs | vs ceiling "

@@ -18,6 +18,12 @@ on Valkey 8.
 - **worker** (``<ns>-worker``): consume every intake, apply, dead-letter, forward pub/sub,
   housekeeping.
 
+Durability (``SESSIONSVC_DURABILITY``, ``sessionsvc._redis.durability``): the writing roles may
+``WAIT`` (it blocks only the caller's own connection, at most its timeout); app and worker may
+write the barrier ``<ns>:{rev}:durable`` (the worker under its ``{rev}`` rules) and read
+``INFO persistence`` (the ``aof`` check; ``+info|persistence`` names the first argument, but
+Redis lets more sections follow it: what INFO shows holds no key, token or session).
+
 Passwords never appear in the rules as text: a role's password is given as its SHA-256
 (``#<hex>``, which Redis stores as is), or as a placeholder that Redis refuses, so an unedited
 line cannot create a user with a guessable password.
@@ -42,14 +48,15 @@ _VALIDATOR: Final = (  # no scripts: a validator that could load one could run a
 )
 _APP: Final = (
     "+client|setname +evalsha +script|load +multi +exec +exists +get +xinfo|stream +xrevrange "
-    "+xread +zrange +zscore +zcard +hget +hmget +hgetall +smembers +sismember +pttl"
+    "+xread +zrange +zscore +zcard +hget +hmget +hgetall +smembers +sismember +pttl +wait "
+    "+info|persistence"
 )
 _WORKER: Final = (
     "+client|setname +ping +evalsha +script|load +multi +exec +xgroup|create "
     "+xgroup|delconsumer +xreadgroup +xack +xclaim +xpending +xinfo|groups +xinfo|consumers "
     "+xtrim +xlen +xadd +xrange +xrevrange +subscribe +set +get +mget +exists +del +hget +hset "
     "+hmget +hdel +hgetall +sadd +sismember +zadd +zrem +zcard +zcount +zscore +zrange "
-    "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time"
+    "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time +wait +info|persistence"
 )
 
 
@@ -71,11 +78,12 @@ def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -
     ns, tag = namespace, f"{{{namespace}:events}}"
     rev, users, ips = f"~{ns}:{{rev}}:*", f"~{ns}:{{u:*", f"~{ns}:{{ip:*"
     epoch = f"(+set ~{ns}:{{rev}}:epoch)"
+    barrier = f"(+set ~{ns}:{{rev}}:durable)"
     base = {
-        "operator": f"+client|setname +xadd ~{ns}:events +publish &{ns}:events",
+        "operator": f"+client|setname +xadd +wait ~{ns}:events +publish &{ns}:events",
         "validator": f"{_VALIDATOR} {rev} {epoch}",
         "app": (
-            f"{_APP} {rev} {users} {epoch} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
+            f"{_APP} {rev} {users} {epoch} {barrier} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
             f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
             f"(+hset +del +zadd +zrem +zremrangebyscore +pexpire +incr {users}) "
             f"(+evalsha +get +pttl +incr +decr +pexpire {ips})"
@@ -84,7 +92,7 @@ def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -
     }
     out = [Role(k, f"{ns}-{k}", r, k.upper()) for k, r in base.items()]
     for name in publishers or [EXAMPLE_PUBLISHER]:
-        rules = f"+client|setname +xadd ~{tag}:{name} +publish &{tag}:{name}"
+        rules = f"+client|setname +xadd +wait ~{tag}:{name} +publish &{tag}:{name}"
         out.append(Role(f"publisher:{name}", f"{ns}-pub-{name}", rules, _env_name(name)))
     if not only:
         return out

@@ -14,6 +14,11 @@ client follows MOVED/ASK itself (a MOVED patches the slot, every ``reinitialize_
 a connection error re-reads the whole map; its ``retry`` sets how often a command is re-sent
 after a connection error or CLUSTERDOWN). Reads go to primaries only: a replica may lag a
 revocation. ``SyncClient``/``AsyncClient`` are the honest return types.
+
+A ``rediss://`` URL gets the TLS options of ``tls_options`` on every client, so every connection
+of every pool (a ``HotConnection``'s or ``BoundedConnection``'s too: they are pooled connections)
+verifies the server's certificate and host name, and presents the client certificate if one is
+set. Nothing here turns verification off (``config.redis_tls`` has the invariants).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ __all__ = [
     "blocking_client",
     "is_cluster",
     "sync_client",
+    "tls_options",
 ]
 
 RETRIES = 2
@@ -72,6 +78,27 @@ def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=0.01, cap=0.1)
 
 
+def tls_options(settings: Settings) -> dict[str, object]:
+    """The redis-py TLS keywords for ``settings``: none for ``redis://`` and ``unix://`` (the
+    settings refuse TLS files with them); for ``rediss://`` certificate and host name checks
+    on, the CA file (unset: the system trust store) and the client certificate and key."""
+    if not settings.redis_url.get_secret_value().startswith("rediss://"):
+        return {}
+    files = (
+        settings.redis_ca_file,
+        settings.redis_client_cert_file,
+        settings.redis_client_key_file,
+    )
+    ca, cert, key = (None if path is None else str(path) for path in files)
+    return {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": ca,
+        "ssl_certfile": cert,
+        "ssl_keyfile": key,
+    }
+
+
 def sync_client(settings: Settings) -> SyncClient:
     """A redis-py client for ``settings.redis_url`` (bytes replies). A sync cluster client
     reads the slot map when built: ``StoreUnavailable`` when no node answers."""
@@ -82,6 +109,7 @@ def sync_client(settings: Settings) -> SyncClient:
             socket_connect_timeout=settings.redis_connect_timeout,
             retry=redis.retry.Retry(_backoff(), RETRIES),
             driver_info=None,
+            **tls_options(settings),
         )
 
 
@@ -93,6 +121,7 @@ def async_client(settings: Settings) -> AsyncClient:
         socket_connect_timeout=settings.redis_connect_timeout,
         retry=redis.asyncio.retry.Retry(_backoff(), RETRIES),
         driver_info=None,
+        **tls_options(settings),  # type: ignore[arg-type]
     )
 
 
@@ -102,6 +131,7 @@ def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, o
         "socket_connect_timeout": settings.redis_connect_timeout,
         "client_name": name,
         "driver_info": None,
+        **tls_options(settings),
     }
 
 

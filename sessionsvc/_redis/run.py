@@ -5,7 +5,9 @@ An operation (``Op``) is a generator that yields effects and receives their repl
 Effects: ``Command`` (``hot``: on the owner's ``HotConnection``), ``Transaction`` (MULTI/EXEC,
 error replies in place: ``raise_on_error=False``; on Redis Cluster every command of one in one
 slot), ``Sleep``, a script ``Call`` of the registry
-(``sessionsvc._redis.scripts``: EVALSHA; on NOSCRIPT, SCRIPT LOAD and again: ``_Steps``).
+(``sessionsvc._redis.scripts``: EVALSHA; on NOSCRIPT, SCRIPT LOAD and again: ``_Steps``),
+``Replicated`` (a call or command, then more commands, pipelined on one connection: the
+``WAIT`` of ``sessionsvc._redis.durability``; its first error reply raised, NOSCRIPT as a call's).
 A failed effect is thrown into the op at its ``yield``: a Redis error as ``StoreUnavailable``
 (mapped by ``sessionsvc._boundary``, in ``_Steps.failed`` for both runners), anything else as
 itself.
@@ -27,7 +29,7 @@ from sessionsvc._redis.clients import REDIS_ERRORS, is_cluster
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript
 from sessionsvc._redis.slotpool import must_resolve
 
-__all__ = ["Call", "Command", "Effect", "Op", "Sleep", "Transaction", "arun", "run"]
+__all__ = ["Call", "Command", "Effect", "Op", "Replicated", "Sleep", "Transaction", "arun", "run"]
 
 T = TypeVar("T")
 _REDIS = map_exceptions()  # redis-py errors → StoreUnavailable (sessionsvc._boundary)
@@ -55,7 +57,17 @@ class Sleep:
     seconds: float
 
 
-Effect = Command | Transaction | Sleep | Call
+@dataclass(slots=True)
+class Replicated:
+    """``effect`` (a script call or a command), then ``tail``, pipelined on one connection
+    (not MULTI/EXEC: ``WAIT`` does not block inside one); the replies of all, in order. The
+    first error reply is raised (unannotated: a pipeline's annotation quotes the arguments)."""
+
+    effect: Call | Command
+    tail: tuple[tuple[Any, ...], ...]
+
+
+Effect = Command | Transaction | Sleep | Call | Replicated
 Op = Generator[Effect, Any, T]
 
 
@@ -107,6 +119,8 @@ def _begin(client: Any, effect: Effect, hot: Any, wait: Callable[[float], Any]) 
         return _transaction(client, effect)
     if type(effect) is Sleep:
         return wait(effect.seconds)
+    if type(effect) is Replicated:
+        return _pipelined(client, effect)
     raise TypeError(f"not an effect: {effect!r}")
 
 
@@ -132,6 +146,40 @@ async def _cluster_transaction(client: AsyncRedisCluster, effect: Transaction) -
     a map first read there would leave connections on that thread's closed loop."""
     await client.initialize()
     return await _transaction(client, effect)
+
+
+def _pipelined(client: Any, effect: Replicated) -> Any:
+    """``Replicated`` in one pipeline: its replies (sync), or an awaitable of them (async)."""
+    pipe = client.pipeline(transaction=False)
+    first = effect.effect
+    if type(first) is Call:
+        pipe.execute_command(*SCRIPTS[first.script].evalsha_args(first.keys, first.args))
+    else:
+        pipe.execute_command(*first.args)
+    for args in effect.tail:
+        pipe.execute_command(*args)
+    replies = pipe.execute(raise_on_error=False)
+    return _raised(replies) if isinstance(replies, list) else _araised(replies)
+
+
+def _raised(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+async def _araised(replies: Any) -> list[Any]:
+    return _raised(await replies)
+
+
+def _script_call(effect: Effect | None) -> Call | None:
+    """The script call an effect runs, if any (the NOSCRIPT rule applies to it)."""
+    if type(effect) is Call:
+        return effect
+    if type(effect) is Replicated and type(effect.effect) is Call:
+        return effect.effect
+    return None
 
 
 class _Steps:
@@ -162,9 +210,10 @@ class _Steps:
         last = self._last
         error: BaseException = exc
         if isinstance(exc, REDIS_ERRORS):
-            if self._pending is None and type(last) is Call and is_noscript(exc):
-                self._pending = [last]
-                return Command(SCRIPTS[last.script].load_args())
+            call = _script_call(last) if self._pending is None else None
+            if call is not None and is_noscript(exc):
+                self._pending = [last]  # type: ignore[list-item]
+                return Command(SCRIPTS[call.script].load_args())
             error = _REDIS.mapped(exc)
         self._pending = None
         return self._advance(self._op.throw, error)

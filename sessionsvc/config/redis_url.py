@@ -25,6 +25,11 @@ SCHEMES: Final = ("redis://", "rediss://", "unix://")
 _USERINFO: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:%]*")  # RFC 3986 §3.2.1
 _BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _QUERY_PAIR: Final = re.compile(r"(?<=[?&])([^?&=]*)=([^&]*)")
+_TLS_IN_URL: Final = (
+    "has an ssl_* query parameter: TLS is configured by SESSIONSVC_REDIS_CA_FILE, "
+    "SESSIONSVC_REDIS_CLIENT_CERT_FILE and SESSIONSVC_REDIS_CLIENT_KEY_FILE (certificate "
+    "checks are always on)"
+)
 _ENCODE: Final = (
     "percent-encode the user name and password (/ as %2F, ? as %3F, # as %23, @ as %40, "
     "% as %25, + as %2B in a query)"
@@ -35,7 +40,9 @@ def check_redis_url(url: str) -> None:
     """Raise ``ValueError`` unless redis-py parses ``url`` exactly as written: a ``redis://``,
     ``rediss://`` or ``unix://`` URL whose userinfo holds no unescaped reserved character, with
     at most one ``@`` (in the authority), a numeric port, valid escapes, no fragment, and only
-    query parameters redis-py accepts. The message never quotes any part of ``url``."""
+    query parameters redis-py accepts, none of them ``ssl_*`` (redis-py would let such a parameter
+    override the TLS options of ``sessionsvc._redis.clients``: ``ssl_cert_reqs=none``). The
+    message never quotes any part of ``url``."""
     if not url.startswith(SCHEMES):
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
     try:
@@ -59,6 +66,8 @@ def check_redis_url(url: str) -> None:
         name = unquote_plus(raw_name)
         if name not in accepted:  # "&" in a password starts a parameter redis-py does not know
             raise ValueError(f"has a query parameter redis-py does not accept; {_ENCODE}")
+        if name.startswith("ssl_"):  # redis-py lets them override ours (ssl_cert_reqs=none)
+            raise ValueError(_TLS_IN_URL)
         if name in ("password", "username") and "+" in raw_value:
             raise ValueError(f"has a + in a query value (read as a space); {_ENCODE}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 from pydantic import (
@@ -23,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from sessionsvc._boundary import Rule, map_exceptions
+from sessionsvc.config.redis_tls import check_redis_tls, readable_file
 from sessionsvc.config.redis_url import check_cluster_url, check_redis_url, redact_url
 from sessionsvc.errors import ConfigError, InvalidArgument
 
@@ -144,6 +146,38 @@ class Settings(BaseSettings):
         return value
 
     # --- end Redis Cluster -----------------------------------------------------------------
+
+    # -- TLS to Redis (rediss://): sessionsvc.config.redis_tls --------------------------------
+    redis_ca_file: Path | None = None
+    """PEM CA bundle the Redis server's certificate must chain to (unset: the system store)."""
+    redis_client_cert_file: Path | None = None
+    """PEM client certificate, for a server that demands one (with ``redis_client_key_file``)."""
+    redis_client_key_file: Path | None = None
+    """The client certificate's PEM private key, unencrypted (mode 600)."""
+
+    @field_validator(
+        "redis_ca_file", "redis_client_cert_file", "redis_client_key_file", mode="before"
+    )
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_ca_file", "redis_client_cert_file", "redis_client_key_file")
+    @classmethod
+    def _readable_tls_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else readable_file(value)
+
+    @model_validator(mode="after")
+    def _check_redis_tls(self) -> Settings:
+        check_redis_tls(
+            self.redis_url.get_secret_value(),
+            self.redis_ca_file,
+            self.redis_client_cert_file,
+            self.redis_client_key_file,
+        )
+        return self
+
+    # -- end of TLS to Redis -----------------------------------------------------------------
     max_staleness: float = Field(default=15.0, ge=0.5, le=3600)
     """A validator whose view was last proven current longer ago than this is *stale*."""
     staleness_policy: Literal["fail_closed", "direct", "fail_open"] = "fail_closed"
@@ -162,6 +196,30 @@ class Settings(BaseSettings):
     max_revocations: int = Field(default=1_000_000, ge=1000, le=100_000_000)
     """At most this many revocations in force that one publisher's events may have planted (a
     budget per publisher); one more is refused and dead-lettered (``over_capacity``)."""
+    # durability: what an acknowledged revocation survives (docs/operations.md, "Durability")
+    durability: Literal["none", "aof", "replica"] = "none"
+    """``none``: nothing checked or waited for (Redis' own persistence decides); ``aof``: refuse
+    to start unless Redis has AOF on (``INFO persistence``); ``replica``: a revocation is
+    acknowledged only once a replica confirmed it (``WAIT 1``), else ``RevocationNotDurable``."""
+    durability_timeout: float = Field(default=0.5, ge=0.001, le=10)
+    """Seconds ``replica`` durability waits for a replica's confirmation (``WAIT``'s timeout;
+    shorter than ``SESSIONSVC_REDIS_SOCKET_TIMEOUT``)."""
+
+    @model_validator(mode="after")
+    def _check_durability_timeout(self) -> Settings:
+        if self.durability_timeout >= self.redis_socket_timeout:
+            raise ValueError(
+                f"SESSIONSVC_DURABILITY_TIMEOUT={self.durability_timeout:g} must be shorter than "
+                f"SESSIONSVC_REDIS_SOCKET_TIMEOUT={self.redis_socket_timeout:g} (a WAIT outliving "
+                "the socket timeout would drop the connection)"
+            )
+        if self.durability == "replica" and self.redis_cluster:
+            raise ValueError(
+                "SESSIONSVC_DURABILITY=replica is not supported on Redis Cluster yet "
+                "(SESSIONSVC_REDIS_CLUSTER=true): a WAIT must follow the revocation's write on the "
+                "connection of its slot's primary; use none or aof"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -6,8 +6,10 @@ would with ``redis-cli``: the publisher intake ``{<ns>:events}:<name>`` of ``SES
 ``sessionsvc.revocation.intakes``).
 Each method validates the event with the same models and intake rules the worker uses, so a bad
 call fails here with ``EventRejected`` instead of in the DLQ. Every method returns the stream
-entry id. The events are built once, in ``PublisherCore`` (pure ops); the two publishers run them
-(``sessionsvc._redis.run``; a Redis error is ``StoreUnavailable``) with methods declared once.
+entry id (at ``SESSIONSVC_DURABILITY=replica`` once a replica confirmed the XADD, else
+``RevocationNotDurable``). The events are built once, in ``PublisherCore`` (pure ops); the two
+publishers run them (``sessionsvc._redis.run``; a Redis error is ``StoreUnavailable``) with
+methods declared once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from typing import Any, Generic, TypeVar
 
 from sessionsvc._redis.clients import AsyncClient, SyncClient, async_client, sync_client
+from sessionsvc._redis.durability import Durable
 from sessionsvc._redis.run import Command, Op
 from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import EVENT_TYPES, Settings, check_publisher_names, load_settings
@@ -70,11 +73,20 @@ class PublisherCore:
 
     def __init__(self, settings: Settings, intake: Intake) -> None:
         self.settings, self.intake = settings, intake  # (``self, /``: ``meta`` may hold any name)
+        # ``replica``: the XADD goes with its WAIT; ``aof`` is checked by the worker, which
+        # applies the intake on the same server (a publisher's ACL has no INFO)
+        durable = Durable.of(settings)
+        self._durable = durable if durable is not None and durable.tail else None
 
     def _xadd(self, fields: dict[str, str]) -> Op[str]:
         fields = _prepare(fields, self.intake, self.settings)  # before any I/O
         flat = [part for pair in fields.items() for part in pair]
-        entry_id = yield Command(("XADD", self.intake.stream, "*", *flat))
+        command, d = Command(("XADD", self.intake.stream, "*", *flat)), self._durable
+        entry_id = (
+            (yield command)
+            if d is None
+            else (yield from d.applied(command, "the event", writes=True))
+        )
         return as_text(entry_id)
 
     def revoke_session(self, /, sid: str, **meta: Any) -> Op[str]:

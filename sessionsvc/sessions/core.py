@@ -3,6 +3,10 @@
 Each operation is a generator that yields exactly one ``Call`` (script name, KEYS, ARGV, built
 by name through the script registry ``sessionsvc._redis.scripts``: ``Script.bind``) and
 receives the script's raw reply; the sync and async shells only run the call (one EVALSHA).
+At ``SESSIONSVC_DURABILITY=aof`` the first write of a core is preceded by the AOF check, at
+``replica`` a revocation's call (logout, logout_all, refresh: a rotation consumes the presented
+token, reuse revokes the session) goes with its ``WAIT`` in one round trip
+(``sessionsvc._redis.durability``); login is not waited for.
 Signing and verification happen here, with the injected clock; there is no I/O.
 
 **Rotation decision** (``sessionsvc/_redis/lua/refresh.lua``; RFC 9700), for a refresh token
@@ -37,6 +41,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
+from sessionsvc._redis.durability import Durable
 from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc.config import Settings
 from sessionsvc.encoding import as_text as _text
@@ -108,10 +113,14 @@ class SessionCore:
         *,
         issuer: TokenIssuer | None = None,
         clock: Callable[[], float] = time.time,
+        plain: bool = False,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.keys = SessionKeys(settings.namespace)
+        # SESSIONSVC_DURABILITY: None at ``none`` (one call per op, as always), and for ``plain``
+        # (the worker, which confirms its batches itself: workers.scripts)
+        self._durable = None if plain else Durable.of(settings)
         # each script's calls, built by the names the registry declares (checked before any I/O)
         self._calls = {name: REGISTRY[name].bind(settings.namespace) for name in REV_KEYS}
         self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
@@ -165,7 +174,7 @@ class SessionCore:
             exp = min(iat + s.refresh_ttl, int(abs_exp))
             access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
             refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
-            reply = yield self._calls["login"](
+            call = self._calls["login"](
                 idx=self.keys.index_of(tag),
                 session=self.keys.session_of(tag, sid),
                 now=num(now),
@@ -184,6 +193,8 @@ class SessionCore:
                 till=self._revocation_until(now),
                 epoch=epoch,
             )
+            d = self._durable
+            reply = (yield call) if d is None else (yield from d.written(call))
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
             # 'superseded': the session would be born revoked. Sign again as of the cutoff
@@ -220,7 +231,7 @@ class SessionCore:
         iat, new_jti = int(now), new_id()
         # the epoch candidate (needed only when reuse revokes the session, and then the new jti
         # is never handed out) may be the new jti: any fresh random id will do
-        reply = yield self._calls["refresh"](
+        call = self._calls["refresh"](
             idx=self.keys.index_of(tag),
             session=self.keys.session_of(tag, sid),
             now=num(now),
@@ -236,6 +247,12 @@ class SessionCore:
             epoch=new_jti,
             leeway=str(s.leeway),
         )
+        d = self._durable
+        if d is None:
+            reply = yield call
+        else:  # a rotation revokes the presented token, reuse the session; a rejection says
+            # the session is dead: every answer is confirmed (a retry then confirms it too)
+            reply = yield from d.applied(call, "the refresh (rotation or revocation)")
         status = _text(reply[0])
         if status == "missing":
             raise TokenRejected("revoked", "the session has ended")
@@ -264,7 +281,7 @@ class SessionCore:
         recorded in the revocation log (the worker passes the event's)."""
         source, event_id, budget, cap = origin
         tag, now = parse_session_id(session_id)[1], self.clock()
-        reply = yield self._calls["logout"](
+        call = self._calls["logout"](
             idx=self.keys.index_of(tag),
             session=self.keys.session_of(tag, session_id),
             budget=budget or None,
@@ -277,6 +294,8 @@ class SessionCore:
             id=event_id,
             cap=str(cap),
         )
+        d = self._durable
+        reply = (yield call) if d is None else (yield from d.applied(call, "the logout"))
         return int(reply[0]) == 1
 
     def logout_all(
@@ -287,7 +306,7 @@ class SessionCore:
         origin and ``clamp`` (the cutoff is at most Redis' clock)."""
         source, event_id, budget, cap = origin
         now = num(self.clock())
-        reply = yield self._calls["logout_all"](
+        call = self._calls["logout_all"](
             idx=self.keys.index_of(user_tag(sub)),
             budget=budget or None,
             now=now,
@@ -301,6 +320,8 @@ class SessionCore:
             cap=str(cap),
             clamp="1" if clamp else "0",
         )
+        d = self._durable
+        reply = (yield call) if d is None else (yield from d.applied(call, "the logout"))
         return int(reply[0])
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:

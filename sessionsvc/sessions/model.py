@@ -12,6 +12,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, TypeVar
 
+from sessionsvc._redis.run import Effect
 from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc._redis.scripts import Call
 from sessionsvc.encoding import as_text
@@ -23,7 +24,8 @@ SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "g
 REV_KEYS: Final = {name: REGISTRY[name].rev for name in SESSION_SCRIPTS}
 
 
-Op = Generator[Call, Any, T]
+Op = Generator[Effect, Any, T]
+"""An op: mostly one ``Call``; the durability levels add ``Command``/``Replicated`` effects."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,92 @@
+"""The durability levels, pure: what each level makes an op yield, how replies are judged, and
+the settings' bounds (the servers: ``test_durability_replica``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import make_settings
+
+from sessionsvc import ConfigError, RevocationNotDurable, StoreUnavailable
+from sessionsvc._redis.durability import Durable, aof_enabled, check_aof
+from sessionsvc._redis.run import Call, Command, Replicated
+from sessionsvc.config import load_settings
+from sessionsvc.sessions.core import SessionCore
+from workers.core import WorkerCore
+
+
+def first_effect(op: Any) -> Any:
+    effect = next(op)
+    op.close()
+    return effect
+
+
+def test_none_is_the_default_and_yields_the_bare_call() -> None:
+    settings = make_settings()
+    assert settings.durability == "none"
+    assert Durable.of(settings) is None
+    core = SessionCore(settings)
+    assert type(first_effect(core.logout("c2Vzcw.AAAAAAAAAAAAAAAAAAAAAA"))) is Call
+
+
+def test_replica_sends_the_call_with_a_barrier_and_wait_and_judges_the_acks() -> None:
+    core = SessionCore(make_settings(durability="replica", durability_timeout=0.25))
+    op = core.logout_all("alice")
+    effect = next(op)
+    assert type(effect) is Replicated and type(effect.effect) is Call
+    assert effect.tail == (("SET", "ss:{rev}:durable", "1", "PX", 60_000), ("WAIT", 1, 250))
+    with pytest.raises(RevocationNotDurable) as caught:
+        op.send([[2, b"1", b"1-0"], b"OK", 0])
+    assert isinstance(caught.value, StoreUnavailable)
+    assert (caught.value.acknowledged, caught.value.wanted) == (0, 1)
+    op = core.logout_all("alice")
+    next(op)
+    with pytest.raises(StopIteration) as done:
+        op.send([[2, b"1", b"1-0"], b"OK", 1])
+    assert done.value.value == 2
+
+
+def test_aof_checks_the_server_once_before_the_first_write() -> None:
+    core = SessionCore(make_settings(durability="aof"))
+    op = core.logout("c2Vzcw.AAAAAAAAAAAAAAAAAAAAAA")
+    assert next(op) == Command(("INFO", "persistence"))
+    assert type(op.send({"aof_enabled": 1})) is Call  # then the call, unchanged
+    op.close()
+    assert type(first_effect(core.logout("c2Vzcw.AAAAAAAAAAAAAAAAAAAAAA"))) is Call  # checked
+    refused = SessionCore(make_settings(durability="aof")).logout("c2Vzcw.AAAAAAAAAAAAAAAAAAAAAA")
+    next(refused)
+    with pytest.raises(ConfigError, match="SESSIONSVC_DURABILITY=aof"):
+        refused.send({"aof_enabled": 0})
+
+
+def test_the_workers_calls_stay_bare_it_confirms_its_batches_itself() -> None:
+    core = WorkerCore(make_settings(durability="replica"), kids=frozenset())
+    assert core.sessions._durable is None
+
+
+@pytest.mark.parametrize(
+    ("info", "enabled"),
+    [
+        ({"aof_enabled": 1}, True),
+        ({"aof_enabled": 0}, False),
+        ({}, False),
+        (b"# Persistence\r\naof_enabled:1\r\n", True),
+        ("# Persistence\r\naof_enabled:0\r\naof_rewrite_in_progress:0", False),
+    ],
+)
+def test_aof_enabled_reads_info_persistence(info: Any, enabled: bool) -> None:
+    assert aof_enabled(info) is enabled
+    if not enabled:
+        with pytest.raises(ConfigError):
+            check_aof(info)
+
+
+def test_the_settings_bound_the_level_and_the_timeout(clean_env: None) -> None:
+    with pytest.raises(ConfigError, match="SESSIONSVC_DURABILITY"):
+        load_settings(issuer="i", audience="a", durability="fsync")
+    with pytest.raises(ConfigError, match="SESSIONSVC_DURABILITY_TIMEOUT"):
+        load_settings(issuer="i", audience="a", durability_timeout=0)
+    with pytest.raises(ConfigError, match="SESSIONSVC_REDIS_SOCKET_TIMEOUT"):
+        load_settings(issuer="i", audience="a", durability_timeout=3, redis_socket_timeout=2)
+    assert load_settings(issuer="i", audience="a", durability="replica").durability_timeout == 0.5
