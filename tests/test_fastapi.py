@@ -48,6 +48,29 @@ def test_the_middleware_protects_its_prefixes_and_sets_the_principal(redis_url: 
         assert b.get("/public").json() == {"sub": "alice"}
 
 
+# -- the endpoints' routes ----------------------------------------------------------------------
+
+
+def test_the_endpoints_work_under_a_prefix_and_let_other_paths_pass(redis_url: str) -> None:
+    auth: Auth = make_app(redis_url).state.auth
+    app = FastAPI(lifespan=auth.lifespan)
+    app.include_router(auth.router, prefix="/v1")  # (routes copied under the prefix)
+    seen: list[str] = []
+
+    @app.get("/v1/{anything:path}")
+    async def other(anything: str) -> dict[str, str]:
+        seen.append(anything)
+        return {}
+
+    with TestClient(app, base_url=ORIGIN) as c:
+        login = Browser(c).post("/v1/auth/login", json={"username": "alice", "password": "x"})
+        assert login.status_code == 401  # the login endpoint answered (a wrong password)
+        assert c.get("/v1/auth/sessions").status_code == 401  # so did the sessions endpoint
+        assert c.get("/v1/api/auth/loginx").status_code == 200  # not theirs: on to the app's
+        assert c.get("/v1/.well-known/jwks.json").json()["keys"]
+    assert seen == ["api/auth/loginx"]
+
+
 # -- live sign-out: the app's events are closed however the stream ends --------------------------
 
 
