@@ -45,7 +45,9 @@ from sessionsvc.errors import ConfigError, SessionError, StoreUnavailable
 __all__ = ["RULES", "Rule", "map_exceptions", "redis_text"]
 
 _CREDENTIALS = re.compile(r"(?<=://)[^@/\s]*@")
-_ECHOED_ARGS = re.compile(r",? with args beginning with:.*", re.DOTALL)
+_ECHOED_ARGS = re.compile(
+    r"(,? with args beginning with:|[.,;]?\s*Command:|\s*in command:).*", re.DOTALL
+)  # (Redis echoes a command's arguments; so do redis-py's cluster errors)
 _MAX_TEXT: Final = 200
 
 

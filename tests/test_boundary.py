@@ -121,6 +121,18 @@ def test_a_redis_message_keeps_its_type_and_text_without_secrets() -> None:
     assert len(redis_text(redis.RedisError("x" * 1000))) == 200
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Missing key. Command: ('EVALSHA', 'abc', 1, 'sid-secret')",
+        "Invalid args in command: ('SET', 'sid-secret')",
+    ],
+)
+def test_a_cluster_client_error_never_prints_the_command_it_echoes(text: str) -> None:
+    shown = redis_text(redis.exceptions.RedisClusterException(text))
+    assert "sid-secret" not in shown and shown.startswith("RedisClusterException: ")
+
+
 def test_no_traceback_of_a_store_error_prints_what_redis_echoed() -> None:
     echoed = redis.ResponseError("unknown command 'FOO', with args beginning with: 'sid-secret' ")
     with pytest.raises(StoreUnavailable) as info, map_exceptions():

@@ -33,12 +33,10 @@ def test_a_cluster_needs_a_tcp_url_to_database_0(url: str) -> None:
         make_settings(redis_url=url, redis_cluster=True)
 
 
-def test_replica_durability_is_refused_on_a_cluster_until_it_is_supported() -> None:
-    with pytest.raises(
-        ValidationError, match="DURABILITY=replica is not supported on Redis Cluster"
-    ):
-        make_settings(redis_url="redis://127.0.0.1:7000", redis_cluster=True, durability="replica")
-    assert make_settings(redis_url="redis://127.0.0.1:7000", redis_cluster=True, durability="aof")
+@pytest.mark.parametrize("level", ["aof", "replica"])
+def test_durability_levels_are_refused_on_a_cluster_until_supported(level: str) -> None:
+    with pytest.raises(ValidationError, match=f"DURABILITY={level} is not supported on Redis"):
+        make_settings(redis_url="redis://127.0.0.1:7000", redis_cluster=True, durability=level)
 
 
 def test_the_async_factory_builds_a_cluster_client() -> None:

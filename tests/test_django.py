@@ -19,7 +19,7 @@ import httpx2 as httpx
 import pytest
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
-from web_apps import configure_django, django_app, django_urls
+from web_apps import DJANGO_MIDDLEWARE, configure_django, django_app, django_urls
 from web_harness import ORIGIN, USERS, Browser, app_settings
 
 from sessionsvc.integrations import django as dj
@@ -174,6 +174,40 @@ def test_a_revocation_ends_the_event_stream_and_closes_its_events(app: Any, clie
         assert list(lines) == ['data: {"reason":"session revoked"}', ""]  # the end
     assert CLOSED.wait(10), "the app's event generator was not closed"
     assert len(auth.live) == 0
+
+
+class MethodOverride:
+    """A later middleware that changes the method (``X-HTTP-Method-Override``)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        override = request.headers.get("x-http-method-override")
+        if override:
+            request.method = override
+        return self.get_response(request)
+
+
+def test_a_method_changed_after_the_middleware_is_judged_again(app: Any) -> None:
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    with override_settings(MIDDLEWARE=[*DJANGO_MIDDLEWARE, "test_django.MethodOverride"]):
+        handler = WSGIHandler()
+    with httpx.Client(transport=httpx.WSGITransport(app=handler), base_url=ORIGIN) as c:
+        b = Browser(c)
+        b.login()
+        c.cookies = b.jar  # (a cross-site page's GET: the cookies, no CSRF token)
+        forged = {"x-http-method-override": "POST", "sec-fetch-site": "cross-site"}
+        assert c.get("/api/things", headers=forged).status_code == 403  # judged as a POST
+
+
+def test_under_wsgi_an_async_event_stream_is_refused(client: Any) -> None:
+    b = Browser(client)
+    b.login()
+    with pytest.raises(TypeError, match="only under ASGI"):
+        b.get("/async-events")
 
 
 def test_a_problem_raised_in_a_view_answers_the_error_format(client: Any) -> None:

@@ -38,7 +38,7 @@ def test_environ_headers_never_answer_cookies_underscores_empty_or_cgi_keys(name
 RAW = [
     (b"host", b"app.example"),
     (b"accept", b"text/html"),
-    (b"accept", b"application/json"),
+    (b"Accept", b"application/json"),  # (a non-conforming server's capitals: still found)
     (b"cookie", b"a=1"),
 ]
 

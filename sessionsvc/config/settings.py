@@ -213,11 +213,11 @@ class Settings(BaseSettings):
                 f"SESSIONSVC_REDIS_SOCKET_TIMEOUT={self.redis_socket_timeout:g} (a WAIT outliving "
                 "the socket timeout would drop the connection)"
             )
-        if self.durability == "replica" and self.redis_cluster:
+        if self.durability != "none" and self.redis_cluster:
             raise ValueError(
-                "SESSIONSVC_DURABILITY=replica is not supported on Redis Cluster yet "
-                "(SESSIONSVC_REDIS_CLUSTER=true): a WAIT must follow the revocation's write on the "
-                "connection of its slot's primary; use none or aof"
+                f"SESSIONSVC_DURABILITY={self.durability} is not supported on Redis Cluster yet "
+                "(SESSIONSVC_REDIS_CLUSTER=true): the check or the WAIT must go to the primaries "
+                "of the revocations' slots, not to whichever node the client picks; use none"
             )
         return self
 

@@ -33,6 +33,7 @@ import inspect
 import json
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from functools import wraps
 from http.cookies import CookieError, Morsel
 from io import BytesIO
@@ -40,6 +41,7 @@ from typing import Any, TypeVar, cast
 
 from django.conf import settings as django_settings
 from django.core.exceptions import DisallowedHost, SuspiciousOperation
+from django.core.handlers.asgi import ASGIRequest
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -92,7 +94,8 @@ __all__ = [
 View = TypeVar("View", bound=Callable[..., Any])
 TheftHook = Callable[[str, HttpRequest], object]
 _ATTR = "_sessionsvc_auth"  # the request's Auth, set by the middleware
-_PRINCIPAL = "_sessionsvc_principal"  # the principal the middleware authenticated
+_PRINCIPAL = "_sessionsvc_principal"  # (principal, method) the middleware authenticated
+_REQUEST: ContextVar[HttpRequest | None] = ContextVar("sessionsvc_django_request", default=None)
 
 
 # -- conversion --------------------------------------------------------------------------------
@@ -280,6 +283,12 @@ class Auth(SyncAuth):
         streams on its event loop without a thread per stream."""
         stream: Iterator[str] | AsyncIterator[str]
         if isinstance(events, AsyncIterable):
+            request = _REQUEST.get(None)  # (the middleware's request, in the view it calls)
+            if request is not None and not isinstance(request, ASGIRequest):
+                raise TypeError(
+                    "sse(): an async iterable streams only under ASGI (under WSGI Django would "
+                    "consume it whole before sending anything); give a plain iterable"
+                )
             stream = self._async_streams.stream(principal, events)
         else:
             stream = event_stream(self.live, principal, events)
@@ -361,12 +370,17 @@ def _auth_of(request: HttpRequest) -> Auth:
 def _checked(request: HttpRequest, auth: Auth, requirement: Requirement) -> Principal | None:
     """The principal this request's middleware (of ``auth``) already authenticated, checked
     against ``requirement`` (``Problem`` 403); ``None`` when the view must authenticate (no
-    middleware, or it found no valid session: the view's own attempt says why)."""
+    middleware, or it found no valid session: the view's own attempt says why; or the request
+    changed since, as a method override in a later middleware does: its CSRF checks were judged
+    on the method the middleware saw)."""
     found = getattr(request, _PRINCIPAL, None)
     if found is None or getattr(request, _ATTR, None) is not auth:
         return None
-    requirement.check(found)
-    return cast(Principal, found)
+    principal, method = found
+    if method != request.method:
+        return None
+    requirement.check(principal)
+    return cast(Principal, principal)
 
 
 def _decorator(
@@ -438,8 +452,12 @@ class AuthMiddleware:
             principal = None  # a bad token is no principal (a protected view says why)
         request.principal = principal
         # (a view's require_session then checks only its requirement: no second validation)
-        setattr(request, _PRINCIPAL, principal)
-        response = self.get_response(request)
+        setattr(request, _PRINCIPAL, None if principal is None else (principal, request.method))
+        token = _REQUEST.set(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            _REQUEST.reset(token)
         if req is not None and cors.enabled:
             _add_headers(response, cors.headers(req))
         return response

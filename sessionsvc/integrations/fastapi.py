@@ -266,7 +266,7 @@ class AuthMiddleware:
             return
         request = Request(scope, receive)
         if scope["method"] == "OPTIONS" and any(
-            name == b"access-control-request-method" for name, _ in scope["headers"]
+            name.lower() == b"access-control-request-method" for name, _ in scope["headers"]
         ):
             await self.app(scope, receive, send)  # a CORS preflight carries no credentials
             return

@@ -43,7 +43,7 @@ class LiveSignOut:
     """Ends the live connections of revoked sessions (one per app, on its validator)."""
 
     def __init__(self, validator: Validator) -> None:
-        self.registry = LiveRegistry()
+        self.registry = LiveRegistry(validator.view)
         self._streams = AsyncEventStreams(self.registry)
         validator.add_listener(self.registry.revoked)
 

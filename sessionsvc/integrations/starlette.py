@@ -39,7 +39,7 @@ def web_request(conn: HTTPConnection, form: Any = None) -> WebRequest:
     read from the scope when the core asks, the origin computed only if a check needs it."""
     scope = conn.scope
     raw = scope["headers"]
-    cookie = "; ".join(v.decode("latin-1") for n, v in raw if n == b"cookie")
+    cookie = "; ".join(v.decode("latin-1") for n, v in raw if n.lower() == b"cookie")
     client = scope.get("client")
 
     def origin() -> str:

@@ -74,7 +74,7 @@ class SyncAuth(Wired[SessionService]):
                 f"authenticate_user must be a plain function with {self.framework} (not async)"
             )
         self._wire(settings, web, validator, sessions, SessionService)
-        self.live = LiveRegistry()  # the open event streams, ended by revocations
+        self.live = LiveRegistry(self.validator.view)  # open event streams, ended by revocations
         self.validator.add_listener(self.live.revoked)
         self._check_user = authenticate_user
         self._on_theft = on_theft_detected

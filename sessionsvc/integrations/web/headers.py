@@ -9,9 +9,9 @@ Invariants:
 - ``cookie`` is never a header here: the cookies are ``LazyCookies``, parsed on first use,
   the first value of a name winning (``parse_cookies``).
 - ``ScopeHeaders`` joins a header sent more than once with ``", "`` (RFC 9110 §5.3); an
-  environ's values are as the server joined them. An ASGI server sends header names
-  lower-case (the ASGI spec; Starlette's ``Headers`` relies on it too): they are compared as
-  sent.
+  environ's values are as the server joined them. An ASGI server should send header names
+  lower-case (the ASGI spec); they are lower-cased here anyway, so that a non-conforming
+  server or middleware cannot hide an ``Origin`` or ``Sec-Fetch-Site`` from the CSRF checks.
 """
 
 from __future__ import annotations
@@ -63,13 +63,13 @@ class ScopeHeaders(Mapping[str, str]):
 
     def __getitem__(self, name: str) -> str:
         key = name.encode("latin-1")
-        values = [v.decode("latin-1") for n, v in self._raw if n == key]
+        values = [v.decode("latin-1") for n, v in self._raw if n.lower() == key]
         if not values or name == "cookie":
             raise KeyError(name)
         return ", ".join(values)
 
     def __iter__(self) -> Iterator[str]:
-        names = dict.fromkeys(n.decode("latin-1") for n, _ in self._raw)
+        names = dict.fromkeys(n.decode("latin-1").lower() for n, _ in self._raw)
         return iter([n for n in names if n != "cookie"])
 
     def __len__(self) -> int:

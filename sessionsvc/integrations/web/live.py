@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from itertools import count
 from typing import Any
 
-from sessionsvc.revocation.view import Revocation
+from sessionsvc.revocation.view import Revocation, RevocationView
 
 __all__ = ["LiveRegistry", "Watch", "sse_event"]
 
@@ -46,11 +46,14 @@ class Watch:
 
 
 class LiveRegistry:
-    """Open connections, by the claims of the token that opened them."""
+    """Open connections, by the claims of the token that opened them. ``view``: the validator's
+    revocation view, to end at once a connection whose session was revoked between its
+    token's validation and ``watch()`` (the listener had already been called)."""
 
-    def __init__(self) -> None:
+    def __init__(self, view: RevocationView | None = None) -> None:
         self._watches: dict[int, Watch] = {}
         self._ids = count()
+        self._view = view
 
     def __len__(self) -> int:
         return len(self._watches)
@@ -61,6 +64,9 @@ class LiveRegistry:
         key = next(self._ids)
         watch = Watch(self, key, claims, on_revoked)
         self._watches[key] = watch
+        kind = None if self._view is None else _revoked_now(self._view, claims)
+        if kind is not None and self._watches.pop(key, None) is not None:
+            on_revoked(_REASONS[kind])  # (revoked before the watch began: the listener missed it)
         return watch
 
     def ended_by(self, revocation: Revocation) -> Iterator[tuple[Watch, str]]:
@@ -82,6 +88,21 @@ class LiveRegistry:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+_REASONS: dict[str, str] = {
+    "session": "session revoked",
+    "token": "token revoked",
+    "user": "user signed out everywhere",
+    "all": "every session revoked",
+    "key": "signing key revoked",
+}
+
+
+def _revoked_now(view: RevocationView, claims: Mapping[str, Any]) -> str | None:
+    # (a principal's claims carry no kid: a key revocation is judged at validation)
+    sid, jti, sub = (str(claims.get(name, "")) for name in ("sid", "jti", "sub"))
+    return view.check(sid, jti, sub, int(claims.get("iat", 0)), "")
 
 
 def _reason(claims: Mapping[str, Any], rev: Revocation) -> str | None:
