@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2 as httpx
@@ -20,7 +20,7 @@ import pytest
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from web_apps import DJANGO_MIDDLEWARE, configure_django, django_app, django_urls
-from web_harness import ORIGIN, USERS, Browser, app_settings
+from web_harness import ORIGIN, USERS, Browser, app_settings, aticks, ticks
 
 from sessionsvc.integrations import django as dj
 from sessionsvc.integrations.web.http import Problem
@@ -55,29 +55,11 @@ def extra_urls(auth: dj.Auth) -> Any:
 
     @auth.require_session()
     def events(request: HttpRequest) -> Any:
-        def ticks() -> Iterator[str]:
-            try:
-                yield "hello"
-                while True:
-                    time.sleep(0.05)
-                    yield "ping"
-            finally:
-                CLOSED.set()
-
-        return auth.sse(request.principal, ticks())  # type: ignore[attr-defined]
+        return auth.sse(request.principal, ticks(CLOSED))  # type: ignore[attr-defined]
 
     @auth.require_session()
     def async_events(request: HttpRequest) -> Any:
-        async def ticks() -> AsyncIterator[str]:
-            try:
-                yield "hello"
-                while True:
-                    await asyncio.sleep(0.05)
-                    yield "ping"
-            finally:
-                CLOSED.set()
-
-        return auth.sse(request.principal, ticks())  # type: ignore[attr-defined]
+        return auth.sse(request.principal, aticks(CLOSED))  # type: ignore[attr-defined]
 
     urlconf.urlpatterns += [
         path("plain", plain),

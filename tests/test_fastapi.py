@@ -5,16 +5,14 @@ run against this adapter and the others by ``tests/test_web_contract.py``; the t
 ``web_apps.fastapi_app``.
 """
 
-import asyncio
 import threading
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from web_apps import fastapi_app as make_app
-from web_harness import ORIGIN, Browser
+from web_harness import ORIGIN, Browser, aticks
 
 from sessionsvc.integrations.fastapi import Auth, AuthMiddleware, Principal
 from sessionsvc.integrations.live import LiveSignOut
@@ -83,16 +81,7 @@ def live_app(redis_url: str, closed: threading.Event) -> FastAPI:
 
     @app.get("/api/events")
     async def events(user: Annotated[Principal, Depends(auth.require())]) -> Response:
-        async def ticks() -> AsyncIterator[str]:
-            try:
-                yield "hello"
-                while True:
-                    await asyncio.sleep(0.05)
-                    yield "ping"
-            finally:
-                closed.set()
-
-        return live.sse(user, ticks())
+        return live.sse(user, aticks(closed))
 
     return app
 

@@ -19,7 +19,7 @@ import pytest
 from flask import Flask, Response, g
 from flask import request as flask_request
 from web_apps import flask_app
-from web_harness import CSRF_SECRET, ORIGIN, Browser
+from web_harness import CSRF_SECRET, ORIGIN, Browser, ticks
 
 from sessionsvc import generate_jwks
 from sessionsvc.integrations.flask import Auth, Principal
@@ -154,16 +154,7 @@ def live_app(redis_url: str, closed: threading.Event) -> Flask:
     @app.get("/api/events")
     @auth.required()
     def events() -> Response:
-        def ticks() -> Iterator[str]:
-            try:
-                yield "hello"
-                while True:
-                    time.sleep(0.05)
-                    yield "ping"
-            finally:
-                closed.set()
-
-        return auth.sse(g.principal, ticks())
+        return auth.sse(g.principal, ticks(closed))
 
     return app
 

@@ -8,7 +8,11 @@ CSRF token it read from the cookie. The apps of every adapter are ``web_apps.py`
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,3 +93,26 @@ class Browser:
 
     def cookie(self, name: str) -> str | None:
         return self.jar.get(name)
+
+
+def ticks(closed: threading.Event) -> Iterator[str]:
+    """An app's event source: ``hello``, then ``ping`` every 50 ms; sets ``closed`` when the
+    stream closes it."""
+    try:
+        yield "hello"
+        while True:
+            time.sleep(0.05)
+            yield "ping"
+    finally:
+        closed.set()
+
+
+async def aticks(closed: threading.Event) -> AsyncIterator[str]:
+    """``ticks`` for asyncio."""
+    try:
+        yield "hello"
+        while True:
+            await asyncio.sleep(0.05)
+            yield "ping"
+    finally:
+        closed.set()
