@@ -170,10 +170,7 @@ def test_a_hot_connection_to_a_demoted_primary_is_dropped_on_readonly(
     group.wait_promoted(group.replica)
     group.wait_demoted(group.primary)
     client = sync_client(sentinel_settings(group))
-    proxy = client.connection_pool.proxy  # type: ignore[attr-defined]
-    ask_sentinels = proxy.get_master_address
-    answers = [("127.0.0.1", group.primary.port)]  # an answer from before the failover
-    proxy.get_master_address = lambda: answers.pop() if answers else ask_sentinels()
+    first_answer_stale(client, group.primary.port)
     conn = kind(client)
     try:
         with pytest.raises(redis.ConnectionError):
@@ -184,3 +181,32 @@ def test_a_hot_connection_to_a_demoted_primary_is_dropped_on_readonly(
         client.close()
     with raw_client(group.replica.url) as promoted:
         assert promoted.get("ss:probe") == b"2"
+
+
+def first_answer_stale(client: Any, port: int) -> None:
+    """The client's next question to the sentinels gets ``port`` (an answer from before the
+    failover), the later ones the sentinels' own answer."""
+    proxy = client.connection_pool.proxy
+    ask_sentinels = proxy.get_master_address
+    answers = [("127.0.0.1", port)]
+    proxy.get_master_address = lambda: answers.pop() if answers else ask_sentinels()
+
+
+def test_a_call_meeting_readonly_is_retried_on_the_promoted_replica(
+    redis_sentinel: SentinelGroup,
+) -> None:
+    """Through the client layer the call's own retry reconnects, asking the sentinels again
+    (redis-py's connection alone would go back to the demoted primary and fail the call)."""
+    group = redis_sentinel
+    assert group.replica is not None
+    group.failover()
+    group.wait_promoted(group.replica)
+    group.wait_demoted(group.primary)
+    client = sync_client(sentinel_settings(group))
+    first_answer_stale(client, group.primary.port)
+    try:
+        assert client.set("ss:probe", "1") is True
+    finally:
+        client.close()
+    with raw_client(group.replica.url) as promoted:
+        assert promoted.get("ss:probe") == b"1"

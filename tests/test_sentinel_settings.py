@@ -24,6 +24,7 @@ from sessionsvc._redis.clients import (
     blocking_client,
     sync_client,
 )
+from sessionsvc._redis.sentinel_conn import AsyncResolving, Resolving, ResolvingSSL
 from sessionsvc._redis.slotpool import SlotPool
 from sessionsvc.cli.config_check import check_config
 
@@ -127,6 +128,7 @@ def test_clients_ask_the_sentinels_for_the_primary() -> None:
     try:
         pool = pool_of(client)
         assert isinstance(pool, redis.sentinel.SentinelConnectionPool) and pool.is_master
+        assert pool.connection_class is Resolving  # (a retry's reconnect asks the sentinels)
         assert pool.service_name == "ss-primary"
         node = pool.connection_kwargs
         assert (node["username"], node["password"], node["db"]) == ("app", "data-secret", 3)
@@ -171,6 +173,7 @@ def test_the_asyncio_factories_build_sentinel_clients() -> None:
 
     pools = asyncio.run(build())
     assert all(isinstance(p, redis.asyncio.sentinel.SentinelConnectionPool) for p in pools)
+    assert all(p.connection_class is AsyncResolving for p in pools)
 
 
 def test_tls_reaches_the_data_nodes_and_the_sentinels(tmp_path: Path) -> None:
@@ -179,6 +182,7 @@ def test_tls_reaches_the_data_nodes_and_the_sentinels(tmp_path: Path) -> None:
     client = sync_client(settings)
     try:
         pool = pool_of(client)
+        assert pool.connection_class is ResolvingSSL
         assert issubclass(pool.connection_class, redis.sentinel.SentinelManagedSSLConnection)
         assert pool.connection_kwargs["ssl_cert_reqs"] == "required"
         first = pool.sentinel_manager.sentinels[0].connection_pool

@@ -11,7 +11,9 @@ redis-py does, and what is therefore not written here:
 - a ``READONLY`` reply read through ``read_response`` (the client layer, ``HotConnection``)
   disconnects the connection and raises ``ConnectionError``: it talked to a demoted primary.
 
-What is written here and in ``slotpool``: a connection that is *not* checked out again
+What is written here, in ``sentinel_conn`` and in ``slotpool``: a connection that reconnects
+inside a command (a retry) asks the sentinels too (``sentinel_conn.Resolving``: redis-py would
+go back to the old address); a connection that is *not* checked out again
 (``HotConnection``, ``BoundedConnection``) would reconnect by itself to its old address, so it
 is given back after a connection error, a timeout or ``READONLY`` (``BoundedConnection``
 parses that reply itself) and a new one is checked out.
@@ -35,6 +37,12 @@ import redis.retry
 import redis.sentinel
 from redis.backoff import NoBackoff
 
+from sessionsvc._redis.sentinel_conn import (
+    AsyncResolving,
+    AsyncResolvingSSL,
+    Resolving,
+    ResolvingSSL,
+)
 from sessionsvc.config import Settings
 from sessionsvc.config.redis_sentinel import sentinel_address
 
@@ -77,8 +85,7 @@ def node_options(settings: Settings, tls: dict[str, object]) -> dict[str, Any]:
     url = settings.redis_url.get_secret_value()
     parsed = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
     options = {k: v for k, v in parsed.items() if k not in _NOT_FOR_NODES}
-    if tls:
-        options.update(ssl=True, **tls)
+    options.update(tls)
     return options
 
 
@@ -98,20 +105,30 @@ def sentinel_options(settings: Settings, tls: dict[str, object]) -> dict[str, An
 
 
 def _master(settings: Settings, kind: Any, tls: dict[str, object], options: dict[str, Any]) -> Any:
-    manager, redis_class, retry = kind
+    manager, redis_class, retry, plain, over_tls = kind
     sentinel = manager(
         [sentinel_address(entry) for entry in settings.redis_sentinels],
         sentinel_kwargs={**sentinel_options(settings, tls), "retry": retry(NoBackoff(), 0)},
     )
     # the URL's options win over the factory's, as in ``from_url``
-    kwargs = {**options, **node_options(settings, tls)}
+    kwargs = {
+        **options,
+        **node_options(settings, tls),
+        "connection_class": over_tls if tls else plain,
+    }
     client = sentinel.master_for(settings.redis_service, redis_class=redis_class, **kwargs)
     client.sentinel_manager = sentinel
     return client
 
 
-_SYNC: Final = (redis.sentinel.Sentinel, SentinelRedis, redis.retry.Retry)
-_ASYNC: Final = (redis.asyncio.sentinel.Sentinel, AsyncSentinelRedis, redis.asyncio.retry.Retry)
+_SYNC: Final = (redis.sentinel.Sentinel, SentinelRedis, redis.retry.Retry, Resolving, ResolvingSSL)
+_ASYNC: Final = (
+    redis.asyncio.sentinel.Sentinel,
+    AsyncSentinelRedis,
+    redis.asyncio.retry.Retry,
+    AsyncResolving,
+    AsyncResolvingSSL,
+)
 
 
 def sync_master(settings: Settings, tls: dict[str, object], **options: Any) -> SentinelRedis:
