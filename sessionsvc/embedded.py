@@ -6,7 +6,8 @@ and benchmarks. The binary is ``redis-server`` from PATH, else the Valkey build 
 own directory, without persistence (``--save "" --appendonly no``): a restart starts empty.
 With ``tls`` (``ServerTLS``) it listens with TLS only, and ``url`` is a ``rediss://`` URL.
 ``replica_of`` (a primary's port) starts a replica of that primary (``--replicaof``);
-``extra_args`` come last and win (``--appendonly yes``).
+``extra_args`` come last and win (``--appendonly yes``). ``config_file`` comes first, as
+redis-server wants it: a Sentinel's (``extra_args=["--sentinel"]``), which it rewrites.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class RedisProcess:
         extra_args: Sequence[str] = (),
         tls: ServerTLS | None = None,
         replica_of: int | None = None,
+        config_file: Path | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -75,6 +77,7 @@ class RedisProcess:
         self.tls = tls
         if replica_of is not None:
             self.extra_args[:0] = ["--replicaof", "127.0.0.1", str(replica_of)]
+        self.config_file = config_file
         self.process: subprocess.Popen[bytes] | None = None
         self.log = self.directory / "redis.log"
 
@@ -95,6 +98,7 @@ class RedisProcess:
         ports = ["--port", str(self.port)] if self.tls is None else self.tls.server_args(self.port)
         args = [
             self.binary,
+            *([] if self.config_file is None else [str(self.config_file)]),
             *ports,
             "--bind",
             "127.0.0.1",

@@ -18,7 +18,7 @@ from sessionsvc import Key, Settings, TokenIssuer, Validator, generate_jwks, loa
 # redis_server / redis_url (tests/redis_server.py); redis_cluster / redis_cluster_url
 # (tests/redis_cluster.py); chromium, browser_context, screenshot, live_server
 # (tests/browser_harness.py)
-pytest_plugins = ["redis_server", "redis_cluster", "browser_harness"]
+pytest_plugins = ["redis_server", "redis_cluster", "redis_sentinel", "browser_harness"]
 
 ISSUER = "https://auth.example.test"
 AUDIENCE = "api.example.test"

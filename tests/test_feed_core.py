@@ -262,6 +262,7 @@ def test_the_position_is_read_with_plain_commands() -> None:
         ("XINFO", "STREAM", "ss:{rev}:log"),
         ("GET", "ss:{rev}:trimmed"),
         ("GET", "ss:{rev}:inbound"),
+        ("XREVRANGE", "ss:{rev}:log", "0-0", "0-0", "COUNT", 1),  # the entry at our position
     ]
     info = [b"length", 3, b"last-generated-id", b"9-1", b"entries-added", 3]
     assert FeedCore.position([b"E", info, None, None]) == [b"E", b"9-1", "0-0", None]
@@ -270,6 +271,56 @@ def test_the_position_is_read_with_plain_commands() -> None:
     assert FeedCore.position([None, no_log, None, None]) == [None, "0-0", "0-0", None]
     with pytest.raises(redis.ResponseError):
         FeedCore.position([b"E", redis.ResponseError("NOPERM"), None, None])
+
+
+def positioned(last_id: str) -> FeedCore:
+    c = core()
+    c.epoch, c.last_id = "E", last_id
+    return c
+
+
+def test_a_log_without_the_entry_we_read_last_is_not_ours() -> None:
+    """A failover to a replica that missed our last entry, which has appended newer ones since
+    (ids of another clock, past ours): no other check sees it; a snapshot must be read."""
+    assert positioned("7-0").needs_bootstrap([b"E", b"9-0", b"0-0", None, False])
+
+
+def test_a_log_holding_the_entry_we_read_last_needs_no_snapshot() -> None:
+    assert not positioned("7-0").needs_bootstrap([b"E", b"9-0", b"0-0", None, True])
+
+
+def test_an_entry_gone_by_trimming_is_not_a_lost_position() -> None:
+    """The snapshot of a log trimmed empty resumes at the trim marker, which is no entry."""
+    assert not positioned("7-0").needs_bootstrap([b"E", b"7-0", b"7-0", None, False])
+    assert not positioned("0-0").needs_bootstrap([b"E", b"0-0", b"0-0", None, False])
+
+
+def test_the_position_says_whether_the_log_holds_our_entry() -> None:
+    info = {b"last-generated-id": b"9-1"}
+    assert FeedCore.position([b"E", info, None, None, []])[4] is False
+    assert FeedCore.position([b"E", info, None, None, [[b"7-0", []]]])[4] is True
+
+
+def test_a_failover_to_a_lagging_replica_keeps_what_only_we_saw(
+    state: fakeredis.FakeRedis,
+) -> None:
+    """Union-merge: the promoted replica lacks our last revocation; the snapshot we take of it
+    adds what it holds and drops nothing."""
+    state.set(K.epoch, "E1")
+    state.zadd(K.key("sid"), {"S-replicated": NOW + 600})
+    state.xadd(K.log, {"kind": "session", "value": "S-replicated"}, id="5-0")
+    c = core()
+    load(c, state)
+    missed = [(b"kind", b"session"), (b"value", b"S-missed"), (b"until", b"inf")]
+    c.apply_entries([("6-0", missed)])
+    state.xadd(K.log, {"kind": "session", "value": "S-later"}, id="7-0")  # on the new primary
+    state.zadd(K.key("sid"), {"S-later": NOW + 600})
+    pipe = state.pipeline(transaction=True)
+    for command in c.position_commands():
+        pipe.execute_command(*command)
+    assert c.needs_bootstrap(c.position(pipe.execute(raise_on_error=False)))
+    load(c, state)
+    assert all(sid in c.view.sessions for sid in ("S-replicated", "S-missed", "S-later"))
 
 
 def test_inbound_lag_comes_from_the_workers_report() -> None:

@@ -42,7 +42,7 @@ class Driver:
     def _settle(self, effect: Effect) -> Effect:
         while isinstance(effect, Transaction | Command) and not getattr(effect, "hot", False):
             if isinstance(effect, Transaction):
-                self.ran.append("snapshot" if len(effect.commands) > 4 else "position")
+                self.ran.append("snapshot" if effect.commands[0][0] == "SET" else "position")
                 pipe = self.redis.pipeline(transaction=True)
                 for command in effect.commands:
                     pipe.execute_command(*command)

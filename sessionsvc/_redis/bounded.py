@@ -33,6 +33,9 @@ Invariants (those of ``HotConnection``):
 - Replies are bytes, never decoded, whatever the client's ``decode_responses``.
 - On Redis Cluster the connection serves ``key``'s slot and is given back after a failure that
   may mean the slot moved (``HotConnection``'s rule: ``sessionsvc._redis.slotpool``).
+- On a Sentinel-managed primary a ``READONLY`` reply (the primary was demoted) drops the
+  connection and raises ``ConnectionError``, as redis-py's ``SentinelManagedConnection`` does
+  for the replies it reads: the next command connects to the primary the sentinels name.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionsvc._redis.clients import SyncClient
 from sessionsvc._redis.resp import NEED_DATA, Oversized, ReplyParser, Truncated, resp_digest
-from sessionsvc._redis.slotpool import SlotPool
+from sessionsvc._redis.slotpool import SlotPool, must_drop
 
 __all__ = ["BoundedConnection", "Oversized", "Truncated", "resp_digest"]
 
@@ -113,8 +116,7 @@ class BoundedConnection:
             self._failed(exc)
             raise
         if isinstance(reply, ResponseError):
-            self._failed(reply)  # (a MOVED: the next command goes where the slot is)
-            raise reply  # read in full: the connection is in step
+            raise self._failed_reply(reply)  # read in full: the connection is in step
         return reply
 
     def many(self, *commands: Sequence[Any]) -> list[Any]:
@@ -142,7 +144,9 @@ class BoundedConnection:
             raise
         for reply in replies:
             if isinstance(reply, ResponseError):
-                self._failed(reply)
+                failure = self._failed_reply(reply)
+                if failure is not reply:
+                    raise failure  # (the connection is gone: no later reply counts)
         return replies
 
     def send(self, *args: Any) -> None:
@@ -191,6 +195,15 @@ class BoundedConnection:
     def _failed(self, exc: BaseException) -> None:
         if self._pool.failed(exc):
             self.close()
+
+    def _failed_reply(self, reply: ResponseError) -> Exception:
+        """What an error reply raises: itself (after a MOVED the next command goes where the
+        slot is); on a Sentinel-managed primary ``READONLY`` (a demoted primary: the connection
+        is dropped) is the ``ConnectionError`` redis-py's own Sentinel connections raise."""
+        self._failed(reply)
+        if self._pool.sentinel and must_drop(reply):
+            return RedisConnectionError("READONLY: the primary was demoted; reconnecting")
+        return reply
 
     def _connection(self) -> Any:
         if self._conn is None:

@@ -19,11 +19,15 @@ A ``rediss://`` URL gets the TLS options of ``tls_options`` on every client, so 
 of every pool (a ``HotConnection``'s or ``BoundedConnection``'s too: they are pooled connections)
 verifies the server's certificate and host name, and presents the client certificate if one is
 set. Nothing here turns verification off (``config.redis_tls`` has the invariants).
+
+With ``redis_sentinels`` set, every factory builds its client through redis-py's Sentinel
+support (``sessionsvc._redis.sentinel``) with the same options: every connection goes to the
+primary the sentinels name when it connects, so after a failover each reconnects to the new one.
 """
 
 from __future__ import annotations
 
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import redis
 import redis.asyncio
@@ -33,6 +37,7 @@ import redis.cluster
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from sessionsvc._boundary import map_exceptions
+from sessionsvc._redis.sentinel import async_master, sync_master
 from sessionsvc.config import Settings
 
 __all__ = [
@@ -99,57 +104,64 @@ def tls_options(settings: Settings) -> dict[str, object]:
     }
 
 
-def sync_client(settings: Settings) -> SyncClient:
-    """A redis-py client for ``settings.redis_url`` (bytes replies). A sync cluster client
-    reads the slot map when built: ``StoreUnavailable`` when no node answers."""
+def _sync(settings: Settings, **options: Any) -> SyncClient:
+    """A sync client of ``settings``' Redis (a Sentinel-managed primary, a cluster, one URL)."""
+    if settings.redis_sentinels:
+        return sync_master(settings, tls_options(settings), **options)
     with _CONNECT:
         return _classes(settings)[0].from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.redis_socket_timeout,
-            socket_connect_timeout=settings.redis_connect_timeout,
-            retry=redis.retry.Retry(_backoff(), RETRIES),
-            driver_info=None,
-            **tls_options(settings),
+            settings.redis_url.get_secret_value(), **options, **tls_options(settings)
         )
 
 
-def async_client(settings: Settings) -> AsyncClient:
-    """A ``redis.asyncio`` client for ``settings.redis_url`` (bytes replies)."""
+def _async(settings: Settings, **options: Any) -> AsyncClient:
+    """``_sync`` for ``redis.asyncio``."""
+    if settings.redis_sentinels:
+        return async_master(settings, tls_options(settings), **options)
     return _classes(settings)[1].from_url(
         settings.redis_url.get_secret_value(),
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        retry=redis.asyncio.retry.Retry(_backoff(), RETRIES),
-        driver_info=None,
+        **options,
         **tls_options(settings),  # type: ignore[arg-type]
     )
 
 
+def _timeouts(settings: Settings) -> dict[str, object]:
+    return {
+        "socket_timeout": settings.redis_socket_timeout,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "driver_info": None,
+    }
+
+
+def sync_client(settings: Settings) -> SyncClient:
+    """A redis-py client for ``settings.redis_url`` (bytes replies). A sync cluster client
+    reads the slot map when built: ``StoreUnavailable`` when no node answers."""
+    return _sync(settings, retry=redis.retry.Retry(_backoff(), RETRIES), **_timeouts(settings))
+
+
+def async_client(settings: Settings) -> AsyncClient:
+    """A ``redis.asyncio`` client for ``settings.redis_url`` (bytes replies)."""
+    retry = redis.asyncio.retry.Retry(_backoff(), RETRIES)
+    return _async(settings, retry=retry, **_timeouts(settings))
+
+
 def _blocking(settings: Settings, block: float, name: str | None) -> dict[str, object]:
     return {
+        **_timeouts(settings),
         "socket_timeout": block + settings.redis_socket_timeout,
-        "socket_connect_timeout": settings.redis_connect_timeout,
         "client_name": name,
-        "driver_info": None,
-        **tls_options(settings),
     }
 
 
 def blocking_client(settings: Settings, block: float, name: str | None = None) -> SyncClient:
     """A client whose commands may block ``block`` seconds (XREAD/XREADGROUP BLOCK) without
     tripping the socket timeout, and without redis-py retries: its owner's loop retries."""
-    with _CONNECT:
-        return _classes(settings)[0].from_url(
-            settings.redis_url.get_secret_value(),
-            retry=redis.retry.Retry(NoBackoff(), 0),
-            **_blocking(settings, block, name),
-        )
+    return _sync(
+        settings, retry=redis.retry.Retry(NoBackoff(), 0), **_blocking(settings, block, name)
+    )
 
 
 def blocking_async_client(settings: Settings, block: float, name: str | None = None) -> AsyncClient:
     """``blocking_client`` for ``redis.asyncio``."""
-    return _classes(settings)[1].from_url(
-        settings.redis_url.get_secret_value(),
-        retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
-        **_blocking(settings, block, name),  # type: ignore[arg-type]
-    )
+    retry = redis.asyncio.retry.Retry(NoBackoff(), 0)
+    return _async(settings, retry=retry, **_blocking(settings, block, name))

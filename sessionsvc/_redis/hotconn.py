@@ -19,6 +19,9 @@ Invariants:
 - On Redis Cluster (``key``: the connection serves that key's slot) a failure that may mean the
   slot moved (a MOVED reply, a connection error: ``slotpool.must_resolve``) gives the
   connection back; the next command takes one to the slot's primary in a re-read slot map.
+- On a Sentinel-managed primary a connection error or timeout (redis-py turns a ``READONLY``
+  reply into one: a demoted primary) gives the connection back too; the next command takes
+  one connected to the primary the sentinels name (``slotpool.must_drop``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,12 @@ Invariants:
   drops its connection (``put``) and the next ``get`` re-reads the whole slot map from a node
   that answers first; a failure to do so raises there, as the next command's failure.
 - On a single Redis nothing is ever re-resolved: ``get``/``put`` are the pool's own.
+- On a Sentinel-managed primary only a *checkout* asks the sentinels for the primary
+  (redis-py's pool connects through ``SentinelManagedConnection.connect``; a connection that
+  reconnects by itself inside a command goes back to its old address). So after a failure that
+  may mean the primary changed (``must_drop``: a connection error or timeout, or a ``READONLY``
+  reply, a demoted primary's) the owner gives the connection back, ``put`` disconnects it, and
+  the next ``get`` checks one out connected to the primary the sentinels name now.
 """
 
 from __future__ import annotations
@@ -23,26 +29,35 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio.cluster
+import redis.asyncio.sentinel
 import redis.cluster
+import redis.sentinel
 from redis.exceptions import (
     AskError,
     ClusterDownError,
     ConnectionError,
     MovedError,
+    ReadOnlyError,
     TimeoutError,
     TryAgainError,
 )
 
 from sessionsvc._redis.clients import AsyncClient, SyncClient
 
-__all__ = ["AsyncSlotPool", "SlotPool", "must_resolve"]
+__all__ = ["AsyncSlotPool", "SlotPool", "must_drop", "must_resolve"]
 
 _MOVING = (AskError, MovedError, ClusterDownError, TryAgainError, ConnectionError, TimeoutError)
+_STALE = (ConnectionError, TimeoutError, ReadOnlyError)
 
 
 def must_resolve(exc: BaseException) -> bool:
     """After ``exc`` on a cluster node, may the slot be served elsewhere now? (pure)"""
     return isinstance(exc, _MOVING)
+
+
+def must_drop(exc: BaseException) -> bool:
+    """After ``exc`` on a Sentinel-managed connection, may the primary have changed? (pure)"""
+    return isinstance(exc, _STALE)
 
 
 class _Base:
@@ -54,16 +69,29 @@ class _Base:
         )
         if self.cluster and key is None:
             raise ValueError("a connection on Redis Cluster needs the key whose slot it serves")
+        self.sentinel = isinstance(
+            getattr(client, "connection_pool", None),
+            redis.sentinel.SentinelConnectionPool | redis.asyncio.sentinel.SentinelConnectionPool,
+        )
         self._resolve = False  # re-read the slot map before the next checkout
+        self._drop = False  # disconnect the connection given back next (a demoted primary's)
         self.pools: dict[int, Any] = {}  # id(connection) → the pool it came from
 
     def failed(self, exc: BaseException) -> bool:
         """Note a failure on a connection of this pool; True when the owner must give the
-        connection back (``put``) and take a new one: the slot may be served elsewhere."""
+        connection back (``put``) and take a new one: the slot may be served elsewhere, or
+        Sentinel may have promoted another primary."""
         if self.cluster and must_resolve(exc):
             self._resolve = True
             return True
+        if self.sentinel and must_drop(exc):
+            self._drop = True
+            return True
         return False
+
+    def _dropping(self) -> bool:
+        drop, self._drop = self._drop, False
+        return drop
 
 
 class SlotPool(_Base):
@@ -91,7 +119,9 @@ class SlotPool(_Base):
         return conn
 
     def put(self, conn: Any) -> None:
-        """Give ``conn`` back to the pool it came from."""
+        """Give ``conn`` back to the pool it came from (disconnected after ``must_drop``)."""
+        if self._dropping():
+            conn.disconnect()
         self.pools.pop(id(conn)).release(conn)
 
 
@@ -122,6 +152,8 @@ class AsyncSlotPool(_Base):
 
     async def put(self, conn: Any) -> None:
         """Give ``conn`` back to the pool (or cluster node) it came from."""
+        if self._dropping():
+            await conn.disconnect()
         source = self.pools.pop(id(conn))
         if isinstance(source, redis.asyncio.cluster.ClusterNode):
             source.release(conn)

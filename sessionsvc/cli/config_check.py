@@ -22,6 +22,7 @@ def check_config(settings: Settings | None = None) -> list[Finding]:
     findings: list[Finding] = [
         ("ok", f"env={settings.env} issuer={settings.issuer!r} audience={settings.audience!r}"),
         ("ok", f"redis_url={redact_url(settings.redis_url.get_secret_value())}"),
+        *_sentinel(settings),
         (
             "ok",
             f"access_ttl={settings.access_ttl}s refresh_ttl={settings.refresh_ttl}s "
@@ -72,3 +73,11 @@ def _durability(settings: Settings) -> str:
     level = settings.durability
     timeout = f" within {settings.durability_timeout:g}s" if level == "replica" else ""
     return f"durability={level}: {_SURVIVES[level]}{timeout}"
+
+
+def _sentinel(settings: Settings) -> list[Finding]:
+    """The Sentinel line, when sentinels are set (never the sentinels' password)."""
+    if not settings.redis_sentinels:
+        return []
+    sentinels = ",".join(settings.redis_sentinels)
+    return [("ok", f"redis_sentinels={sentinels} redis_service={settings.redis_service}")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
     Field,
@@ -21,9 +21,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from sessionsvc._boundary import Rule, map_exceptions
+from sessionsvc.config.redis_sentinel import (
+    check_sentinel_settings,
+    check_sentinels,
+    parse_sentinels,
+)
 from sessionsvc.config.redis_tls import check_redis_tls, readable_file
 from sessionsvc.config.redis_url import check_cluster_url, check_redis_url, redact_url
 from sessionsvc.errors import ConfigError, InvalidArgument
@@ -146,6 +151,46 @@ class Settings(BaseSettings):
         return value
 
     # --- end Redis Cluster -----------------------------------------------------------------
+
+    # --- Redis Sentinel: sessionsvc.config.redis_sentinel ----------------------------------
+    redis_sentinels: Annotated[tuple[str, ...], NoDecode] = ()
+    """The sentinels, ``host:port,host:port``: clients ask them for the current primary of
+    ``redis_service`` (``redis_url`` then gives only user, password, database and TLS)."""
+    redis_service: str | None = Field(default=None, pattern=r"^\S{1,128}$")
+    """The name the sentinels monitor the primary under (required with ``redis_sentinels``)."""
+    redis_sentinel_username: str | None = None
+    """The ACL user for the sentinels themselves, if they demand one (not the data nodes')."""
+    redis_sentinel_password: SecretStr | None = None
+    """The sentinels' own password (``requirepass`` in sentinel.conf), if they demand one."""
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: Any) -> Any:
+        return parse_sentinels(value)
+
+    @field_validator(
+        "redis_service", "redis_sentinel_username", "redis_sentinel_password", mode="before"
+    )
+    @classmethod
+    def _empty_sentinel_value_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_sentinels(value)
+
+    @model_validator(mode="after")
+    def _check_sentinel(self) -> Settings:
+        check_sentinel_settings(
+            self.redis_sentinels,
+            self.redis_service,
+            self.redis_cluster,
+            self.redis_url.get_secret_value(),
+        )
+        return self
+
+    # --- end Redis Sentinel ----------------------------------------------------------------
 
     # -- TLS to Redis (rediss://): sessionsvc.config.redis_tls --------------------------------
     redis_ca_file: Path | None = None

@@ -6,11 +6,14 @@ Invariants:
   entry); nothing a validator has seen is dropped by a re-bootstrap, whatever Redis now holds.
 - **No gap.** The snapshot and the log position are read in one MULTI/EXEC; tailing resumes
   from exactly that position. On reconnect the position is compared with Redis: a different
-  ``epoch`` (Redis lost its data or a failover lost writes), a trimmed id past ours, or a last id
-  behind ours (we saw entries Redis no longer has) forces a new snapshot. A follower that stays
-  connected but stalls (a blocked listener, a paused process) or falls a full batch behind checks
-  the trim marker after its next read (``gap_possible``): entries it had not read may have been
-  trimmed meanwhile, and then it re-bootstraps too.
+  ``epoch`` (Redis lost its data), a trimmed id past ours, a last id behind ours, or a log that
+  no longer holds the entry we read last (not trimmed: a failover to a replica that had not
+  received it) forces a new snapshot. The last two are a failover's gap: the promoted replica's
+  log is a prefix of the one we read, and what it appends next may get ids *below* ours (another
+  clock), which a tail from our id would skip; a snapshot reads them, the union keeps ours. A
+  follower that stays connected but stalls (a blocked listener, a paused process) or falls a
+  full batch behind checks the trim marker after its next read (``gap_possible``): entries it
+  had not read may have been trimmed meanwhile, and then it re-bootstraps too.
 - **Freshness is measured.** Each return of a blocking XREAD, with data or empty at its timeout,
   proves the view current at the moment the read was *sent*; ``fresh_at`` is that moment and the
   view is stale once ``fresh_at + max_staleness`` has passed.
@@ -93,20 +96,23 @@ class FeedCore(Snapshots):
 
     def position_commands(self) -> list[tuple[Any, ...]]:
         """One MULTI/EXEC of plain reads (a validator runs no scripts: its Redis user may not):
-        the epoch, the log's last generated id, the trim marker, the workers' inbound report."""
+        the epoch, the log's last generated id, the trim marker, the workers' inbound report,
+        and the log entry at our position (XREVRANGE: the validator's ACL has no XRANGE)."""
         k = self.keys
         return [
             ("GET", k.epoch),
             ("XINFO", "STREAM", k.log),
             ("GET", k.trimmed),
             ("GET", k.key("inbound")),
+            ("XREVRANGE", k.log, self.last_id, self.last_id, "COUNT", 1),
         ]
 
     @staticmethod
     def position(replies: Sequence[Any]) -> list[Any]:
         """The replies of ``position_commands`` (errors in place) as what ``needs_bootstrap``
-        compares: epoch, last generated id, trimmed id, inbound report."""
-        epoch, info, trimmed, inbound = replies
+        compares: epoch, last generated id, trimmed id, inbound report, whether the log holds
+        the entry at our position (absent from older callers' replies: not compared)."""
+        epoch, info, trimmed, inbound, *at_ours = replies
         last: Any = "0-0"
         if isinstance(info, Exception):
             if "no such key" not in str(info).lower():
@@ -116,10 +122,10 @@ class FeedCore(Snapshots):
                 info.items() if isinstance(info, dict) else zip(info[::2], info[1::2], strict=True)
             )
             last = {as_text(k): v for k, v in items}.get("last-generated-id", "0-0")
-        for reply in (epoch, trimmed, inbound):
+        for reply in (epoch, trimmed, inbound, *at_ours):
             if isinstance(reply, Exception):
                 raise reply
-        return [epoch, last, trimmed or "0-0", inbound]
+        return [epoch, last, trimmed or "0-0", inbound, *(bool(entry) for entry in at_ours)]
 
     def bootstrapped(self, replies: Sequence[Any], sent: float) -> dict[str, Any]:
         """Load a snapshot read at ``sent`` and mark the view fresh as of then; return what the
@@ -141,7 +147,16 @@ class FeedCore(Snapshots):
             or as_text(epoch) != self.epoch
             or stream_id(trimmed) > ours
             or stream_id(last) < ours
+            or self.lost_ours(position, trimmed)
         )
+
+    def lost_ours(self, position: Sequence[Any], trimmed: bytes | str) -> bool:
+        """The log lacks the entry at our position though nothing trimmed it: it is not the
+        log we read (a failover to a replica that missed it). (The snapshot position of a log
+        trimmed empty is the trim marker itself, no entry: never lost.)"""
+        ours = stream_id(self.last_id)
+        held = position[4] if len(position) > 4 else True
+        return not held and ours != (0, 0) and stream_id(trimmed) < ours
 
     def apply_entries(self, entries: Sequence[tuple[str, Pairs]]) -> list[Revocation]:
         """Apply tailed log entries (``raw_entries``) in order; return the revocations applied."""
