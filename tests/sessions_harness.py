@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
+import redis.cluster
 
 from sessionsvc import AsyncSessionService, Revocation, SessionService, Settings
 from sessionsvc.revocation.log import RevKeys, decode_entry, entry_meta
@@ -94,9 +95,12 @@ class AsyncFacade:
         self.loop.close()
 
 
-def read_log(url: str, namespace: str = "ss") -> list[tuple[Revocation, dict[str, str]]]:
-    """Every revocation in the log, decoded as a validator feed would."""
-    client = redis.Redis.from_url(url)
+def read_log(
+    url: str, namespace: str = "ss", *, cluster: bool = False
+) -> list[tuple[Revocation, dict[str, str]]]:
+    """Every revocation in the log, decoded as a validator feed would (``cluster``: ``url``
+    names a node of a Redis Cluster)."""
+    client: Any = (redis.cluster.RedisCluster if cluster else redis.Redis).from_url(url)
     try:
         entries = client.xrange(RevKeys(namespace).log)
     finally:

@@ -62,7 +62,7 @@ def test_aof_checks_the_server_once_before_the_first_write() -> None:
 
 def test_the_workers_calls_stay_bare_it_confirms_its_batches_itself() -> None:
     core = WorkerCore(make_settings(durability="replica"), kids=frozenset())
-    assert core.sessions._durable is None
+    assert core.sessions.redis._durable is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -56,8 +56,8 @@ def test_declared_names_are_the_names_the_lua_uses(name: str) -> None:
     derived = "end_session(" in own  # logout: the session key it declares, derived from idx
     for key in keys - ({"session"} if derived else set()):  # and everything declared is used
         assert re.search(rf"\bK\.{key}\b", text), key  # (by the body or its library)
-    for arg in argv - set(REVOCATION.fields):
-        assert re.search(rf"\bA\.{arg}\b|'{arg}'", own), arg
+    for arg in argv - set(REVOCATION.fields):  # (by the body or its library: create_session)
+        assert re.search(rf"\bA\.{arg}\b|'{arg}'", text), arg
     if script.argv is REVOCATION or script.records is REVOCATION:
         apply = source("apply")
         for field in REVOCATION.fields:

@@ -382,6 +382,8 @@ def test_logout_all_while_logins_run(make: Make, redis_url: str) -> None:
         if pair.session_id not in survivors:  # born before the logout: nothing of it survives
             assert rejected(lambda p=pair: svc.validator.validate(p.access_token)) == "revoked"
             assert rejected(lambda p=pair: svc.refresh(p.refresh_token)) == "revoked"
+        else:  # born after it, even in the same second: its tokens are not born revoked
+            svc.validator.validate(pair.access_token)
 
 
 def _iat(token: str) -> int:
@@ -580,3 +582,18 @@ def test_scripts_touch_declared_keys_of_two_hash_tags(make: Make, redis_url: str
                 )
             ), (key, declared)
         assert len({tag(k) for k in declared + touched}) <= 2
+
+
+def test_a_login_in_the_second_of_a_logout_everywhere_is_not_born_revoked(
+    make: Make, redis_url: str, clock: ManualClock
+) -> None:
+    """Tokens carry whole seconds: a login 0.2 s after a logout-everywhere at .5 would have
+    iat = floor(now) < the cutoff. It is issued from ceil(cutoff) instead."""
+    svc = make()
+    clock.now = 1_800_000_000.5
+    svc.logout_all("alice")
+    clock.now += 0.2
+    pair = svc.login("alice")
+    assert _iat(pair.access_token) == 1_800_000_001
+    feed(svc, redis_url)
+    svc.validator.validate(pair.access_token)

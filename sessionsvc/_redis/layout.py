@@ -10,7 +10,8 @@ the prelude declares them.
 - ``<ns>:{rev}:<name>``: the revocation state and log, one hash slot (``REV_APPLY`` are the
   keys of the one apply path, in the order of its KEYS).
 - ``<ns>:{u:<tag>}:idx``: a user's index; ``<ns>:{u:<tag>}:s:<sid>``: a session hash;
-  ``<ns>:{u:<tag>}:login_fail``: the login attempts on a user name (``LOGIN_FAIL``).
+  ``<ns>:{u:<tag>}:login_fail``: the login attempts on a user name (``LOGIN_FAIL``);
+  ``<ns>:{u:<tag>}:fence``: on Redis Cluster, the user's logout-everywhere fence (``FENCE``).
 - ``<ns>:{ip:<address>}:login_fail``: the login attempts from one client address (an IPv4
   address, or an IPv6 /64 as ``2001:db8:1:2::/64``; ``ip_prefix``). Nothing else lives under
   ``{ip:…}``.
@@ -20,7 +21,16 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["INDEX", "LOGIN_FAIL", "REV_APPLY", "SESSION", "ip_prefix", "rev_key", "user_prefix"]
+__all__ = [
+    "FENCE",
+    "INDEX",
+    "LOGIN_FAIL",
+    "REV_APPLY",
+    "SESSION",
+    "ip_prefix",
+    "rev_key",
+    "user_prefix",
+]
 
 REV_APPLY: Final = ("sid", "jti", "user", "user:until", "all", "kid", "log", "epoch")
 """The ``{rev}`` keys every script that applies revocations for the worker declares, in order."""
@@ -28,6 +38,9 @@ INDEX: Final = "idx"
 """The suffix, after the user prefix, of a user's index (zset sid → absolute expiry)."""
 SESSION: Final = "s:"
 """What follows the user prefix in a session hash's key, before the sid."""
+FENCE: Final = "fence"
+"""The suffix, after the user prefix, of a user's fence (Redis Cluster: a logout-everywhere
+under way and the latest one's cutoff; ``sessionsvc.sessions.cluster``)."""
 LOGIN_FAIL: Final = "login_fail"
 """The suffix, after a user's or a client address's prefix, of its login-attempt counter."""
 

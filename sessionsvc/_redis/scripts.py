@@ -85,6 +85,11 @@ _REFRESH_ARGV = (
     *("overlap", "till", "epoch", "leeway"),
 )
 
+_USER_REFRESH_ARGV = (
+    *("now", "sid", "jti", "new_jti", "new_iat", "refresh_ttl", "idle_timeout", "overlap"),
+    *("leeway", "user_before", "all_before", "sid_revoked", "jti_revoked", "kid_revoked"),
+)
+
 
 def _session(
     name: str,
@@ -143,6 +148,28 @@ _ALL: Final = (
         argv=("now", "min_id", "lock_ms"),
         flags="allow-oom",  # a full Redis must be able to prune and trim its way back
     ),
+    # Redis Cluster: the session operations in single-slot steps (sessionsvc.sessions.cluster)
+    Script(
+        "rev_read",
+        ("rev_read",),
+        rev=("sid", "jti", "user", "all", "kid"),
+        argv=("sub", "jti", "kid"),
+        more_argv="sids",
+        flags="no-writes",
+    ),
+    _apply("apply_own", "apply_own", argv=REVOCATION),
+    Script(
+        "user_login",
+        (*_SESSION, "user_login"),
+        keys=("idx", "session", "fence"),
+        argv=(*_LOGIN_ARGV[:-2], "cutoff"),
+        more_argv="evicted",
+        consts=_LAYOUT,
+    ),
+    _session("user_refresh", keys=("idx", "session", "fence"), argv=_USER_REFRESH_ARGV),
+    Script("user_end", ("user_end",), keys=("idx", "session"), argv=("sid",)),
+    _session("fence_open", keys=("idx", "fence"), argv=("before", "clamp", "ttl_ms")),
+    _session("fence_close", keys=("idx", "fence"), argv=("before", "abort", "ttl_ms")),
     _login_counter("login_reserve", "window_ms"),
     _login_counter("login_release", "window_ms"),
     _login_counter("login_reset"),

@@ -1,13 +1,12 @@
 """Sessions, the pure core: script arguments, result decoding, the rotation decision.
 
-Each operation is a generator that yields exactly one ``Call`` (script name, KEYS, ARGV, built
-by name through the script registry ``sessionsvc._redis.scripts``: ``Script.bind``) and
-receives the script's raw reply; the sync and async shells only run the call (one EVALSHA).
-At ``SESSIONSVC_DURABILITY=aof`` the first write of a core is preceded by the AOF check, at
-``replica`` a revocation's call (logout, logout_all, refresh: a rotation consumes the presented
-token, reuse revokes the session) goes with its ``WAIT`` in one round trip
-(``sessionsvc._redis.durability``); login is not waited for.
-Signing and verification happen here, with the injected clock; there is no I/O.
+Each operation is a generator of effects; its Redis part is a *steps* object's: on one Redis
+(or Sentinel) ``sessionsvc.sessions.single`` (one script call, built by name through the script
+registry, and the durability level's confirmation), on Redis Cluster
+``sessionsvc.sessions.cluster`` (single-slot steps, ordered so that a revocation is always
+recorded before the session it ends disappears). Both answer what the one-Redis script answers;
+the decisions on those answers, signing and verification happen here, with the injected clock;
+there is no I/O.
 
 **Rotation decision** (``sessionsvc/_redis/lua/refresh.lua``; RFC 9700), for a refresh token
 whose signature and claims verified:
@@ -42,7 +41,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 from sessionsvc._redis.durability import Durable
-from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc.config import Settings
 from sessionsvc.encoding import as_text as _text
 from sessionsvc.errors import (
@@ -54,8 +52,10 @@ from sessionsvc.errors import (
 )
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import format_number as num
+from sessionsvc.sessions.cluster import ClusterSteps
 from sessionsvc.sessions.keys import SessionKeys, parse_session_id, user_tag
 from sessionsvc.sessions.model import REV_KEYS, Call, Op, SessionInfo
+from sessionsvc.sessions.single import OneRedis
 from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
 from sessionsvc.tokens.issuer import (
     REFRESH_TYPE,
@@ -114,19 +114,24 @@ class SessionCore:
         issuer: TokenIssuer | None = None,
         clock: Callable[[], float] = time.time,
         plain: bool = False,
+        cluster: bool | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.keys = SessionKeys(settings.namespace)
-        # SESSIONSVC_DURABILITY: None at ``none`` (one call per op, as always), and for ``plain``
-        # (the worker, which confirms its batches itself: workers.scripts)
-        self._durable = None if plain else Durable.of(settings)
-        # each script's calls, built by the names the registry declares (checked before any I/O)
-        self._calls = {name: REGISTRY[name].bind(settings.namespace) for name in REV_KEYS}
+        self.keys = keys = SessionKeys(settings.namespace)
         self._allowed = frozenset(settings.app_claims) - RESERVED_CLAIMS
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
-        self._lifetimes = Lifetimes.of(settings)
+        self._lifetimes = lifetimes = Lifetimes.of(settings)
+        # the Redis steps: single-slot ones on a cluster (``cluster``: default, the setting)
+        self.redis: OneRedis | ClusterSteps
+        if settings.redis_cluster if cluster is None else cluster:
+            till, fence = lifetimes.longest_access, settings.absolute_timeout
+            self.redis = ClusterSteps(keys, till_offset=till, fence_ttl=fence)
+        else:
+            # SESSIONSVC_DURABILITY: None at ``none`` (one call per op, as always), and for
+            # ``plain`` (the worker, which confirms its batches itself: workers.scripts)
+            self.redis = OneRedis(keys, None if plain else Durable.of(settings))
 
     @property
     def issuer(self) -> TokenIssuer:
@@ -174,27 +179,24 @@ class SessionCore:
             exp = min(iat + s.refresh_ttl, int(abs_exp))
             access = issuer.access_token(sub, sid, claims, now=iat)  # ClaimNotAllowed before I/O
             refresh = issuer.refresh_token(sub, sid, jti=jti, exp=exp, now=iat)
-            call = self._calls["login"](
-                idx=self.keys.index_of(tag),
-                session=self.keys.session_of(tag, sid),
-                now=num(now),
-                sub=sub,
-                sid=sid,
-                jti=jti,
-                iat=str(iat),
-                exp=str(exp),
-                idle_exp=num(idle_exp),
-                abs_exp=num(abs_exp),
-                ip=ip,
-                ua=ua,
-                device=device,
-                claims=app_claims,
-                max_sessions=str(s.max_sessions_per_user),
-                till=self._revocation_until(now),
-                epoch=epoch,
-            )
-            d = self._durable
-            reply = (yield call) if d is None else (yield from d.written(call))
+            a = {
+                "now": num(now),
+                "sub": sub,
+                "sid": sid,
+                "jti": jti,
+                "iat": str(iat),
+                "exp": str(exp),
+                "idle_exp": num(idle_exp),
+                "abs_exp": num(abs_exp),
+                "ip": ip,
+                "ua": ua,
+                "device": device,
+                "claims": app_claims,
+                "max_sessions": str(s.max_sessions_per_user),
+                "till": self._revocation_until(now),
+                "epoch": epoch,
+            }
+            reply = yield from self.redis.login(tag, a)
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
             # 'superseded': the session would be born revoked. Sign again as of the cutoff
@@ -231,28 +233,21 @@ class SessionCore:
         iat, new_jti = int(now), new_id()
         # the epoch candidate (needed only when reuse revokes the session, and then the new jti
         # is never handed out) may be the new jti: any fresh random id will do
-        call = self._calls["refresh"](
-            idx=self.keys.index_of(tag),
-            session=self.keys.session_of(tag, sid),
-            now=num(now),
-            sid=sid,
-            jti=c["jti"],
-            kid=verified.key.kid,
-            new_jti=new_jti,
-            new_iat=str(iat),
-            refresh_ttl=str(s.refresh_ttl),
-            idle_timeout=str(s.idle_timeout),
-            overlap=num(s.refresh_overlap),
-            till=self._revocation_until(now),
-            epoch=new_jti,
-            leeway=str(s.leeway),
-        )
-        d = self._durable
-        if d is None:
-            reply = yield call
-        else:  # a rotation revokes the presented token, reuse the session; a rejection says
-            # the session is dead: every answer is confirmed (a retry then confirms it too)
-            reply = yield from d.applied(call, "the refresh (rotation or revocation)")
+        a = {
+            "now": num(now),
+            "sid": sid,
+            "jti": c["jti"],
+            "kid": verified.key.kid,
+            "new_jti": new_jti,
+            "new_iat": str(iat),
+            "refresh_ttl": str(s.refresh_ttl),
+            "idle_timeout": str(s.idle_timeout),
+            "overlap": num(s.refresh_overlap),
+            "till": self._revocation_until(now),
+            "epoch": new_jti,
+            "leeway": str(s.leeway),
+        }
+        reply = yield from self.redis.refresh(tag, sub, a)
         status = _text(reply[0])
         if status == "missing":
             raise TokenRejected("revoked", "the session has ended")
@@ -281,21 +276,17 @@ class SessionCore:
         recorded in the revocation log (the worker passes the event's)."""
         source, event_id, budget, cap = origin
         tag, now = parse_session_id(session_id)[1], self.clock()
-        call = self._calls["logout"](
-            idx=self.keys.index_of(tag),
-            session=self.keys.session_of(tag, session_id),
-            budget=budget or None,
-            now=num(now),
-            sid=session_id,
-            till=self._revocation_until(now),
-            epoch=new_id(),
-            reason=reason,
-            source=source,
-            id=event_id,
-            cap=str(cap),
-        )
-        d = self._durable
-        reply = (yield call) if d is None else (yield from d.applied(call, "the logout"))
+        a = {
+            "now": num(now),
+            "sid": session_id,
+            "till": self._revocation_until(now),
+            "epoch": new_id(),
+            "reason": reason,
+            "source": source,
+            "id": event_id,
+            "cap": str(cap),
+        }
+        reply = yield from self.redis.logout(tag, budget or None, a)
         return int(reply[0]) == 1
 
     def logout_all(
@@ -305,36 +296,31 @@ class SessionCore:
         ``origin`` is recorded in the revocation log; the worker, for an event, passes its
         origin and ``clamp`` (the cutoff is at most Redis' clock)."""
         source, event_id, budget, cap = origin
-        now = num(self.clock())
-        call = self._calls["logout_all"](
-            idx=self.keys.index_of(user_tag(sub)),
-            budget=budget or None,
-            now=now,
-            sub=sub,
-            before=now,
-            till_offset=str(self._lifetimes.longest_access),
-            epoch=new_id(),
-            reason=reason,
-            source=source,
-            id=event_id,
-            cap=str(cap),
-            clamp="1" if clamp else "0",
-        )
-        d = self._durable
-        reply = (yield call) if d is None else (yield from d.applied(call, "the logout"))
+        now, tag = num(self.clock()), user_tag(sub)
+        a = {
+            "now": now,
+            "sub": sub,
+            "before": now,
+            "till_offset": str(self._lifetimes.longest_access),
+            "epoch": new_id(),
+            "reason": reason,
+            "source": source,
+            "id": event_id,
+            "cap": str(cap),
+            "clamp": "1" if clamp else "0",
+        }
+        reply = yield from self.redis.logout_all(tag, budget or None, a)
         return int(reply[0])
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
         """The live sessions of ``sub``, oldest first."""
-        tag = user_tag(sub)
-        reply = yield self._calls["list"](idx=self.keys.index_of(tag), now=num(self.clock()))
+        reply = yield from self.redis.list_hashes(user_tag(sub), sub, num(self.clock()))
         return [SessionInfo.from_hash(h) for h in reply]
 
     def get_session(self, session_id: str) -> Op[SessionInfo]:
         """One live session; ``SessionNotFound`` if it is unknown, ended or timed out."""
-        tag = parse_session_id(session_id)[1]
-        session = self.keys.session_of(tag, session_id)
-        reply = yield self._calls["get"](session=session, now=num(self.clock()))
+        sub, tag = parse_session_id(session_id)
+        reply = yield from self.redis.get_hash(tag, sub, session_id, num(self.clock()))
         if not reply:
             raise SessionNotFound("no live session with this id")
         return SessionInfo.from_hash(reply)

@@ -90,6 +90,10 @@ class SessionKeys:
         """The index of the user with this tag (``layout.INDEX`` after the user prefix)."""
         return layout.user_prefix(self.namespace, tag) + layout.INDEX
 
+    def fence_of(self, tag: str) -> str:
+        """The fence of the user with this tag (Redis Cluster: ``layout.FENCE``)."""
+        return layout.user_prefix(self.namespace, tag) + layout.FENCE
+
     def session_of(self, tag: str, session_id: str) -> str:
         """The session hash of ``session_id`` of the user with this tag (the scripts derive
         it from the index key with the same ``layout`` strings)."""

@@ -17,7 +17,7 @@ from sessionsvc._redis.scripts import SCRIPTS as REGISTRY
 from sessionsvc._redis.scripts import Call
 from sessionsvc.encoding import as_text
 
-__all__ = ["REV_KEYS", "Call", "Op", "SessionInfo"]
+__all__ = ["REV_KEYS", "SESSION_SCRIPTS", "Call", "Op", "SessionInfo"]
 
 T = TypeVar("T")
 SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "get")

@@ -1,21 +1,19 @@
 """``SessionService`` (redis-py) and ``AsyncSessionService`` (asyncio): two thin shells, one body.
 
-Each operation is one EVALSHA (the script's SHA-1 is computed once, at import; on NOSCRIPT the
-script is loaded and the call repeated); every decision lives in ``sessionsvc.sessions.core``,
-every round trip in the runners of ``sessionsvc._redis.run``, where Redis errors become
-``StoreUnavailable``. The methods are declared once, on ``_Sessions``
-(``sessionsvc._redis.shells.operation``): blocking on ``SessionService``, awaited on
-``AsyncSessionService``.
-
-On Redis Cluster both refuse to be built (``ConfigError``): login, refresh, logout and
-logout-everywhere each touch the user's slot and the ``{rev}`` slot in one script.
+Each operation is one EVALSHA on one Redis (the script's SHA-1 is computed once, at import; on
+NOSCRIPT the script is loaded and the call repeated), a few single-slot ones on Redis Cluster
+(``SESSIONSVC_REDIS_CLUSTER``, or a cluster client given: ``sessionsvc.sessions.cluster``);
+every decision lives in ``sessionsvc.sessions.core``, every round trip in the runners of
+``sessionsvc._redis.run``, where Redis errors become ``StoreUnavailable``. The methods are
+declared once, on ``_Sessions`` (``sessionsvc._redis.shells.operation``): blocking on
+``SessionService``, awaited on ``AsyncSessionService``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Final, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sessionsvc._redis.clients import (
     AsyncClient,
@@ -26,7 +24,6 @@ from sessionsvc._redis.clients import (
 )
 from sessionsvc._redis.shells import Awaiting, Blocking, operation
 from sessionsvc.config import Settings, load_settings
-from sessionsvc.errors import ConfigError
 from sessionsvc.sessions.core import Op, SessionCore
 from sessionsvc.tokens.issuer import TokenIssuer
 
@@ -45,15 +42,6 @@ def _logout_all(core: SessionCore, sub: str, *, reason: str = "logout_all") -> O
     return core.logout_all(sub, reason=reason)
 
 
-CLUSTER_UNSUPPORTED: Final = (
-    "session operations on Redis Cluster are not supported yet: login, refresh and logout "
-    "touch the user's slot and the {rev} slot in one script (CROSSSLOT). Run the session "
-    "service against one Redis (or Sentinel); validators, publishers and workers do work with "
-    "SESSIONSVC_REDIS_CLUSTER=true"
-)
-"""Why ``SessionService`` refuses a cluster (``ConfigError``, at construction)."""
-
-
 class _Sessions(Generic[Client]):
     """What both services share: settings, the core, the client, the operations."""
 
@@ -66,9 +54,8 @@ class _Sessions(Generic[Client]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings = settings or load_settings()
-        if settings.redis_cluster or (redis is not None and is_cluster(redis)):
-            raise ConfigError(CLUSTER_UNSUPPORTED)
-        self.core = SessionCore(settings, issuer=issuer, clock=clock)
+        cluster = settings.redis_cluster or (redis is not None and is_cluster(redis))
+        self.core = SessionCore(settings, issuer=issuer, clock=clock, cluster=cluster)
         self._owns_client = redis is None
         self.redis: Client = redis if redis is not None else self._connect(settings)
 
@@ -96,7 +83,8 @@ class _Sessions(Generic[Client]):
 
 
 class SessionService(_Sessions[SyncClient], Blocking):
-    """Login, refresh with rotation, logout one or all, list sessions — one round trip each."""
+    """Login, refresh with rotation, logout one or all, list sessions: one round trip each on
+    one Redis, a few single-slot ones on Redis Cluster."""
 
     def _connect(self, settings: Settings) -> SyncClient:
         return sync_client(settings)

@@ -31,13 +31,94 @@ local function ttl_ms(exp, now)
   return ms
 end
 
--- the index lives at least until ``exp`` (PEXPIRE GT treats a key without TTL as infinite:
--- a new index gets its first TTL from the plain PEXPIRE)
-local function extend_index(idx, exp, now)
-  local ms = ttl_ms(exp, now)
-  if redis.call('PEXPIRE', idx, ms, 'GT') == 0 and redis.call('PTTL', idx) == -1 then
-    redis.call('PEXPIRE', idx, ms)
+-- ``key`` lives at least ``ms`` more, never less than it had (PEXPIRE GT treats a key without
+-- TTL as infinite: a new key gets its first TTL from the plain PEXPIRE)
+local function extend_ttl(key, ms)
+  if redis.call('PEXPIRE', key, ms, 'GT') == 0 and redis.call('PTTL', key) == -1 then
+    redis.call('PEXPIRE', key, ms)
   end
+end
+local fence_ttl = extend_ttl  -- a user's fence (Redis Cluster: fence_open.lua)
+
+-- the index lives at least until ``exp``
+local function extend_index(idx, exp, now)
+  extend_ttl(idx, ttl_ms(exp, now))
+end
+
+-- the live sessions of the index, oldest first (absolute expiry after ``now`` and a hash),
+-- and the members whose hash is gone (ended by their idle timeout); reads only
+local function live_sessions(idx, now)
+  local live, gone = {}, {}
+  for _, sid in ipairs(redis.call('ZRANGE', idx, '(' .. now, '+inf', 'BYSCORE')) do
+    if redis.call('EXISTS', session_key(idx, sid)) == 1 then
+      live[#live + 1] = sid
+    else
+      gone[#gone + 1] = sid
+    end
+  end
+  return live, gone
+end
+
+-- write the new session A.sid (login's ARGV) and index it
+local function create_session(idx, skey, now)
+  local h = {'sub', A.sub, 'sid', A.sid, 'created', A.now, 'last_seen', A.now,
+             'idle_exp', A.idle_exp, 'abs_exp', A.abs_exp, 'claims', A.claims,
+             'cur', A.jti, 'cur_iat', A.iat, 'cur_exp', A.exp}
+  for _, name in ipairs({'ip', 'ua', 'device'}) do
+    if A[name] ~= '' then
+      h[#h + 1] = name
+      h[#h + 1] = A[name]
+    end
+  end
+  redis.call('HSET', skey, unpack(h))
+  local abs_exp = tonumber(A.abs_exp)
+  redis.call('PEXPIRE', skey, ttl_ms(math.min(tonumber(A.idle_exp), abs_exp), now))
+  redis.call('ZADD', idx, abs_exp, A.sid)
+  extend_index(idx, abs_exp, now)
+end
+
+-- the session hash fields a refresh reads (HMGET order), as a table
+local REFRESH_FIELDS = {'sub', 'created', 'idle_exp', 'abs_exp', 'cur', 'prev', 'rotated_at',
+                        'claims', 'cur_iat', 'cur_exp', 'reuse'}
+local function refresh_view(skey)
+  local v = redis.call('HMGET', skey, unpack(REFRESH_FIELDS))
+  if not v[1] then return nil end
+  local s = {}
+  for i, name in ipairs(REFRESH_FIELDS) do s[name] = v[i] end
+  return s
+end
+
+-- is the presented refresh token (A.jti) neither the current one nor the previous one within
+-- the overlap window? Then theft is assumed
+local function reused(s, now)
+  if A.jti == s.cur then return false end
+  return not (A.jti == s.prev and now - tonumber(s.rotated_at) <= tonumber(A.overlap))
+end
+
+-- the refresh's answer for a live, unrevoked session that is not reused: rotate (the presented
+-- token is the current one) or answer the current one again (the previous one, within the
+-- overlap); {'ahead', cutoff} (nothing written) when tokens as of ``cutoff`` would be refused
+-- as issued in the future. Tokens issued now carry iat >= the cutoff, and last_seen covers them
+-- (a logout-everywhere raises its before past last_seen: no token handed out here may survive it)
+local function rotate(skey, s, now, cutoff)
+  if math.ceil(cutoff) > now + tonumber(A.leeway) then return {'ahead', fmt(cutoff)} end
+  s.idle_exp = fmt(now + tonumber(A.idle_timeout))
+  local seen = fmt(math.max(now, math.ceil(cutoff)))
+  if A.jti == s.cur then
+    -- rotation: the presented token is consumed, a new current one takes its place
+    local iat = math.max(tonumber(A.new_iat), math.ceil(cutoff))
+    local exp = math.min(iat + tonumber(A.refresh_ttl), math.floor(tonumber(s.abs_exp)))
+    s.prev, s.cur, s.cur_iat, s.cur_exp = s.cur, A.new_jti, fmt(iat), fmt(exp)
+    redis.call('HSET', skey, 'prev', s.prev, 'cur', s.cur, 'cur_iat', s.cur_iat,
+               'cur_exp', s.cur_exp, 'rotated_at', A.now, 'last_seen', seen,
+               'idle_exp', s.idle_exp)
+  else
+    -- the previous token inside the overlap window: the current token is answered again
+    redis.call('HSET', skey, 'last_seen', seen, 'idle_exp', s.idle_exp)
+  end
+  -- the idle expiry slides; the index keeps the absolute expiry, which does not move
+  redis.call('PEXPIRE', skey, ttl_ms(expiry(s), now))
+  return {'ok', s.sub, s.claims, s.cur, s.cur_iat, s.cur_exp, fmt(cutoff)}
 end
 
 -- revoke the session through the apply path, then delete it; returns (existed, log id).

@@ -1,0 +1,42 @@
+-- USER_REFRESH (Redis Cluster: the {u} step of a refresh, after REV_READ). K = idx, session,
+-- fence. A = now, sid, jti (the presented token's), new_jti, new_iat, refresh_ttl,
+-- idle_timeout, overlap, leeway, then what REV_READ answered: user_before, all_before,
+-- sid_revoked, jti_revoked, kid_revoked ('1': revoked).
+-- The answers of REFRESH (refresh.lua), and {'pending', cutoff} when a logout-everywhere of the
+-- user is under way (fence_open.lua; the caller finishes it and starts again). The fence's
+-- ``before`` counts as the user's: a refresh whose REV_READ came before a logout-everywhere's
+-- revocation, and whose rotation comes after the fence, is refused. Reuse is not revoked here
+-- ({rev} is another slot): the session is marked ``reuse`` (every later refresh of it answers
+-- {'reuse'} too) and the caller revokes it, then ends it (USER_END).
+local idx, skey = K.idx, K.session
+local now, sid = tonumber(A.now), A.sid
+local s = refresh_view(skey)
+if s == nil then
+  redis.call('ZREM', idx, sid)
+  return {'missing'}
+end
+if s.reuse then return {'reuse'} end
+local fence = redis.call('HMGET', K.fence, 'pending', 'before')
+if fence[1] then return {'pending', fence[1]} end
+local created = tonumber(s.created)
+local user_before = math.max(num(A.user_before) or 0, num(fence[2]) or 0)
+local all_before = num(A.all_before) or 0
+local kind = nil
+if A.sid_revoked == '1' then kind = 'session'
+elseif A.jti_revoked == '1' then kind = 'token'
+elseif created < user_before then kind = 'user'
+elseif created < all_before then kind = 'all'
+elseif A.kid_revoked == '1' then kind = 'key'
+elseif now >= expiry(s) then kind = 'expired'
+end
+if kind ~= nil then
+  redis.call('DEL', skey)
+  redis.call('ZREM', idx, sid)
+  if kind == 'expired' then return {'expired'} end
+  return {'revoked', kind}
+end
+if reused(s, now) then
+  redis.call('HSET', skey, 'reuse', '1')
+  return {'reuse'}
+end
+return rotate(skey, s, now, math.max(user_before, all_before))

@@ -1,0 +1,226 @@
+"""The session operations' Redis steps on Redis Cluster: single-slot steps, ordered (pure).
+
+On one Redis each operation is one script over the user's slot ``{u:<tag>}`` and ``{rev}``
+(``sessionsvc.sessions.single``). A cluster refuses that (CROSSSLOT), so here each operation is
+a few scripts of one slot each, answering what the one script answers. Invariants:
+
+1. **A revocation is recorded before the session it ends disappears.** Logout: the sid's
+   revocation through the apply path (``apply_own``), then ``user_end``. Eviction at the cap
+   and refresh-token reuse: the same, the session left in place (reuse: marked, refused) until
+   its revocation is applied. A failure between the steps leaves a revoked session whose hash
+   outlives it: every later refresh reads ``{rev}`` first and refuses it (and deletes it);
+   listing hides it (``list``, ``get``: the ``{rev}`` verdict of each sid).
+2. **A refresh racing a logout-everywhere mints no token its cutoff misses.** The user's
+   *fence* (``{u:<tag>}:fence``): ``fence_open`` sets ``pending`` to the cutoff (raised past
+   every session's last activity, as on one Redis), the user revocation is applied with it,
+   ``fence_close`` ends the sessions created before it and keeps it as ``before``. A refresh
+   reads ``{rev}`` (``rev_read``), then rotates in ``{u}`` (``user_refresh``): one that rotated
+   before the fence was opened has ``iat`` < the cutoff; one that would rotate after it sees
+   ``pending`` (or ``before``) and is refused. A login is refused the same way.
+3. **An operation that finds a pending fence finishes it** (``_finish``: apply, close; every
+   step is idempotent) and starts again: a logout-everywhere interrupted between its steps
+   blocks that user's logins and refreshes only until the next one comes.
+
+The operations' ``a`` is what their one-Redis script takes (``sessionsvc._redis.scripts``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sessionsvc._redis import layout
+from sessionsvc._redis.scripts import REVOCATION, SCRIPTS, Call
+from sessionsvc.encoding import as_text
+from sessionsvc.errors import SessionError
+from sessionsvc.revocation.log import OVER_CAPACITY
+from sessionsvc.revocation.log import format_number as num
+from sessionsvc.sessions.keys import SessionKeys
+from sessionsvc.sessions.model import Op
+from sessionsvc.tokens.issuer import new_id
+
+__all__ = ["ATTEMPTS", "ClusterSteps"]
+
+ATTEMPTS: Final = 5
+"""How often an operation starts again after finishing a pending logout-everywhere or
+evicting sessions (another login may fill the cap meanwhile) before giving up."""
+_BUDGET_INDEX: Final = str(len(layout.REV_APPLY) + 1)  # a publisher's budget: after {rev}'s
+
+
+class ClusterSteps:
+    """The session operations in single-slot steps (the module's invariants)."""
+
+    __slots__ = ("_apply_keys", "_fence_ttl", "_read_keys", "_till_offset", "keys")
+
+    def __init__(self, keys: SessionKeys, *, till_offset: float, fence_ttl: float) -> None:
+        self.keys = keys
+        ns = keys.namespace
+        self._apply_keys = SCRIPTS["apply_own"].rev_keys(ns)
+        self._read_keys = SCRIPTS["rev_read"].rev_keys(ns)
+        self._till_offset = till_offset  # a revocation's until, after its before or now
+        self._fence_ttl = str(max(1, int(fence_ttl * 1000)))
+
+    # -- the operations (the answers of their one-Redis scripts) --------------------------
+
+    def login(self, tag: str, a: dict[str, str]) -> Op[Any]:
+        """``['ok']`` or ``['superseded', cutoff]`` (the eviction revoked and ended first)."""
+        k, sid, sub = self.keys, a["sid"], a["sub"]
+        keys = [k.index_of(tag), k.session_of(tag, sid), k.fence_of(tag)]
+        argv = [a[name] for name in SCRIPTS["user_login"].argv.fields[:-1]]
+        evicted: list[str] = []
+        for _ in range(ATTEMPTS):
+            read = yield self._read(sub)
+            cutoff = num(max(float(as_text(read[0])), float(as_text(read[1]))))
+            reply = yield Call("user_login", keys, [*argv, cutoff, *evicted])
+            status = as_text(reply[0])
+            if status == "pending":
+                yield from self._finish(tag, sub, as_text(reply[1]))
+            elif status == "evict":
+                sids = [as_text(s) for s in reply[1:]]
+                records = [self._session(s, a, reason="evicted") for s in sids]
+                yield SCRIPTS["apply_batch"].batch(self._apply_keys, records)
+                evicted += sids
+            else:
+                return reply
+        raise SessionError(f"login refused: the user's sessions kept changing ({ATTEMPTS} tries)")
+
+    def refresh(self, tag: str, sub: str, a: dict[str, str]) -> Op[Any]:
+        """``refresh.lua``'s answers; on reuse the session is revoked, then ended."""
+        k, sid = self.keys, a["sid"]
+        keys = [k.index_of(tag), k.session_of(tag, sid), k.fence_of(tag)]
+        names = ("now", "sid", "jti", "new_jti", "new_iat", "refresh_ttl", "idle_timeout")
+        argv = [*(a[n] for n in names), a["overlap"], a["leeway"]]
+        for _ in range(ATTEMPTS):
+            read = yield self._read(sub, jti=a["jti"], kid=a["kid"], sids=(sid,))
+            user, everyone, jti, kid, revoked = (as_text(x) for x in read)
+            reply = yield Call("user_refresh", keys, [*argv, user, everyone, revoked, jti, kid])
+            status = as_text(reply[0])
+            if status == "pending":
+                yield from self._finish(tag, sub, as_text(reply[1]))
+                continue
+            if status == "reuse":
+                yield self._apply(self._session(sid, a, reason="refresh_reuse"))
+                yield Call("user_end", keys[:2], [sid])
+            return reply
+        raise SessionError(f"refresh refused: a logout-everywhere kept coming ({ATTEMPTS} tries)")
+
+    def logout(self, tag: str, budget: str | None, a: dict[str, str]) -> Op[Any]:
+        """``[existed, log id or '']``, or ``[0, 'over_capacity']`` (nothing done)."""
+        k, sid = self.keys, a["sid"]
+        record = self._session(sid, a, reason=a["reason"], origin=a, budget=budget)
+        log_id = yield self._apply(record, budget)
+        if as_text(log_id or "") == OVER_CAPACITY:
+            return [0, OVER_CAPACITY]
+        existed = yield Call("user_end", [k.index_of(tag), k.session_of(tag, sid)], [sid])
+        return [existed, log_id or ""]
+
+    def logout_all(self, tag: str, budget: str | None, a: dict[str, str]) -> Op[Any]:
+        """``[ended, before, log id or '']``, or ``[0, before, 'over_capacity']``."""
+        sub = a["sub"]
+        keys = [self.keys.index_of(tag), self.keys.fence_of(tag)]
+        fence = [a["before"], a["clamp"], self._fence_ttl]
+        opened = yield Call("fence_open", keys, fence)
+        before, ended = as_text(opened[0]), int(opened[1])  # (another op may end them: ours)
+        record = self._user(sub, before, a, budget=budget)
+        log_id = yield self._apply(record, budget)
+        refused = as_text(log_id or "") == OVER_CAPACITY
+        yield Call("fence_close", keys, [before, "1" if refused else "0", self._fence_ttl])
+        return [0 if refused else ended, before, log_id or ""]
+
+    def list_hashes(self, tag: str, sub: str, now: str) -> Op[list[Any]]:
+        """The live session hashes, without those ``{rev}`` says are revoked."""
+        hashes = yield SCRIPTS["list"].call({"idx": self.keys.index_of(tag)}, {"now": now})
+        if not hashes:
+            return []
+        return (yield from self._unrevoked(sub, list(hashes)))
+
+    def get_hash(self, tag: str, sub: str, session_id: str, now: str) -> Op[Any]:
+        """One live session hash, or nothing (also when ``{rev}`` says it is revoked)."""
+        session = self.keys.session_of(tag, session_id)
+        found = yield SCRIPTS["get"].call({"session": session}, {"now": now})
+        if not found:
+            return None
+        kept = yield from self._unrevoked(sub, [found])
+        return kept[0] if kept else None
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _finish(self, tag: str, sub: str, before: str) -> Op[None]:
+        # a logout-everywhere under way (its fence is pending): apply its revocation, close it
+        record = self._user(sub, before, {"now": before, "reason": "logout_all"})
+        yield self._apply(record)
+        keys = [self.keys.index_of(tag), self.keys.fence_of(tag)]
+        yield Call("fence_close", keys, [before, "0", self._fence_ttl])
+
+    def _unrevoked(self, sub: str, hashes: list[Any]) -> Op[list[Any]]:
+        fields = [_fields(h) for h in hashes]
+        read = yield self._read(sub, sids=[f["sid"] for f in fields])
+        cutoff = max(float(as_text(read[0])), float(as_text(read[1])))
+        flags = read[4:]
+        return [
+            h
+            for h, f, revoked in zip(hashes, fields, flags, strict=True)
+            if int(revoked) == 0 and float(f["created"]) >= cutoff
+        ]
+
+    def _read(self, sub: str, *, jti: str = "", kid: str = "", sids: Any = ()) -> Call:
+        return Call("rev_read", self._read_keys, [sub, jti, kid, *sids])
+
+    def _apply(self, record: list[str], budget: str | None = None) -> Call:
+        keys = self._apply_keys if budget is None else [*self._apply_keys, budget]
+        return Call("apply_own", keys, record)
+
+    def _session(
+        self,
+        sid: str,
+        a: dict[str, str],
+        *,
+        reason: str,
+        origin: dict[str, str] | None = None,
+        budget: str | None = None,
+    ) -> list[str]:
+        now = a["now"]
+        return self._record(
+            "session", sid, "0", num(float(now) + self._till_offset), now, reason, origin, budget
+        )
+
+    def _user(
+        self,
+        sub: str,
+        before: str,
+        a: dict[str, str],
+        *,
+        budget: str | None = None,
+    ) -> list[str]:
+        till = num(float(before) + self._till_offset)
+        origin = a if "source" in a else None
+        return self._record("user", sub, before, till, a["now"], a["reason"], origin, budget)
+
+    def _record(  # noqa: PLR0917 (the record's fields, in its order)
+        self,
+        kind: str,
+        value: str,
+        before: str,
+        till: str,
+        now: str,
+        reason: str,
+        origin: dict[str, str] | None,
+        budget: str | None,
+    ) -> list[str]:
+        o = origin or {}
+        return REVOCATION.build(
+            kind=kind,
+            value=value,
+            before=before,
+            till=till,
+            epoch=new_id(),
+            id=o.get("id", ""),
+            source=o.get("source", "sessionsvc"),
+            reason=reason,
+            at=now,
+            cap=o.get("cap", "0") if budget else "0",
+            budget=_BUDGET_INDEX if budget else "0",
+        )
+
+
+def _fields(flat: Any) -> dict[str, str]:
+    return {as_text(flat[i]): as_text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
