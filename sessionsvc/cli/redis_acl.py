@@ -6,7 +6,7 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +26,7 @@ class _Layout(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SESSIONSVC_", env_file=".env", extra="ignore")
     namespace: str = Field(default="ss", pattern=NAMESPACE)
     publishers: dict[str, tuple[str, ...]] = {}
+    durability: Literal["none", "aof", "replica"] = "none"
 
     @field_validator("publishers")
     @classmethod
@@ -58,8 +59,11 @@ def cmd_redis_acl(args: argparse.Namespace) -> int:
     try:
         layout = _Layout()
     except ValueError:
-        raise ConfigError("SESSIONSVC_NAMESPACE or SESSIONSVC_PUBLISHERS is invalid") from None
-    picked = roles(layout.namespace, sorted(layout.publishers), args.roles)
+        raise ConfigError(
+            "SESSIONSVC_NAMESPACE, SESSIONSVC_PUBLISHERS or SESSIONSVC_DURABILITY is invalid"
+        ) from None
+    durability = args.durability or layout.durability
+    picked = roles(layout.namespace, sorted(layout.publishers), args.roles, durability=durability)
     given = _passwords(args.passwords)
     for role in picked:
         digest = None
@@ -96,6 +100,12 @@ def register(sub: Any, add: Callable[..., Any]) -> None:
         help="read each role's password from SESSIONSVC_ACL_PASSWORD_<ROLE> (VALIDATOR, APP, "
         "WORKER, OPERATOR, PUBLISHER_<NAME>) in the environment, or from a file of such "
         "NAME=password lines; printed as SHA-256 only. Default: placeholders Redis refuses",
+    )
+    acl.add_argument(
+        "--durability",
+        choices=["none", "aof", "replica"],
+        help="the SESSIONSVC_DURABILITY the rules are for (default: that variable, else none); "
+        "only aof lets app and worker read INFO (INFO persistence, for its check)",
     )
     acl.add_argument(
         "--client-setinfo",
