@@ -46,6 +46,7 @@ pytestmark = pytest.mark.redis
 DOC = Path(__file__).parent.parent / "docs" / "security.md"
 PUBLISHERS = {"idp": ["session.revoke", "user.revoke"], "billing": ["session.revoke"]}
 EXHAUST = "18446744073709551615-18446744073709551615"  # the largest stream id there is
+SENTINEL_LINE = "ACL SETUSER ss-sentinel "  # for the sentinels, not the data nodes
 
 
 @dataclass
@@ -101,9 +102,30 @@ def acl_log(admin: redis.Redis) -> list[object]:
 def test_the_document_shows_what_the_command_prints(
     clean_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    documented = [line for line in DOC.read_text().splitlines() if line.startswith("ACL SETUSER")]
+    lines = [line for line in DOC.read_text().splitlines() if line.startswith("ACL SETUSER")]
+    documented = [line for line in lines if not line.startswith(SENTINEL_LINE)]
     assert main(["redis", "acl"]) == 0
     assert capsys.readouterr().out.splitlines() == documented
+    assert main(["redis", "acl", "--sentinel"]) == 0
+    assert capsys.readouterr().out.splitlines() == [ln for ln in lines if ln not in documented]
+
+
+def test_the_sentinel_user_is_named_by_its_setting_and_hashes_its_password(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_REDIS_SENTINEL_USERNAME", "edge-sentinel")
+    monkeypatch.setenv("SESSIONSVC_ACL_PASSWORD_SENTINEL", "battery-staple")
+    assert main(["redis", "acl", "--sentinel", "--passwords", "env"]) == 0
+    out = capsys.readouterr().out
+    digest = password_hash("battery-staple")
+    assert out == f"ACL SETUSER edge-sentinel reset on #{digest} -@all +sentinel|masters\n"
+
+
+def test_the_sentinel_option_names_no_role(
+    clean_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["redis", "acl", "--sentinel", "app"]) == 2
+    assert "--sentinel" in capsys.readouterr().err
 
 
 def test_passwords_come_from_the_environment_as_hashes_only(

@@ -30,6 +30,15 @@ replicas' addresses, the replication ids and offsets); per-command and per-error
 latencies; the number of keys per database. No password, key name, value, token or session:
 reconnaissance, no secret. At ``none`` and ``replica`` no role may run ``INFO`` at all.
 
+The sentinels (``SESSIONSVC_REDIS_SENTINELS``) keep users of their own: ``sentinel_role`` is the
+one sessionsvc's clients authenticate as there (``SESSIONSVC_REDIS_SENTINEL_USERNAME``,
+default ``<ns>-sentinel``). redis-py's ``Sentinel`` sends a sentinel only ``AUTH`` (or ``HELLO``,
+which every user may run) and ``SENTINEL MASTERS`` (``discover_master``: no client name, no
+``CLIENT SETINFO``, no health-check ``PING``), so its rule is ``+sentinel|masters``: it reads the
+state of every service the sentinel monitors (addresses, flags, quorum, timeouts: no password)
+and can change nothing — ``SENTINEL SET``/``REMOVE``/``FAILOVER``/``MONITOR``/``RESET``/``CONFIG``
+are refused, and so is ``SENTINEL GET-MASTER-ADDR-BY-NAME`` (other clients' call, not redis-py's).
+
 Passwords never appear in the rules as text: a role's password is given as its SHA-256
 (``#<hex>``, which Redis stores as is), or as a placeholder that Redis refuses, so an unedited
 line cannot create a user with a guessable password.
@@ -50,6 +59,7 @@ __all__ = [
     "password_hash",
     "render",
     "roles",
+    "sentinel_role",
 ]
 
 BASE_ROLES: Final = ("operator", "validator", "app", "worker")
@@ -72,6 +82,7 @@ _WORKER: Final = (
     "+hmget +hdel +hgetall +sadd +sismember +zadd +zrem +zcard +zcount +zscore +zrange "
     "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time +wait"
 )
+SENTINEL_RULES: Final = "+sentinel|masters"  # what redis-py's Sentinel sends (module text)
 INFO_RULE: Final = "+info|persistence"
 """The ``aof`` check's rule (app and worker, at that level only): see the module's text."""
 
@@ -133,6 +144,12 @@ def roles(
         for r in out
         if r.kind in wanted or ("publisher" in wanted and r.kind.startswith("publisher:"))
     ]
+
+
+def sentinel_role(namespace: str, user: str | None = None) -> Role:
+    """The user sessionsvc's clients authenticate as on every sentinel (``user``, default
+    ``<namespace>-sentinel``); its password is read from ``SESSIONSVC_ACL_PASSWORD_SENTINEL``."""
+    return Role("sentinel", user or f"{namespace}-sentinel", SENTINEL_RULES, "SENTINEL")
 
 
 def _env_name(publisher: str) -> str:

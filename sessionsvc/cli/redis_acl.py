@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sessionsvc._redis.acl import password_hash, render, roles
+from sessionsvc._redis.acl import password_hash, render, roles, sentinel_role
 from sessionsvc.config import NAMESPACE, check_namespace, check_publisher_names
 from sessionsvc.errors import ConfigError
 
@@ -27,6 +27,12 @@ class _Layout(BaseSettings):
     namespace: str = Field(default="ss", pattern=NAMESPACE)
     publishers: dict[str, tuple[str, ...]] = {}
     durability: Literal["none", "aof", "replica"] = "none"
+    redis_sentinel_username: str | None = Field(default=None, pattern=r"^\S{1,128}$")
+
+    @field_validator("redis_sentinel_username", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: Any) -> Any:
+        return None if value == "" else value  # as Settings reads it
 
     @field_validator("publishers")
     @classmethod
@@ -60,10 +66,18 @@ def cmd_redis_acl(args: argparse.Namespace) -> int:
         layout = _Layout()
     except ValueError:
         raise ConfigError(
-            "SESSIONSVC_NAMESPACE, SESSIONSVC_PUBLISHERS or SESSIONSVC_DURABILITY is invalid"
+            "SESSIONSVC_NAMESPACE, SESSIONSVC_PUBLISHERS, SESSIONSVC_DURABILITY or "
+            "SESSIONSVC_REDIS_SENTINEL_USERNAME is invalid"
         ) from None
-    durability = args.durability or layout.durability
-    picked = roles(layout.namespace, sorted(layout.publishers), args.roles, durability=durability)
+    if args.sentinel:
+        if args.roles:
+            raise ConfigError("--sentinel prints the sentinels' user only: name no ROLE with it")
+        picked = [sentinel_role(layout.namespace, layout.redis_sentinel_username)]
+    else:
+        durability = args.durability or layout.durability
+        picked = roles(
+            layout.namespace, sorted(layout.publishers), args.roles, durability=durability
+        )
     given = _passwords(args.passwords)
     for role in picked:
         digest = None
@@ -98,8 +112,15 @@ def register(sub: Any, add: Callable[..., Any]) -> None:
         "--passwords",
         metavar="env|FILE",
         help="read each role's password from SESSIONSVC_ACL_PASSWORD_<ROLE> (VALIDATOR, APP, "
-        "WORKER, OPERATOR, PUBLISHER_<NAME>) in the environment, or from a file of such "
+        "WORKER, OPERATOR, PUBLISHER_<NAME>, SENTINEL) in the environment, or from a file of such "
         "NAME=password lines; printed as SHA-256 only. Default: placeholders Redis refuses",
+    )
+    acl.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="print instead the user sessionsvc's clients authenticate as on the sentinels "
+        "(SESSIONSVC_REDIS_SENTINEL_USERNAME, default <namespace>-sentinel; password "
+        "SESSIONSVC_ACL_PASSWORD_SENTINEL): only SENTINEL MASTERS. Run it on every sentinel",
     )
     acl.add_argument(
         "--durability",
