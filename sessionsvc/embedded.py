@@ -131,14 +131,7 @@ class RedisProcess:
 
     def ping(self) -> bool:
         """One PING with a short timeout; False if the server does not answer."""
-        client = redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
-            retry=Retry(NoBackoff(), 0),
-            **({} if self.tls is None else {"ssl": True, **self.tls.client_options()}),  # type: ignore[arg-type]
-        )
+        client = self.client(socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -146,9 +139,19 @@ class RedisProcess:
         finally:
             client.close()
 
+    def client(self, **options: Any) -> redis.Redis:
+        """A plain redis-py client of this server (over TLS with ``tls``), no retries."""
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            retry=Retry(NoBackoff(), 0),
+            **({} if self.tls is None else {"ssl": True, **self.tls.client_options()}),  # type: ignore[arg-type]
+            **options,
+        )
+
     def info(self, section: str) -> dict[str, Any]:
         """``INFO <section>``, as redis-py parses it."""
-        client = redis.Redis(port=self.port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0))
+        client = self.client(socket_timeout=2.0)
         try:
             return dict(client.info(section))
         finally:

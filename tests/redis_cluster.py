@@ -138,6 +138,50 @@ class ClusterProcess:
                 return next(n for n in self.nodes if n.port == int(primary[1]))
         raise RuntimeError(f"no primary serves slot {slot}")
 
+    @staticmethod
+    def node_id(node: RedisProcess) -> str:
+        """``CLUSTER MYID`` of ``node``."""
+        with _client(node) as client:
+            return _text(client.execute_command("CLUSTER", "MYID"))
+
+    def begin_migration(self, key: str, target: RedisProcess) -> int:
+        """Mark ``key``'s slot IMPORTING on ``target`` and MIGRATING on its owner (nothing
+        moved yet: the owner answers ASK for a key it lacks); the slot."""
+        source = self.node_serving(key)
+        with _client(source) as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+        with _client(target) as client:
+            client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source))
+        with _client(source) as client:
+            client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(target))
+        return slot
+
+    @staticmethod
+    def migrate(source: RedisProcess, target: RedisProcess, *keys: str) -> None:
+        """``MIGRATE`` ``keys`` from ``source`` to ``target`` (a slot in migration)."""
+        with _client(source) as client:
+            client.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+
+    def assign(self, slot: int, owner: RedisProcess) -> None:
+        """``CLUSTER SETSLOT slot NODE owner`` on every primary, the owner first (ends a
+        migration, or undoes one), then wait until every node's map names ``owner``."""
+        owner_id = self.node_id(owner)
+        nodes = self.primaries()
+        for node in sorted(nodes, key=lambda n: n is not owner):
+            with _client(node) as client:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", owner_id)
+        deadline = time.monotonic() + 30.0
+        while not all(self._serves(node, slot, owner) for node in nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the nodes do not agree on slot {slot}")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _serves(node: RedisProcess, slot: int, owner: RedisProcess) -> bool:
+        with _client(node) as client:
+            slots: Any = client.execute_command("CLUSTER", "SLOTS")
+        return any(s <= slot <= e and int(p[1]) == owner.port for s, e, p, *_ in slots)
+
     def primaries(self) -> list[RedisProcess]:
         """The running nodes that are primaries now."""
         out = []
@@ -161,6 +205,10 @@ class ClusterProcess:
         """Stop every node."""
         for node in self.nodes:
             node.stop()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class _client:

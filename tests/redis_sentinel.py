@@ -6,9 +6,10 @@ sentinel rewrites it) monitoring the primary as ``SERVICE`` with quorum 2, a
 ``down-after-milliseconds`` of 500 and a ``failover-timeout`` of 3 s, and waits until every
 sentinel knows the primary, the replica and the two other sentinels. ``failover()`` asks one
 sentinel for a ``SENTINEL FAILOVER``; ``wait_promoted(node)`` waits until every sentinel names
-``node`` and ``node`` answers as a primary. Fixture: ``redis_sentinel`` (a fresh group per test:
-a failover changes it). Registered with ``pytest_plugins`` in ``tests/conftest.py``; tests that
-use it carry the ``sentinel`` marker (skip: ``-m 'not sentinel'``).
+``node`` and ``node`` answers as a primary. With a ``ServerTLS`` every process speaks TLS only,
+among themselves too (``--tls-replication yes``). Fixture: ``redis_sentinel`` (a fresh group
+per test: a failover changes it). Registered with ``pytest_plugins`` in ``tests/conftest.py``;
+tests that use it carry the ``sentinel`` marker (skip: ``-m 'not sentinel'``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from typing import Any
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from sessionsvc.embedded import RedisProcess
+from sessionsvc.embedded import RedisProcess, ServerTLS
 
 __all__ = ["SERVICE", "SentinelGroup"]
 
@@ -31,13 +30,13 @@ SERVICE = "ss-primary"
 DEADLINE = 30.0
 
 
-def _client(port: int) -> redis.Redis:
-    return redis.Redis(port=port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0))
+def _client(process: RedisProcess) -> redis.Redis:
+    return process.client(socket_timeout=2.0)
 
 
-def _ask(port: int, command: Callable[[redis.Redis], Any]) -> Any:
+def _ask(process: RedisProcess, command: Callable[[redis.Redis], Any]) -> Any:
     """``command(client)`` on a fresh connection; ``None`` when the server does not answer."""
-    client = _client(port)
+    client = _client(process)
     try:
         return command(client)
     except redis.RedisError:
@@ -57,9 +56,15 @@ def _wait(predicate: Any, what: str) -> None:
 class SentinelGroup:
     """A primary, a replica and three sentinels: ``start``, ``failover``, ``stop``."""
 
-    def __init__(self, directory: Path, *, failover_timeout_ms: int = 3000) -> None:
+    def __init__(
+        self, directory: Path, *, failover_timeout_ms: int = 3000, tls: ServerTLS | None = None
+    ) -> None:
+        """``tls``: every process speaks TLS only (``--tls-port``), the replica to its primary
+        and the sentinels to the nodes and to each other too (``--tls-replication yes``)."""
         self.directory = Path(directory)
-        self.primary = RedisProcess(self.directory / "primary")
+        self.tls = tls
+        self._links = [] if tls is None else _links(tls)
+        self.primary = RedisProcess(self.directory / "primary", tls=tls)
         self.replica: RedisProcess | None = None
         self.sentinels: list[RedisProcess] = []
         self.failover_timeout_ms = failover_timeout_ms
@@ -77,7 +82,12 @@ class SentinelGroup:
     def start(self) -> SentinelGroup:
         """Start every process and wait until the sentinels know each other and the nodes."""
         self.primary.start()
-        self.replica = RedisProcess(self.directory / "replica", replica_of=self.primary.port)
+        self.replica = RedisProcess(
+            self.directory / "replica",
+            replica_of=self.primary.port,
+            tls=self.tls,
+            extra_args=self._links,
+        )
         self.replica.start().wait_replicating()
         for n in range(3):
             home = self.directory / f"sentinel-{n}"
@@ -88,7 +98,9 @@ class SentinelGroup:
                 f"sentinel down-after-milliseconds {SERVICE} 500\n"
                 f"sentinel failover-timeout {SERVICE} {self.failover_timeout_ms}\n"
             )
-            sentinel = RedisProcess(home, config_file=conf, extra_args=["--sentinel"])
+            sentinel = RedisProcess(
+                home, config_file=conf, extra_args=["--sentinel", *self._links], tls=self.tls
+            )
             self.sentinels.append(sentinel.start())
         _wait(self._settled, "the sentinels to know the primary, the replica and each other")
         return self
@@ -105,24 +117,24 @@ class SentinelGroup:
     @staticmethod
     def state(sentinel: RedisProcess) -> dict[str, Any] | None:
         """``SENTINEL MASTER <service>`` (redis-py's dict), ``None`` if it does not answer."""
-        reply: dict[str, Any] | None = _ask(sentinel.port, lambda c: c.sentinel_master(SERVICE))
+        reply: dict[str, Any] | None = _ask(sentinel, lambda c: c.sentinel_master(SERVICE))
         return reply
 
     @staticmethod
     def primary_port(sentinel: RedisProcess) -> int | None:
         """The port ``sentinel`` names as the service's primary now."""
-        reply = _ask(sentinel.port, lambda c: c.sentinel_get_master_addr_by_name(SERVICE))
+        reply = _ask(sentinel, lambda c: c.sentinel_get_master_addr_by_name(SERVICE))
         return None if not reply else int(reply[1])
 
     @staticmethod
     def role(node: RedisProcess) -> str | None:
         """``master`` or ``slave``, as the node itself says (``None``: it does not answer)."""
-        reply = _ask(node.port, lambda c: c.execute_command("ROLE"))
+        reply = _ask(node, lambda c: c.execute_command("ROLE"))
         return None if not reply else _text(reply[0])
 
     def failover(self) -> None:
         """``SENTINEL FAILOVER``: promote the replica without waiting for a failure."""
-        client = _client(self.sentinels[0].port)
+        client = _client(self.sentinels[0])
         try:
             client.execute_command("SENTINEL", "FAILOVER", SERVICE)
         finally:
@@ -145,6 +157,16 @@ class SentinelGroup:
         """Stop every process."""
         for process in [*self.sentinels, *self.nodes]:
             process.stop()
+
+
+def _links(tls: ServerTLS) -> list[str]:
+    """The arguments of a process that connects to the others over TLS, presenting the client
+    certificate (the server's is for server authentication only)."""
+    args = ["--tls-replication", "yes"]
+    if tls.client_cert_file is not None and tls.client_key_file is not None:
+        args += ["--tls-client-cert-file", str(tls.client_cert_file)]
+        args += ["--tls-client-key-file", str(tls.client_key_file)]
+    return args
 
 
 def _text(value: Any) -> str:

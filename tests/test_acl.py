@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.exceptions import NoPermissionError
 from redis_server import RedisProcess
 from revocation_harness import (
     Tokens,
@@ -29,7 +30,8 @@ from revocation_harness import (
 )
 
 from sessionsvc import Publisher, SessionService
-from sessionsvc._redis.acl import password_hash, render, roles
+from sessionsvc._redis.acl import INFO_RULE, password_hash, render, roles
+from sessionsvc._redis.hotconn import HotConnection
 from sessionsvc._redis.run import Op, run
 from sessionsvc._redis.scripts import SCRIPTS, Call
 from sessionsvc.cli.main import main
@@ -44,6 +46,7 @@ pytestmark = pytest.mark.redis
 DOC = Path(__file__).parent.parent / "docs" / "security.md"
 PUBLISHERS = {"idp": ["session.revoke", "user.revoke"], "billing": ["session.revoke"]}
 EXHAUST = "18446744073709551615-18446744073709551615"  # the largest stream id there is
+SENTINEL_LINE = "ACL SETUSER ss-sentinel "  # for the sentinels, not the data nodes
 
 
 @dataclass
@@ -51,32 +54,45 @@ class Users:
     admin: str
     urls: dict[str, str]  # role kind -> URL with that user's name and password
     base: Settings
+    passwords: list[str]
 
     def settings(self, kind: str, **overrides: object) -> Settings:
         url = self.base.redis_url.__class__(self.urls[kind])
         return self.base.model_copy(update={"redis_url": url, **overrides})
 
 
-@pytest.fixture
-def users(tmp_path: Path) -> Iterator[Users]:
+def serve(directory: Path, durability: str = "none") -> Iterator[Users]:
     """A server holding every role's user, made from ``sessionsvc._redis.acl`` as the CLI
-    prints it."""
-    with RedisProcess(tmp_path) as server:
+    prints it for ``durability``."""
+    with RedisProcess(directory) as server:
         if not server.running:
             server.start()
-        urls = {}
+        urls, passwords = {}, []
         with raw_client(server.url) as admin:
             version = str(admin.info("server")["redis_version"])
             modern = tuple(int(x) for x in version.split(".")[:2]) >= (7, 2)
-            for role in roles("ss", sorted(PUBLISHERS)):
+            for role in roles("ss", sorted(PUBLISHERS), durability=durability):
                 password = secrets.token_urlsafe(24)
+                passwords.append(password)
                 # raw redis-py clients below (other systems) send CLIENT SETINFO on Redis >= 7.2
                 line = render(role, password_hash(password), client_setinfo=modern)
                 admin.execute_command(*line.split())
                 urls[role.kind] = server.url.replace("redis://", f"redis://{role.user}:{password}@")
             admin.execute_command("ACL", "LOG", "RESET")
         base = feed_settings(server.url, publishers=PUBLISHERS)
-        yield Users(server.url, urls, base)
+        yield Users(server.url, urls, base, passwords)
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> Iterator[Users]:
+    """Every role's user as printed for the default durability (``none``)."""
+    yield from serve(tmp_path)
+
+
+@pytest.fixture
+def aof_users(tmp_path: Path) -> Iterator[Users]:
+    """Every role's user as printed for ``SESSIONSVC_DURABILITY=aof``."""
+    yield from serve(tmp_path, "aof")
 
 
 def acl_log(admin: redis.Redis) -> list[object]:
@@ -86,9 +102,30 @@ def acl_log(admin: redis.Redis) -> list[object]:
 def test_the_document_shows_what_the_command_prints(
     clean_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    documented = [line for line in DOC.read_text().splitlines() if line.startswith("ACL SETUSER")]
+    lines = [line for line in DOC.read_text().splitlines() if line.startswith("ACL SETUSER")]
+    documented = [line for line in lines if not line.startswith(SENTINEL_LINE)]
     assert main(["redis", "acl"]) == 0
     assert capsys.readouterr().out.splitlines() == documented
+    assert main(["redis", "acl", "--sentinel"]) == 0
+    assert capsys.readouterr().out.splitlines() == [ln for ln in lines if ln not in documented]
+
+
+def test_the_sentinel_user_is_named_by_its_setting_and_hashes_its_password(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_REDIS_SENTINEL_USERNAME", "edge-sentinel")
+    monkeypatch.setenv("SESSIONSVC_ACL_PASSWORD_SENTINEL", "battery-staple")
+    assert main(["redis", "acl", "--sentinel", "--passwords", "env"]) == 0
+    out = capsys.readouterr().out
+    digest = password_hash("battery-staple")
+    assert out == f"ACL SETUSER edge-sentinel reset on #{digest} -@all +sentinel|masters\n"
+
+
+def test_the_sentinel_option_names_no_role(
+    clean_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["redis", "acl", "--sentinel", "app"]) == 2
+    assert "--sentinel" in capsys.readouterr().err
 
 
 def test_passwords_come_from_the_environment_as_hashes_only(
@@ -347,6 +384,9 @@ def _one(call: Call) -> Op[Any]:
         ("worker", ("SCRIPT", "FLUSH")),
         ("worker", ("CONFIG", "SET", "maxmemory", "1")),
         ("worker", ("KEYS", "*")),
+        ("app", ("INFO", "persistence")),  # at none: no INFO for any role
+        ("worker", ("INFO", "persistence")),
+        ("validator", ("INFO", "persistence")),
     ],
 )
 def test_what_the_document_says_a_user_cannot_do_is_refused(
@@ -362,10 +402,10 @@ def test_the_rules_name_no_wildcard_for_a_publisher() -> None:
             assert not re.search(r"[*?\[]", role.rules), role.rules
 
 
-def test_every_durability_level_runs_under_each_roles_user(users: Users) -> None:
-    """``WAIT``, the barrier write and ``INFO persistence`` are allowed where a level needs them:
-    with no replica (and no AOF) on this server each level fails with its own error, never a
-    refusal. The app's worst on the barrier (a value of its own, no expiry) changes nothing."""
+def test_the_replica_level_runs_under_each_roles_user(users: Users) -> None:
+    """``WAIT`` and the barrier write are allowed where the level needs them: with no replica on
+    this server it fails with its own error, never a refusal. The app's worst on the barrier
+    (a value of its own, no expiry) changes nothing."""
     replica = {"durability": "replica", "durability_timeout": 0.05}
     app = SessionService(users.settings("app", **replica))
     with raw_client(users.urls["app"]) as raw_app, raw_client(users.admin) as admin:
@@ -380,10 +420,64 @@ def test_every_durability_level_runs_under_each_roles_user(users: Users) -> None
             with pytest.raises(RevocationNotDurable):
                 publisher.revoke_session("S-1")
             publisher.close()
+        assert acl_log(admin) == []
+    app.close()
+
+
+def test_the_aof_check_runs_under_the_app_and_worker_users(aof_users: Users) -> None:
+    """With the rules printed for ``aof`` the check's ``INFO persistence`` is allowed: on this
+    server (AOF off) it fails with its own error, never a refusal."""
+    with raw_client(aof_users.admin) as admin:
         with pytest.raises(ConfigError, match="AOF off"):
-            SessionService(users.settings("app", durability="aof")).login("bob")
-        worker = Worker(users.settings("worker", durability="aof"), WorkerOptions(block=0.1))
+            SessionService(aof_users.settings("app", durability="aof")).login("bob")
+        worker = Worker(aof_users.settings("worker", durability="aof"), WorkerOptions(block=0.1))
         with pytest.raises(ConfigError, match="AOF off"):
             worker.run()
         assert acl_log(admin) == []
-    app.close()
+
+
+@pytest.mark.parametrize("role", ["app", "worker"])
+def test_the_worst_legal_info_shows_every_section_and_no_secret(
+    aof_users: Users, role: str
+) -> None:
+    """``+info|persistence`` names the first argument only: ``INFO persistence everything`` is
+    legal at ``aof`` and shows every section (what ``docs/security.md`` lists), yet no
+    password, key name or value."""
+    with raw_client(aof_users.admin) as admin, raw_client(aof_users.urls[role]) as client:
+        admin.hset("ss:{u:c2VjcmV0LXVzZXI}:s:S-hidden", "refresh", "value-never-in-info")
+        admin.set("ss:{rev}:epoch", "epoch-never-in-info")
+        conn = HotConnection(client)  # the raw text, as the server sends it
+        try:
+            text = conn("INFO", "persistence", "everything").decode()
+        finally:
+            conn.close()
+    sections = set(re.findall(r"^# (\w+)", text, re.MULTILINE))
+    assert {"Server", "Clients", "Memory", "Persistence", "Stats", "Replication"} <= sections
+    assert {"Commandstats", "Errorstats", "Keyspace"} <= sections
+    assert "process_id:" in text and "executable:" in text and "db0:keys=2" in text
+    for secret in [*aof_users.passwords, "c2VjcmV0LXVzZXI", "S-hidden", "never-in-info"]:
+        assert secret not in text
+    assert "ss:{" not in text
+
+
+@pytest.mark.parametrize("role", ["app", "worker", "validator", "operator", "publisher:idp"])
+@pytest.mark.parametrize("args", [(), ("server",), ("everything",), ("all",), ("keyspace",)])
+def test_no_other_first_info_section_is_allowed_at_aof(
+    aof_users: Users, role: str, args: tuple[str, ...]
+) -> None:
+    with raw_client(aof_users.urls[role]) as client, pytest.raises(NoPermissionError):
+        client.execute_command("INFO", *args)
+
+
+def test_only_the_aof_level_prints_the_info_rule(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["redis", "acl", "app", "worker", "validator"]) == 0
+    assert INFO_RULE not in capsys.readouterr().out
+    monkeypatch.setenv("SESSIONSVC_DURABILITY", "aof")
+    assert main(["redis", "acl", "app", "worker", "validator"]) == 0
+    validator, app, worker = capsys.readouterr().out.splitlines()  # (the fixed order)
+    assert f" +wait {INFO_RULE} ~" in app and f" +wait {INFO_RULE} ~" in worker
+    assert INFO_RULE not in validator
+    assert main(["redis", "acl", "app", "--durability", "replica"]) == 0  # the option wins
+    assert INFO_RULE not in capsys.readouterr().out

@@ -20,9 +20,24 @@ on Valkey 8.
 
 Durability (``SESSIONSVC_DURABILITY``, ``sessionsvc._redis.durability``): the writing roles may
 ``WAIT`` (it blocks only the caller's own connection, at most its timeout); app and worker may
-write the barrier ``<ns>:{rev}:durable`` (the worker under its ``{rev}`` rules) and read
-``INFO persistence`` (the ``aof`` check; ``+info|persistence`` names the first argument, but
-Redis lets more sections follow it: what INFO shows holds no key, token or session).
+write the barrier ``<ns>:{rev}:durable`` (the worker under its ``{rev}`` rules). Only at the
+``aof`` level (``durability``) do app and worker get ``+info|persistence``, for the check that
+reads ``INFO persistence`` before their first write. That rule names the first argument only,
+and Redis (7.0 and later) lets more sections follow it: ``INFO persistence everything`` is legal
+for them and shows every section (``tests/test_acl.py``): the server's version, OS, process id,
+executable and config file paths, ports, uptime; client and memory counters; replication (the
+replicas' addresses, the replication ids and offsets); per-command and per-error counts,
+latencies; the number of keys per database. No password, key name, value, token or session:
+reconnaissance, no secret. At ``none`` and ``replica`` no role may run ``INFO`` at all.
+
+The sentinels (``SESSIONSVC_REDIS_SENTINELS``) keep users of their own: ``sentinel_role`` is the
+one sessionsvc's clients authenticate as there (``SESSIONSVC_REDIS_SENTINEL_USERNAME``,
+default ``<ns>-sentinel``). redis-py's ``Sentinel`` sends a sentinel only ``AUTH`` (or ``HELLO``,
+which every user may run) and ``SENTINEL MASTERS`` (``discover_master``: no client name, no
+``CLIENT SETINFO``, no health-check ``PING``), so its rule is ``+sentinel|masters``: it reads the
+state of every service the sentinel monitors (addresses, flags, quorum, timeouts: no password)
+and can change nothing — ``SENTINEL SET``/``REMOVE``/``FAILOVER``/``MONITOR``/``RESET``/``CONFIG``
+are refused, and so is ``SENTINEL GET-MASTER-ADDR-BY-NAME`` (other clients' call, not redis-py's).
 
 Passwords never appear in the rules as text: a role's password is given as its SHA-256
 (``#<hex>``, which Redis stores as is), or as a placeholder that Redis refuses, so an unedited
@@ -36,11 +51,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-__all__ = ["BASE_ROLES", "EXAMPLE_PUBLISHER", "Role", "password_hash", "render", "roles"]
+__all__ = [
+    "BASE_ROLES",
+    "EXAMPLE_PUBLISHER",
+    "INFO_RULE",
+    "Role",
+    "password_hash",
+    "render",
+    "roles",
+    "sentinel_role",
+]
 
 BASE_ROLES: Final = ("operator", "validator", "app", "worker")
 EXAMPLE_PUBLISHER: Final = "example"
 Format = Literal["setuser", "aclfile"]
+_LEVELS: Final = ("none", "aof", "replica")  # SESSIONSVC_DURABILITY's (durability.LEVELS)
 
 _VALIDATOR: Final = (  # no scripts: a validator that could load one could run any Lua
     "+client|setname +multi +exec +exists +get +xinfo|stream +xrevrange +xread +zrange +zscore "
@@ -48,16 +73,18 @@ _VALIDATOR: Final = (  # no scripts: a validator that could load one could run a
 )
 _APP: Final = (
     "+client|setname +evalsha +script|load +multi +exec +exists +get +xinfo|stream +xrevrange "
-    "+xread +zrange +zscore +zcard +hget +hmget +hgetall +smembers +sismember +pttl +wait "
-    "+info|persistence"
+    "+xread +zrange +zscore +zcard +hget +hmget +hgetall +smembers +sismember +pttl +wait"
 )
 _WORKER: Final = (
     "+client|setname +ping +evalsha +script|load +multi +exec +xgroup|create "
     "+xgroup|delconsumer +xreadgroup +xack +xclaim +xpending +xinfo|groups +xinfo|consumers "
     "+xtrim +xlen +xadd +xrange +xrevrange +subscribe +set +get +mget +exists +del +hget +hset "
     "+hmget +hdel +hgetall +sadd +sismember +zadd +zrem +zcard +zcount +zscore +zrange "
-    "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time +wait +info|persistence"
+    "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time +wait"
 )
+SENTINEL_RULES: Final = "+sentinel|masters"  # what redis-py's Sentinel sends (module text)
+INFO_RULE: Final = "+info|persistence"
+"""The ``aof`` check's rule (app and worker, at that level only): see the module's text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +98,36 @@ class Role:
     password_name: str
 
 
-def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -> list[Role]:
+def roles(
+    namespace: str,
+    publishers: Sequence[str],
+    only: Sequence[str] = (),
+    *,
+    durability: str = "none",
+) -> list[Role]:
     """The roles of a namespace, in a fixed order: the base roles, then one per publisher
     (``publishers``; none configured: one example publisher). ``only`` picks roles by kind
-    (``operator``, ``validator``, ``app``, ``worker``, ``publisher``, ``publisher:NAME``)."""
+    (``operator``, ``validator``, ``app``, ``worker``, ``publisher``, ``publisher:NAME``).
+    ``durability`` (``SESSIONSVC_DURABILITY``): at ``aof`` app and worker may read
+    ``INFO persistence``, at the other levels no role runs ``INFO``."""
     ns, tag = namespace, f"{{{namespace}:events}}"
     rev, users, ips = f"~{ns}:{{rev}}:*", f"~{ns}:{{u:*", f"~{ns}:{{ip:*"
     epoch = f"(+set ~{ns}:{{rev}}:epoch)"
     barrier = f"(+set ~{ns}:{{rev}}:durable)"
+    if durability not in _LEVELS:
+        raise ValueError(f"unknown durability level: {durability}")
+    info = f" {INFO_RULE}" if durability == "aof" else ""
+    app, worker = _APP + info, _WORKER + info
     base = {
         "operator": f"+client|setname +xadd +wait ~{ns}:events +publish &{ns}:events",
         "validator": f"{_VALIDATOR} {rev} {epoch}",
         "app": (
-            f"{_APP} {rev} {users} {epoch} {barrier} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
+            f"{app} {rev} {users} {epoch} {barrier} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
             f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
             f"(+hset +del +zadd +zrem +zremrangebyscore +pexpire +incr {users}) "
             f"(+evalsha +get +pttl +incr +decr +pexpire {ips})"
         ),
-        "worker": f"{_WORKER} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:*",
+        "worker": f"{worker} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:*",
     }
     out = [Role(k, f"{ns}-{k}", r, k.upper()) for k, r in base.items()]
     for name in publishers or [EXAMPLE_PUBLISHER]:
@@ -105,6 +144,12 @@ def roles(namespace: str, publishers: Sequence[str], only: Sequence[str] = ()) -
         for r in out
         if r.kind in wanted or ("publisher" in wanted and r.kind.startswith("publisher:"))
     ]
+
+
+def sentinel_role(namespace: str, user: str | None = None) -> Role:
+    """The user sessionsvc's clients authenticate as on every sentinel (``user``, default
+    ``<namespace>-sentinel``); its password is read from ``SESSIONSVC_ACL_PASSWORD_SENTINEL``."""
+    return Role("sentinel", user or f"{namespace}-sentinel", SENTINEL_RULES, "SENTINEL")
 
 
 def _env_name(publisher: str) -> str:

@@ -32,7 +32,9 @@ Invariants (those of ``HotConnection``):
   (``AuthenticationError``…) disconnects, as in redis-py.
 - Replies are bytes, never decoded, whatever the client's ``decode_responses``.
 - On Redis Cluster the connection serves ``key``'s slot and is given back after a failure that
-  may mean the slot moved (``HotConnection``'s rule: ``sessionsvc._redis.slotpool``).
+  may mean the slot moved (``HotConnection``'s rule: ``sessionsvc._redis.slotpool``); an ASK
+  reply is answered once, as there: ``ASKING`` and the command on a connection to the node it
+  names, the replies read with ``ReplyParser`` under the same bounds.
 - On a Sentinel-managed primary a ``READONLY`` reply (the primary was demoted) drops the
   connection and raises ``ConnectionError``, as redis-py's ``SentinelManagedConnection`` does
   for the replies it reads: the next command connects to the primary the sentinels name.
@@ -46,13 +48,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
+from redis.exceptions import AskError, InvalidResponse, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionsvc._redis.clients import SyncClient
 from sessionsvc._redis.resp import NEED_DATA, Oversized, ReplyParser, Truncated, resp_digest
-from sessionsvc._redis.slotpool import SlotPool, must_drop
+from sessionsvc._redis.slotpool import SlotPool, asking, is_ask, must_drop
 
 __all__ = ["BoundedConnection", "Oversized", "Truncated", "resp_digest"]
 
@@ -115,6 +117,8 @@ class BoundedConnection:
             self._disconnect(conn)
             self._failed(exc)
             raise
+        if is_ask(reply):
+            [reply] = self._asked(reply, [args])
         if isinstance(reply, ResponseError):
             raise self._failed_reply(reply)  # read in full: the connection is in step
         return reply
@@ -142,6 +146,11 @@ class BoundedConnection:
             self._disconnect(conn)
             self._failed(exc)
             raise
+        asks = [i for i, reply in enumerate(replies) if is_ask(reply)]
+        if asks:
+            answers = self._asked(replies[asks[0]], [commands[i] for i in asks])
+            for i, answer in zip(asks, answers, strict=True):
+                replies[i] = answer
         for reply in replies:
             if isinstance(reply, ResponseError):
                 failure = self._failed_reply(reply)
@@ -195,6 +204,33 @@ class BoundedConnection:
     def _failed(self, exc: BaseException) -> None:
         if self._pool.failed(exc):
             self.close()
+
+    def _asked(self, ask: AskError, commands: list[Sequence[Any]]) -> list[Any]:
+        """``commands`` (each met ``ask``) after ``ASKING`` on the node ``ask`` names, on a
+        connection lent by the pool: a reply (under the bounds) or ``ResponseError`` each."""
+        try:
+            conn = self._pool.asked(ask)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+        parser = self._parser()
+        try:
+            conn.send_packed_command(conn.pack_commands(asking(commands)), check_health=False)
+            sock = _socket(conn)
+            replies = [self._read_exact(sock, parser) for _ in range(2 * len(commands))]
+            for reply in replies:
+                if isinstance(reply, RedisConnectionError):
+                    raise reply
+            if parser.unconsumed():  # bytes past the replies: redis-py must not read them
+                conn.disconnect()
+        except BaseException as exc:
+            conn.disconnect()
+            self._pool.put(conn)
+            self._failed(exc)
+            raise
+        self._pool.put(conn)
+        pairs = zip(replies[::2], replies[1::2], strict=True)
+        return [ok if isinstance(ok, ResponseError) else reply for ok, reply in pairs]
 
     def _failed_reply(self, reply: ResponseError) -> Exception:
         """What an error reply raises: itself (after a MOVED the next command goes where the

@@ -19,6 +19,11 @@ Invariants:
 - On Redis Cluster (``key``: the connection serves that key's slot) a failure that may mean the
   slot moved (a MOVED reply, a connection error: ``slotpool.must_resolve``) gives the
   connection back; the next command takes one to the slot's primary in a re-read slot map.
+- On Redis Cluster an ASK reply (the slot is migrating, the key already went) is answered
+  once: ``ASKING`` and the command on a connection to the node it names, whose reply is the
+  command's; the slot map and the connection to the slot's node stay (a MOVED re-resolves).
+  In ``many()`` every command that got an ASK is sent so, in one more write, after the others
+  ran on the slot's node.
 - On a Sentinel-managed primary a connection error or timeout (redis-py turns a ``READONLY``
   reply into one: a demoted primary) gives the connection back too; the next command takes
   one connected to the primary the sentinels name (``slotpool.must_drop``).
@@ -29,10 +34,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import AskError, ResponseError
 
 from sessionsvc._redis.clients import AsyncClient, SyncClient
-from sessionsvc._redis.slotpool import AsyncSlotPool, SlotPool
+from sessionsvc._redis.slotpool import AsyncSlotPool, SlotPool, asking, is_ask
 
 __all__ = ["AsyncHotConnection", "HotConnection"]
 
@@ -49,6 +54,11 @@ class _Hot:
         a cancellation) leaves a reply unread: the connection must be dropped."""
         return isinstance(exc, ResponseError)
 
+    @staticmethod
+    def _asks(replies: list[Any]) -> list[int]:
+        """Where in ``replies`` an ASK stands."""
+        return [i for i, reply in enumerate(replies) if is_ask(reply)]
+
 
 class HotConnection(_Hot):
     """Commands on one connection of ``client``'s pool (on a cluster: of the pool of the node
@@ -64,10 +74,17 @@ class HotConnection(_Hot):
             conn.send_command(*args, check_health=False)
             return conn.read_response(disable_decoding=True)
         except BaseException as exc:
-            if not self._in_step(exc):
-                conn.disconnect()
-            self._failed(exc)
-            raise
+            if not is_ask(exc):
+                if not self._in_step(exc):
+                    conn.disconnect()
+                self._failed(exc)
+                raise
+            ask = exc  # an error reply, read in full: the connection is in step
+        [reply] = self._asked(ask, [args])
+        if isinstance(reply, ResponseError):
+            self._failed(reply)
+            raise reply
+        return reply
 
     def many(self, *commands: Sequence[Any]) -> list[Any]:
         """Send several commands in one write; a raw reply each, an error reply as its
@@ -85,10 +102,38 @@ class HotConnection(_Hot):
             conn.disconnect()
             self._failed(exc)
             raise
+        if asks := self._asks(replies):
+            answers = self._asked(replies[asks[0]], [commands[i] for i in asks])
+            for i, answer in zip(asks, answers, strict=True):
+                replies[i] = answer
         for reply in replies:
             if isinstance(reply, ResponseError):
                 self._failed(reply)  # e.g. MOVED: the next command goes where the slot is
         return replies
+
+    def _asked(self, ask: AskError, commands: list[Sequence[Any]]) -> list[Any]:
+        """``commands`` (each met ``ask``) after ``ASKING`` on the node ``ask`` names: a raw
+        reply or ``ResponseError`` each (an error reply to ``ASKING`` stands for its command)."""
+        try:
+            conn = self._pool.asked(ask)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+        try:
+            conn.send_packed_command(conn.pack_commands(asking(commands)), check_health=False)
+            replies: list[Any] = []
+            for _ in range(2 * len(commands)):
+                try:
+                    replies.append(conn.read_response(disable_decoding=True))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException as exc:
+            conn.disconnect()
+            self._pool.put(conn)
+            self._failed(exc)
+            raise
+        self._pool.put(conn)
+        return _answers(replies)
 
     def _connection(self) -> Any:
         if self._conn is None:
@@ -119,10 +164,17 @@ class AsyncHotConnection(_Hot):
             await conn.send_command(*args, check_health=False)
             return await conn.read_response(disable_decoding=True)
         except BaseException as exc:  # e.g. cancelled between send and read
-            if not self._in_step(exc):
-                await conn.disconnect(nowait=True)
-            await self._failed(exc)
-            raise
+            if not is_ask(exc):
+                if not self._in_step(exc):
+                    await conn.disconnect(nowait=True)
+                await self._failed(exc)
+                raise
+            ask = exc  # an error reply, read in full: the connection is in step
+        [reply] = await self._asked(ask, [args])
+        if isinstance(reply, ResponseError):
+            await self._failed(reply)
+            raise reply
+        return reply
 
     async def many(self, *commands: Sequence[Any]) -> list[Any]:
         """``HotConnection.many``: one write, a raw reply (or ``ResponseError``) each."""
@@ -139,10 +191,38 @@ class AsyncHotConnection(_Hot):
             await conn.disconnect(nowait=True)
             await self._failed(exc)
             raise
+        if asks := self._asks(replies):
+            answers = await self._asked(replies[asks[0]], [commands[i] for i in asks])
+            for i, answer in zip(asks, answers, strict=True):
+                replies[i] = answer
         for reply in replies:
             if isinstance(reply, ResponseError):
                 await self._failed(reply)
         return replies
+
+    async def _asked(self, ask: AskError, commands: list[Sequence[Any]]) -> list[Any]:
+        """``HotConnection._asked``: ``commands`` after ``ASKING`` on the node ``ask`` names."""
+        try:
+            conn = await self._pool.asked(ask)
+        except BaseException as exc:
+            await self._failed(exc)
+            raise
+        try:
+            packed = conn.pack_commands(asking(commands))
+            await conn.send_packed_command(packed, check_health=False)
+            replies: list[Any] = []
+            for _ in range(2 * len(commands)):
+                try:
+                    replies.append(await conn.read_response(disable_decoding=True))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException as exc:
+            await conn.disconnect(nowait=True)
+            await self._pool.put(conn)
+            await self._failed(exc)
+            raise
+        await self._pool.put(conn)
+        return _answers(replies)
 
     async def _connection(self) -> Any:
         if self._conn is None:
@@ -158,3 +238,10 @@ class AsyncHotConnection(_Hot):
         if self._conn is not None:
             await self._pool.put(self._conn)
             self._conn = None
+
+
+def _answers(replies: list[Any]) -> list[Any]:
+    """The replies of commands sent each after an ``ASKING``: the command's, or ``ASKING``'s
+    own error reply when it failed (e.g. a user whose ACL lacks it)."""
+    pairs = zip(replies[::2], replies[1::2], strict=True)
+    return [ok if isinstance(ok, ResponseError) else reply for ok, reply in pairs]

@@ -15,6 +15,11 @@ Invariants:
   connection error or timeout, CLUSTERDOWN: a failover, a resharding, a dead node) the owner
   drops its connection (``put``) and the next ``get`` re-reads the whole slot map from a node
   that answers first; a failure to do so raises there, as the next command's failure.
+- An ASK reply (the slot is migrating and the key already left: ``-ASK <slot> <host:port>``)
+  changes nothing of this: ``asked`` lends a connection to the node it names, for the owner to
+  send ``ASKING`` and the command there once; the slot map is not touched and the owner keeps
+  its connection to the slot's node (a MOVED, once the migration is over, re-resolves). An
+  ASK naming a node the map does not know raises, and the next ``get`` re-reads the map.
 - On a single Redis nothing is ever re-resolved: ``get``/``put`` are the pool's own.
 - On a Sentinel-managed primary only a *checkout* asks the sentinels for the primary
   (redis-py's pool connects through ``SentinelManagedConnection.connect``; a connection that
@@ -26,7 +31,8 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeGuard
 
 import redis.asyncio.cluster
 import redis.asyncio.sentinel
@@ -44,7 +50,7 @@ from redis.exceptions import (
 
 from sessionsvc._redis.clients import AsyncClient, SyncClient
 
-__all__ = ["AsyncSlotPool", "SlotPool", "must_drop", "must_resolve"]
+__all__ = ["AsyncSlotPool", "SlotPool", "asking", "is_ask", "must_drop", "must_resolve"]
 
 _MOVING = (AskError, MovedError, ClusterDownError, TryAgainError, ConnectionError, TimeoutError)
 _STALE = (ConnectionError, TimeoutError, ReadOnlyError)
@@ -53,6 +59,17 @@ _STALE = (ConnectionError, TimeoutError, ReadOnlyError)
 def must_resolve(exc: BaseException) -> bool:
     """After ``exc`` on a cluster node, may the slot be served elsewhere now? (pure)"""
     return isinstance(exc, _MOVING)
+
+
+def is_ask(exc: BaseException) -> TypeGuard[AskError]:
+    """Is ``exc`` an ASK reply (redis-py's ``MovedError`` is an ``AskError`` too)? (pure)"""
+    return isinstance(exc, AskError) and not isinstance(exc, MovedError)
+
+
+def asking(commands: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """``commands`` for the node an ASK names: each after an ``ASKING`` (it admits one command
+    to the importing node), in one write (pure)."""
+    return [part for command in commands for part in (("ASKING",), command)]
 
 
 def must_drop(exc: BaseException) -> bool:
@@ -118,6 +135,22 @@ class SlotPool(_Base):
         self.pools[id(conn)] = pool
         return conn
 
+    def asked(self, ask: AskError) -> Any:
+        """A connection to the node ``ask`` names, given back with ``put``; the slot map is
+        left as it is. ``ask`` itself when no known node has that address (the next ``get``
+        re-reads the map)."""
+        client = self._client
+        node = None
+        if isinstance(client, redis.cluster.RedisCluster):
+            node = client.get_node(host=ask.host, port=ask.port)  # type: ignore[no-untyped-call]
+        if node is None or node.redis_connection is None:
+            self._resolve = True
+            raise ask
+        pool = node.redis_connection.connection_pool
+        conn = pool.get_connection()
+        self.pools[id(conn)] = pool
+        return conn
+
     def put(self, conn: Any) -> None:
         """Give ``conn`` back to the pool it came from (disconnected after ``must_drop``)."""
         if self._dropping():
@@ -148,6 +181,19 @@ class AsyncSlotPool(_Base):
             return conn
         conn = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         self.pools[id(conn)] = client.connection_pool
+        return conn
+
+    async def asked(self, ask: AskError) -> Any:
+        """``SlotPool.asked``: a connection to the node an ASK names, the map left alone."""
+        client = self._client
+        node = None
+        if isinstance(client, redis.asyncio.cluster.RedisCluster):
+            node = client.get_node(host=ask.host, port=ask.port)
+        if node is None:
+            self._resolve = True
+            raise ask
+        conn = node.acquire_connection()
+        self.pools[id(conn)] = node
         return conn
 
     async def put(self, conn: Any) -> None:

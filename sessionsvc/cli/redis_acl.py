@@ -6,12 +6,12 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sessionsvc._redis.acl import password_hash, render, roles
+from sessionsvc._redis.acl import password_hash, render, roles, sentinel_role
 from sessionsvc.config import NAMESPACE, check_namespace, check_publisher_names
 from sessionsvc.errors import ConfigError
 
@@ -26,6 +26,13 @@ class _Layout(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SESSIONSVC_", env_file=".env", extra="ignore")
     namespace: str = Field(default="ss", pattern=NAMESPACE)
     publishers: dict[str, tuple[str, ...]] = {}
+    durability: Literal["none", "aof", "replica"] = "none"
+    redis_sentinel_username: str | None = Field(default=None, pattern=r"^\S{1,128}$")
+
+    @field_validator("redis_sentinel_username", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: Any) -> Any:
+        return None if value == "" else value  # as Settings reads it
 
     @field_validator("publishers")
     @classmethod
@@ -58,8 +65,19 @@ def cmd_redis_acl(args: argparse.Namespace) -> int:
     try:
         layout = _Layout()
     except ValueError:
-        raise ConfigError("SESSIONSVC_NAMESPACE or SESSIONSVC_PUBLISHERS is invalid") from None
-    picked = roles(layout.namespace, sorted(layout.publishers), args.roles)
+        raise ConfigError(
+            "SESSIONSVC_NAMESPACE, SESSIONSVC_PUBLISHERS, SESSIONSVC_DURABILITY or "
+            "SESSIONSVC_REDIS_SENTINEL_USERNAME is invalid"
+        ) from None
+    if args.sentinel:
+        if args.roles:
+            raise ConfigError("--sentinel prints the sentinels' user only: name no ROLE with it")
+        picked = [sentinel_role(layout.namespace, layout.redis_sentinel_username)]
+    else:
+        durability = args.durability or layout.durability
+        picked = roles(
+            layout.namespace, sorted(layout.publishers), args.roles, durability=durability
+        )
     given = _passwords(args.passwords)
     for role in picked:
         digest = None
@@ -94,8 +112,21 @@ def register(sub: Any, add: Callable[..., Any]) -> None:
         "--passwords",
         metavar="env|FILE",
         help="read each role's password from SESSIONSVC_ACL_PASSWORD_<ROLE> (VALIDATOR, APP, "
-        "WORKER, OPERATOR, PUBLISHER_<NAME>) in the environment, or from a file of such "
+        "WORKER, OPERATOR, PUBLISHER_<NAME>, SENTINEL) in the environment, or from a file of such "
         "NAME=password lines; printed as SHA-256 only. Default: placeholders Redis refuses",
+    )
+    acl.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="print instead the user sessionsvc's clients authenticate as on the sentinels "
+        "(SESSIONSVC_REDIS_SENTINEL_USERNAME, default <namespace>-sentinel; password "
+        "SESSIONSVC_ACL_PASSWORD_SENTINEL): only SENTINEL MASTERS. Run it on every sentinel",
+    )
+    acl.add_argument(
+        "--durability",
+        choices=["none", "aof", "replica"],
+        help="the SESSIONSVC_DURABILITY the rules are for (default: that variable, else none); "
+        "only aof lets app and worker read INFO (INFO persistence, for its check)",
     )
     acl.add_argument(
         "--client-setinfo",
