@@ -44,7 +44,7 @@ Format = Literal["setuser", "aclfile"]
 
 _VALIDATOR: Final = (  # no scripts: a validator that could load one could run any Lua
     "+client|setname +multi +exec +exists +get +xinfo|stream +xrevrange +xread +zrange +zscore "
-    "+hget +hgetall +smembers +sismember"
+    "+hget +hgetall +smembers +sismember +readonly"  # (READONLY: on a cluster's replica)
 )
 _APP: Final = (
     "+client|setname +evalsha +script|load +multi +exec +exists +get +xinfo|stream +xrevrange "
