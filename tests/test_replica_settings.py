@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sessionsvc import ConfigError, load_settings
+from sessionsvc.cli.config_check import check_config
 
 REPLICA = "redis://:s3cret-replica@replica.internal:6380/0"
 
@@ -92,3 +93,9 @@ def test_ticks_may_be_off_when_no_validator_reads_a_replica(clean_env: None) -> 
 def test_a_negative_tick_interval_is_refused(clean_env: None) -> None:
     with pytest.raises(ConfigError, match="SESSIONSVC_TICK_INTERVAL"):
         settings(tick_interval=-1)
+
+
+def test_config_check_says_where_the_feed_reads_without_the_password(clean_env: None) -> None:
+    s = settings(read_from_replicas=True, redis_replica_url=REPLICA)
+    lines = [text for _, text in check_config(s) if "read_from_replicas" in text]
+    assert len(lines) == 1 and "replica.internal" in lines[0] and "s3cret" not in lines[0]
