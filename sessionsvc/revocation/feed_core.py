@@ -86,6 +86,7 @@ class FeedCore(Snapshots):
     seen_at: float = -math.inf
     """The primary's clock in the id of the newest entry read (``from_replica``)."""
     ticks: int = 0
+    """The workers' tick entries read (skipped)."""
 
     def inbound_lag(self, now: float) -> tuple[float | None, float | None]:
         """(age of the oldest inbound event not yet applied, age of the report it comes from);
@@ -140,8 +141,9 @@ class FeedCore(Snapshots):
         return [epoch, last, trimmed or "0-0", inbound, *(bool(entry) for entry in at_ours)]
 
     def bootstrapped(self, replies: Sequence[Any], sent: float) -> dict[str, Any]:
-        """Load a snapshot read at ``sent`` and mark the view fresh as of then; return what the
-        shells log (``feed_bootstrapped``)."""
+        """Load a snapshot read at ``sent`` and mark the view fresh as of then (on a replica:
+        as of the log's newest entry, if any; without an epoch there it is not ready,
+        ``StoreUnavailable``); return what the shells log (``feed_bootstrapped``)."""
         if self.from_replica and replies[1] is None:
             raise StoreUnavailable(
                 "the replica holds no revocation epoch yet (it is written by the worker's ticks "
