@@ -207,3 +207,24 @@ def test_on_a_cluster_the_feed_reads_a_replica_of_the_rev_slot(
         primary = cluster.node_serving(REV.log)
         on = [n for n in cluster.nodes if feeds_on(n.url)]
         assert len(on) == 1 and on[0] is not primary
+
+
+def test_a_failing_tick_leaves_the_other_chores_running(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = feed_settings(redis_url, tick_interval=1)
+    worker = Worker(settings, WorkerOptions(consumer="hk-tick-fails"))
+    try:
+        worker.reader.ensure_groups()
+        worker.scripts.load_all()
+
+        def refused() -> None:
+            raise redis.exceptions.OutOfMemoryError("OOM command not allowed")
+
+        monkeypatch.setattr(worker.chores, "write_tick", refused)
+        worker.chores.tick()
+        assert set(worker.health.failing) == {"tick"}
+        assert "housekeeping" in worker.health.ok_at
+    finally:
+        worker.reader.close()
+        worker.client.close()
