@@ -134,6 +134,7 @@ def main() -> int:
             "audience": "bench",
             "redis_url": server.url,
             "env": "production",
+            "tick_interval": 0,  # the log holds the applied events only
         }
         worker_s = drain(worker_proc, (kwargs,), client, STREAM, args.n)
         client.delete("bench:in")

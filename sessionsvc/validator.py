@@ -289,6 +289,7 @@ class Validator:
             "reconnects": core.reconnects if core else 0,
             "bootstraps": core.bootstraps if core else 0,
             "bad_entries": core.bad_entries if core else 0,
+            "ticks": core.ticks if core else 0,
             "listener_errors": core.listener_errors if core else 0,
             "feed_errors": core.errors if core else 0,
             "stale_accepts": self.stale_accepts,

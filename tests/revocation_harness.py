@@ -55,9 +55,14 @@ def wait_for(predicate: Callable[[], T], what: str, timeout: float = DEADLINE) -
 
 
 def feed_settings(url: str, **overrides: Any) -> Settings:
-    """Settings for ``url`` with two access keys and a short ``feed_block`` (quick close)."""
+    """Settings for ``url`` with two access keys and a short ``feed_block`` (quick close). No
+    worker ticks unless asked for (``tick_interval``): the log holds what the test wrote."""
     jwks = {"keys": [generate_jwk("EdDSA", kid) for kid in KIDS]}
-    values: dict[str, Any] = {"access_jwks": json.dumps(jwks), "feed_block": 0.2}
+    values: dict[str, Any] = {
+        "access_jwks": json.dumps(jwks),
+        "feed_block": 0.2,
+        "tick_interval": 0,
+    }
     values.update(overrides)
     return make_settings("EdDSA", redis_url=url, **values)
 

@@ -96,6 +96,7 @@ def test_health_reports_the_feed(redis_url: str) -> None:
             "reconnects": 0,
             "bootstraps": 1,
             "bad_entries": 1,
+            "ticks": 0,
             "listener_errors": 0,
             "feed_errors": 0,
             "stale_accepts": 0,

@@ -1,8 +1,8 @@
 """Health that tells the truth: ``/healthz``, ``/readyz`` and ``/metrics`` from a daemon thread.
 
-The worker's parts report to one ``HealthState``: the reader loop beats on every turn and each
-chore (``consume``, ``apply``, ``housekeeping``, ``pubsub``) reports success or failure, with
-whether Redis itself was unreachable at the time. The probes judge from that:
+The worker's parts report to one ``HealthState``: the reader loop beats on every turn and
+each chore (``consume``, ``apply``, ``housekeeping``, ``tick``, ``pubsub``) reports success or
+failure, with whether Redis itself was unreachable at the time. The probes judge from that:
 
 - **liveness** (``/healthz``, restart on failure) fails when the loop has not turned for
   ``max_silence`` seconds (a hang), when a chore has failed for ``max_silence`` seconds while Redis
@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 __all__ = ["CHORES", "HealthServer", "HealthState"]
 
-CHORES = ("consume", "apply", "housekeeping", "pubsub")
+CHORES = ("consume", "apply", "housekeeping", "tick", "pubsub")
 
 
 class HealthState:

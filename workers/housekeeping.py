@@ -13,6 +13,12 @@ Every ``heartbeat`` seconds (1 s):
   (``apply_failed``) instead: an entry that crashes whoever reads it (the kernel's OOM killer
   raises nothing) is counted by ``XPENDING``, not by the crashing process.
 
+Every ``tick_interval`` seconds (``SESSIONSVC_TICK_INTERVAL``, 1 s; 0: never):
+
+- **Tick**: a ``kind tick`` entry in the revocation log (and the epoch if there is none yet,
+  ``sessionsvc.revocation.ticks``): validators reading a replica are fresh up to the newest one
+  they have read. It fails on its own: a full Redis refuses it, the other chores still run.
+
 Every ``housekeeping`` seconds (5 s):
 
 - **Reclaim** entries idle longer than ``claim_idle`` on any consumer (a lost reply, failed
@@ -39,6 +45,7 @@ import structlog
 from sessionsvc._redis.scripts import SCRIPTS
 from sessionsvc.encoding import as_text
 from sessionsvc.revocation.replies import stream_id
+from sessionsvc.revocation.ticks import tick_commands
 
 from .core import WorkerCore
 from .health import HealthState
@@ -79,7 +86,7 @@ class Housekeeping:
         keys = self.core.rev_keys
         self.heartbeat_key = keys.key(f"worker:{self.options.consumer}")
         self.inbound_key = keys.key("inbound")
-        self._next_beat = self._next_slow = 0.0
+        self._next_beat = self._next_slow = self._next_tick = 0.0
         self._own_recovered = False
 
     def start(self) -> None:
@@ -96,22 +103,38 @@ class Housekeeping:
 
     def tick(self) -> None:
         """Run the chores that are due; a failure is reported to ``health``, never raised."""
-        now = self.clock()
+        now, interval = self.clock(), self.core.settings.tick_interval
+        if interval > 0 and now >= self._next_tick:
+            self._next_tick = now + interval
+            self._chore("tick", self.write_tick)
         if now < self._next_beat:
             return
         self._next_beat = now + self.options.heartbeat
+        self._chore("housekeeping", lambda: self._every_beat(now))
+
+    def _every_beat(self, now: float) -> None:
+        self.claim_from_dead()
+        if now >= self._next_slow:
+            self._next_slow = now + self.options.housekeeping
+            self.run()
+
+    def _chore(self, name: str, chore: Callable[[], None]) -> None:
         try:
-            self.claim_from_dead()
-            if now >= self._next_slow:
-                self._next_slow = now + self.options.housekeeping
-                self.run()
+            chore()
         except Exception as exc:  # the worker outlives any one failure; health tells
             down = unreachable(self.client, exc)
-            self.health.failed("housekeeping", type(exc).__name__, redis_down=down)
+            self.health.failed(name, type(exc).__name__, redis_down=down)
             self.metrics.errors.inc()
-            log.warning("worker_housekeeping_error", error=type(exc).__name__, exc_info=not down)
+            log.warning(f"worker_{name}_error", error=type(exc).__name__, exc_info=not down)
             return
-        self.health.succeeded("housekeeping")
+        self.health.succeeded(name)
+
+    def write_tick(self) -> None:
+        """Append a tick to the revocation log (the epoch first, if there is none)."""
+        pipe = self.client.pipeline(transaction=False)
+        for command in tick_commands(self.core.rev_keys):
+            pipe.execute_command(*command)
+        pipe.execute()
 
     def heartbeat(self) -> None:
         """Tell the other workers that this one is alive (for three beats): extend the key's

@@ -67,7 +67,8 @@ class Worker:
         self.health = health or HealthState(max_silence=opts.max_silence)
         self.metrics.watch(self.health)
         self.clock = clock
-        block = min(opts.block, opts.heartbeat)  # the loop turns at least once per heartbeat
+        # the loop turns at least once per heartbeat, and per tick (housekeeping writes them)
+        block = min(opts.block, opts.heartbeat, settings.tick_interval or opts.heartbeat)
         self.client = blocking_client(settings, block, f"sessionsvc-worker:{opts.consumer}")
         # revocations confirmed as SESSIONSVC_DURABILITY says (a replica: WAIT, then the ack)
         durable = Durable.of(settings)

@@ -69,7 +69,7 @@ _LEVELS: Final = ("none", "aof", "replica")  # SESSIONSVC_DURABILITY's (durabili
 
 _VALIDATOR: Final = (  # no scripts: a validator that could load one could run any Lua
     "+client|setname +multi +exec +exists +get +xinfo|stream +xrevrange +xread +zrange +zscore "
-    "+hget +hgetall +smembers +sismember"
+    "+hget +hgetall +smembers +sismember +readonly"  # (READONLY: on a cluster's replica)
 )
 _APP: Final = (
     "+client|setname +evalsha +script|load +multi +exec +exists +get +xinfo|stream +xrevrange "
@@ -124,7 +124,7 @@ def roles(
         "app": (
             f"{app} {rev} {users} {epoch} {barrier} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
             f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
-            f"(+hset +del +zadd +zrem +zremrangebyscore +pexpire +incr {users}) "
+            f"(+hset +hdel +del +zadd +zrem +zremrangebyscore +pexpire +incr {users}) "
             f"(+evalsha +get +pttl +incr +decr +pexpire {ips})"
         ),
         "worker": f"{worker} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:*",

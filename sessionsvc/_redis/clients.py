@@ -13,7 +13,8 @@ the one place that picks): ``redis_url`` names any node, the slot map comes from
 client follows MOVED/ASK itself (a MOVED patches the slot, every ``reinitialize_steps``-th one or
 a connection error re-reads the whole map; its ``retry`` sets how often a command is re-sent
 after a connection error or CLUSTERDOWN). Reads go to primaries only: a replica may lag a
-revocation. ``SyncClient``/``AsyncClient`` are the honest return types.
+revocation (a feed with ``read_from_replicas`` gets its client from ``_redis.replicas``).
+``SyncClient``/``AsyncClient`` are the honest return types.
 
 A ``rediss://`` URL gets the TLS options of ``tls_options`` on every client, so every connection
 of every pool (a ``HotConnection``'s or ``BoundedConnection``'s too: they are pooled connections)

@@ -46,7 +46,14 @@ from sessionsvc._redis.sentinel_conn import (
 from sessionsvc.config import Settings
 from sessionsvc.config.redis_sentinel import sentinel_address
 
-__all__ = ["AsyncSentinelRedis", "SentinelRedis", "async_master", "sync_master"]
+__all__ = [
+    "AsyncSentinelRedis",
+    "SentinelRedis",
+    "async_master",
+    "async_replica",
+    "sync_master",
+    "sync_replica",
+]
 
 _NOT_FOR_NODES = ("host", "port", "path", "connection_class")
 
@@ -104,7 +111,13 @@ def sentinel_options(settings: Settings, tls: dict[str, object]) -> dict[str, An
     }
 
 
-def _master(settings: Settings, kind: Any, tls: dict[str, object], options: dict[str, Any]) -> Any:
+def _master(
+    settings: Settings,
+    kind: Any,
+    tls: dict[str, object],
+    options: dict[str, Any],
+    replica: bool = False,
+) -> Any:
     manager, redis_class, retry, plain, over_tls = kind
     sentinel = manager(
         [sentinel_address(entry) for entry in settings.redis_sentinels],
@@ -116,7 +129,8 @@ def _master(settings: Settings, kind: Any, tls: dict[str, object], options: dict
         **node_options(settings, tls),
         "connection_class": over_tls if tls else plain,
     }
-    client = sentinel.master_for(settings.redis_service, redis_class=redis_class, **kwargs)
+    pick = sentinel.slave_for if replica else sentinel.master_for
+    client = pick(settings.redis_service, redis_class=redis_class, **kwargs)
     client.sentinel_manager = sentinel
     return client
 
@@ -140,4 +154,17 @@ def sync_master(settings: Settings, tls: dict[str, object], **options: Any) -> S
 def async_master(settings: Settings, tls: dict[str, object], **options: Any) -> AsyncSentinelRedis:
     """``sync_master`` for ``redis.asyncio``."""
     client: AsyncSentinelRedis = _master(settings, _ASYNC, tls, options)
+    return client
+
+
+def sync_replica(settings: Settings, tls: dict[str, object], **options: Any) -> SentinelRedis:
+    """A client of a replica the sentinels name (``slave_for``: round robin over the replicas
+    they see up, the primary when there is none), asked again on every connect."""
+    client: SentinelRedis = _master(settings, _SYNC, tls, options, replica=True)
+    return client
+
+
+def async_replica(settings: Settings, tls: dict[str, object], **options: Any) -> AsyncSentinelRedis:
+    """``sync_replica`` for ``redis.asyncio``."""
+    client: AsyncSentinelRedis = _master(settings, _ASYNC, tls, options, replica=True)
     return client

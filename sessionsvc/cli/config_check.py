@@ -23,6 +23,7 @@ def check_config(settings: Settings | None = None) -> list[Finding]:
         ("ok", f"env={settings.env} issuer={settings.issuer!r} audience={settings.audience!r}"),
         ("ok", f"redis_url={redact_url(settings.redis_url.get_secret_value())}"),
         *_sentinel(settings),
+        *_replicas(settings),
         (
             "ok",
             f"access_ttl={settings.access_ttl}s refresh_ttl={settings.refresh_ttl}s "
@@ -81,3 +82,24 @@ def _sentinel(settings: Settings) -> list[Finding]:
         return []
     sentinels = ",".join(settings.redis_sentinels)
     return [("ok", f"redis_sentinels={sentinels} redis_service={settings.redis_service}")]
+
+
+def _replicas(settings: Settings) -> list[Finding]:
+    """Where a validator's feed reads with ``read_from_replicas`` (a replica URL redacted)."""
+    if not settings.read_from_replicas:
+        return []
+    url = settings.redis_replica_url
+    where = (
+        "a replica the sentinels name"
+        if settings.redis_sentinels
+        else "a replica of the {rev} slot"
+        if settings.redis_cluster
+        else f"redis_replica_url={redact_url('' if url is None else url.get_secret_value())}"
+    )
+    return [
+        (
+            "ok",
+            f"read_from_replicas: the feed reads {where}; fresh only up to the newest worker "
+            f"tick (tick_interval={settings.tick_interval:g}s)",
+        )
+    ]

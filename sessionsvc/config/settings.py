@@ -31,6 +31,7 @@ from sessionsvc.config.redis_sentinel import (
 )
 from sessionsvc.config.redis_tls import check_redis_tls, readable_file
 from sessionsvc.config.redis_url import check_cluster_url, check_redis_url, redact_url
+from sessionsvc.config.replicas import check_replica_settings
 from sessionsvc.errors import ConfigError, InvalidArgument
 
 __all__ = [
@@ -265,6 +266,38 @@ class Settings(BaseSettings):
                 "of the revocations' slots, not to whichever node the client picks; use none"
             )
         return self
+
+    # --- validators on replicas: sessionsvc.config.replicas --------------------------------
+    read_from_replicas: bool = False
+    """A validator's feed reads the revocation log from a replica (Sentinel: one the sentinels
+    name; Cluster: one of the ``{rev}`` slot; one Redis: ``redis_replica_url``); it is fresh
+    only up to the newest worker tick it has read (``tick_interval``)."""
+    redis_replica_url: SecretStr | None = None
+    """On one Redis (no Sentinel, no Cluster) with ``read_from_replicas``: the replica's URL."""
+    tick_interval: float = Field(default=1.0, ge=0, le=60)
+    """Seconds between the worker's tick entries in the revocation log (0: none); validators on
+    replicas measure their freshness from them (at most half ``max_staleness`` then)."""
+
+    @field_validator("redis_replica_url", mode="before")
+    @classmethod
+    def _empty_replica_url_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_replicas(self) -> Settings:
+        replica = self.redis_replica_url
+        check_replica_settings(
+            self.read_from_replicas,
+            None if replica is None else replica.get_secret_value(),
+            redis_url=self.redis_url.get_secret_value(),
+            cluster=self.redis_cluster,
+            sentinel=bool(self.redis_sentinels),
+            tick_interval=self.tick_interval,
+            max_staleness=self.max_staleness,
+        )
+        return self
+
+    # --- end validators on replicas ----------------------------------------------------------
 
     @model_validator(mode="before")
     @classmethod

@@ -6,6 +6,8 @@ BLOCK`` tail, backoff, position checks) with the sync or the async runner of
 ``HotConnection`` (every revocation wakes every validator process: the read must cost as little
 CPU as it can). The client's socket timeout is ``feed_block`` + ``redis_socket_timeout``, so a
 blocking read never trips redis-py's default 5 s timeout; it does no retries of its own.
+With ``read_from_replicas`` the client is one of a replica (``sessionsvc._redis.replicas``),
+and only the entries read (the worker's ticks among them) prove freshness (``FeedCore``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sessionsvc._redis.clients import (
     blocking_client,
 )
 from sessionsvc._redis.hotconn import AsyncHotConnection, HotConnection
+from sessionsvc._redis.replicas import blocking_async_replica, blocking_replica
 from sessionsvc._redis.run import arun, run
 from sessionsvc.config import Settings
 from sessionsvc.revocation.feed_core import FeedCore, make_core
@@ -35,7 +38,10 @@ Client = TypeVar("Client", SyncClient, AsyncClient)
 
 
 def feed_client(settings: Settings) -> SyncClient:
-    """A client whose reads may block ``feed_block`` seconds; retries are the feed's own job."""
+    """A client whose reads may block ``feed_block`` seconds; retries are the feed's own job.
+    Of a replica with ``read_from_replicas``."""
+    if settings.read_from_replicas:
+        return blocking_replica(settings, settings.feed_block, "sessionsvc-feed")
     return blocking_client(settings, settings.feed_block, "sessionsvc-feed")
 
 
@@ -107,6 +113,8 @@ class AsyncFeed(_Feed[AsyncClient]):
     _synced: asyncio.Event
 
     def _connect(self, settings: Settings) -> AsyncClient:
+        if settings.read_from_replicas:
+            return blocking_async_replica(settings, settings.feed_block, "sessionsvc-feed")
         return blocking_async_client(settings, settings.feed_block, "sessionsvc-feed")
 
     def _setup(self) -> None:

@@ -17,6 +17,11 @@ Invariants:
 - **Freshness is measured.** Each return of a blocking XREAD, with data or empty at its timeout,
   proves the view current at the moment the read was *sent*; ``fresh_at`` is that moment and the
   view is stale once ``fresh_at + max_staleness`` has passed.
+- **On a replica only entries prove it** (``from_replica``): a lagging replica answers an empty
+  read as readily as a current one. There ``fresh_at`` is the primary's clock in the id of the
+  newest entry read (a revocation or the worker's tick, ``sessionsvc.revocation.ticks``), never
+  later than the moment the read was sent; an empty read proves nothing.
+- A tick entry changes nothing in the view and is not a bad entry.
 - A log entry that cannot be decoded is counted and skipped, never fatal: the follower must not
   stop following because one writer misbehaved.
 """
@@ -30,10 +35,12 @@ from typing import Any, Final
 
 from sessionsvc.config import Settings
 from sessionsvc.encoding import as_text
+from sessionsvc.errors import StoreUnavailable
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import RevKeys, decode_entry
 from sessionsvc.revocation.replies import Pairs, stream_id
 from sessionsvc.revocation.snapshot import Snapshots
+from sessionsvc.revocation.ticks import TICK, entry_time
 from sessionsvc.revocation.view import Revocation, RevocationView
 
 __all__ = ["FeedCore", "make_core"]
@@ -74,6 +81,12 @@ class FeedCore(Snapshots):
     read_suspect: bool = False
     inbound: str | None = None
     """The workers' latest inbound report (``<at> <oldest unapplied event time or ->``)."""
+    from_replica: bool = False
+    """The feed reads from a replica: freshness from entry ids only (module invariants)."""
+    seen_at: float = -math.inf
+    """The primary's clock in the id of the newest entry read (``from_replica``)."""
+    ticks: int = 0
+    """The workers' tick entries read (skipped)."""
 
     def inbound_lag(self, now: float) -> tuple[float | None, float | None]:
         """(age of the oldest inbound event not yet applied, age of the report it comes from);
@@ -128,10 +141,19 @@ class FeedCore(Snapshots):
         return [epoch, last, trimmed or "0-0", inbound, *(bool(entry) for entry in at_ours)]
 
     def bootstrapped(self, replies: Sequence[Any], sent: float) -> dict[str, Any]:
-        """Load a snapshot read at ``sent`` and mark the view fresh as of then; return what the
-        shells log (``feed_bootstrapped``)."""
+        """Load a snapshot read at ``sent`` and mark the view fresh as of then (on a replica:
+        as of the log's newest entry, if any; without an epoch there it is not ready,
+        ``StoreUnavailable``); return what the shells log (``feed_bootstrapped``)."""
+        if self.from_replica and replies[1] is None:
+            raise StoreUnavailable(
+                "the replica holds no revocation epoch yet (it is written by the worker's ticks "
+                "and by the first revocation): is a worker running?"
+            )
         changed = self.load_snapshot(replies, sent)
-        self.mark_fresh(sent)
+        if not self.from_replica:
+            self.mark_fresh(sent)
+        elif replies[3]:  # the newest entry of the log the snapshot read
+            self.entries_seen(as_text(replies[3][0][0]), sent)
         return {"epoch": self.epoch, "new_entries": changed, "view_size": len(self.view)}
 
     def needs_bootstrap(self, position: Sequence[Any]) -> bool:
@@ -163,8 +185,12 @@ class FeedCore(Snapshots):
         applied = []
         for entry_id, pairs in entries:
             self.last_id = entry_id
+            fields = {k: v for k, v in pairs if k in _DECODED}
+            if fields.get(b"kind") == TICK:
+                self.ticks += 1
+                continue
             try:
-                rev = decode_entry({k: v for k, v in pairs if k in _DECODED})
+                rev = decode_entry(fields)
             except ValueError:
                 self.bad_entries += 1
                 continue
@@ -192,6 +218,13 @@ class FeedCore(Snapshots):
         read should have returned may be gone, only a snapshot can fill the gap."""
         return trimmed is not None and stream_id(trimmed) > stream_id(since)
 
+    def entries_seen(self, newest_id: str, sent: float) -> float:
+        """On a replica: a read sent at ``sent`` returned entries up to ``newest_id``; the view
+        is current as of that entry's time (the primary's clock), never later than ``sent``
+        (a Redis clock ahead of ours must not make a view fresher than the read)."""
+        self.seen_at = max(self.seen_at, entry_time(newest_id))
+        return self.mark_fresh(min(self.seen_at, sent))
+
     def mark_fresh(self, sent_at: float) -> float:
         """A blocking read sent at ``sent_at`` returned: the view was current then. Once a
         minute this also prunes entries no token can match any more."""
@@ -215,4 +248,5 @@ def make_core(view: RevocationView, settings: Settings) -> FeedCore:
     horizon = Lifetimes.of(settings).longest
     core = FeedCore(view, RevKeys(settings.namespace), settings.max_staleness, horizon)
     core.block = settings.feed_block
+    core.from_replica = settings.read_from_replicas
     return core

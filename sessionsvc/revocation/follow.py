@@ -10,6 +10,7 @@ It yields effects (``sessionsvc._redis.run``) and decides on their replies; ``Fe
 3. after a stall or a full batch (``gap_possible``) read the trim marker; trimmed past our
    position → ``feed_trimmed_past`` and a forced snapshot;
 4. a read that returned less than a full batch proves the view fresh as of when it was sent;
+   on a replica only the entries read do, as of the newest one's id (``FeedCore.entries_seen``);
 5. any failure the runner throws in (a Redis error arrives as ``StoreUnavailable``) or the core
    raises is logged (``feed_error``), counted (``reconnects`` for Redis, ``errors`` otherwise),
    and followed by a ``Sleep`` of 50 ms doubling to 2 s; the next round checks the position.
@@ -109,5 +110,8 @@ class Follower:
             log.warning("feed_trimmed_past", position=since)
             yield from self._resync(force=True)
             return
-        if len(entries) < BATCH:  # a full batch may have more behind it: not proof of freshness
+        if core.from_replica:  # only entries prove freshness there (their ids: ticks too)
+            if entries:
+                self._on_fresh(core.entries_seen(entries[-1][0], sent))
+        elif len(entries) < BATCH:  # a full batch may have more behind it: no proof of freshness
             self._on_fresh(core.mark_fresh(sent))

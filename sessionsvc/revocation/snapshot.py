@@ -31,6 +31,7 @@ class Snapshots:
     epoch: str | None
     last_id: str
     bootstraps: int
+    from_replica: bool
 
     def _notify(self, revs: list[Revocation]) -> None:
         raise NotImplementedError
@@ -46,8 +47,8 @@ class Snapshots:
         atomically. Ids come without scores, by range (``snapshot_bounds``): a million of them
         cost a fraction of what member+score pairs or a Lua copy would."""
         k = self.keys
-        cmds: list[tuple[Any, ...]] = [
-            ("SET", k.epoch, epoch, "NX"),
+        cmds: list[tuple[Any, ...]] = [  # (a replica refuses writes: the worker's ticks set it)
+            ("EXISTS", k.epoch) if self.from_replica else ("SET", k.epoch, epoch, "NX"),
             ("GET", k.epoch),
             ("GET", k.trimmed),
             ("XREVRANGE", k.log, "+", "-", "COUNT", 1),
