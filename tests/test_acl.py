@@ -29,7 +29,7 @@ from revocation_harness import (
     wait_for,
 )
 
-from sessionsvc import Publisher, SessionService
+from sessionsvc import Publisher, RefreshReuseDetected, SessionService, TokenRejected
 from sessionsvc._redis.acl import INFO_RULE, password_hash, render, roles
 from sessionsvc._redis.hotconn import HotConnection
 from sessionsvc._redis.run import Op, run
@@ -39,6 +39,7 @@ from sessionsvc.config import Settings
 from sessionsvc.errors import ConfigError, RevocationNotDurable, StoreUnavailable
 from sessionsvc.integrations.web.config import WebSettings
 from sessionsvc.integrations.web.throttle import LoginThrottle
+from sessionsvc.sessions.core import SessionCore
 from workers.worker import Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
@@ -481,3 +482,26 @@ def test_only_the_aof_level_prints_the_info_rule(
     assert INFO_RULE not in validator
     assert main(["redis", "acl", "app", "--durability", "replica"]) == 0  # the option wins
     assert INFO_RULE not in capsys.readouterr().out
+
+
+def test_the_cluster_steps_of_every_session_operation_run_under_the_app_user(
+    users: Users,
+) -> None:
+    """The single-slot steps a cluster runs (``sessionsvc.sessions.cluster``), here on one
+    Redis under the app's rules: fences, evictions, reuse and listing, with no refusal."""
+    app = SessionService(users.settings("app", max_sessions_per_user=1))
+    app.core = SessionCore(app.settings, cluster=True)
+    with raw_client(users.admin) as admin:
+        first = app.login("alice")
+        pair = app.login("alice")  # evicts the first (revoke, then end)
+        t1 = app.refresh(pair.refresh_token)
+        app.refresh(t1.refresh_token)
+        with pytest.raises(RefreshReuseDetected):
+            app.refresh(pair.refresh_token)
+        assert app.list_sessions("alice") == []
+        with pytest.raises(TokenRejected):
+            app.refresh(first.refresh_token)
+        app.login("bob")
+        assert app.logout_all("bob") == 1  # fence open, apply, fence close
+        assert acl_log(admin) == []
+    app.close()
