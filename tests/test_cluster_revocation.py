@@ -25,7 +25,16 @@ from revocation_harness import (
     wait_for,
 )
 
-from sessionsvc import AsyncPublisher, Publisher, Revocation, Settings, TokenRejected, Validator
+from sessionsvc import (
+    AsyncPublisher,
+    Publisher,
+    Revocation,
+    SessionService,
+    Settings,
+    TokenRejected,
+    Validator,
+)
+from sessionsvc.sessions.keys import user_tag
 from workers.worker import Worker, WorkerOptions
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
@@ -223,3 +232,37 @@ def test_avalidate_asks_the_cluster_while_stale(redis_cluster_url: str) -> None:
             await v.aclose()
 
     assert asyncio.run(scenario()) == ["revoked", "ok"]
+
+
+def test_the_workers_logouts_end_real_sessions_on_a_cluster(redis_cluster_url: str) -> None:
+    """``session.revoke`` of a session of ours and ``user.revoke`` run the session service's
+    single-slot steps: revoked, then ended (the user's behind its fence); a publisher's are
+    charged to its budget."""
+    settings = cluster_settings(redis_cluster_url, publishers={"idp": ["session.revoke"]})
+    sessions = SessionService(settings)
+    one, other = sessions.login("alice"), sessions.login("alice")
+    bob = [sessions.login("bob") for _ in range(2)]
+    with (
+        following(settings) as v,
+        running_worker(settings) as rw,
+        cluster_client(redis_cluster_url) as client,
+    ):
+        publisher = Publisher(settings, intake="idp")
+        try:
+            publisher.revoke_session(one.session_id)
+        finally:
+            publisher.close()
+        wait_for(lambda: outcome(v, one.access_token) == "revoked", "the session revocation")
+        wait_for(lambda: len(sessions.list_sessions("alice")) == 1, "the session ended")
+        assert client.zcard(REV.budget("idp")) == 1
+        last = client.xadd(EVENTS, {"type": "user.revoke", "sub": "bob"}).decode()  # type: ignore[union-attr]
+        for pair in bob:
+            wait_for(lambda p=pair: outcome(v, p.access_token) == "revoked", "the user's")
+        wait_for(lambda: all_consumed(client, last), "the entry acknowledged")  # type: ignore[arg-type]
+        assert sessions.list_sessions("bob") == []
+        assert client.hget(sessions.core.keys.fence_of(user_tag("bob")), "pending") is None
+        assert [s.session_id for s in sessions.list_sessions("alice")] == [other.session_id]
+        with pytest.raises(TokenRejected):
+            sessions.refresh(bob[0].refresh_token)
+        assert outcome(v, other.access_token) == "ok" and rw.alive
+    sessions.close()

@@ -12,7 +12,16 @@ from sessionsvc._redis.bounded import Truncated, resp_digest
 from sessionsvc.revocation.events import EventRejected
 from sessionsvc.revocation.log import RevKeys
 from sessionsvc.sessions.keys import new_session_id
-from workers.core import APPLY, DLQ_COPY, META_FIELDS, ORIGINAL, DeadLetter, Entry, WorkerCore
+from workers.core import (
+    APPLY,
+    DLQ_COPY,
+    META_FIELDS,
+    ORIGINAL,
+    DeadLetter,
+    Entry,
+    SessionSteps,
+    WorkerCore,
+)
 
 SETTINGS = make_settings(
     redis_url="redis://127.0.0.1:1/0", publishers={"idp": ["session.revoke", "user.revoke"]}
@@ -271,3 +280,18 @@ def test_event_source_and_id_reach_the_session_scripts() -> None:
     assert not dead
     assert planned[0].call.script == "logout"
     assert planned[0].call.args[-3:-1] == ["idp", "evt-1"]
+
+
+def test_on_a_cluster_our_logouts_are_session_steps_and_the_rest_is_batched() -> None:
+    """Redis Cluster: a logout of ours is the session service's single-slot steps, run by
+    itself (each attempt a fresh op); a foreign sid or a sub too long for sessions is still an
+    ``APPLY`` call of the batch."""
+    core = WorkerCore(make_settings(redis_url="redis://127.0.0.1:1/0", redis_cluster=True))
+    logout = core.call_for(core_event(sid=new_session_id("alice")), "E")
+    everywhere = core.call_for(parse(type="user.revoke", sub="alice"), "E")
+    assert isinstance(logout, SessionSteps) and isinstance(everywhere, SessionSteps)
+    assert (logout.script, everywhere.script) == ("logout", "logout_all")
+    assert next(logout.make()).script == "apply_own"  # the revocation first
+    assert next(everywhere.make()).script == "fence_open"  # the fence first
+    assert core.call_for(core_event(sid="not-ours"), "E").script == APPLY
+    assert core.call_for(parse(type="user.revoke", sub="x" * 200), "E").script == APPLY

@@ -16,10 +16,11 @@ Invariants:
   and the time bounds come from settings (``sessionsvc.revocation.events.to_revocation``).
 - Applying is idempotent (revocations only grow), so a crash between apply and ack, followed by
   re-delivery to another worker, changes nothing a second time.
-- ``session.revoke`` for one of our session ids and ``user.revoke`` run the session service's own
-  logout scripts (the session hashes go too); every other revocation runs the registry's
-  ``apply`` (``APPLY_REVOCATION``). On Redis Cluster (``redis_cluster``) every revocation runs
-  ``apply``: the logout scripts touch two slots (and session operations are refused there).
+- ``session.revoke`` for one of our session ids and ``user.revoke`` without ``before`` run the
+  session service's own logout (the session hashes go too): on one Redis its script, in the
+  batch; on Redis Cluster (``redis_cluster``) its single-slot steps (``SessionSteps``: the
+  revocation first, a logout-everywhere behind the user's fence; ``sessionsvc.sessions.cluster``),
+  run one by one. Every other revocation runs the registry's ``apply`` (``APPLY_REVOCATION``).
 - What a publisher's events plant is capped per publisher: every revocation they add or extend
   is charged to the publisher's budget until it expires, and one the script refuses because
   the budget holds ``max_revocations`` live charges (``over_capacity``) is dead-lettered with
@@ -31,6 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, NamedTuple
 
 from sessionsvc._redis.bounded import Oversized, Truncated, resp_digest
@@ -50,7 +52,8 @@ from sessionsvc.revocation.events import (
 )
 from sessionsvc.revocation.intakes import Intake, Intakes
 from sessionsvc.revocation.log import OVER_CAPACITY, RevKeys, revocation_args
-from sessionsvc.sessions.core import Call, Origin, SessionCore
+from sessionsvc.sessions.core import Call, Op, Origin, SessionCore
+from sessionsvc.sessions.keys import parse_session_id, user_tag
 from sessionsvc.tokens.issuer import new_id
 from sessionsvc.tokens.keys import load_jwks
 
@@ -62,6 +65,7 @@ __all__ = [
     "DeadLetter",
     "Entry",
     "Planned",
+    "SessionSteps",
     "WorkerCore",
     "configured_kids",
 ]
@@ -106,14 +110,25 @@ class Entry(NamedTuple):
         return sum(len(x) for x in f), len(f) // 2, resp_digest(f)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionSteps:
+    """On Redis Cluster, the session service's logout of an event (``sessions.cluster``: a few
+    single-slot steps, so not in a batch): ``make()`` builds the op afresh for each attempt;
+    ``script`` names the one-Redis script whose reply it answers (``logout``, ``logout_all``)."""
+
+    script: str
+    make: Callable[[], Op[Any]]
+
+
 class Planned(NamedTuple):
-    """An entry ready to apply: the one script call that applies it, or ``None`` for a
-    revocation that had expired before it was applied (it can reject no valid token: nothing
-    is written, not even a log entry, and the entry is acknowledged)."""
+    """An entry ready to apply: the one script call that applies it (on a cluster, for a
+    logout, its ``SessionSteps``), or ``None`` for a revocation that had expired before it
+    was applied (it can reject no valid token: nothing is written, not even a log entry, and
+    the entry is acknowledged)."""
 
     entry: Entry
     event: Event
-    call: Call | None
+    call: Call | SessionSteps | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,27 +201,37 @@ class WorkerCore:
             )
         return event
 
-    def call_for(self, event: Event, epoch: str, intake: Intake | None = None) -> Call | None:
-        """The one script call that applies ``event`` (``APPLY`` calls may be batched), or
-        ``None`` when the revocation has expired already. A publisher's event (``intake``
-        owned by one) is charged to that publisher's budget."""
+    def call_for(
+        self, event: Event, epoch: str, intake: Intake | None = None
+    ) -> Call | SessionSteps | None:
+        """The one script call that applies ``event`` (``APPLY`` calls may be batched; on a
+        cluster a logout's ``SessionSteps``), or ``None`` when the revocation has expired
+        already. A publisher's event (``intake`` owned by one) is charged to that publisher's
+        budget."""
         reason = event.reason or event.type
         owner = intake.owner if intake is not None else None
         budget = self.rev_keys.budget(owner) if owner else None
         cap = self.settings.max_revocations if owner else 0
         origin = Origin(event.source or "", event.id or "", budget, cap)
-        sessions = not self.settings.redis_cluster  # (cross-slot scripts: not on a cluster yet)
-        if sessions and isinstance(event, UserRevoke) and event.before is None:
+        steps = self.settings.redis_cluster
+        if isinstance(event, UserRevoke) and event.before is None:
             try:
-                op = self.sessions.logout_all(event.sub, reason=reason, origin=origin, clamp=True)
-                return _first_call(op)
+                user_tag(event.sub)
             except ValueError:
                 pass  # a sub too long to have sessions (over 128 bytes): revoke it by value alone
-        if sessions and isinstance(event, SessionRevoke):
+            else:
+                op = partial(
+                    self.sessions.logout_all, event.sub, reason=reason, origin=origin, clamp=True
+                )
+                return SessionSteps("logout_all", op) if steps else _first_call(op())
+        if isinstance(event, SessionRevoke):
             try:
-                return _first_call(self.sessions.logout(event.sid, reason=reason, origin=origin))
+                parse_session_id(event.sid)
             except SessionNotFound:
                 pass  # not one of our session ids: revoke it by value alone
+            else:
+                end = partial(self.sessions.logout, event.sid, reason=reason, origin=origin)
+                return SessionSteps("logout", end) if steps else _first_call(end())
         now = self.clock()
         rev = to_revocation(event, now, self.lifetimes)
         if rev.until <= now:  # e.g. token.revoke exp=1: no token it could match is still valid
@@ -224,7 +249,7 @@ class WorkerCore:
         return Call(APPLY, self._apply_keys, args)
 
     @staticmethod
-    def refused(call: Call, result: Any) -> bool:
+    def refused(call: Call | SessionSteps, result: Any) -> bool:
         """Did the script refuse this call because the publisher's budget is full?"""
         if call.script == APPLY:
             return bool(result == OVER_CAPACITY_REPLY)

@@ -19,17 +19,21 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
+from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
 from sessionsvc._redis.clients import REDIS_ERRORS, blocking_client, is_cluster
 from sessionsvc._redis.durability import Durable, check_aof
+from sessionsvc._redis.run import run
+from sessionsvc._redis.scripts import Call
 from sessionsvc.config import Settings
-from sessionsvc.errors import ConfigError
+from sessionsvc.errors import ConfigError, StoreUnavailable
 from sessionsvc.revocation.log import OVER_CAPACITY
 
-from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, WorkerCore
+from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, SessionSteps, WorkerCore
 from .health import HealthState
 from .housekeeping import BEAT_GRACE, Housekeeping
 from .metrics import WorkerMetrics
@@ -259,20 +263,21 @@ class Worker:
         inline: bool = False,
     ) -> None:
         started = time.perf_counter()
-        calls = [p.call for p in planned if p.call is not None]
+        calls = [p.call for p in planned if type(p.call) is Call]
         results = (self._inline if inline else self.scripts).run(calls)
+        stepped = [self._steps(p.call) for p in planned if type(p.call) is SessionSteps]
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         dead = list(dead)
         ack: list[Entry] = []
         counts: Counter[tuple[str, str]] = Counter()
         refused = self.core.refused
-        replies = iter(results)
+        replies, steps = iter(results), iter(stepped)
         for item in planned:
             if item.call is None:  # expired before it was applied: nothing to write
                 ack.append(item.entry)
                 counts[item.event.type, "expired"] += 1
                 continue
-            result = next(replies)
+            result = next(steps) if type(item.call) is SessionSteps else next(replies)
             if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry.id, error=str(result)[:200])
@@ -289,6 +294,7 @@ class Worker:
                 self.reader.acks.setdefault(entry.stream, []).append(entry.id)
         else:
             self._finish(dead, ack, deliveries)
+        results += stepped
         failed = [r for r in results if isinstance(r, Exception)]
         if len(failed) < len(results) or not results:
             self.health.succeeded("apply")
@@ -296,6 +302,20 @@ class Worker:
             self.health.failed("apply", type(failed[0]).__name__, redis_down=False)
         for labels, count in counts.items():  # once the batch is done: a retry counts once
             self.metrics.events.labels(*labels).inc(count)
+
+    def _steps(self, steps: SessionSteps) -> Any:
+        """Run a logout's single-slot steps (Redis Cluster); its reply, or a script's error as
+        the result (the entry stays pending). A Redis that fails otherwise fails the batch, as
+        a batch's own failure does (retried from memory: every step is idempotent)."""
+        try:
+            return run(self.client, steps.make())
+        except StoreUnavailable as exc:
+            cause = exc.redis_error
+            if isinstance(cause, ResponseError):
+                return cause
+            if isinstance(cause, REDIS_ERRORS):
+                raise cause from None
+            raise
 
     def _finish(
         self, dead: Sequence[DeadLetter], ack: Sequence[Entry], deliveries: dict[str, int]
