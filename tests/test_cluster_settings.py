@@ -10,10 +10,7 @@ from conftest import AUDIENCE, ISSUER, make_settings
 from pydantic import ValidationError
 
 from sessionsvc import (
-    AsyncSessionService,
-    ConfigError,
     Publisher,
-    SessionService,
     StoreUnavailable,
 )
 from sessionsvc._redis.clients import async_client, is_cluster
@@ -46,13 +43,6 @@ def test_the_async_factory_builds_a_cluster_client() -> None:
         assert isinstance(client, redis.asyncio.cluster.RedisCluster) and is_cluster(client)
     finally:
         asyncio.run(client.aclose())
-
-
-@pytest.mark.parametrize("service", [SessionService, AsyncSessionService])
-def test_session_operations_refuse_a_cluster(service: type[SessionService]) -> None:
-    settings = make_settings(redis_url="redis://127.0.0.1:7000/0", redis_cluster=True)
-    with pytest.raises(ConfigError, match="not supported yet"):
-        service(settings)
 
 
 def unreachable_cluster() -> str:

@@ -22,8 +22,10 @@ from sessionsvc import (
     TokenRejected,
     Validator,
 )
+from sessionsvc.sessions.cluster import ClusterSteps
 from sessionsvc.sessions.core import Call, SessionCore
 from sessionsvc.sessions.keys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
+from sessionsvc.sessions.single import OneRedis
 from sessionsvc.tokens.claims import id_claim_problem
 
 subs = st.text(min_size=1).filter(lambda s: 0 < len(s.encode("utf-8", "surrogatepass")) <= 128)
@@ -329,3 +331,9 @@ def test_listing_needs_no_signing_keys(clock: ManualClock) -> None:
     core = SessionCore(settings, clock=clock)
     assert next(core.list_sessions("alice")).script == "list"
     assert next(core.logout(new_session_id("alice"))).script == "logout"
+
+
+def test_the_cluster_setting_picks_the_single_slot_steps() -> None:
+    assert isinstance(SessionCore(make_settings()).redis, OneRedis)
+    assert isinstance(SessionCore(make_settings(redis_cluster=True)).redis, ClusterSteps)
+    assert isinstance(SessionCore(make_settings(), cluster=True).redis, ClusterSteps)
