@@ -29,6 +29,9 @@ from sessionsvc import (
     Validator,
 )
 from sessionsvc._redis.run import Effect, Op, run
+from sessionsvc._redis.scripts import SCRIPTS, Call
+from sessionsvc.sessions.core import Origin
+from sessionsvc.sessions.keys import user_tag
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
@@ -305,6 +308,7 @@ def test_a_logout_interrupted_after_its_revocation_hides_the_session(
     svc = make()
     pair, other = svc.login("alice"), svc.login("alice")
     logout = Stepper(client, svc.core.logout(pair.session_id))
+    assert logout.step() == "apply_own"
     assert logout.step() == "user_end"
     assert [i.session_id for i in svc.list_sessions("alice")] == [other.session_id]
     with pytest.raises(SessionNotFound):
@@ -389,3 +393,82 @@ def test_a_login_in_the_second_of_a_logout_everywhere_is_not_born_revoked(
     assert claims_of(pair.access_token)["iat"] == 1_800_000_001
     feed(svc, redis_cluster_url)
     svc.validator.validate(pair.access_token)
+
+
+def test_a_session_marked_to_end_never_comes_back_after_its_revocation_expires(
+    make: Make, client: Any, redis_cluster_url: str
+) -> None:
+    """A logout stops after its revocation; the revocation, which outlives only the access
+    tokens, expires (pruned here). The session is still refused, revoked again and ended."""
+    svc = make()
+    pair = svc.login("alice")
+    logout = Stepper(client, svc.core.logout(pair.session_id))
+    logout.step()
+    logout.step()  # marked and revoked; user_end never runs
+    client.zrem("ss:{rev}:sid", pair.session_id)  # what housekeeping does once it expired
+    assert rejected(lambda: svc.refresh(pair.refresh_token)) == "revoked"
+    assert client.zscore("ss:{rev}:sid", pair.session_id) is not None  # revoked again
+    assert client.exists(svc.core.keys.session("alice", pair.session_id)) == 0
+
+
+def test_an_eviction_that_stops_short_leaves_the_evicted_session_refused(
+    make: Make, client: Any, clock: ManualClock
+) -> None:
+    svc = make(max_sessions_per_user=1)
+    old = svc.login("alice")
+    clock.now += 1
+    login = Stepper(client, svc.core.login("alice"))
+    names = [login.step() for _ in range(3)]  # rev_read, user_login (evict), apply_batch
+    assert names == ["user_login", "apply_batch", "rev_read"]  # then a crash
+    client.zrem("ss:{rev}:sid", old.session_id)  # its revocation expired
+    assert svc.list_sessions("alice") == []
+    assert rejected(lambda: svc.refresh(old.refresh_token)) == "revoked"
+
+
+def fill_budget(client: Any, publisher: str = "idp") -> tuple[str, Origin]:
+    """A publisher's budget holding one live charge, its cap 1: its next revocation is refused."""
+    budget = f"ss:{{rev}}:budget:{publisher}"
+    client.zadd(budget, {"session:other": 10_000_000_000})
+    return budget, Origin(publisher, "1-0", budget, 1)
+
+
+def test_a_refused_logout_everywhere_leaves_another_ones_fence_in_place(
+    make: Make, client: Any, clock: ManualClock
+) -> None:
+    svc = make()
+    pair = svc.login("alice")
+    _, origin = fill_budget(client)
+    refused = Stepper(client, svc.core.logout_all("alice", origin=origin, clamp=True))
+    refused.step()  # its fence entry
+    ours = Stepper(client, svc.core.logout_all("alice"))
+    ours.step()  # ours, with the same or a later cutoff
+    while not refused.done:
+        refused.step()
+    assert refused.value == 0  # over capacity: nothing ended
+    assert [k for k in client.hkeys(svc.core.keys.fence_of(user_tag("alice"))) if k[:2] == b"p:"]
+    clock.now += 5  # a node ahead
+    assert rejected(lambda: svc.refresh(pair.refresh_token)) == "revoked"  # fenced: finished
+    while not ours.done:
+        ours.step()
+
+
+def test_finishing_a_publishers_logout_everywhere_charges_its_budget(
+    make: Make, client: Any, redis_cluster_url: str
+) -> None:
+    """A publisher's logout-everywhere stops after its fence; the refresh that finishes it
+    applies it as the publisher: its full budget refuses it, so nothing is revoked or ended."""
+    svc = make()
+    pair = svc.login("alice")
+    budget, origin = fill_budget(client)
+    Stepper(client, svc.core.logout_all("alice", origin=origin, clamp=True)).step()
+    again = svc.refresh(pair.refresh_token)  # the pending entry finished (refused), closed
+    assert again.session_id == pair.session_id
+    assert log(redis_cluster_url) == [] and client.zcard(budget) == 1
+    assert client.hget("ss:{rev}:user", "alice") is None
+
+
+def test_thousands_of_sids_are_read_in_one_step(client: Any) -> None:
+    sids = [f"S-{i}" for i in range(10_000)]  # past Lua's unpack limit (about 8,000)
+    keys = SCRIPTS["rev_read"].rev_keys("ss")
+    reply = run(client, one(Call("rev_read", keys, ["alice", "", "", *sids])))
+    assert len(reply) == 4 + len(sids) and set(reply[4:]) == {0}

@@ -291,7 +291,7 @@ def test_on_a_cluster_our_logouts_are_session_steps_and_the_rest_is_batched() ->
     everywhere = core.call_for(parse(type="user.revoke", sub="alice"), "E")
     assert isinstance(logout, SessionSteps) and isinstance(everywhere, SessionSteps)
     assert (logout.script, everywhere.script) == ("logout", "logout_all")
-    assert next(logout.make()).script == "apply_own"  # the revocation first
+    assert next(logout.make()).script == "user_mark"  # marked, then revoked, then ended
     assert next(everywhere.make()).script == "fence_open"  # the fence first
     assert core.call_for(core_event(sid="not-ours"), "E").script == APPLY
     assert core.call_for(parse(type="user.revoke", sub="x" * 200), "E").script == APPLY

@@ -148,6 +148,9 @@ class Script:
             lines.append(f"local function {r.name}_at(o)\n  return {r.lua_table('o')}\nend")
         elif self.more_argv:
             lines.append(f"local A_MORE = {after}  -- {self.more_argv}")
+            # the i-th of them and how many (a loop over thousands: unpack's stack would not do)
+            lines.append(f"local function more_arg(i) return ARGV[{after} + i - 1] end")
+            lines.append(f"local N_MORE = #ARGV - {after - 1}")
         for name, value in consts.items():
             if not value.isprintable() or "'" in value or "\\" in value:
                 raise ValueError(f"constant {name}: {value!r} cannot be quoted plainly")

@@ -167,9 +167,12 @@ _ALL: Final = (
         consts=_LAYOUT,
     ),
     _session("user_refresh", keys=("idx", "session", "fence"), argv=_USER_REFRESH_ARGV),
+    Script("user_mark", ("user_mark",), keys=("session",), argv=("reason", "remove")),
     Script("user_end", ("user_end",), keys=("idx", "session"), argv=("sid",)),
-    _session("fence_open", keys=("idx", "fence"), argv=("before", "clamp", "ttl_ms")),
-    _session("fence_close", keys=("idx", "fence"), argv=("before", "abort", "ttl_ms")),
+    _session(
+        "fence_open", keys=("idx", "fence"), argv=("before", "clamp", "ttl_ms", "op", "origin")
+    ),
+    _session("fence_close", keys=("idx", "fence"), argv=("op", "before", "abort", "ttl_ms")),
     _login_counter("login_reserve", "window_ms"),
     _login_counter("login_release", "window_ms"),
     _login_counter("login_reset"),

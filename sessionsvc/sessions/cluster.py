@@ -4,28 +4,32 @@ On one Redis each operation is one script over the user's slot ``{u:<tag>}`` and
 (``sessionsvc.sessions.single``). A cluster refuses that (CROSSSLOT), so here each operation is
 a few scripts of one slot each, answering what the one script answers. Invariants:
 
-1. **A revocation is recorded before the session it ends disappears.** Logout: the sid's
-   revocation through the apply path (``apply_own``), then ``user_end``. Eviction at the cap
-   and refresh-token reuse: the same, the session left in place (reuse: marked, refused) until
-   its revocation is applied. A failure between the steps leaves a revoked session whose hash
-   outlives it: every later refresh reads ``{rev}`` first and refuses it (and deletes it);
-   listing hides it (``list``, ``get``: the ``{rev}`` verdict of each sid).
+1. **A revocation is recorded before the session it ends disappears, and a session marked to
+   end never comes back.** Logout: the session is marked ``ending`` (``user_mark``), the sid
+   revoked through the apply path (``apply_own``), then the session ended (``user_end``).
+   Eviction at the cap and refresh-token reuse mark the same way (``user_login``,
+   ``user_refresh``). A marked session is refused by every refresh, which then revokes and ends
+   it itself, and hidden from listing: a failure between the steps cannot let it live again
+   once its revocation (which outlives only its access tokens) has expired.
 2. **A refresh racing a logout-everywhere mints no token its cutoff misses.** The user's
-   *fence* (``{u:<tag>}:fence``): ``fence_open`` sets ``pending`` to the cutoff (raised past
-   every session's last activity, as on one Redis), the user revocation is applied with it,
-   ``fence_close`` ends the sessions created before it and keeps it as ``before``. A refresh
-   reads ``{rev}`` (``rev_read``), then rotates in ``{u}`` (``user_refresh``): one that rotated
-   before the fence was opened has ``iat`` < the cutoff; one that would rotate after it sees
-   ``pending`` (or ``before``) and is refused. A login is refused the same way.
-3. **An operation that finds a pending fence finishes it** (``_finish``: apply, close; every
-   step is idempotent) and starts again: a logout-everywhere interrupted between its steps
-   blocks that user's logins and refreshes only until the next one comes.
+   *fence* (``{u:<tag>}:fence``): ``fence_open`` records the operation's cutoff as pending
+   (raised past every session's last activity, as on one Redis), the user revocation is applied
+   with it, ``fence_close`` ends the sessions created before it and keeps it as ``before``. A
+   refresh reads ``{rev}`` (``rev_read``), then rotates in ``{u}`` (``user_refresh``): one that
+   rotated before the fence opened has ``iat`` < the cutoff; one that would rotate after it
+   finds the pending entry (or ``before``) and is refused. A login is refused the same way.
+   Each operation has an entry of its own (``p:<op>``), so one's end never clears another's.
+3. **An operation that finds a pending logout-everywhere finishes it** (``_finish``: apply it
+   with its recorded origin — a publisher's budget still counts — then close it) and starts
+   again: a logout-everywhere interrupted between its steps blocks that user's logins and
+   refreshes only until the next one comes.
 
 The operations' ``a`` is what their one-Redis script takes (``sessionsvc._redis.scripts``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from sessionsvc._redis import layout
@@ -73,7 +77,7 @@ class ClusterSteps:
             reply = yield Call("user_login", keys, [*argv, cutoff, *evicted])
             status = as_text(reply[0])
             if status == "pending":
-                yield from self._finish(tag, sub, as_text(reply[1]))
+                yield from self._finish(tag, sub, reply[1:])
             elif status == "evict":
                 sids = [as_text(s) for s in reply[1:]]
                 records = [self._session(s, a, reason="evicted") for s in sids]
@@ -95,36 +99,40 @@ class ClusterSteps:
             reply = yield Call("user_refresh", keys, [*argv, user, everyone, revoked, jti, kid])
             status = as_text(reply[0])
             if status == "pending":
-                yield from self._finish(tag, sub, as_text(reply[1]))
+                yield from self._finish(tag, sub, reply[1:])
                 continue
-            if status == "reuse":
-                yield self._apply(self._session(sid, a, reason="refresh_reuse"))
+            if status == "ending":  # marked: revoke it, end it (whoever marked it stopped short)
+                reason = as_text(reply[1])
+                yield self._apply(self._session(sid, a, reason=reason))
                 yield Call("user_end", keys[:2], [sid])
+                return ["reuse"] if reason == "refresh_reuse" else ["revoked", "session"]
             return reply
         raise SessionError(f"refresh refused: a logout-everywhere kept coming ({ATTEMPTS} tries)")
 
     def logout(self, tag: str, budget: str | None, a: dict[str, str]) -> Op[Any]:
         """``[existed, log id or '']``, or ``[0, 'over_capacity']`` (nothing done)."""
-        k, sid = self.keys, a["sid"]
-        record = self._session(sid, a, reason=a["reason"], origin=a, budget=budget)
+        k, sid, reason = self.keys, a["sid"], a["reason"]
+        session = k.session_of(tag, sid)
+        yield Call("user_mark", [session], [reason, "0"])
+        record = self._session(sid, a, reason=reason, origin=a, budget=budget)
         log_id = yield self._apply(record, budget)
         if as_text(log_id or "") == OVER_CAPACITY:
+            yield Call("user_mark", [session], [reason, "1"])  # refused: the session stays
             return [0, OVER_CAPACITY]
-        existed = yield Call("user_end", [k.index_of(tag), k.session_of(tag, sid)], [sid])
+        existed = yield Call("user_end", [k.index_of(tag), session], [sid])
         return [existed, log_id or ""]
 
     def logout_all(self, tag: str, budget: str | None, a: dict[str, str]) -> Op[Any]:
         """``[ended, before, log id or '']``, or ``[0, before, 'over_capacity']``."""
-        sub = a["sub"]
         keys = [self.keys.index_of(tag), self.keys.fence_of(tag)]
-        fence = [a["before"], a["clamp"], self._fence_ttl]
+        op, origin = new_id(), _origin(a, budget)
+        fence = [a["before"], a["clamp"], self._fence_ttl, op, json.dumps(origin)]
         opened = yield Call("fence_open", keys, fence)
         before, ended = as_text(opened[0]), int(opened[1])  # (another op may end them: ours)
-        record = self._user(sub, before, a, budget=budget)
-        log_id = yield self._apply(record, budget)
-        refused = as_text(log_id or "") == OVER_CAPACITY
-        yield Call("fence_close", keys, [before, "1" if refused else "0", self._fence_ttl])
-        return [0 if refused else ended, before, log_id or ""]
+        refused = yield from self._revoke_user(
+            tag, a["sub"], op=op, before=before, origin=origin, now=a["now"]
+        )
+        return [0 if refused else ended, before, OVER_CAPACITY if refused else ""]
 
     def list_hashes(self, tag: str, sub: str, now: str) -> Op[list[Any]]:
         """The live session hashes, without those ``{rev}`` says are revoked."""
@@ -144,12 +152,35 @@ class ClusterSteps:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _finish(self, tag: str, sub: str, before: str) -> Op[None]:
-        # a logout-everywhere under way (its fence is pending): apply its revocation, close it
-        record = self._user(sub, before, {"now": before, "reason": "logout_all"})
-        yield self._apply(record)
+    def _finish(self, tag: str, sub: str, pending: Any) -> Op[None]:
+        # a logout-everywhere under way (another op's, interrupted?): apply it as it would
+        # have (its origin: a publisher's budget still counts), then close its entry
+        op, before, recorded = (as_text(x) for x in pending)
+        try:
+            origin = json.loads(recorded)
+            if not isinstance(origin, dict):
+                raise ValueError(recorded)
+        except ValueError:  # (written by hand: apply it as our own)
+            origin = {}
+        yield from self._revoke_user(tag, sub, op=op, before=before, origin=origin, now=before)
+
+    def _revoke_user(
+        self, tag: str, sub: str, *, op: str, before: str, origin: dict[str, Any], now: str
+    ) -> Op[bool]:
+        # the user revocation of a fenced logout-everywhere, then its fence closed; True when
+        # the publisher's budget refused it (then nothing is ended)
+        budget = origin.get("budget") or None
+        budget = budget if isinstance(budget, str) else None
+        a = {"now": now, "reason": str(origin.get("reason") or "logout_all")}
+        if budget is not None:
+            a |= {k: str(origin.get(k, "")) for k in ("source", "id", "cap")}
+        elif "source" in origin:
+            a |= {k: str(origin.get(k, "")) for k in ("source", "id")} | {"cap": "0"}
+        log_id = yield self._apply(self._user(sub, before, a, budget=budget), budget)
+        refused = as_text(log_id or "") == OVER_CAPACITY
         keys = [self.keys.index_of(tag), self.keys.fence_of(tag)]
-        yield Call("fence_close", keys, [before, "0", self._fence_ttl])
+        yield Call("fence_close", keys, [op, before, "1" if refused else "0", self._fence_ttl])
+        return refused
 
     def _unrevoked(self, sub: str, hashes: list[Any]) -> Op[list[Any]]:
         fields = [_fields(h) for h in hashes]
@@ -159,7 +190,7 @@ class ClusterSteps:
         return [
             h
             for h, f, revoked in zip(hashes, fields, flags, strict=True)
-            if int(revoked) == 0 and float(f["created"]) >= cutoff
+            if int(revoked) == 0 and float(f["created"]) >= cutoff and "ending" not in f
         ]
 
     def _read(self, sub: str, *, jti: str = "", kid: str = "", sids: Any = ()) -> Call:
@@ -220,6 +251,14 @@ class ClusterSteps:
             cap=o.get("cap", "0") if budget else "0",
             budget=_BUDGET_INDEX if budget else "0",
         )
+
+
+def _origin(a: dict[str, str], budget: str | None) -> dict[str, str]:
+    # what a logout-everywhere records beside its pending cutoff, for whoever finishes it
+    origin: dict[str, str] = {k: a[k] for k in ("source", "id", "reason") if k in a}
+    if budget:
+        origin |= {"budget": budget, "cap": a.get("cap", "0")}
+    return origin
 
 
 def _fields(flat: Any) -> dict[str, str]:

@@ -212,10 +212,12 @@ class SessionCore:
 
     def _cutoff_error(self, cutoff: float, now: float, what: str) -> SessionError:
         # tokens issued as of ``cutoff`` (iat = its ceiling) would be refused at ``now``
+        ahead = math.ceil(cutoff) - now
         return SessionError(
-            f"{what} refused: a logout-everywhere of this user is dated {cutoff - now:.1f} s "
-            f"later than this node's clock, more than the leeway of {self.settings.leeway} s "
-            "(clock skew between nodes?)"
+            f"{what} refused: tokens issued after a logout-everywhere of this user carry iat "
+            f"at or after its cutoff, {ahead:.1f} s ahead of this node's clock: more than the "
+            f"leeway of {self.settings.leeway} s (clock skew between nodes, or a leeway under 1 s "
+            "within the second of the logout)"
         )
 
     def refresh(self, refresh_token: str) -> Op[TokenPair]:

@@ -1,13 +1,14 @@
 -- FENCE_OPEN (Redis Cluster: step 1 of a logout-everywhere, in the user's slot).
 -- K = idx, fence. A = before (the caller's clock), clamp ('1': at most this server's clock,
--- the event path), ttl_ms (how long the fence lives: the longest session).
--- The fence hash {u:<tag>}:fence holds ``pending`` (the cutoff of a logout-everywhere under way)
--- and ``before`` (the latest one finished). While ``pending`` is set no session of the user is
--- created or rotated: the caller finishes the logout-everywhere first (its steps are
--- idempotent). The cutoff is raised just past (1 us) the last activity of every session, as
--- on one Redis (logout_all.lua), and to a pending one's. Returns {cutoff, sessions}: every
--- session there is now was created before the cutoff, so fence_close (this operation's, or
--- that of another that finishes it) ends exactly these.
+-- the event path), ttl_ms (how long the fence lives: the longest session), op (this
+-- operation's random id), origin (opaque: what _finish needs to apply it for the caller).
+-- The fence hash {u:<tag>}:fence holds ``before`` (the latest finished cutoff) and, per
+-- operation under way, ``p:<op>`` (its cutoff) and ``o:<op>`` (its origin). While any is
+-- pending no session of the user is created or rotated: the caller finishes it first
+-- (session.lua's fence_state; every step is idempotent). The cutoff is raised just past (1 us)
+-- the last activity of every session, as on one Redis (logout_all.lua). Returns {cutoff,
+-- sessions}: every session there is now was created before the cutoff, so fence_close (this
+-- operation's, or that of another that finishes it) ends exactly these.
 local before = tonumber(A.before)
 if A.clamp == '1' then
   local time = redis.call('TIME')
@@ -21,9 +22,7 @@ for _, sid in ipairs(redis.call('ZRANGE', K.idx, 0, -1)) do
     if seen + 0.000001 > before then before = seen + 0.000001 end
   end
 end
-local pending = num(redis.call('HGET', K.fence, 'pending'))
-if pending ~= nil and pending > before then before = pending end
 local b = fmt(before)
-redis.call('HSET', K.fence, 'pending', b)
+redis.call('HSET', K.fence, 'p:' .. A.op, b, 'o:' .. A.op, A.origin)
 fence_ttl(K.fence, tonumber(A.ttl_ms))
 return {b, n}

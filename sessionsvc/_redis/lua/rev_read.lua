@@ -7,7 +7,7 @@ local out = {redis.call('HGET', K.user, A.sub) or '0', redis.call('HGET', K.all,
              0, 0}
 if A.jti ~= '' and redis.call('ZSCORE', K.jti, A.jti) then out[3] = 1 end
 if A.kid ~= '' then out[4] = redis.call('SISMEMBER', K.kid, A.kid) end
-for _, sid in ipairs({unpack(ARGV, A_MORE)}) do
-  out[#out + 1] = redis.call('ZSCORE', K.sid, sid) and 1 or 0
+for i = 1, N_MORE do  -- (a user may have thousands: no unpack)
+  out[#out + 1] = redis.call('ZSCORE', K.sid, more_arg(i)) and 1 or 0
 end
 return out

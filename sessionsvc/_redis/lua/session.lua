@@ -79,7 +79,7 @@ end
 
 -- the session hash fields a refresh reads (HMGET order), as a table
 local REFRESH_FIELDS = {'sub', 'created', 'idle_exp', 'abs_exp', 'cur', 'prev', 'rotated_at',
-                        'claims', 'cur_iat', 'cur_exp', 'reuse'}
+                        'claims', 'cur_iat', 'cur_exp', 'ending'}
 local function refresh_view(skey)
   local v = redis.call('HMGET', skey, unpack(REFRESH_FIELDS))
   if not v[1] then return nil end
@@ -133,4 +133,27 @@ local function end_session(K, idx, sid, r)
   local existed = redis.call('DEL', session_key(idx, sid))
   redis.call('ZREM', idx, sid)
   return existed, id
+end
+
+-- Redis Cluster: a user's fence (fence_open.lua) holds ``before`` and, per logout-everywhere
+-- under way, ``p:<op>`` (its cutoff) and ``o:<op>`` (its origin, opaque JSON). The first
+-- pending one as {op, cutoff, origin}, or nil; and the fence's ``before``. A cutoff that is not
+-- a number (written by hand) is dropped: nothing could finish it.
+local function fence_state(fence)
+  local h = redis.call('HGETALL', fence)
+  local before, pending = nil, nil
+  for i = 1, #h, 2 do
+    local name = h[i]
+    if name == 'before' then
+      before = num(h[i + 1])
+    elseif pending == nil and string.sub(name, 1, 2) == 'p:' then
+      local op = string.sub(name, 3)
+      if num(h[i + 1]) == nil then
+        redis.call('HDEL', fence, name, 'o:' .. op)
+      else
+        pending = {op, h[i + 1], redis.call('HGET', fence, 'o:' .. op) or ''}
+      end
+    end
+  end
+  return pending, before
 end
