@@ -114,9 +114,12 @@ class Entry(NamedTuple):
 class SessionSteps:
     """On Redis Cluster, the session service's logout of an event (``sessions.cluster``: a few
     single-slot steps, so not in a batch): ``make()`` builds the op afresh for each attempt;
-    ``script`` names the one-Redis script whose reply it answers (``logout``, ``logout_all``)."""
+    ``script`` names the one-Redis script whose reply it answers (``logout``, ``logout_all``);
+    ``target`` the sid or sub (the same logout twice in one batch runs once: same intake, same
+    budget)."""
 
     script: str
+    target: str
     make: Callable[[], Op[Any]]
 
 
@@ -223,7 +226,9 @@ class WorkerCore:
                 op = partial(
                     self.sessions.logout_all, event.sub, reason=reason, origin=origin, clamp=True
                 )
-                return SessionSteps("logout_all", op) if steps else _first_call(op())
+                if steps:
+                    return SessionSteps("logout_all", event.sub, op)
+                return _first_call(op())
         if isinstance(event, SessionRevoke):
             try:
                 parse_session_id(event.sid)
@@ -231,7 +236,9 @@ class WorkerCore:
                 pass  # not one of our session ids: revoke it by value alone
             else:
                 end = partial(self.sessions.logout, event.sid, reason=reason, origin=origin)
-                return SessionSteps("logout", end) if steps else _first_call(end())
+                if steps:
+                    return SessionSteps("logout", event.sid, end)
+                return _first_call(end())
         now = self.clock()
         rev = to_revocation(event, now, self.lifetimes)
         if rev.until <= now:  # e.g. token.revoke exp=1: no token it could match is still valid

@@ -265,7 +265,7 @@ class Worker:
         started = time.perf_counter()
         calls = [p.call for p in planned if type(p.call) is Call]
         results = (self._inline if inline else self.scripts).run(calls)
-        stepped = [self._steps(p.call) for p in planned if type(p.call) is SessionSteps]
+        stepped = self._all_steps(planned)
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         dead = list(dead)
         ack: list[Entry] = []
@@ -302,6 +302,19 @@ class Worker:
             self.health.failed("apply", type(failed[0]).__name__, redis_down=False)
         for labels, count in counts.items():  # once the batch is done: a retry counts once
             self.metrics.events.labels(*labels).inc(count)
+
+    def _all_steps(self, planned: Sequence[Planned]) -> list[Any]:
+        """The replies of the batch's ``SessionSteps``, in order; the same logout from the
+        same intake twice in a batch (a publisher's flood of one sid) runs once."""
+        once: dict[tuple[str, str, str], Any] = {}
+        out = []
+        for item in planned:
+            if type(item.call) is SessionSteps:
+                key = (item.entry.stream, item.call.script, item.call.target)
+                if key not in once:
+                    once[key] = self._steps(item.call)
+                out.append(once[key])
+        return out
 
     def _steps(self, steps: SessionSteps) -> Any:
         """Run a logout's single-slot steps (Redis Cluster); its reply, or a script's error as
