@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -274,6 +275,37 @@ def test_a_validator_on_a_replica_runs_under_its_user_with_no_refusal(
             Applier(admin)(Revocation("session", "R-c", until=time.time() + 600))
         wait_for(lambda: outcome(v, victim) == "revoked", "the revocation through the replica")
         assert users.acl_log() == {}
+
+
+def test_every_role_follows_a_failover_under_its_user(
+    redis_cluster_with_replicas: ClusterProcess,
+) -> None:
+    """The ``{rev}`` primary dies and its replica (which got the users too) is promoted: the
+    validator's feed and the worker re-read the slot map under their users, and an operator's
+    revocation sent after the failover reaches the validator, with no refusal anywhere."""
+    cluster = redis_cluster_with_replicas
+    users = create_users(cluster)
+    victim = Tokens(users.base).access("alice", "S-after")
+    with following(users.settings("validator")) as v, running_worker(users.settings("worker")):
+        old = cluster.node_serving(REV.log)
+        old.kill()
+        wait_for(lambda: cluster.node_serving(REV.log) is not old, "a replica promoted")
+        port = next(n.port for n in running(cluster))
+        url = re.sub(r":\d+/0$", f":{port}/0", users.urls["operator"])
+        wait_for(lambda: published(url, "S-after"), "a revocation after the failover")
+        wait_for(lambda: outcome(v, victim) == "revoked", "the revocation after the failover")
+        assert users.acl_log() == {}
+
+
+def published(url: str, sid: str) -> bool:
+    """``sid`` revoked through the trusted intake by a new operator client at ``url``; False
+    while the cluster fails over."""
+    try:
+        with redis.cluster.RedisCluster.from_url(url, driver_info=None) as client:
+            client.xadd("ss:events", {"type": "session.revoke", "sid": sid})
+    except redis.RedisError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("kind", KINDS)
