@@ -121,7 +121,7 @@ _WORKER: Final = (
 _COMMAND_SUBS: Final = ("count", "docs", "getkeys", "getkeysandflags", "help", "info", "list")
 
 
-def cluster_rules(getkeys: bool) -> str:
+def cluster_rules(*, getkeys: bool) -> str:
     """What every role needs on Redis Cluster beyond its data commands; ``getkeys``: also
     ``COMMAND GETKEYS`` (the worker's: its scripts go in pipelines)."""
     subs = [sub for sub in _COMMAND_SUBS if not (getkeys and sub == "getkeys")]
