@@ -104,11 +104,18 @@ def test_the_document_shows_what_the_command_prints(
     clean_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = [line for line in DOC.read_text().splitlines() if line.startswith("ACL SETUSER")]
-    documented = [line for line in lines if not line.startswith(SENTINEL_LINE)]
-    assert main(["redis", "acl"]) == 0
-    assert capsys.readouterr().out.splitlines() == documented
-    assert main(["redis", "acl", "--sentinel"]) == 0
-    assert capsys.readouterr().out.splitlines() == [ln for ln in lines if ln not in documented]
+    sentinel = [line for line in lines if line.startswith(SENTINEL_LINE)]
+    replicas = [line for line in lines if "+cluster|nodes" in line]
+    cluster = [line for line in lines if "+cluster|slots" in line and line not in replicas]
+    plain = [line for line in lines if line not in sentinel + cluster + replicas]
+    for args, documented in [
+        ([], plain),
+        (["--sentinel"], sentinel),
+        (["--cluster"], cluster),
+        (["--cluster", "--read-from-replicas", "validator"], replicas),
+    ]:
+        assert main(["redis", "acl", *args]) == 0
+        assert capsys.readouterr().out.splitlines() == documented, args
 
 
 def test_the_sentinel_user_is_named_by_its_setting_and_hashes_its_password(
@@ -505,3 +512,36 @@ def test_the_cluster_steps_of_every_session_operation_run_under_the_app_user(
         assert app.logout_all("bob") == 1  # fence open, apply, fence close
         assert acl_log(admin) == []
     app.close()
+
+
+def test_the_cluster_setting_prints_the_cluster_rules(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["redis", "acl"]) == 0
+    assert "+cluster|slots" not in capsys.readouterr().out
+    monkeypatch.setenv("SESSIONSVC_REDIS_CLUSTER", "true")
+    assert main(["redis", "acl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and all(" +cluster|slots +command -command|count" in ln for ln in lines)
+    assert main(["redis", "acl", "--no-cluster"]) == 0  # the option wins
+    assert "+cluster|slots" not in capsys.readouterr().out
+
+
+def test_the_replicas_setting_adds_to_the_validators_cluster_rules_only(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SESSIONSVC_READ_FROM_REPLICAS", "true")
+    assert main(["redis", "acl"]) == 0  # on one Redis (or Sentinel) no READONLY is sent
+    assert "+readonly" not in capsys.readouterr().out
+    assert main(["redis", "acl", "--cluster"]) == 0
+    with_replicas = [ln for ln in capsys.readouterr().out.splitlines() if "+readonly" in ln]
+    assert [ln.split()[2] for ln in with_replicas] == ["ss-validator"]
+    assert " +asking +cluster|nodes +readonly ~" in with_replicas[0]
+    assert main(["redis", "acl", "--cluster", "--no-read-from-replicas", "validator"]) == 0
+    assert "+cluster|nodes" not in capsys.readouterr().out
+
+
+def test_only_the_worker_may_ask_for_keys_on_a_cluster() -> None:
+    for role in roles("ss", ["idp"], cluster=True, replicas=True):
+        allowed = "-command|getkeys " not in role.rules
+        assert allowed == (role.kind == "worker"), role.kind

@@ -30,6 +30,38 @@ replicas' addresses, the replication ids and offsets); per-command and per-error
 latencies; the number of keys per database. No password, key name, value, token or session:
 reconnaissance, no secret. At ``none`` and ``replica`` no role may run ``INFO`` at all.
 
+Redis Cluster (``SESSIONSVC_REDIS_CLUSTER``, ``roles(..., cluster=True)``,
+``sessionsvc redis acl --cluster``): redis-py's cluster client (8.x, sync and asyncio) and the
+slot-pinned connections (``sessionsvc._redis.slotpool``) send a few commands beyond the roles'
+data commands, each role gets exactly those it sends, and none names a key:
+
+- ``+cluster|slots`` (every role): the slot map, read when a client is built (the sync client
+  in its constructor, the asyncio one on first use) and re-read after a MOVED, a connection
+  error, CLUSTERDOWN (a failover), and by a pinned connection after a MOVED or ASK. Worst: the
+  topology (slot ranges, node addresses, ports, ids). Never ``CLUSTER SHARDS`` (redis-py only
+  parses its reply when asked), never ``CLUSTER NODES`` but for the replica feed.
+- the bare ``COMMAND`` (every role): the command table redis-py reads when a cluster client is
+  built, to find the keys of what it routes. ACL rules cannot name a command without its
+  subcommands, so the rule is ``+command`` with each subcommand taken away again. Worst: the
+  server's command table (names, arities, flags, key positions, categories); no data.
+- ``+command|getkeys`` (the worker only): a non-transaction cluster pipeline routes each command
+  by its keys and, for one whose keys move (``EVALSHA``: the worker's scripts go in pipelines),
+  asks the server with ``COMMAND GETKEYS``. Worst: the server names the keys among the
+  arguments it is given; it reads none. The others send no such pipeline on a cluster (single
+  commands route ``EVALSHA`` by its numkeys; transactions' commands have fixed key positions).
+- ``+asking`` (every role): the answer to an ASK (a migrating slot's key already on the
+  importing node): redis-py sends ``ASKING`` and the command there, and so do the pinned
+  connections (``slotpool.asking``). Worst: one command admitted by an importing node, under
+  the user's own command and key rules.
+- ``+cluster|nodes +readonly`` (the validator, with ``replicas``: ``SESSIONSVC_READ_FROM_REPLICAS``
+  on a cluster): the feed finds a replica of the ``{rev}`` slot in ``CLUSTER NODES``
+  (``_redis.replicas``) and its connections there send ``READONLY``. Worst: the topology with
+  flags, epochs and link states; reads of its own keys on a replica (the ticks bound how stale).
+
+No role may run a cluster administration command (``CLUSTER FORGET``/``FAILOVER``/``RESET``/
+``SETSLOT``/…, ``READWRITE``, ``CONFIG``, ``ACL``): ``tests/test_acl_cluster.py``. ACL users
+do not replicate: the lines go to every node, replicas too.
+
 The sentinels (``SESSIONSVC_REDIS_SENTINELS``) keep users of their own: ``sentinel_role`` is the
 one sessionsvc's clients authenticate as there (``SESSIONSVC_REDIS_SENTINEL_USERNAME``,
 default ``<ns>-sentinel``). redis-py's ``Sentinel`` sends a sentinel only ``AUTH`` (or ``HELLO``,
@@ -55,7 +87,9 @@ __all__ = [
     "BASE_ROLES",
     "EXAMPLE_PUBLISHER",
     "INFO_RULE",
+    "REPLICA_RULES",
     "Role",
+    "cluster_rules",
     "password_hash",
     "render",
     "roles",
@@ -69,7 +103,7 @@ _LEVELS: Final = ("none", "aof", "replica")  # SESSIONSVC_DURABILITY's (durabili
 
 _VALIDATOR: Final = (  # no scripts: a validator that could load one could run any Lua
     "+client|setname +multi +exec +exists +get +xinfo|stream +xrevrange +xread +zrange +zscore "
-    "+hget +hgetall +smembers +sismember +readonly"  # (READONLY: on a cluster's replica)
+    "+hget +hgetall +smembers +sismember"
 )
 _APP: Final = (
     "+client|setname +evalsha +script|load +multi +exec +exists +get +xinfo|stream +xrevrange "
@@ -82,6 +116,21 @@ _WORKER: Final = (
     "+hmget +hdel +hgetall +sadd +sismember +zadd +zrem +zcard +zcount +zscore +zrange "
     "+zrangebyscore +zremrangebyscore +pexpire +pexpireat +pttl +time +wait"
 )
+# On Redis Cluster (``cluster``, the module's text): the slot map, the bare COMMAND (every
+# subcommand taken away again but, for the worker, GETKEYS), ASKING.
+_COMMAND_SUBS: Final = ("count", "docs", "getkeys", "getkeysandflags", "help", "info", "list")
+
+
+def cluster_rules(*, getkeys: bool) -> str:
+    """What every role needs on Redis Cluster beyond its data commands; ``getkeys``: also
+    ``COMMAND GETKEYS`` (the worker's: its scripts go in pipelines)."""
+    subs = [sub for sub in _COMMAND_SUBS if not (getkeys and sub == "getkeys")]
+    return " ".join(["+cluster|slots +command", *(f"-command|{sub}" for sub in subs), "+asking"])
+
+
+REPLICA_RULES: Final = "+cluster|nodes +readonly"
+"""The validator's on a cluster with ``read_from_replicas``: find the {rev} slot's replicas,
+read there (module text)."""
 SENTINEL_RULES: Final = "+sentinel|masters"  # what redis-py's Sentinel sends (module text)
 INFO_RULE: Final = "+info|persistence"
 """The ``aof`` check's rule (app and worker, at that level only): see the module's text."""
@@ -104,12 +153,17 @@ def roles(
     only: Sequence[str] = (),
     *,
     durability: str = "none",
+    cluster: bool = False,
+    replicas: bool = False,
 ) -> list[Role]:
     """The roles of a namespace, in a fixed order: the base roles, then one per publisher
     (``publishers``; none configured: one example publisher). ``only`` picks roles by kind
     (``operator``, ``validator``, ``app``, ``worker``, ``publisher``, ``publisher:NAME``).
     ``durability`` (``SESSIONSVC_DURABILITY``): at ``aof`` app and worker may read
-    ``INFO persistence``, at the other levels no role runs ``INFO``."""
+    ``INFO persistence``, at the other levels no role runs ``INFO``. ``cluster``
+    (``SESSIONSVC_REDIS_CLUSTER``) adds what redis-py's cluster client sends beyond the data
+    commands (``cluster_rules``) to every role; ``replicas`` (``SESSIONSVC_READ_FROM_REPLICAS``,
+    on a cluster only) the validator's ``REPLICA_RULES``."""
     ns, tag = namespace, f"{{{namespace}:events}}"
     rev, users, ips = f"~{ns}:{{rev}}:*", f"~{ns}:{{u:*", f"~{ns}:{{ip:*"
     epoch = f"(+set ~{ns}:{{rev}}:epoch)"
@@ -117,10 +171,14 @@ def roles(
     if durability not in _LEVELS:
         raise ValueError(f"unknown durability level: {durability}")
     info = f" {INFO_RULE}" if durability == "aof" else ""
-    app, worker = _APP + info, _WORKER + info
+    keyed = f" {cluster_rules(getkeys=True)}" if cluster else ""
+    plain = f" {cluster_rules(getkeys=False)}" if cluster else ""
+    app, worker = _APP + info + plain, _WORKER + info + keyed
+    validator = _VALIDATOR + plain + (f" {REPLICA_RULES}" if cluster and replicas else "")
+    writer = f"+client|setname +xadd +wait{plain}"
     base = {
-        "operator": f"+client|setname +xadd +wait ~{ns}:events +publish &{ns}:events",
-        "validator": f"{_VALIDATOR} {rev} {epoch}",
+        "operator": f"{writer} ~{ns}:events +publish &{ns}:events",
+        "validator": f"{validator} {rev} {epoch}",
         "app": (
             f"{app} {rev} {users} {epoch} {barrier} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
             f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
@@ -131,7 +189,7 @@ def roles(
     }
     out = [Role(k, f"{ns}-{k}", r, k.upper()) for k, r in base.items()]
     for name in publishers or [EXAMPLE_PUBLISHER]:
-        rules = f"+client|setname +xadd +wait ~{tag}:{name} +publish &{tag}:{name}"
+        rules = f"{writer} ~{tag}:{name} +publish &{tag}:{name}"
         out.append(Role(f"publisher:{name}", f"{ns}-pub-{name}", rules, _env_name(name)))
     if not only:
         return out

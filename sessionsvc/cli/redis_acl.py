@@ -21,12 +21,14 @@ PASSWORD_PREFIX = "SESSIONSVC_ACL_PASSWORD_"
 
 
 class _Layout(BaseSettings):
-    """The two settings the rules depend on (no issuer or keys needed to print them)."""
+    """The settings the rules depend on (no issuer or keys needed to print them)."""
 
     model_config = SettingsConfigDict(env_prefix="SESSIONSVC_", env_file=".env", extra="ignore")
     namespace: str = Field(default="ss", pattern=NAMESPACE)
     publishers: dict[str, tuple[str, ...]] = {}
     durability: Literal["none", "aof", "replica"] = "none"
+    redis_cluster: bool = False
+    read_from_replicas: bool = False
     redis_sentinel_username: str | None = Field(default=None, pattern=r"^\S{1,128}$")
 
     @field_validator("redis_sentinel_username", mode="before")
@@ -66,7 +68,8 @@ def cmd_redis_acl(args: argparse.Namespace) -> int:
         layout = _Layout()
     except ValueError:
         raise ConfigError(
-            "SESSIONSVC_NAMESPACE, SESSIONSVC_PUBLISHERS, SESSIONSVC_DURABILITY or "
+            "SESSIONSVC_NAMESPACE, SESSIONSVC_PUBLISHERS, SESSIONSVC_DURABILITY, "
+            "SESSIONSVC_REDIS_CLUSTER, SESSIONSVC_READ_FROM_REPLICAS or "
             "SESSIONSVC_REDIS_SENTINEL_USERNAME is invalid"
         ) from None
     if args.sentinel:
@@ -75,8 +78,15 @@ def cmd_redis_acl(args: argparse.Namespace) -> int:
         picked = [sentinel_role(layout.namespace, layout.redis_sentinel_username)]
     else:
         durability = args.durability or layout.durability
+        cluster = layout.redis_cluster if args.cluster is None else args.cluster
+        replicas = layout.read_from_replicas if args.replicas is None else args.replicas
         picked = roles(
-            layout.namespace, sorted(layout.publishers), args.roles, durability=durability
+            layout.namespace,
+            sorted(layout.publishers),
+            args.roles,
+            durability=durability,
+            cluster=cluster,
+            replicas=replicas,
         )
     given = _passwords(args.passwords)
     for role in picked:
@@ -127,6 +137,22 @@ def register(sub: Any, add: Callable[..., Any]) -> None:
         choices=["none", "aof", "replica"],
         help="the SESSIONSVC_DURABILITY the rules are for (default: that variable, else none); "
         "only aof lets app and worker read INFO (INFO persistence, for its check)",
+    )
+    acl.add_argument(
+        "--cluster",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the rules for Redis Cluster (default: SESSIONSVC_REDIS_CLUSTER, else no): every "
+        "role may also read the slot map (CLUSTER SLOTS) and the command table (COMMAND), and "
+        "send ASKING. Run the lines on every node, replicas too: ACL users do not replicate",
+    )
+    acl.add_argument(
+        "--read-from-replicas",
+        dest="replicas",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --cluster: the validator may also run CLUSTER NODES and READONLY, to follow "
+        "the log on a replica (default: SESSIONSVC_READ_FROM_REPLICAS, else no)",
     )
     acl.add_argument(
         "--client-setinfo",
