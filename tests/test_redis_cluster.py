@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import redis.cluster
-from redis_cluster import MAX_PORT, ClusterProcess, cluster_port
+from redis_cluster import ClusterProcess, cluster_port
+
+from sessionsvc.embedded_cluster import MAX_PORT
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
