@@ -56,7 +56,17 @@ def _redis_cli(server: str) -> str:
 class ClusterProcess:
     """A Redis Cluster of ``RedisProcess`` children: ``start``, ``flush``, ``stop``."""
 
-    def __init__(self, directory: Path, *, primaries: int = 3, replicas: int = 0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        primaries: int = 3,
+        replicas: int = 0,
+        node_timeout_ms: int | None = None,
+    ) -> None:
+        """``node_timeout_ms``: how long a node may not answer before the others call it failed
+        (default: 2 s with replicas, so a failover test is quick; 30 s without, where a failed
+        primary can only take the cluster down, which a busy machine must not cause)."""
         self.directory = Path(directory)
         self.replicas = replicas
         self.nodes: list[RedisProcess] = []
@@ -67,7 +77,8 @@ class ClusterProcess:
             node_dir = self.directory / str(port)
             conf = node_dir / f"nodes-{port}.conf"
             args = ["--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
-            args += ["--cluster-node-timeout", "2000"]
+            timeout = node_timeout_ms or (2000 if replicas else 30_000)
+            args += ["--cluster-node-timeout", str(timeout)]
             self.nodes.append(RedisProcess(node_dir, port=port, extra_args=args))
 
     @property
