@@ -17,7 +17,6 @@ from sessionsvc.revocation.publisher import PublisherCore
 from sessionsvc.sessions.core import SessionCore
 from workers.core import WorkerCore
 
-
 INFO_ON_REV = Replicated(Command(("INFO", "persistence")), (), key="ss:{rev}:durable")
 """The aof check: ``INFO persistence`` where ``{rev}`` is (on a cluster: that slot's primary)."""
 SID = "c2Vzcw.AAAAAAAAAAAAAAAAAAAAAA"
