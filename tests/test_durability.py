@@ -105,7 +105,9 @@ def test_the_settings_bound_the_level_and_the_timeout(clean_env: None) -> None:
 
 def test_on_a_cluster_a_logouts_revocation_step_is_replicated_and_the_end_bare() -> None:
     op = cluster_core(durability="replica").logout(SID)
-    effect = next(op)
+    mark = next(op)
+    assert type(mark) is Call and mark.script == "user_mark"  # a {u} step: bare
+    effect = op.send(1)
     assert type(effect) is Replicated and effect.tail == TAIL
     assert type(effect.effect) is Call and effect.effect.script == "apply_own"
     assert effect.key is None  # routed by the script's first key: a {rev} one
@@ -117,6 +119,7 @@ def test_on_a_cluster_a_logouts_revocation_step_is_replicated_and_the_end_bare()
 def test_on_a_cluster_an_unconfirmed_revocation_step_ends_no_session() -> None:
     op = cluster_core(durability="replica").logout(SID)
     next(op)
+    op.send(1)  # marked ending; then the revocation
     with pytest.raises(RevocationNotDurable):
         op.send([b"1-0", True, 0])  # no replica: the session is left to a retry
 
@@ -134,7 +137,8 @@ def test_on_a_cluster_logout_all_confirms_its_apply_between_the_fence_steps() ->
 
 def test_on_a_cluster_the_aof_check_precedes_the_first_revocation_step() -> None:
     op = cluster_core(durability="aof").logout(SID)
-    assert next(op) == INFO_ON_REV
+    next(op)  # user_mark: a {u} step, not checked
+    assert op.send(1) == INFO_ON_REV
     applied = op.send([b"aof_enabled:1\r\n"])
     assert type(applied) is Call and applied.script == "apply_own"
     op.close()

@@ -245,12 +245,14 @@ def test_the_worker_acknowledges_only_what_the_rev_replica_confirmed(
     client = cluster_client(cluster)
     try:
         with running_worker(settings, **options) as rw:
+            # S-1 is no session id of ours: an apply (the ScriptRunner's run, pinned to {rev})
             client.xadd(INTAKE, {"type": "session.revoke", "sid": "S-1"})
             wait_for(lambda: pending(client) == 0 and client.zscore(SIDS, "S-1"), "applied")
             assert rev.waits() >= 1
             assert rev.on_replica("ZSCORE", SIDS, "S-1") is not None
 
             rev.replica_down()
+            # a logout-everywhere: the session service's cluster steps, run by the worker
             client.xadd(INTAKE, {"type": "user.revoke", "sub": "u-2"})
             wait_for(lambda: client.hget(USERS, "u-2"), "applied on the primary")
             assert pending(client) == 1  # ... and not acknowledged
