@@ -31,9 +31,11 @@ def test_a_cluster_needs_a_tcp_url_to_database_0(url: str) -> None:
 
 
 @pytest.mark.parametrize("level", ["aof", "replica"])
-def test_durability_levels_are_refused_on_a_cluster_until_supported(level: str) -> None:
-    with pytest.raises(ValidationError, match=f"DURABILITY={level} is not supported on Redis"):
-        make_settings(redis_url="redis://127.0.0.1:7000", redis_cluster=True, durability=level)
+def test_durability_levels_are_accepted_on_a_cluster(level: str) -> None:
+    settings = make_settings(
+        redis_url="redis://127.0.0.1:7000", redis_cluster=True, durability=level
+    )
+    assert (settings.redis_cluster, settings.durability) == (True, level)
 
 
 def test_the_async_factory_builds_a_cluster_client() -> None:

@@ -12,10 +12,18 @@ barrier write and ``WAIT`` last (``sessionsvc._redis.durability``); when no repl
 in time the whole run raises ``NotConfirmed`` (a Redis error to the worker: its entries are not
 acknowledged, so they stay pending and are applied again, idempotently, and acknowledged once a
 replica confirms).
+
+On Redis Cluster such a run goes on one connection to the primary serving ``{rev}`` (the
+barrier's slot, where every revocation of the worker is applied: ``sessionsvc._redis.pinned``),
+not through the cluster pipeline, which would send the keyless ``WAIT`` to an arbitrary node; a
+MOVED or ASK reply there raises (a Redis error: the worker retries) after the slot map is
+re-read. At ``aof``, ``check_aof`` reads ``INFO persistence`` of the server, or on a cluster of
+the primaries serving ``{rev}`` and the intakes' slot.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -23,9 +31,11 @@ import redis
 from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
-from sessionsvc._redis.clients import SyncClient
-from sessionsvc._redis.durability import Durable
+from sessionsvc._redis.clients import REDIS_ERRORS, SyncClient, is_cluster
+from sessionsvc._redis.durability import INFO_PERSISTENCE, Durable, check_aof
+from sessionsvc._redis.pinned import pinned
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript, run
+from sessionsvc._redis.slotpool import must_resolve
 from sessionsvc.errors import RevocationNotDurable
 
 from .core import APPLY
@@ -57,8 +67,10 @@ class ScriptRunner:
         self.client = client
         self._send: Callable[..., Any] = hot or client.execute_command
         self._pooled: Callable[..., Any] = client.execute_command
+        self._level = durable  # (aof: check_aof)
         self._durable = durable if durable is not None and durable.tail else None
         self._tail = self._durable.tail if self._durable is not None else ()
+        self._cluster = is_cluster(client)
 
     def run(self, calls: Sequence[Call]) -> list[Any]:
         """One reply (or the exception) per call, in order; ``NotConfirmed`` when a replica
@@ -88,6 +100,21 @@ class ScriptRunner:
             what = f"a batch of {count} revocation event(s)"
             raise NotConfirmed(what, exc.acknowledged, exc.wanted, durable.timeout) from None
 
+    def check_aof(self, *keys: str) -> None:
+        """At ``aof``: ``ConfigError`` unless ``INFO persistence`` says AOF is on, on the
+        server, or on a cluster on the primaries serving ``{rev}`` and each of ``keys``' slots
+        (the intakes'); at the other levels nothing."""
+        if self._level is None or self._level.level != "aof":
+            return
+        if not self._cluster:
+            check_aof(self.client.info("persistence"))
+            return
+        for key in (self._level.barrier, *keys):
+            [info] = self._pinned(key, [INFO_PERSISTENCE])
+            if isinstance(info, Exception):
+                raise info
+            check_aof(info)
+
     def load_all(self) -> None:
         """SCRIPT LOAD every script (at start and after a reconnect: no first-event NOSCRIPT)."""
         for script in SCRIPTS.values():
@@ -106,8 +133,11 @@ class ScriptRunner:
         applies = [i for i, c in enumerate(calls) if c.script == APPLY] if batch else []
         batched = set(applies)
         others = [i for i in range(len(calls)) if i not in batched]
-        pipe = self.client.pipeline(transaction=False)
-        queue: Callable[..., Any] = pipe.execute_command
+        commands: list[tuple[Any, ...]] = []
+
+        def queue(*args: Any) -> None:
+            commands.append(args)
+
         if applies:
             one = _BATCH.batch(calls[applies[0]].keys, [calls[i].args for i in applies])
             queue(*_BATCH.evalsha_args(one.keys, one.args))
@@ -116,7 +146,7 @@ class ScriptRunner:
             queue(*SCRIPTS[c.script].evalsha_args(c.keys, c.args))
         for args in tail:  # the barrier, then WAIT: on this pipeline's one connection
             queue(*args)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
+        replies = self._send_all(commands, pin=tail[0][1] if tail else None)
         acks = replies[-1] if tail else None
         if tail:
             del replies[-len(tail) :]
@@ -128,3 +158,29 @@ class ScriptRunner:
         for i, reply in zip(others, replies, strict=True):
             results[i] = reply
         return results, acks
+
+    def _send_all(self, commands: list[tuple[Any, ...]], pin: str | None) -> list[Any]:
+        """``commands`` in one pipeline, error replies in place; with ``pin`` (a run to be
+        confirmed) on a cluster on one connection to the primary serving ``pin``'s slot."""
+        if pin is not None and self._cluster:
+            return self._pinned(pin, commands)
+        pipe = self.client.pipeline(transaction=False)
+        for args in commands:
+            pipe.execute_command(*args)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        return replies
+
+    def _pinned(self, key: str, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """``pinned``; a reply saying the slot moved (MOVED, ASK, CLUSTERDOWN…) raises, and
+        after it or any failure that may mean so the slot map is read again."""
+        try:
+            replies = pinned(self.client, key, commands)
+            for reply in replies:
+                if isinstance(reply, Exception) and must_resolve(reply):
+                    raise reply
+        except REDIS_ERRORS as exc:
+            if must_resolve(exc):
+                with contextlib.suppress(*REDIS_ERRORS):
+                    self.client.nodes_manager.initialize()  # type: ignore[union-attr]
+            raise
+        return replies

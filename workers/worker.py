@@ -26,11 +26,11 @@ from redis.exceptions import ResponseError
 
 from sessionsvc._redis.bounded import BoundedConnection
 from sessionsvc._redis.clients import REDIS_ERRORS, blocking_client, is_cluster
-from sessionsvc._redis.durability import Durable, check_aof
+from sessionsvc._redis.durability import Durable
 from sessionsvc._redis.run import run
 from sessionsvc._redis.scripts import Call
 from sessionsvc.config import Settings
-from sessionsvc.errors import ConfigError, StoreUnavailable
+from sessionsvc.errors import ConfigError, RevocationNotDurable, StoreUnavailable
 from sessionsvc.revocation.log import OVER_CAPACITY
 
 from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, SessionSteps, WorkerCore
@@ -39,7 +39,7 @@ from .housekeeping import BEAT_GRACE, Housekeeping
 from .metrics import WorkerMetrics
 from .options import WorkerOptions
 from .reader import IntakeReader, unreachable
-from .scripts import ScriptRunner
+from .scripts import NotConfirmed, ScriptRunner
 
 __all__ = ["Worker", "WorkerOptions"]
 
@@ -171,7 +171,7 @@ class Worker:
         """AOF on where the settings ask for it, groups on every intake, scripts loaded, the
         first heartbeat, our own pending."""
         if self.settings.durability == "aof":
-            check_aof(self.client.info("persistence"))  # ConfigError: the worker stops
+            self.scripts.check_aof(self.intakes.trusted.stream)  # ConfigError: the worker stops
         self.reader.ensure_groups()
         self.scripts.load_all()
         self.chores.start()
@@ -322,6 +322,9 @@ class Worker:
         a batch's own failure does (retried from memory: every step is idempotent)."""
         try:
             return run(self.client, steps.make())
+        except RevocationNotDurable as exc:  # (replica: applied, unconfirmed; stays pending)
+            timeout = self.settings.durability_timeout
+            raise NotConfirmed(steps.script, exc.acknowledged, exc.wanted, timeout) from None
         except StoreUnavailable as exc:
             cause = exc.redis_error
             if isinstance(cause, ResponseError):

@@ -5,17 +5,24 @@
 - ``none``: nothing is checked or waited for; Redis' own persistence decides. The cores yield
   their one call as always (``Durable.of`` is ``None``: no cost at all on the hot path).
 - ``aof``: before its first write, a core reads ``INFO persistence`` and refuses to go on
-  (``ConfigError`` naming the setting) unless ``aof_enabled:1``. With ``appendfsync everysec``
-  a primary crash (power, kernel) loses up to about a second of acknowledged writes; a crash of
-  the redis-server process alone loses none (the OS holds what was written). ``WAITAOF``
-  (Redis 7.2+) would bound that second too; it is not used (Redis 7.0 is supported).
+  (``ConfigError`` naming the setting) unless ``aof_enabled:1``. On Redis Cluster that is the
+  ``INFO`` of the primary serving ``{rev}`` (``Replicated``'s routing: the barrier key's slot),
+  not of whichever node the client picks; ``verify(key)`` checks another slot's primary. With
+  ``appendfsync everysec`` a primary crash (power, kernel) loses up to about a second of
+  acknowledged writes; a crash of the redis-server process alone loses none (the OS holds what
+  was written). ``WAITAOF`` (Redis 7.2+) would bound that second too; it is not used (Redis 7.0
+  is supported).
 - ``replica``: a revocation's call goes in one pipeline on one connection with a barrier write
   and ``WAIT 1 <timeout>`` (``Replicated``): the script, then ``SET <ns>:{rev}:durable``, then
   ``WAIT``. ``WAIT`` confirms the connection's own last write: the barrier makes that write
   this one even when the script changed nothing (a retry of a revocation already in force, which
   another connection wrote), so a confirmed ``WAIT`` always covers the state the caller is told
   about. Fewer than one replica in time: ``RevocationNotDurable`` (applied on the primary, not
-  acknowledged; a retry is safe: the scripts are idempotent).
+  acknowledged; a retry is safe: the scripts are idempotent). On Redis Cluster the three go on
+  one connection to the primary serving the effect's first key (``sessionsvc._redis.pinned``):
+  ``{rev}`` for an apply, the intake's slot for a publisher's ``XADD`` (whose barrier is left
+  out: an ``XADD`` always writes, ``applied(writes=True)``), so ``WAIT`` counts the replicas of
+  the primary that took the revocation.
 """
 
 from __future__ import annotations
@@ -66,14 +73,15 @@ class Durable:
     confirmed as the level says and returns its reply; ``written(effect)`` runs a write that
     acknowledges no revocation (a login) with the ``aof`` check only."""
 
-    __slots__ = ("_checked", "_tail", "level", "timeout")
+    __slots__ = ("_barrier", "_checked", "_tail", "level", "timeout")
 
     def __init__(self, level: Level, namespace: str, timeout: float) -> None:
         if level == "none":
             raise ValueError("Durable is for the aof and replica levels (none: Durable.of)")
         self.level, self.timeout = level, timeout
         self._checked = level != "aof"
-        barrier = ("SET", layout.rev_key(namespace, BARRIER), "1", "PX", BARRIER_TTL_MS)
+        self._barrier = layout.rev_key(namespace, BARRIER)  # (on a cluster: {rev}'s primary)
+        barrier = ("SET", self._barrier, "1", "PX", BARRIER_TTL_MS)
         wait = ("WAIT", REPLICAS, max(1, math.ceil(timeout * 1000)))
         self._tail = (barrier, wait) if level == "replica" else ()
 
@@ -103,9 +111,11 @@ class Durable:
             yield from self.verify()
         return (yield effect)
 
-    def verify(self) -> Op[None]:
-        """``INFO persistence``: ``ConfigError`` unless AOF is on (once; the ``aof`` level)."""
-        check_aof((yield Command(INFO_PERSISTENCE)))
+    def verify(self, key: str | None = None) -> Op[None]:
+        """``INFO persistence``: ``ConfigError`` unless AOF is on (once; the ``aof`` level). On
+        Redis Cluster the ``INFO`` of the primary serving ``key``'s slot (default: ``{rev}``)."""
+        replies = yield Replicated(Command(INFO_PERSISTENCE), (), key=key or self._barrier)
+        check_aof(replies[0])
         self._checked = True
 
     def confirmed(self, replies: list[Any], what: str = "the revocation") -> Any:
@@ -115,6 +125,12 @@ class Durable:
         if acks < REPLICAS:
             raise RevocationNotDurable(what, acks, REPLICAS, self.timeout)
         return replies[0]
+
+    @property
+    def barrier(self) -> str:
+        """The barrier's key (``<ns>:{rev}:durable``): on a cluster, its slot's primary is
+        where the revocations are applied, confirmed and checked."""
+        return self._barrier
 
     @property
     def tail(self) -> tuple[tuple[Any, ...], ...]:

@@ -7,7 +7,9 @@ error replies in place: ``raise_on_error=False``; on Redis Cluster every command
 slot), ``Sleep``, a script ``Call`` of the registry
 (``sessionsvc._redis.scripts``: EVALSHA; on NOSCRIPT, SCRIPT LOAD and again: ``_Steps``),
 ``Replicated`` (a call or command, then more commands, pipelined on one connection: the
-``WAIT`` of ``sessionsvc._redis.durability``; its first error reply raised, NOSCRIPT as a call's).
+``WAIT`` of ``sessionsvc._redis.durability``; its first error reply raised, NOSCRIPT as a call's;
+on Redis Cluster that connection is to the primary serving its key's slot, ``_redis.pinned``:
+a MOVED or ASK reply is raised, not followed, and the slot map re-read as after any failure).
 A failed effect is thrown into the op at its ``yield``: a Redis error as ``StoreUnavailable``
 (mapped by ``sessionsvc._boundary``, in ``_Steps.failed`` for both runners), anything else as
 itself.
@@ -26,6 +28,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from sessionsvc._boundary import map_exceptions
 from sessionsvc._redis.clients import REDIS_ERRORS, is_cluster
+from sessionsvc._redis.pinned import apinned, pinned
 from sessionsvc._redis.scripts import SCRIPTS, Call, is_noscript
 from sessionsvc._redis.slotpool import must_resolve
 
@@ -61,10 +64,13 @@ class Sleep:
 class Replicated:
     """``effect`` (a script call or a command), then ``tail``, pipelined on one connection
     (not MULTI/EXEC: ``WAIT`` does not block inside one); the replies of all, in order. The
-    first error reply is raised (unannotated: a pipeline's annotation quotes the arguments)."""
+    first error reply is raised (unannotated: a pipeline's annotation quotes the arguments).
+    On Redis Cluster the connection is to the primary serving ``key``'s slot (``None``: the
+    effect's first key; a keyless command, ``INFO``, names one)."""
 
     effect: Call | Command
     tail: tuple[tuple[Any, ...], ...]
+    key: str | None = None
 
 
 Effect = Command | Transaction | Sleep | Call | Replicated
@@ -149,14 +155,22 @@ async def _cluster_transaction(client: AsyncRedisCluster, effect: Transaction) -
 
 
 def _pipelined(client: Any, effect: Replicated) -> Any:
-    """``Replicated`` in one pipeline: its replies (sync), or an awaitable of them (async)."""
-    pipe = client.pipeline(transaction=False)
+    """``Replicated`` in one pipeline: its replies (sync), or an awaitable of them (async); on
+    a cluster on one connection to the primary of its key's slot (``_redis.pinned``)."""
     first = effect.effect
-    if type(first) is Call:
-        pipe.execute_command(*SCRIPTS[first.script].evalsha_args(first.keys, first.args))
+    if isinstance(first, Call):
+        head = SCRIPTS[first.script].evalsha_args(first.keys, first.args)
+        key = first.keys[0] if first.keys else ""
     else:
-        pipe.execute_command(*first.args)
-    for args in effect.tail:
+        head, key = first.args, str(first.args[1]) if len(first.args) > 1 else ""
+    commands = [head, *effect.tail]
+    if is_cluster(client):
+        key = effect.key or key
+        if isinstance(client, AsyncRedisCluster):
+            return _araised(apinned(client, key, commands))
+        return _raised(pinned(client, key, commands))
+    pipe = client.pipeline(transaction=False)
+    for args in commands:
         pipe.execute_command(*args)
     replies = pipe.execute(raise_on_error=False)
     return _raised(replies) if isinstance(replies, list) else _araised(replies)

@@ -246,7 +246,9 @@ class Settings(BaseSettings):
     durability: Literal["none", "aof", "replica"] = "none"
     """``none``: nothing checked or waited for (Redis' own persistence decides); ``aof``: refuse
     to start unless Redis has AOF on (``INFO persistence``); ``replica``: a revocation is
-    acknowledged only once a replica confirmed it (``WAIT 1``), else ``RevocationNotDurable``."""
+    acknowledged only once a replica confirmed it (``WAIT 1``), else ``RevocationNotDurable``.
+    On Redis Cluster both go to the primary serving the revocations' slot (``{rev}``; a
+    publisher's ``WAIT``: its intake's)."""
     durability_timeout: float = Field(default=0.5, ge=0.001, le=10)
     """Seconds ``replica`` durability waits for a replica's confirmation (``WAIT``'s timeout;
     shorter than ``SESSIONSVC_REDIS_SOCKET_TIMEOUT``)."""
@@ -258,12 +260,6 @@ class Settings(BaseSettings):
                 f"SESSIONSVC_DURABILITY_TIMEOUT={self.durability_timeout:g} must be shorter than "
                 f"SESSIONSVC_REDIS_SOCKET_TIMEOUT={self.redis_socket_timeout:g} (a WAIT outliving "
                 "the socket timeout would drop the connection)"
-            )
-        if self.durability != "none" and self.redis_cluster:
-            raise ValueError(
-                f"SESSIONSVC_DURABILITY={self.durability} is not supported on Redis Cluster yet "
-                "(SESSIONSVC_REDIS_CLUSTER=true): the check or the WAIT must go to the primaries "
-                "of the revocations' slots, not to whichever node the client picks; use none"
             )
         return self
 

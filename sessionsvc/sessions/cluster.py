@@ -25,6 +25,13 @@ a few scripts of one slot each, answering what the one script answers. Invariant
    refreshes only until the next one comes.
 
 The operations' ``a`` is what their one-Redis script takes (``sessionsvc._redis.scripts``).
+
+**Durability** (``durable``: ``SESSIONSVC_DURABILITY``, ``sessionsvc._redis.durability``): the
+revocation steps (every ``apply_own``, an eviction's ``apply_batch``) are confirmed as the level
+says: at ``replica`` each with the barrier and ``WAIT`` on one connection to the ``{rev}``
+primary (``Replicated``), at ``aof`` after ``INFO persistence`` of that primary. The ``{u}``
+steps stay bare: they acknowledge no revocation (a revocation is recorded, and confirmed,
+before its session is ended).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import json
 from typing import Any, Final
 
 from sessionsvc._redis import layout
+from sessionsvc._redis.durability import Durable
 from sessionsvc._redis.scripts import REVOCATION, SCRIPTS, Call
 from sessionsvc.encoding import as_text
 from sessionsvc.errors import SessionError
@@ -53,10 +61,18 @@ _BUDGET_INDEX: Final = str(len(layout.REV_APPLY) + 1)  # a publisher's budget: a
 class ClusterSteps:
     """The session operations in single-slot steps (the module's invariants)."""
 
-    __slots__ = ("_apply_keys", "_fence_ttl", "_read_keys", "_till_offset", "keys")
+    __slots__ = ("_apply_keys", "_durable", "_fence_ttl", "_read_keys", "_till_offset", "keys")
 
-    def __init__(self, keys: SessionKeys, *, till_offset: float, fence_ttl: float) -> None:
+    def __init__(
+        self,
+        keys: SessionKeys,
+        *,
+        till_offset: float,
+        fence_ttl: float,
+        durable: Durable | None = None,
+    ) -> None:
         self.keys = keys
+        self._durable = durable  # the revocation steps' confirmation (None: bare)
         ns = keys.namespace
         self._apply_keys = SCRIPTS["apply_own"].rev_keys(ns)
         self._read_keys = SCRIPTS["rev_read"].rev_keys(ns)
@@ -81,7 +97,7 @@ class ClusterSteps:
             elif status == "evict":
                 sids = [as_text(s) for s in reply[1:]]
                 records = [self._session(s, a, reason="evicted") for s in sids]
-                yield SCRIPTS["apply_batch"].batch(self._apply_keys, records)
+                yield from self._revoked(SCRIPTS["apply_batch"].batch(self._apply_keys, records))
                 evicted += sids
             else:
                 return reply
@@ -103,7 +119,7 @@ class ClusterSteps:
                 continue
             if status == "ending":  # marked: revoke it, end it (whoever marked it stopped short)
                 reason = as_text(reply[1])
-                yield self._apply(self._session(sid, a, reason=reason))
+                yield from self._revoked(self._apply(self._session(sid, a, reason=reason)))
                 yield Call("user_end", keys[:2], [sid])
                 return ["reuse"] if reason == "refresh_reuse" else ["revoked", "session"]
             return reply
@@ -115,7 +131,7 @@ class ClusterSteps:
         session = k.session_of(tag, sid)
         yield Call("user_mark", [session], [reason, "0"])
         record = self._session(sid, a, reason=reason, origin=a, budget=budget)
-        log_id = yield self._apply(record, budget)
+        log_id = yield from self._revoked(self._apply(record, budget), "the logout")
         if as_text(log_id or "") == OVER_CAPACITY:
             yield Call("user_mark", [session], [reason, "1"])  # refused: the session stays
             return [0, OVER_CAPACITY]
@@ -176,7 +192,8 @@ class ClusterSteps:
             a |= {k: str(origin.get(k, "")) for k in ("source", "id", "cap")}
         elif "source" in origin:
             a |= {k: str(origin.get(k, "")) for k in ("source", "id")} | {"cap": "0"}
-        log_id = yield self._apply(self._user(sub, before, a, budget=budget), budget)
+        revocation = self._apply(self._user(sub, before, a, budget=budget), budget)
+        log_id = yield from self._revoked(revocation, "the logout")
         refused = as_text(log_id or "") == OVER_CAPACITY
         keys = [self.keys.index_of(tag), self.keys.fence_of(tag)]
         yield Call("fence_close", keys, [op, before, "1" if refused else "0", self._fence_ttl])
@@ -192,6 +209,11 @@ class ClusterSteps:
             for h, f, revoked in zip(hashes, fields, flags, strict=True)
             if int(revoked) == 0 and float(f["created"]) >= cutoff and "ending" not in f
         ]
+
+    def _revoked(self, call: Call, what: str = "the revocation") -> Op[Any]:
+        """A revocation step's reply, confirmed as the durability level says."""
+        d = self._durable
+        return (yield call) if d is None else (yield from d.applied(call, what))
 
     def _read(self, sub: str, *, jti: str = "", kid: str = "", sids: Any = ()) -> Call:
         return Call("rev_read", self._read_keys, [sub, jti, kid, *sids])

@@ -125,13 +125,15 @@ class SessionCore:
         self._lifetimes = lifetimes = Lifetimes.of(settings)
         # the Redis steps: single-slot ones on a cluster (``cluster``: default, the setting)
         self.redis: OneRedis | ClusterSteps
+        # SESSIONSVC_DURABILITY: None at ``none`` (one call per op, as always). On one Redis
+        # also for ``plain`` (the worker, which confirms its batches itself: workers.scripts);
+        # on a cluster the worker runs a logout's steps as an op, so they confirm themselves
+        durable = Durable.of(settings)
         if settings.redis_cluster if cluster is None else cluster:
             till, fence = lifetimes.longest_access, settings.absolute_timeout
-            self.redis = ClusterSteps(keys, till_offset=till, fence_ttl=fence)
+            self.redis = ClusterSteps(keys, till_offset=till, fence_ttl=fence, durable=durable)
         else:
-            # SESSIONSVC_DURABILITY: None at ``none`` (one call per op, as always), and for
-            # ``plain`` (the worker, which confirms its batches itself: workers.scripts)
-            self.redis = OneRedis(keys, None if plain else Durable.of(settings))
+            self.redis = OneRedis(keys, None if plain else durable)
 
     @property
     def issuer(self) -> TokenIssuer:
