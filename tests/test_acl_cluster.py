@@ -95,11 +95,13 @@ def running(cluster: ClusterProcess) -> list[RedisProcess]:
     return [node for node in cluster.nodes if node.running]
 
 
-def create_users(cluster: ClusterProcess, *, replicas: bool = False) -> Users:
+def create_users(
+    cluster: ClusterProcess, *, replicas: bool = False, durability: str = "none"
+) -> Users:
     """Every role's user from ``roles(..., cluster=True)``, rendered as the CLI prints it, set
     on every node (primaries and replicas: a failover must find them there too)."""
     url = cluster.url
-    rules = roles("ss", sorted(PUBLISHERS), cluster=True, replicas=replicas)
+    rules = roles("ss", sorted(PUBLISHERS), cluster=True, replicas=replicas, durability=durability)
     urls, passwords, lines = {}, [], []
     for role in rules:
         password = secrets.token_urlsafe(24)
@@ -493,3 +495,35 @@ def test_redis_pys_own_ask_is_answered_under_the_validators_user(migration: Migr
     with migration.users.client("validator") as client:
         assert len(client.xrevrange(REV.log, count=1)) == 1
     assert migration.users.acl_log() == {}
+
+
+@pytest.mark.topology
+@pytest.mark.parametrize("durability", ["aof", "replica"])
+def test_the_durability_levels_run_under_every_roles_user(
+    redis_cluster_with_replicas: ClusterProcess, durability: str
+) -> None:
+    """The confirmations (``WAIT`` and the barrier on the primary of the revocation's slot, the
+    ``aof`` check) under the cluster rules of that level: no refusal anywhere."""
+    cluster = redis_cluster_with_replicas
+    if durability == "aof":
+        for node in running(cluster):
+            with redis.Redis(port=node.port) as admin:
+                admin.config_set("appendonly", "yes")
+    users = create_users(cluster, durability=durability)
+    level = {"durability": durability}
+    victim = Tokens(users.base).access("bob", "S-dur")
+    app = SessionService(users.settings("app", **level))
+    operator = Publisher(users.settings("operator", **level))
+    with (
+        following(users.settings("validator")) as v,
+        running_worker(users.settings("worker", **level)) as rw,
+    ):
+        pair = app.login("alice")
+        app.logout(app.refresh(pair.refresh_token).session_id)
+        app.login("alice")
+        assert app.logout_all("alice") == 1
+        operator.revoke_session("S-dur")
+        wait_for(lambda: outcome(v, victim) == "revoked", "the operator's revocation")
+        assert users.acl_log() == {} and rw.alive
+    app.close()
+    operator.close()
