@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import redis
@@ -120,3 +122,23 @@ def poison_log(client: redis.Redis, namespace: str = "ss") -> None:
 def dump_all(client: redis.Redis) -> dict[bytes, bytes | None]:
     """Every key of the database with its DUMP (type, content): compare before and after."""
     return {key: client.dump(key) for key in client.keys("*")}  # type: ignore[misc]
+
+
+def logins_around_a_logout_all(svc: Any, sub: str = "alice") -> tuple[int, list[Any]]:
+    """Four threads log ``sub`` in again and again while it is logged out everywhere: what
+    ``logout_all`` answered, and every pair the logins got."""
+    stop = threading.Event()
+
+    def keep_logging_in(_: int) -> list[Any]:
+        out = []
+        while not stop.is_set():
+            out.append(svc.login(sub))
+        return out
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(keep_logging_in, i) for i in range(4)]
+        time.sleep(0.15)
+        ended = svc.logout_all(sub)
+        time.sleep(0.1)
+        stop.set()
+        return ended, [p for f in futures for p in f.result()]

@@ -18,7 +18,7 @@ import redis.cluster
 from conftest import ManualClock, make_settings
 from redis.crc import key_slot
 from revocation_harness import claims_of
-from sessions_harness import read_log
+from sessions_harness import logins_around_a_logout_all, read_log
 
 from sessionsvc import (
     AsyncSessionService,
@@ -319,21 +319,7 @@ def test_a_logout_interrupted_after_its_revocation_hides_the_session(
 
 def test_logout_all_while_logins_run(make: Make, redis_cluster_url: str) -> None:
     svc = make(clock=time.time)
-    stop = threading.Event()
-
-    def keep_logging_in(_: int) -> list[Any]:
-        out = []
-        while not stop.is_set():
-            out.append(svc.login("alice"))
-        return out
-
-    with ThreadPoolExecutor(4) as pool:
-        futures = [pool.submit(keep_logging_in, i) for i in range(4)]
-        time.sleep(0.15)
-        ended = svc.logout_all("alice")
-        time.sleep(0.1)
-        stop.set()
-        pairs = [p for f in futures for p in f.result()]
+    ended, pairs = logins_around_a_logout_all(svc)
     assert len(log(redis_cluster_url)) == 1  # finished by whichever op came first: once
     survivors = {i.session_id for i in svc.list_sessions("alice")}
     assert ended > 0 and survivors, (ended, len(survivors))

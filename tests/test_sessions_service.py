@@ -15,7 +15,14 @@ import pytest
 import redis
 from conftest import ManualClock, make_settings
 from redis.crc import key_slot
-from sessions_harness import AsyncFacade, SyncFacade, dump_all, poison_log, read_log
+from sessions_harness import (
+    AsyncFacade,
+    SyncFacade,
+    dump_all,
+    logins_around_a_logout_all,
+    poison_log,
+    read_log,
+)
 
 from sessionsvc import (
     RefreshReuseDetected,
@@ -355,21 +362,7 @@ def test_logout_all(make: Make, redis_url: str, clock: ManualClock) -> None:
 
 def test_logout_all_while_logins_run(make: Make, redis_url: str) -> None:
     svc = make(clock=time.time)
-    stop = threading.Event()
-
-    def keep_logging_in(_: int) -> list[Any]:
-        out = []
-        while not stop.is_set():
-            out.append(svc.login("alice"))
-        return out
-
-    with ThreadPoolExecutor(4) as pool:
-        futures = [pool.submit(keep_logging_in, i) for i in range(4)]
-        time.sleep(0.15)
-        ended = svc.logout_all("alice")
-        time.sleep(0.1)
-        stop.set()
-        pairs = [p for f in futures for p in f.result()]
+    ended, pairs = logins_around_a_logout_all(svc)
     client = redis.Redis.from_url(redis_url)
     before = float(client.hget("ss:{rev}:user", "alice") or 0)
     client.close()

@@ -93,11 +93,7 @@ class HotConnection(_Hot):
         replies: list[Any] = []
         try:
             conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response(disable_decoding=True))
-                except ResponseError as exc:
-                    replies.append(exc)
+            replies = _read(conn, len(commands))
         except BaseException as exc:
             conn.disconnect()
             self._failed(exc)
@@ -121,12 +117,7 @@ class HotConnection(_Hot):
             raise
         try:
             conn.send_packed_command(conn.pack_commands(asking(commands)), check_health=False)
-            replies: list[Any] = []
-            for _ in range(2 * len(commands)):
-                try:
-                    replies.append(conn.read_response(disable_decoding=True))
-                except ResponseError as exc:
-                    replies.append(exc)
+            replies = _read(conn, 2 * len(commands))
         except BaseException as exc:
             conn.disconnect()
             self._pool.put(conn)
@@ -182,11 +173,7 @@ class AsyncHotConnection(_Hot):
         replies: list[Any] = []
         try:
             await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response(disable_decoding=True))
-                except ResponseError as exc:
-                    replies.append(exc)
+            replies = await _aread(conn, len(commands))
         except BaseException as exc:
             await conn.disconnect(nowait=True)
             await self._failed(exc)
@@ -210,12 +197,7 @@ class AsyncHotConnection(_Hot):
         try:
             packed = conn.pack_commands(asking(commands))
             await conn.send_packed_command(packed, check_health=False)
-            replies: list[Any] = []
-            for _ in range(2 * len(commands)):
-                try:
-                    replies.append(await conn.read_response(disable_decoding=True))
-                except ResponseError as exc:
-                    replies.append(exc)
+            replies = await _aread(conn, 2 * len(commands))
         except BaseException as exc:
             await conn.disconnect(nowait=True)
             await self._pool.put(conn)
@@ -245,3 +227,25 @@ def _answers(replies: list[Any]) -> list[Any]:
     own error reply when it failed (e.g. a user whose ACL lacks it)."""
     pairs = zip(replies[::2], replies[1::2], strict=True)
     return [ok if isinstance(ok, ResponseError) else reply for ok, reply in pairs]
+
+
+def _read(conn: Any, count: int) -> list[Any]:
+    """``count`` raw replies from ``conn``, an error reply as its ``ResponseError``."""
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(conn.read_response(disable_decoding=True))
+        except ResponseError as exc:
+            replies.append(exc)
+    return replies
+
+
+async def _aread(conn: Any, count: int) -> list[Any]:
+    """``_read`` on an asyncio connection."""
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(await conn.read_response(disable_decoding=True))
+        except ResponseError as exc:
+            replies.append(exc)
+    return replies

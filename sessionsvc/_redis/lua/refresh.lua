@@ -31,12 +31,7 @@ elseif created < all_before then kind = 'all'
 elseif redis.call('SISMEMBER', K.kid, A.kid) == 1 then kind = 'key'
 elseif now >= expiry(s) then kind = 'expired'
 end
-if kind ~= nil then
-  redis.call('DEL', skey)
-  redis.call('ZREM', idx, sid)
-  if kind == 'expired' then return {'expired'} end
-  return {'revoked', kind}
-end
+if kind ~= nil then return refused(idx, skey, sid, kind) end
 if reused(s, now) then
   end_session(K, idx, sid, {till = A.till, epoch = A.epoch, source = 'sessionsvc',
                             reason = 'refresh_reuse', at = A.now})

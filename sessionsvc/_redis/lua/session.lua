@@ -88,6 +88,15 @@ local function refresh_view(skey)
   return s
 end
 
+-- a refresh refused (revoked, or timed out): the session ends here; a revocation that refuses
+-- it is in {rev} already, so nothing is lost
+local function refused(idx, skey, sid, kind)
+  redis.call('DEL', skey)
+  redis.call('ZREM', idx, sid)
+  if kind == 'expired' then return {'expired'} end
+  return {'revoked', kind}
+end
+
 -- is the presented refresh token (A.jti) neither the current one nor the previous one within
 -- the overlap window? Then theft is assumed
 local function reused(s, now)

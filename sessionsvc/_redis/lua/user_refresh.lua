@@ -30,12 +30,7 @@ elseif created < all_before then kind = 'all'
 elseif A.kid_revoked == '1' then kind = 'key'
 elseif now >= expiry(s) then kind = 'expired'
 end
-if kind ~= nil then
-  redis.call('DEL', skey)
-  redis.call('ZREM', idx, sid)
-  if kind == 'expired' then return {'expired'} end
-  return {'revoked', kind}
-end
+if kind ~= nil then return refused(idx, skey, sid, kind) end
 if reused(s, now) then
   redis.call('HSET', skey, 'ending', 'refresh_reuse')
   return {'ending', 'refresh_reuse'}
