@@ -12,11 +12,8 @@
 -- tokens would be refused as issued in the future). Reuse is decided first, whatever the cutoff.
 local idx, skey = K.idx, K.session
 local now, sid = tonumber(A.now), A.sid
-local s = refresh_view(skey)
-if s == nil then
-  redis.call('ZREM', idx, sid)
-  return {'missing'}
-end
+local s = refresh_view(idx, skey, sid)
+if s == nil then return {'missing'} end
 -- Revocations that leave the session hash in place reach refresh tokens here: a revoked jti or
 -- key, a user/global ``before`` later than the session's creation, and (defence in depth: our
 -- own session revocations delete the hash in the same script) a revoked sid.

@@ -80,9 +80,12 @@ end
 -- the session hash fields a refresh reads (HMGET order), as a table
 local REFRESH_FIELDS = {'sub', 'created', 'idle_exp', 'abs_exp', 'cur', 'prev', 'rotated_at',
                         'claims', 'cur_iat', 'cur_exp', 'ending'}
-local function refresh_view(skey)
+local function refresh_view(idx, skey, sid)  -- nil when it has ended (then unindexed)
   local v = redis.call('HMGET', skey, unpack(REFRESH_FIELDS))
-  if not v[1] then return nil end
+  if not v[1] then
+    redis.call('ZREM', idx, sid)
+    return nil
+  end
   local s = {}
   for i, name in ipairs(REFRESH_FIELDS) do s[name] = v[i] end
   return s

@@ -11,11 +11,8 @@
 -- revokes it, then ends it (USER_END). Reuse marks it so (``refresh_reuse``).
 local idx, skey = K.idx, K.session
 local now, sid = tonumber(A.now), A.sid
-local s = refresh_view(skey)
-if s == nil then
-  redis.call('ZREM', idx, sid)
-  return {'missing'}
-end
+local s = refresh_view(idx, skey, sid)
+if s == nil then return {'missing'} end
 if s.ending then return {'ending', s.ending} end
 local pending, fence_before = fence_state(K.fence)
 if pending then return {'pending', unpack(pending)} end
