@@ -153,6 +153,19 @@ def test_a_refresh_reuse_is_waited_for_on_the_rev_primary(
         assert rev.on_replica("ZSCORE", SIDS, tokens.session_id) is not None
 
 
+def test_a_rotation_is_waited_for_on_the_users_primary(cluster: ClusterProcess) -> None:
+    """As on one Redis, a rotation (it consumes the presented refresh token) is confirmed: on
+    the primary of the user's slot, which then has it on its replica."""
+    with SessionService(settings_of(cluster)) as svc:
+        tokens = svc.login("dave")
+        user = shard(cluster, svc.core.keys.index("dave"))
+        before = user.waits()
+        svc.refresh(tokens.refresh_token)
+        assert user.waits() > before
+        session = svc.core.keys.session("dave", tokens.session_id)
+        assert user.on_replica("HGET", session, "prev") is not None  # the rotation, replicated
+
+
 def test_async_session_revocations_are_waited_for_on_the_rev_primary(
     cluster: ClusterProcess, rev: Shard
 ) -> None:

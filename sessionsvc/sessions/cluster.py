@@ -29,9 +29,10 @@ The operations' ``a`` is what their one-Redis script takes (``sessionsvc._redis.
 **Durability** (``durable``: ``SESSIONSVC_DURABILITY``, ``sessionsvc._redis.durability``): the
 revocation steps (every ``apply_own``, an eviction's ``apply_batch``) are confirmed as the level
 says: at ``replica`` each with the barrier and ``WAIT`` on one connection to the ``{rev}``
-primary (``Replicated``), at ``aof`` after ``INFO persistence`` of that primary. The ``{u}``
-steps stay bare: they acknowledge no revocation (a revocation is recorded, and confirmed,
-before its session is ended).
+primary (``Replicated``), at ``aof`` after ``INFO persistence`` of that primary; a refresh's
+rotation (``user_refresh``) with ``WAIT`` on the user's primary, as a rotation is confirmed on
+one Redis. The other ``{u}`` steps stay bare: they acknowledge no revocation (a revocation is
+recorded, and confirmed, before its session is ended).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class ClusterSteps:
         for _ in range(ATTEMPTS):
             read = yield self._read(sub, jti=a["jti"], kid=a["kid"], sids=(sid,))
             user, everyone, jti, kid, revoked = (as_text(x) for x in read)
-            reply = yield Call("user_refresh", keys, [*argv, user, everyone, revoked, jti, kid])
+            call = Call("user_refresh", keys, [*argv, user, everyone, revoked, jti, kid])
+            reply = yield from self._rotated(call)
             status = as_text(reply[0])
             if status == "pending":
                 yield from self._finish(tag, sub, reply[1:])
@@ -214,6 +216,15 @@ class ClusterSteps:
         """A revocation step's reply, confirmed as the durability level says."""
         d = self._durable
         return (yield call) if d is None else (yield from d.applied(call, what))
+
+    def _rotated(self, call: Call) -> Op[Any]:
+        """``user_refresh``'s reply; at ``replica`` with ``WAIT`` on the user's primary, as on
+        one Redis: a rotation consumes the presented token (a failover must not bring it back
+        unused). No barrier: a rotation always writes; any answer that wrote nothing refuses."""
+        d = self._durable
+        if d is None:
+            return (yield call)
+        return (yield from d.applied(call, "the refresh (rotation)", writes=True))
 
     def _read(self, sub: str, *, jti: str = "", kid: str = "", sids: Any = ()) -> Call:
         return Call("rev_read", self._read_keys, [sub, jti, kid, *sids])
