@@ -20,7 +20,7 @@ from revocation_harness import (
     wait_for,
 )
 
-from sessionsvc import Revocation
+from sessionsvc import Revocation, SessionService, StoreUnavailable
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
@@ -114,4 +114,19 @@ def test_validator_and_worker_outlive_a_whole_cluster_outage(tmp_path: Path) -> 
             wait_for(lambda: outcome(v, victim) == "revoked", "the event after the outage")
             assert rw.alive
     finally:
+        cluster.stop()
+
+
+def test_a_service_built_before_the_cluster_is_up_works_once_it_is(tmp_path: Path) -> None:
+    cluster = ClusterProcess(tmp_path / "cluster")
+    settings = feed_settings(cluster.url, redis_cluster=True, redis_connect_timeout=0.2)
+    sessions = SessionService(settings)  # no node answers yet
+    try:
+        with pytest.raises(StoreUnavailable):
+            sessions.login("alice")
+        cluster.start()
+        pair = sessions.login("alice")
+        assert sessions.logout(pair.session_id) is True
+    finally:
+        sessions.close()
         cluster.stop()

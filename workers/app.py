@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = WorkerMetrics()
     try:
         worker = Worker(settings, options, metrics=metrics)
-    except (ConfigError, StoreUnavailable) as exc:  # (a cluster's client connects when built)
+    except (ConfigError, StoreUnavailable) as exc:
         print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
         return 2
     health = None

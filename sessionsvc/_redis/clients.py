@@ -38,6 +38,7 @@ import redis.cluster
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from sessionsvc._boundary import map_exceptions
+from sessionsvc._redis.lazy_cluster import LazyRedisCluster
 from sessionsvc._redis.sentinel import async_master, sync_master
 from sessionsvc.config import Settings
 
@@ -56,7 +57,7 @@ RETRIES = 2
 REDIS_ERRORS: Final = (redis.RedisError, redis.exceptions.RedisClusterException)
 """What redis-py raises when Redis fails: a cluster client's own errors (no node answered, no
 slot map) are no ``RedisError``."""
-_CONNECT = map_exceptions("cannot reach the Redis Cluster")  # (a sync one connects when built)
+_CONNECT = map_exceptions("cannot reach the Redis Cluster")  # (a client built from a bad URL)
 SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 """What the sync factories return: a client of one Redis, or of a Redis Cluster."""
 AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
@@ -75,8 +76,8 @@ def _classes(
     type[redis.asyncio.Redis] | type[redis.asyncio.cluster.RedisCluster],
 ]:
     """The sync and the asyncio client class ``settings`` call for."""
-    if settings.redis_cluster:
-        return redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster
+    if settings.redis_cluster:  # (the sync one connects on first use, as redis.Redis does)
+        return LazyRedisCluster, redis.asyncio.cluster.RedisCluster
     return redis.Redis, redis.asyncio.Redis
 
 
@@ -135,8 +136,8 @@ def _timeouts(settings: Settings) -> dict[str, object]:
 
 
 def sync_client(settings: Settings) -> SyncClient:
-    """A redis-py client for ``settings.redis_url`` (bytes replies). A sync cluster client
-    reads the slot map when built: ``StoreUnavailable`` when no node answers."""
+    """A redis-py client for ``settings.redis_url`` (bytes replies). On a cluster it reads the
+    slot map on first use (``lazy_cluster``): until a node answers, each command fails."""
     return _sync(settings, retry=redis.retry.Retry(_backoff(), RETRIES), **_timeouts(settings))
 
 

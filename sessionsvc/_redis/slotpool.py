@@ -86,7 +86,7 @@ class _Base:
         )
         if self.cluster and key is None:
             raise ValueError("a connection on Redis Cluster needs the key whose slot it serves")
-        self.sentinel = isinstance(
+        self.sentinel = not self.cluster and isinstance(  # (a lazy cluster: not built here)
             getattr(client, "connection_pool", None),
             redis.sentinel.SentinelConnectionPool | redis.asyncio.sentinel.SentinelConnectionPool,
         )
