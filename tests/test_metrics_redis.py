@@ -1,13 +1,16 @@
 """``sessionsvc.metrics`` against validators following a real Redis: what the collector reports
-from the feed, and a validator made stale on purpose (its Redis cut off by a proxy) turning not
-ready, then ready again once Redis is back. Nothing here asserts a duration."""
+from the feed, and validators made stale on purpose — their Redis cut off by a proxy, or the
+server's process stopped (SIGSTOP: connected, but no answer) — turning not ready, then ready
+again once Redis is back. Nothing here asserts a duration."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,6 +134,21 @@ def test_a_validator_that_gets_redis_back_is_ready_again(
         proxy.heal()
         wait_for(lambda: ready(v).ok, "the validator to be ready again")
         assert scraped(registry, "stale") == 0.0
+
+
+def test_a_validator_whose_redis_hangs_is_not_ready_until_it_answers(tmp_path: Path) -> None:
+    with RedisProcess(tmp_path) as server:  # its own: this test stops the process
+        assert server.process is not None
+        settings = feed_settings(server.url, max_staleness=1, redis_socket_timeout=1)
+        with following(settings) as v, scraping(v) as registry:
+            server.process.send_signal(signal.SIGSTOP)
+            try:
+                wait_for(lambda: not ready(v).ok, "the validator to turn not ready")
+                assert scraped(registry, "stale") == 1.0
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            wait_for(lambda: ready(v).ok, "the validator to be ready again")
+            assert scraped(registry, "stale") == 0.0
 
 
 def test_a_rejection_by_the_awaited_direct_check_is_counted(redis_url: str) -> None:
