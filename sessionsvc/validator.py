@@ -126,6 +126,8 @@ class Validator:
                 and now <= self.stale_after
             ):
                 return hit[0]  # type: ignore[no-any-return]
+        else:
+            self.verifications += 1  # a miss: verified in full below
         try:
             return self._checked(token, hit)[0]  # type: ignore[no-any-return]
         except TokenRejected as exc:
@@ -149,6 +151,7 @@ class Validator:
             hit = self._cache.get(token)
         except TypeError:
             raise TokenRejected("malformed", "token must be a string") from None
+        self.verifications += hit is None
         entry = self._checked(token, hit, stale=False)
         now = self.clock()
         if now > self.stale_after:  # (still: the view may have caught up meanwhile)
@@ -181,7 +184,6 @@ class Validator:
         too, else the caller does it)."""
         now = self.clock()
         if hit is None:
-            self.verifications += 1
             verified = self.verifier.verify(token, now)
             c = verified.claims
             ids = (c["sid"], c["jti"], c["sub"], c["iat"], verified.key.kid)
