@@ -16,6 +16,11 @@ Invariants:
   feed is attached the view is local and always fresh. Past it, ``staleness_policy`` decides:
   ``fail_closed`` rejects (``stale``), ``direct`` asks Redis per token, ``fail_open`` accepts and
   counts (``stale_accepts``) with a warning.
+- Counters for metrics (``sessionsvc.metrics``) cost nothing on the warm path: ``rejections``
+  (by reason, every reason present from the start, so a scrape can copy it while requests count)
+  is incremented only when a token is rejected, ``verifications`` (cache misses: tokens parsed and
+  signature-checked in full) only on a miss. Cache hits are not counted: an increment there costs
+  ~5 % of the warm path (+11 ns of ~0.2 µs).
 - ``direct`` under asyncio: a validator that follows with ``astart()`` never does blocking I/O
   in ``validate()``; while stale, ``validate()`` rejects as ``stale`` (``fail_closed``; logged
   once, ``validator_direct_needs_avalidate``) and ``await avalidate(token)`` asks Redis without
@@ -35,7 +40,13 @@ import redis
 import structlog
 
 from sessionsvc.config import Settings, load_settings
-from sessionsvc.errors import ConfigError, SessionError, StoreUnavailable, TokenRejected
+from sessionsvc.errors import (
+    REASONS,
+    ConfigError,
+    SessionError,
+    StoreUnavailable,
+    TokenRejected,
+)
 from sessionsvc.revocation.direct import AsyncDirectCheck, DirectCheck
 from sessionsvc.revocation.feed import AsyncFeed, Feed
 from sessionsvc.revocation.view import Revocation, RevocationView
@@ -86,6 +97,8 @@ class Validator:
         self.clock = clock
         self.stale_after = math.inf
         self.stale_accepts = 0
+        self.rejections: dict[str, int] = dict.fromkeys(sorted(REASONS), 0)
+        self.verifications = 0  # cache misses: tokens verified in full (parse, signature, claims)
         self._policy = settings.staleness_policy
         self._feed: Feed | AsyncFeed | None = None
         self._direct: DirectCheck | None = None
@@ -103,6 +116,7 @@ class Validator:
         try:
             hit = self._cache.get(token)
         except TypeError:  # unhashable: certainly not a token
+            self.rejections["malformed"] += 1
             raise TokenRejected("malformed", "token must be a string") from None
         if hit is not None:
             now = self.clock()
@@ -112,7 +126,13 @@ class Validator:
                 and now <= self.stale_after
             ):
                 return hit[0]  # type: ignore[no-any-return]
-        return self._checked(token, hit)[0]  # type: ignore[no-any-return]
+        else:
+            self.verifications += 1  # a miss: verified in full below
+        try:
+            return self._checked(token, hit)[0]  # type: ignore[no-any-return]
+        except TokenRejected as exc:
+            self.rejections[exc.reason] += 1
+            raise
 
     async def avalidate(self, token: str) -> Claims:
         """``validate`` for coroutines: the same checks and reasons; while the view is stale
@@ -120,9 +140,18 @@ class Validator:
         if self._policy != "direct" or self.clock() <= self.stale_after:
             return self.validate(token)  # no I/O on this path
         try:
+            return await self._avalidate_stale(token)
+        except TokenRejected as exc:
+            self.rejections[exc.reason] += 1
+            raise
+
+    async def _avalidate_stale(self, token: str) -> Claims:
+        # avalidate while stale under ``direct``: the view's checks, then Redis, awaited
+        try:
             hit = self._cache.get(token)
         except TypeError:
             raise TokenRejected("malformed", "token must be a string") from None
+        self.verifications += hit is None
         entry = self._checked(token, hit, stale=False)
         now = self.clock()
         if now > self.stale_after:  # (still: the view may have caught up meanwhile)

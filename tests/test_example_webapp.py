@@ -131,6 +131,17 @@ def test_only_the_two_static_files_are_served(client: TestClient, name: str) -> 
     assert "create_app" not in response.text
 
 
+def test_the_app_is_ready_once_its_validator_follows(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert (response.status_code, response.text) == (200, "ready")
+
+
+def test_the_app_serves_its_validator_metrics(client: TestClient) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert 'sessionsvc_validator_following{validator="default"} 1.0' in response.text
+
+
 def test_the_pages_load_no_inline_script_or_style(client: TestClient) -> None:
     """Under ``default-src 'self'`` an inline script or style would not run."""
     for path in ("/", "/sessions"):

@@ -12,6 +12,9 @@ examples.webapp.app:create_app``, then open http://127.0.0.1:8000 in Chromium (w
 ``__Host-`` cookies on http://127.0.0.1; see docs/web.md). The demo users ``alice`` and ``bob``
 (password ``<name>-demo-password``) exist only with ``SESSIONSVC_ENV=development``. The tests
 (``tests/test_example_webapp.py``, ``tests/test_browser_webapp.py``) run it on a throw-away Redis.
+
+For operators: ``/readyz`` (503 while the validator is stale, ``sessionsvc.metrics.ready``) and
+``/metrics`` (the validator's ``sessionsvc_validator_*`` metrics, docs/operations.md).
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations at run
@@ -25,13 +28,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, WebSocket
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sessionsvc.config import Settings, load_settings
 from sessionsvc.integrations.fastapi import Auth, Identity, Principal
 from sessionsvc.integrations.live import LiveSignOut
 from sessionsvc.integrations.web import logfilter
 from sessionsvc.integrations.web.config import WebSettings
+from sessionsvc.metrics import install, ready
 
 HERE = Path(__file__).parent
 DEMO_USERS = {"alice": "alice-demo-password", "bob": "bob-demo-password"}
@@ -63,6 +68,8 @@ def create_app(
     app.state.auth, app.state.live = auth, live
     auth.install(app)
     logfilter.install()  # no token in a URL ever reaches the access log
+    metrics = CollectorRegistry()  # the app's own: create_app may run more than once (tests)
+    install(auth.validator, metrics)
     signed_in = Annotated[Principal, Depends(auth.require())]
     pages = {n: (HERE / "static" / n).read_text() for n in ("index.html", "sessions.html")}
     csrf_cookie = html.escape(auth.web.csrf_cookie, quote=True)
@@ -93,6 +100,15 @@ def create_app(
         if name not in files:
             return Response(status_code=404)
         return FileResponse(HERE / "static" / name, media_type=files[name])
+
+    @app.get("/readyz")
+    async def readyz() -> PlainTextResponse:
+        ok, reason = ready(auth.validator)  # not ready while stale: out of the load balancer
+        return PlainTextResponse(reason, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/me")
     async def me(user: signed_in) -> dict[str, Any]:
