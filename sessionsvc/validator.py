@@ -49,7 +49,8 @@ from sessionsvc.revocation.view import Revocation, RevocationView
 from sessionsvc.tokens.claims import ACCESS_CLAIMS, ClaimRules
 from sessionsvc.tokens.issuer import ACCESS_TYPE
 from sessionsvc.tokens.keys import KeyRing
-from sessionsvc.tokens.ring_watch import RingWatch, RingWatcher
+from sessionsvc.tokens.ring_watch import RingWatch
+from sessionsvc.tokens.ring_watcher import RingWatcher
 from sessionsvc.tokens.verify import TokenVerifier
 
 __all__ = ["ACCESS_TYPE", "Validator"]

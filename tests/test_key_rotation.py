@@ -219,3 +219,45 @@ def _header(token: str) -> str:
 
     head = token.split(".", maxsplit=1)[0]
     return base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode()
+
+
+@pytest.mark.redis
+def test_an_asyncio_validator_uses_a_changed_file_without_a_restart(
+    redis_url: str, jwks_file: Path
+) -> None:
+    settings = settings_for(redis_url, jwks_file, keys_reload_interval=0.05)
+    jwk = generate_jwk("EdDSA", "new")
+    token = signed_by(settings, jwk)
+    with following(settings, "async") as v:
+        doc = stage(read_document(jwks_file), jwk, ring="access", now=time.time(), delay=0)
+        write_document(jwks_file, doc)
+        wait_for(lambda: outcome(v, token) == "ok", "the watcher's reload")
+
+
+def test_the_refresh_verifier_follows_a_reloaded_refresh_ring(
+    tmp_path: Path, jwks_file: Path
+) -> None:
+    from sessionsvc.sessions.core import SessionCore
+
+    path = tmp_path / "refresh.jwks"
+    write_document(path, generate_jwks("EdDSA", "r-old"))
+    settings = settings_for("redis://127.0.0.1:6379/0", jwks_file, refresh_jwks=str(path))
+    core = SessionCore(settings)
+    jwk = generate_jwk("EdDSA", "r-new")
+    write_document(path, stage(read_document(path), jwk, ring="refresh", now=time.time(), delay=0))
+    core.issuer.reload_keys()
+    assert "r-new" in core.verifier.ring.keys
+
+
+def test_the_jwks_endpoint_serves_the_reloaded_ring(jwks_file: Path) -> None:
+    from sessionsvc.integrations.web.assembly import assemble
+    from sessionsvc.integrations.web.config import WebSettings
+    from sessionsvc.sessions.core import SessionCore
+
+    settings = settings_for("redis://127.0.0.1:6379/0", jwks_file)
+    validator = Validator(settings)
+    web = WebSettings(_env_file=None)
+    endpoints = assemble(settings, web, validator, SessionCore(settings)).endpoints
+    stage_new(jwks_file)
+    validator.reload_keys()
+    assert [k["kid"] for k in endpoints.jwks().body["keys"]] == ["old", "new"]

@@ -14,7 +14,8 @@ from revocation_harness import wait_for
 from sessionsvc import KeyRing
 from sessionsvc.errors import ConfigError
 from sessionsvc.tokens.keygen import generate_jwk
-from sessionsvc.tokens.ring_watch import MAX_JWKS_BYTES, RingWatch, RingWatcher
+from sessionsvc.tokens.ring_watch import MAX_JWKS_BYTES, RingWatch
+from sessionsvc.tokens.ring_watcher import RingWatcher
 from tests.conftest import ManualClock
 
 

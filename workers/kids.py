@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from sessionsvc.config import Settings
 from sessionsvc.tokens.keys import KeyRing
-from sessionsvc.tokens.ring_watch import RingWatch, RingWatcher
+from sessionsvc.tokens.ring_watch import RingWatch
+from sessionsvc.tokens.ring_watcher import RingWatcher
 
 __all__ = ["ConfiguredKids"]
 

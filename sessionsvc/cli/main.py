@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="generate and rotate keys, derive public JWKS")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     gen = add(keys_sub, "generate", cmd_keys_generate)
-    gen.add_argument("--alg", choices=list(SUPPORTED_ALGS), default="EdDSA")
+    gen.add_argument(
+        "--alg", choices=list(SUPPORTED_ALGS), default="EdDSA", help="algorithm (default EdDSA)"
+    )
     gen.add_argument("--kid", help="key id (default: random)")
     pub = add(keys_sub, "public", cmd_keys_public)
     pub.add_argument("file", metavar="FILE", help="private JWKS file, or - for stdin")

@@ -4,7 +4,8 @@ The source is the configured one (``SESSIONSVC_ACCESS_JWKS`` / ``REFRESH_JWKS``)
 whoever can write Redis must not be able to add a key (the revocation log only takes keys away,
 ``key.revoke``). Inline JSON never changes; a file path, or an ``https://`` JWKS URL of public
 keys (``sessionsvc.tokens.jwks_url``), is re-read by ``reload()`` (and by ``poll()`` once
-``interval`` seconds have passed, or by a ``RingWatcher`` thread: requests never wait for it).
+``interval`` seconds have passed, or by the thread of ``sessionsvc.tokens.ring_watcher``: no
+request waits for it).
 
 Invariants:
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Final
@@ -34,7 +35,7 @@ from sessionsvc.errors import ConfigError
 from sessionsvc.tokens.jwks_url import MAX_JWKS_BYTES, check_public, https_fetcher, is_url
 from sessionsvc.tokens.keys import KeyRing, load_jwks
 
-__all__ = ["MAX_JWKS_BYTES", "RingWatch", "RingWatcher", "is_inline"]
+__all__ = ["MAX_JWKS_BYTES", "RingWatch", "is_inline"]
 
 _UNREADABLE: Final = b"unreadable"  # the "digest" of a file that could not be read
 log = structlog.get_logger("sessionsvc.keys")
@@ -169,36 +170,3 @@ def _text(data: bytes, ring: str) -> str:
     if not is_inline(text):
         raise ConfigError(f"{ring} key ring: JWKS file does not hold a JSON object")
     return text
-
-
-class RingWatcher:
-    """A daemon thread that reloads ``watches`` every ``interval`` seconds until ``stop()``."""
-
-    def __init__(self, watches: Sequence[RingWatch], interval: float) -> None:
-        self.watches = [w for w in watches if w.watched]
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> RingWatcher:
-        """Start the thread (nothing to do without a watched file, or when running)."""
-        if self.watches and self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="key-ring-watch", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the thread and wait for it (``start()`` may run it again)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            for watch in self.watches:
-                try:
-                    watch.reload()
-                except Exception:  # the watch must outlive any one failure
-                    log.exception("key_ring_watch_failed", ring=watch.name)
