@@ -22,9 +22,9 @@ Invariants:
   blocking the loop. ``avalidate`` is ``validate`` for coroutines under any policy: it awaits only
   while the view is stale and the policy is ``direct``.
 - Key rings: a ring loaded from a JWKS file or URL (``SESSIONSVC_ACCESS_JWKS`` a path or an
-  ``https://`` URL of public keys) is re-read every
-  ``keys_reload_interval`` seconds while following (``start``/``astart``: a watcher thread) and
-  by ``reload_keys()``; a bad file keeps the current ring (``sessionsvc.tokens.ring_watch``). A
+  ``https://`` URL of public keys) is re-read every ``keys_reload_interval`` seconds while
+  following (``start``/``astart``: a watcher thread) and by ``reload_keys()``; a bad file keeps
+  the current ring (``sessionsvc.tokens.ring_watch``). A
   cache entry remembers the ring that verified it and is used only while that ring is current,
   so a removed key stops validating at once. A revoked ``kid`` stays revoked whatever the ring
   holds: the view, not the ring, keeps key revocations.
