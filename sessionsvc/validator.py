@@ -26,6 +26,13 @@ Invariants:
   once, ``validator_direct_needs_avalidate``) and ``await avalidate(token)`` asks Redis without
   blocking the loop. ``avalidate`` is ``validate`` for coroutines under any policy: it awaits only
   while the view is stale and the policy is ``direct``.
+- Key rings: a ring loaded from a JWKS file or URL (``SESSIONSVC_ACCESS_JWKS`` a path or an
+  ``https://`` URL of public keys) is re-read every ``keys_reload_interval`` seconds while
+  following (``start``/``astart``: a watcher thread) and by ``reload_keys()``; a bad file keeps
+  the current ring (``sessionsvc.tokens.ring_watch``). A
+  cache entry remembers the ring that verified it and is used only while that ring is current,
+  so a removed key stops validating at once. A revoked ``kid`` stays revoked whatever the ring
+  holds: the view, not the ring, keeps key revocations.
 """
 
 from __future__ import annotations
@@ -52,7 +59,9 @@ from sessionsvc.revocation.feed import AsyncFeed, Feed
 from sessionsvc.revocation.view import Revocation, RevocationView
 from sessionsvc.tokens.claims import ACCESS_CLAIMS, ClaimRules
 from sessionsvc.tokens.issuer import ACCESS_TYPE
-from sessionsvc.tokens.keys import KeyRing, load_jwks
+from sessionsvc.tokens.keys import KeyRing
+from sessionsvc.tokens.ring_watch import RingWatch
+from sessionsvc.tokens.ring_watcher import RingWatcher
 from sessionsvc.tokens.verify import TokenVerifier
 
 __all__ = ["ACCESS_TYPE", "Validator"]
@@ -81,10 +90,17 @@ class Validator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings = settings or load_settings()
+        self.keys_watch: RingWatch | None = None
         if keys is None:
             if settings.access_jwks is None:
                 raise ConfigError("SESSIONSVC_ACCESS_JWKS is required to validate access tokens")
-            keys = load_jwks(settings.access_jwks.get_secret_value(), ring="access")
+            self.keys_watch = RingWatch(
+                settings.access_jwks.get_secret_value(),
+                ring="access",
+                interval=settings.keys_reload_interval,
+            )
+            self.keys_watch.listeners.append(self._use_keys)
+            keys = self.keys_watch.ring
         rules = ClaimRules(
             settings.issuer,
             settings.audience,
@@ -106,9 +122,11 @@ class Validator:
         self._asyncio = False  # following with astart(): validate() must not block the loop
         self._told_avalidate = False
         self._listeners: list[Callable[[Revocation], None]] = []
+        interval = settings.keys_reload_interval
+        self._watcher = RingWatcher([self.keys_watch] if self.keys_watch else [], interval)
         self._leeway = settings.leeway
         self._cache_size = settings.cache_size
-        # token -> [claims, not_before, expires_at, generation, (sid, jti, sub, iat, kid)]
+        # token -> [claims, not_before, expires_at, generation, (sid, jti, sub, iat, kid), ring]
         self._cache: dict[str, list[Any]] = {}
 
     def validate(self, token: str) -> Claims:
@@ -124,6 +142,7 @@ class Validator:
                 hit[1] <= now < hit[2]
                 and hit[3] == self.view.generation
                 and now <= self.stale_after
+                and hit[5] is self.verifier.ring
             ):
                 return hit[0]  # type: ignore[no-any-return]
         else:
@@ -183,12 +202,17 @@ class Validator:
         """The cache entry of ``token`` once every check passed (``stale``: the freshness one
         too, else the caller does it)."""
         now = self.clock()
+        ring = self.verifier.ring
+        if hit is not None and hit[5] is not ring:  # verified by a ring since replaced
+            self._cache.pop(token, None)
+            hit = None
         if hit is None:
-            verified = self.verifier.verify(token, now)
+            verified = self.verifier.verify(token, now)  # (ring read before: a swap meanwhile
+            # labels the entry with the older ring, which only makes it verified once more)
             c = verified.claims
             ids = (c["sid"], c["jti"], c["sub"], c["iat"], verified.key.kid)
             not_before = max(c.get("nbf", c["iat"]), c["iat"])  # both nbf and iat bound it
-            hit = [_freeze(c), not_before - self._leeway, c["exp"] + self._leeway, -1, ids]
+            hit = [_freeze(c), not_before - self._leeway, c["exp"] + self._leeway, -1, ids, ring]
         elif now >= hit[2]:
             self._cache.pop(token, None)
             raise TokenRejected("expired", "token has expired")
@@ -243,6 +267,7 @@ class Validator:
         Waits up to ``wait`` seconds for the first snapshot; until one arrives the view is stale
         and ``staleness_policy`` applies. Returns ``self`` (``with Validator().start(): ...``).
         """
+        self._watcher.start()
         if not self._follower(Feed).start(wait):
             log.warning("validator_not_synced", waited=wait)
         return self
@@ -250,6 +275,7 @@ class Validator:
     def close(self) -> None:
         """Stop following (the view then ages into staleness) and release connections
         (``aclose`` also those of ``avalidate``)."""
+        self._watcher.stop()
         if isinstance(self._feed, Feed):
             self._feed.close()
             self._feed = None  # start() may follow again
@@ -265,6 +291,7 @@ class Validator:
 
     async def astart(self, *, wait: float = 5.0) -> Validator:
         """``start`` for asyncio applications: the feed runs as a task on the running loop."""
+        self._watcher.start()  # (a thread: file reads never block the loop)
         if not await self._follower(AsyncFeed).start(wait):
             log.warning("validator_not_synced", waited=wait)
         return self
@@ -283,6 +310,7 @@ class Validator:
 
     async def aclose(self) -> None:
         """``close`` for asyncio applications (also of ``avalidate``'s direct-check client)."""
+        self._watcher.stop()
         if isinstance(self._feed, AsyncFeed):
             await self._feed.close()
             self._feed = None
@@ -325,7 +353,19 @@ class Validator:
             "cache_size": len(self._cache),
             "inbound_lag_seconds": inbound_lag,
             "inbound_report_age_seconds": report_age,
+            "key_reloads": self.keys_watch.reloads if self.keys_watch else 0,
+            "key_reload_failures": self.keys_watch.failures if self.keys_watch else 0,
         }
+
+    def reload_keys(self) -> bool:
+        """Re-read the configured JWKS file now (following validators also do it every
+        ``keys_reload_interval`` seconds); True if a new ring is in use. A file that cannot be
+        read or judged keeps the current ring (logged, counted in ``health()``)."""
+        return self.keys_watch.reload() if self.keys_watch is not None else False
+
+    def _use_keys(self, ring: KeyRing) -> None:
+        self.verifier.ring = ring
+        self._cache.clear()  # (entries of the old ring would be re-verified anyway)
 
     def _set_fresh(self, stale_after: float) -> None:
         self.stale_after = stale_after

@@ -103,6 +103,8 @@ def test_health_reports_the_feed(redis_url: str) -> None:
             "cache_size": 0,
             "inbound_lag_seconds": None,  # no worker has reported
             "inbound_report_age_seconds": None,
+            "key_reloads": 0,
+            "key_reload_failures": 0,
         }
 
 

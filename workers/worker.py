@@ -36,6 +36,7 @@ from sessionsvc.revocation.log import OVER_CAPACITY
 from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, SessionSteps, WorkerCore
 from .health import HealthState
 from .housekeeping import BEAT_GRACE, Housekeeping
+from .kids import ConfiguredKids
 from .metrics import WorkerMetrics
 from .options import WorkerOptions
 from .reader import IntakeReader, unreachable
@@ -65,7 +66,8 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.options = opts = options or WorkerOptions()
-        self.core = WorkerCore(settings, clock)
+        self.configured = ConfiguredKids(settings)  # the kids key.revoke may name
+        self.core = WorkerCore(settings, clock, kids=self.configured.kids)
         self.intakes = self.core.intakes
         self.metrics = metrics or WorkerMetrics()
         self.health = health or HealthState(max_silence=opts.max_silence)
@@ -113,10 +115,12 @@ class Worker:
         beater = threading.Thread(target=self._beat_loop, name="worker-heartbeat", daemon=True)
         applier.start()
         beater.start()
+        self.configured.start()  # JWKS files re-read: a rotated-in key can be revoked at once
         try:
             self._consume()
         finally:
             self._stop.set()  # (also when the loop died of an error: the beater must end)
+            self.configured.stop()
             self._batches.put(None)
             applier.join()
             beater.join()
@@ -134,6 +138,7 @@ class Worker:
             try:
                 if not self.health.started:
                     self._start()
+                self.core.kids = self.configured.kids  # (the watcher thread's latest)
                 entries = self.reader.read()
                 if entries:
                     self._submit(entries)

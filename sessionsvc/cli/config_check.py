@@ -6,7 +6,8 @@ from typing import Literal
 
 from sessionsvc.config import Settings, load_settings, redact_url
 from sessionsvc.errors import ConfigError
-from sessionsvc.tokens.keys import KeyRing, check_disjoint, load_jwks
+from sessionsvc.tokens.keys import KeyRing, check_disjoint
+from sessionsvc.tokens.ring_watch import RingWatch
 
 __all__ = ["Finding", "check_config"]
 
@@ -44,7 +45,8 @@ def check_config(settings: Settings | None = None) -> list[Finding]:
             )
             continue
         try:
-            ring = rings[name] = load_jwks(source.get_secret_value(), ring=name)
+            watch = RingWatch(source.get_secret_value(), ring=name, interval=0)
+            ring = rings[name] = watch.ring  # (a path, inline JSON or an https:// URL)
         except ConfigError as exc:
             findings.append(("error", str(exc)))
             continue

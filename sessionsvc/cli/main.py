@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from sessionsvc.cli.config_check import check_config
 from sessionsvc.cli.demo import run_demo, serve_demo
+from sessionsvc.cli.keys_rotate import register as register_keys_rotate
 from sessionsvc.cli.redis_acl import register as register_redis
 from sessionsvc.cli.revoke import register as register_revoke
 from sessionsvc.cli.sessions import register as register_sessions
@@ -130,13 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    keys = sub.add_parser("keys", help="generate keys and derive public JWKS")
+    keys = sub.add_parser("keys", help="generate and rotate keys, derive public JWKS")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     gen = add(keys_sub, "generate", cmd_keys_generate)
-    gen.add_argument("--alg", choices=list(SUPPORTED_ALGS), default="EdDSA")
+    gen.add_argument(
+        "--alg", choices=list(SUPPORTED_ALGS), default="EdDSA", help="algorithm (default EdDSA)"
+    )
     gen.add_argument("--kid", help="key id (default: random)")
     pub = add(keys_sub, "public", cmd_keys_public)
     pub.add_argument("file", metavar="FILE", help="private JWKS file, or - for stdin")
+    register_keys_rotate(keys_sub, add)
 
     token = sub.add_parser("token", help="issue and verify tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")

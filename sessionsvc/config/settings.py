@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     """Access-token key ring: a path to a JWKS file, or the JWKS JSON itself."""
     refresh_jwks: SecretStr | None = None
     """Refresh-token key ring (separate keys): a path or the JWKS JSON."""
+    keys_reload_interval: float = Field(default=10.0, ge=0, le=3600)
+    """Seconds between re-reads of a JWKS file (a changed ring is used without a restart; 0:
+    read at start only). Inline JSON is never re-read."""
     issuer: str = Field(min_length=1)
     """The exact ``iss`` of every token (compared byte for byte)."""
     audience: str = Field(min_length=1)

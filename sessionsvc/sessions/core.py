@@ -152,6 +152,8 @@ class SessionCore:
             )
             ring = self.issuer.refresh_keys
             self._verifier = TokenVerifier(ring, REFRESH_TYPE, rules, s.max_token_size)
+        self.issuer.poll_keys()  # (a reloaded refresh ring verifies at once)
+        self._verifier.ring = self.issuer.refresh_keys
         return self._verifier
 
     def _revocation_until(self, now: float) -> str:

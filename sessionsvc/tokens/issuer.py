@@ -1,4 +1,10 @@
-"""``TokenIssuer``: signs access and refresh tokens with the active keys of their rings."""
+"""``TokenIssuer``: signs access and refresh tokens with the active keys of their rings.
+
+Rings loaded from JWKS files (the settings name paths) are re-read at most every
+``keys_reload_interval`` seconds, checked before the next signature (``reload_keys()`` forces
+it): a promoted key signs without a restart. A new ring must hold a signing key and stay
+disjoint from the other ring, else the current one is kept (``sessionsvc.tokens.ring_watch``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from typing import Any, Final
 from sessionsvc.config import Settings, load_settings
 from sessionsvc.errors import ClaimNotAllowed, ClaimsNotJSON, ConfigError, InvalidArgument
 from sessionsvc.tokens.claims import ACCESS_CLAIMS, id_claim_problem
-from sessionsvc.tokens.keys import KeyRing, check_disjoint, load_jwks
+from sessionsvc.tokens.keys import KeyRing, check_disjoint
+from sessionsvc.tokens.ring_watch import RingWatch
 
 __all__ = ["ACCESS_TYPE", "REFRESH_TYPE", "TokenIssuer", "TokenPair", "dump_claims", "new_id"]
 
@@ -77,8 +84,9 @@ class TokenIssuer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings = settings or load_settings()
-        self.access_keys = access_keys or _ring(settings, "access")
-        self.refresh_keys = refresh_keys or _ring(settings, "refresh")
+        self.watches: list[RingWatch] = []
+        self.access_keys = access_keys or self._watch(settings, "access")
+        self.refresh_keys = refresh_keys or self._watch(settings, "refresh")
         check_disjoint(self.access_keys, self.refresh_keys)
         self._access_key = self.access_keys.signing_key()
         self._refresh_key = self.refresh_keys.signing_key()
@@ -98,6 +106,7 @@ class TokenIssuer:
         refused = extra.keys() - self._allowed
         if refused:
             raise ClaimNotAllowed(f"claims not in the allow-list: {sorted(refused)}")
+        self.poll_keys()
         iat = int(self.clock()) if now is None else now
         payload = extra | {
             "iss": self.settings.issuer,
@@ -122,6 +131,7 @@ class TokenIssuer:
     ) -> str:
         """Sign a refresh token; ``exp`` defaults to now + ``refresh_ttl``."""
         _check_ids(sub, sid)
+        self.poll_keys()
         iat = int(self.clock()) if now is None else now
         payload = {
             "iss": self.settings.issuer,
@@ -150,9 +160,43 @@ class TokenIssuer:
             refresh_expires_in=self.settings.refresh_ttl,
         )
 
+    def poll_keys(self) -> bool:
+        """Re-read the rings' JWKS files if ``keys_reload_interval`` has passed; True if a
+        ring changed."""
+        changed = [watch.poll() for watch in self.watches]  # (every one: no short cut)
+        return any(changed)
 
-def _ring(settings: Settings, name: str) -> KeyRing:
-    source = settings.access_jwks if name == "access" else settings.refresh_jwks
-    if source is None:
-        raise ConfigError(f"SESSIONSVC_{name.upper()}_JWKS is required to issue tokens")
-    return load_jwks(source.get_secret_value(), ring=name)
+    def reload_keys(self) -> bool:
+        """Re-read the rings' JWKS files now; True if a ring changed (a bad file keeps the
+        current ring)."""
+        changed = [watch.reload() for watch in self.watches]
+        return any(changed)
+
+    def _watch(self, settings: Settings, name: str) -> KeyRing:
+        source = settings.access_jwks if name == "access" else settings.refresh_jwks
+        if source is None:
+            raise ConfigError(f"SESSIONSVC_{name.upper()}_JWKS is required to issue tokens")
+        watch = RingWatch(
+            source.get_secret_value(),
+            ring=name,
+            interval=settings.keys_reload_interval,
+            accept=lambda ring: self._acceptable(name, ring),
+        )
+        watch.listeners.append(lambda ring: self._use(name, ring))
+        self.watches.append(watch)
+        return watch.ring
+
+    def _acceptable(self, name: str, ring: KeyRing) -> None:
+        """``ConfigError`` unless ``ring`` can sign and shares nothing with the other ring."""
+        ring.signing_key()
+        other: KeyRing | None = getattr(
+            self, "refresh_keys" if name == "access" else "access_keys", None
+        )
+        if other is not None:
+            check_disjoint(*((ring, other) if name == "access" else (other, ring)))
+
+    def _use(self, name: str, ring: KeyRing) -> None:
+        if name == "access":
+            self.access_keys, self._access_key = ring, ring.signing_key()
+        else:
+            self.refresh_keys, self._refresh_key = ring, ring.signing_key()

@@ -44,5 +44,5 @@ def assemble(
     core = AuthCore(settings, web, revoke_locally=lambda rev: validator.revoke(rev, notify=True))
     warnings = core.check()
     login_flow = LoginFlow(core, sessions, LoginThrottle(web, settings.namespace))
-    endpoints = Endpoints(core, sessions, validator.verifier.ring)
+    endpoints = Endpoints(core, sessions, lambda: validator.verifier.ring)
     return Parts(core, login_flow, endpoints, warnings)

@@ -24,6 +24,7 @@ neither clears the other's new cookies. A reused refresh token revokes the sessi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -59,10 +60,12 @@ def local_next(value: object) -> str:
 class Endpoints:
     """The endpoint logic on ``auth``'s policies and the session core."""
 
-    def __init__(self, auth: AuthCore, sessions: SessionCore, access_keys: KeyRing) -> None:
+    def __init__(
+        self, auth: AuthCore, sessions: SessionCore, access_keys: Callable[[], KeyRing]
+    ) -> None:
         self.auth = auth
         self.sessions = sessions
-        self.access_keys = access_keys
+        self.access_keys = access_keys  # (called per request: the ring as last reloaded)
         self._longest_access = Lifetimes.of(auth.settings).longest_access
 
     # -- refresh --------------------------------------------------------------------------------
@@ -190,7 +193,8 @@ class Endpoints:
 
     def jwks(self) -> WebResponse:
         """The public access keys (never a private key, never an HMAC secret)."""
-        return WebResponse(200, self.access_keys.public_jwks(), [("cache-control", "max-age=300")])
+        keys = self.access_keys().public_jwks()
+        return WebResponse(200, keys, [("cache-control", "max-age=300")])
 
 
 def _unverified_sid(token: str, max_size: int) -> str | None:
