@@ -109,6 +109,7 @@ class Validator:
             max_lifetime=settings.access_ttl,
         )
         self.verifier = TokenVerifier(keys, ACCESS_TYPE, rules, settings.max_token_size)
+        self._ring = keys  # the ring of the verifier (one look-up on the warm path)
         self.view = view if view is not None else RevocationView()
         self.clock = clock
         self.stale_after = math.inf
@@ -142,7 +143,7 @@ class Validator:
                 hit[1] <= now < hit[2]
                 and hit[3] == self.view.generation
                 and now <= self.stale_after
-                and hit[5] is self.verifier.ring
+                and hit[5] is self._ring
             ):
                 return hit[0]  # type: ignore[no-any-return]
         else:
@@ -202,7 +203,7 @@ class Validator:
         """The cache entry of ``token`` once every check passed (``stale``: the freshness one
         too, else the caller does it)."""
         now = self.clock()
-        ring = self.verifier.ring
+        ring = self._ring
         if hit is not None and hit[5] is not ring:  # verified by a ring since replaced
             self._cache.pop(token, None)
             hit = None
@@ -365,6 +366,7 @@ class Validator:
 
     def _use_keys(self, ring: KeyRing) -> None:
         self.verifier.ring = ring
+        self._ring = ring  # (after: an entry labelled with the older ring is verified again)
         self._cache.clear()  # (entries of the old ring would be re-verified anyway)
 
     def _set_fresh(self, stale_after: float) -> None:
