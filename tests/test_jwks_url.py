@@ -16,7 +16,7 @@ from tls_harness import make_pki
 
 from sessionsvc import Validator
 from sessionsvc.errors import ConfigError
-from sessionsvc.tokens.jwks_url import MAX_JWKS_BYTES
+from sessionsvc.tokens.jwks_url import MAX_JWKS_BYTES, https_fetcher
 from sessionsvc.tokens.keygen import generate_jwks
 from sessionsvc.tokens.keys import load_jwks
 from sessionsvc.tokens.ring_watch import RingWatch
@@ -38,6 +38,8 @@ class Server:
         self.status = 200
         self.body = public("k-1").encode()
         self.headers: dict[str, str] = {}
+        self.trickle = 0.0
+        self.closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,7 +49,14 @@ class Server:
                     self.send_header(name, value)
                 self.send_header("content-length", str(len(server.body)))
                 self.end_headers()
-                self.wfile.write(server.body)
+                if server.trickle:  # a byte at a time, each within the socket timeout
+                    for i in range(len(server.body)):
+                        if server.closing.wait(server.trickle):
+                            return
+                        self.wfile.write(server.body[i : i + 1])
+                        self.wfile.flush()
+                else:
+                    self.wfile.write(server.body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -62,6 +71,7 @@ class Server:
         return f"https://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
@@ -147,3 +157,12 @@ def test_a_validator_follows_a_url_ring(server: Server) -> None:
     server.body = public("k-9").encode()
     assert validator.reload_keys() is True
     assert list(validator.verifier.ring.keys) == ["k-9"]
+
+
+def test_a_trickling_server_cannot_hold_a_reload_past_its_deadline(server: Server) -> None:
+    """The socket timeout bounds each read; the whole answer has a deadline (2 × timeout)."""
+    watch = RingWatch(server.url, ring="access")
+    watch._fetch = https_fetcher(server.url, "access", timeout=0.2)  # (a short deadline: 0.4 s)
+    server.trickle = 0.1  # ~3 s for the body, each byte well within the 0.2 s timeout
+    assert watch.reload() is False
+    assert "too slow" in (watch.last_error or "") and list(watch.ring.keys) == ["k-1"]

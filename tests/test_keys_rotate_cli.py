@@ -58,12 +58,28 @@ def test_stage_prints_kids_and_times_but_no_key_material(
     assert secrets and not any(s in out for s in secrets)
 
 
-def test_the_rewritten_file_is_owner_only(
+def test_the_rewritten_file_is_closed_to_others_and_keeps_its_group(
     capsys: pytest.CaptureFixture[str], jwks_file: Path
 ) -> None:
     jwks_file.chmod(0o644)
     run(capsys, "keys", "rotate", str(jwks_file))
-    assert stat.S_IMODE(jwks_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(jwks_file.stat().st_mode) == 0o640  # the service's group still reads
+
+
+def test_a_symlinked_file_is_rotated_through_its_link(
+    capsys: pytest.CaptureFixture[str], jwks_file: Path, tmp_path: Path
+) -> None:
+    link = tmp_path / "current.jwks"
+    link.symlink_to(jwks_file)
+    assert run(capsys, "keys", "rotate", str(link))[0] == 0
+    assert link.is_symlink() and len(json.loads(jwks_file.read_text())["keys"]) == 2
+
+
+def test_a_delay_under_the_floor_is_refused_without_force(
+    capsys: pytest.CaptureFixture[str], jwks_file: Path
+) -> None:
+    code, _, err = run(capsys, "keys", "rotate", str(jwks_file), "--delay", "30")
+    assert code == 2 and "--force" in err
 
 
 def test_the_file_is_replaced_by_a_rename_leaving_no_temp_file(

@@ -194,3 +194,13 @@ def test_the_watcher_thread_picks_up_a_change(path: Path) -> None:
         wait_for(lambda: "k-2" in watch.ring.keys, "the watcher's reload")
     finally:
         watcher.stop()
+
+
+def test_a_fifo_in_place_of_the_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "access.jwks"
+    path.write_text(json.dumps(jwks("k-1")))
+    watch = RingWatch(str(path), ring="access")
+    path.unlink()
+    os.mkfifo(path)  # a writer of the directory: open() would wait for a writer forever
+    assert watch.reload() is False
+    assert "not a regular file" in (watch.last_error or "") and list(watch.ring.keys) == ["k-1"]

@@ -74,9 +74,15 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     settings = _settings()
     delay = lifetime = 0.0
     if step == "stage":
-        delay = _delay(args.delay, settings)
+        delay = _at_least(_delay(args.delay, settings), MIN_PROMOTE_DELAY, "--delay", args.force)
     elif step == "promote":
         lifetime = _lifetime(args.lifetime, args.ring, settings)
+        if settings is not None:
+            ttl = settings.access_ttl if args.ring == "access" else settings.refresh_ttl
+            floor = float(ttl + settings.leeway)
+        else:
+            floor = MIN_PROMOTE_DELAY
+        lifetime = _at_least(lifetime, floor, "--lifetime", args.force)
     result = rotate_file(
         Path(args.file),
         step,
@@ -113,13 +119,21 @@ def _delay(given: float | None, settings: Settings | None) -> float:
     return delay
 
 
+def _at_least(value: float, floor: float, option: str, force: bool) -> float:
+    # a typo (0) must not skip a wait that protects the fleet: below the floor only with --force
+    if value < floor and not force:
+        raise ConfigError(f"{option} {value:g} is under {floor:g} s; add --force if you mean it")
+    return value
+
+
 def _lifetime(given: float | None, ring: str, settings: Settings | None) -> float:
-    if given is not None:
-        return given
     if settings is None:
-        raise ConfigError("--lifetime is required when the SESSIONSVC_* settings do not load")
+        if given is None:
+            raise ConfigError("--lifetime is required when the SESSIONSVC_* settings do not load")
+        return given  # (floored by the caller)
     ttl = settings.access_ttl if ring == "access" else settings.refresh_ttl
-    return float(ttl + settings.leeway) + settings.keys_reload_interval
+    longest = float(ttl + settings.leeway)
+    return longest + settings.keys_reload_interval if given is None else given
 
 
 def _non_negative(text: str) -> float:
@@ -136,6 +150,12 @@ def register(keys_sub: Any, add: Callable[..., Any]) -> None:
         "file",
         metavar="FILE",
         help="the private JWKS file of the ring; rewritten in place (temp file + rename, 0600)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="accept a --delay under 300 s or a --lifetime under the ring's token lifetime "
+        "(tests, a lab; never a fleet)",
     )
     steps = p.add_mutually_exclusive_group()
     steps.add_argument(

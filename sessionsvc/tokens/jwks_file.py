@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,18 @@ def write_document(path: Path, doc: dict[str, Any], *, mode: int = 0o600) -> Non
 
 
 def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
-    """Replace ``path`` by ``text``: temp file with ``mode``, fsync, rename, directory fsync."""
+    """Replace ``path`` by ``text``: temp file with ``mode``, fsync, rename, directory fsync.
+    A symlink is followed (its target is replaced, the link stays). An existing file keeps its
+    owner and group, and its mode within ``mode`` | 0640: its group (the service's) may still
+    read it, others lose what ``mode`` does not give them (a private file: everything)."""
+    path = Path(os.path.realpath(path))
     directory = path.parent
+    owner = _owner(path, mode)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if owner is not None:
+            uid, gid, mode = owner
+            os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -61,3 +70,12 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _owner(path: Path, mode: int) -> tuple[int, int, int] | None:
+    """The owner, group and mode to keep for ``path`` (``None``: a new file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode) & (mode | 0o640) | (mode & 0o600)

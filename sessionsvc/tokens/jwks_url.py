@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -50,7 +51,7 @@ def https_fetcher(url: str, ring: str, timeout: float = TIMEOUT) -> Callable[[],
             with opener.open(request, timeout=timeout) as response:
                 if response.status != 200:
                     raise ConfigError(f"{ring} key ring: JWKS URL answered {response.status}")
-                data: bytes = response.read(MAX_JWKS_BYTES + 1)
+                data = _read_by(response, time.monotonic() + 2 * timeout, ring)
         except urllib.error.HTTPError as exc:
             exc.close()  # (its body stays unread)
             raise ConfigError(f"{ring} key ring: JWKS URL answered {exc.code}") from None
@@ -62,6 +63,23 @@ def https_fetcher(url: str, ring: str, timeout: float = TIMEOUT) -> Callable[[],
         return data
 
     return fetch
+
+
+def _read_by(response: Any, deadline: float, ring: str) -> bytes:
+    """The body, at most ``MAX_JWKS_BYTES`` + 1 bytes, read in chunks until ``deadline`` (the
+    socket timeout bounds each read only: a server trickling a byte at a time must not hold a
+    reload, or a close waiting for it, for days)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_JWKS_BYTES:
+        if time.monotonic() > deadline:
+            raise ConfigError(f"{ring} key ring: JWKS URL too slow (no whole answer in time)")
+        chunk: bytes = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def check_public(text: str, ring: str) -> None:

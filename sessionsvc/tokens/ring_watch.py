@@ -22,6 +22,8 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -100,18 +102,19 @@ class RingWatch:
         """Re-read the source now; True if a new ring replaced the current one."""
         if self._fetch is None:
             return False
-        with self._lock:
-            self._due = self.clock() + self.interval
-            try:
-                data = self._fetch()
-            except ConfigError as exc:
+        self._due = self.clock() + self.interval
+        try:  # (I/O outside the lock: a slow source must not hold every other reload)
+            data = self._fetch()
+        except ConfigError as exc:
+            with self._lock:
                 return self._failed(_UNREADABLE, exc)
+        with self._lock:
             digest = hashlib.sha256(data).digest()
             if digest == self._digest:
                 self._bad = None
                 return False
-            if digest == self._bad:
-                return False
+            # a refused content is judged again: its refusal may depend on the other ring
+            # (the issuer's disjointness check), which may have changed since
             try:
                 ring = self._judge(_text(data, self.name))
             except ConfigError as exc:
@@ -144,8 +147,11 @@ class RingWatch:
         return False
 
     def _read(self, path: Path) -> bytes:
-        try:
-            with path.open("rb") as f:
+        try:  # non-blocking open, regular files only: a FIFO put there must not hang a reload
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise ConfigError(f"{self.name} key ring: the JWKS path is not a regular file")
                 data = f.read(MAX_JWKS_BYTES + 1)
         except OSError as exc:
             raise ConfigError(

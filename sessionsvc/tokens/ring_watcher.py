@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Final
 
 import structlog
 
@@ -13,6 +14,10 @@ from sessionsvc.tokens.ring_watch import RingWatch
 __all__ = ["RingWatcher"]
 
 log = structlog.get_logger("sessionsvc.keys")
+
+
+JOIN_TIMEOUT: Final = 15.0
+"""Seconds ``stop`` waits for a reload under way (a URL fetch ends by its deadline, 10 s)."""
 
 
 class RingWatcher:
@@ -36,7 +41,7 @@ class RingWatcher:
         """Stop the thread and wait for it (``start()`` may run it again)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(JOIN_TIMEOUT)  # (a daemon: a fetch past its deadline is left)
             self._thread = None
 
     def _run(self) -> None:

@@ -114,6 +114,12 @@ def _record(doc: Doc, state: str, step: str) -> dict[str, Any]:
     if not isinstance(record, dict) or record.get("state") != state:
         have = record.get("state") if isinstance(record, dict) else "none"
         raise RotationRefused(f"{step} refused: the rotation must be {state!r}, it is {have!r}")
+    for name in ("promote_after", "retire_after"):  # (an edited record: refused, not a crash)
+        if name in record and (type(record[name]) is not int or record[name] < 0):
+            raise RotationRefused(f"{step} refused: the rotation record's {name} is not a time")
+    for name in ("new", "previous"):
+        if name in record and not isinstance(record[name], str):
+            raise RotationRefused(f"{step} refused: the rotation record's {name} is not a kid")
     return dict(record)
 
 
