@@ -56,6 +56,8 @@ def a_reading(**overrides: object) -> Reading:
         "feed_errors": 0,
         "listener_errors": 0,
         "ticks": 0,
+        "key_reloads": 0,
+        "key_reload_failures": 0,
         "inbound_lag_seconds": 0.0,
         "inbound_report_age_seconds": 1.0,
     }

@@ -131,6 +131,19 @@ FAMILIES: tuple[Family, ...] = (
         lambda r: r.ticks,
     ),
     Family(
+        "key_reloads",
+        "counter",
+        "Key rings replaced by a reload of their JWKS file or URL",
+        lambda r: r.key_reloads,
+    ),
+    Family(
+        "key_reload_failures",
+        "counter",
+        "JWKS contents refused on reload (unreadable, corrupt, refused by the key policy): the "
+        "ring in use stayed (counted once per distinct content)",
+        lambda r: r.key_reload_failures,
+    ),
+    Family(
         "inbound_lag_seconds",
         "gauge",
         "Age of the oldest inbound event the workers had not applied, as they last reported "

@@ -40,6 +40,8 @@ class Reading:
     feed_errors: int
     listener_errors: int
     ticks: int
+    key_reloads: int
+    key_reload_failures: int
     inbound_lag_seconds: float | None
     inbound_report_age_seconds: float | None
 
@@ -72,6 +74,8 @@ def read(validator: Validator) -> Reading:
         feed_errors=health["feed_errors"],
         listener_errors=health["listener_errors"],
         ticks=health["ticks"],
+        key_reloads=health["key_reloads"],
+        key_reload_failures=health["key_reload_failures"],
         inbound_lag_seconds=health["inbound_lag_seconds"],
         inbound_report_age_seconds=health["inbound_report_age_seconds"],
     )
