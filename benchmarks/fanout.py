@@ -35,7 +35,6 @@ CPU: the latency of 32 and 64 processes mostly measures the scheduler, not Redis
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import multiprocessing as mp
 import sys
@@ -48,11 +47,11 @@ from typing import Any
 import redis
 import structlog
 
-from sessionsvc import SessionService, Validator, generate_jwks
+from sessionsvc import SessionService, Validator
 from sessionsvc.embedded import RedisProcess
 
 sys.path.append(str(Path(__file__).parent))  # (./dev bench runs python -P)
-from propagation import make_settings, reader_proc, summarize
+from propagation import bench_kwargs, make_settings, reader_proc, summarize
 
 KINDS = {"plain": "plain XREAD (redis-py)", "sessionsvc": "sessionsvc Validator feed"}
 STREAM = "bench:fanout"
@@ -125,14 +124,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
         if not server.running:
             server.start()
-        kwargs = {
-            "access_jwks": json.dumps(generate_jwks("EdDSA", "bench-a")),
-            "refresh_jwks": json.dumps(generate_jwks("EdDSA", "bench-r")),
-            "issuer": "https://bench.invalid",
-            "audience": "bench",
-            "redis_url": server.url,
-            "env": "production",
-        }
+        kwargs = bench_kwargs(server.url)
         service = SessionService(make_settings(kwargs))
         raw = redis.Redis.from_url(server.url)
         raw.xadd(STREAM, {"k": "start"})

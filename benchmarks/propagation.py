@@ -54,6 +54,19 @@ PATHS = {
 }
 
 
+def bench_kwargs(url: str) -> dict[str, Any]:
+    """The settings of a benchmark's processes (fresh EdDSA rings, the server at ``url``), as
+    keywords that a child process can be handed."""
+    return {
+        "access_jwks": json.dumps(generate_jwks("EdDSA", "bench-a")),
+        "refresh_jwks": json.dumps(generate_jwks("EdDSA", "bench-r")),
+        "issuer": "https://bench.invalid",
+        "audience": "bench",
+        "redis_url": url,
+        "env": "production",
+    }
+
+
 def make_settings(kwargs: dict[str, Any]) -> Settings:
     return Settings(**kwargs, _env_file=None)  # type: ignore[call-arg]
 
@@ -206,14 +219,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, RedisProcess(Path(tmp)) as server:
         if not server.running:
             server.start()
-        kwargs = {
-            "access_jwks": json.dumps(generate_jwks("EdDSA", "bench-a")),
-            "refresh_jwks": json.dumps(generate_jwks("EdDSA", "bench-r")),
-            "issuer": "https://bench.invalid",
-            "audience": "bench",
-            "redis_url": server.url,
-            "env": "production",
-        }
+        kwargs = bench_kwargs(server.url)
         service = SessionService(make_settings(kwargs))
         raw = redis.Redis.from_url(server.url)
         ctx = mp.get_context("fork")
