@@ -12,8 +12,10 @@ uses (PyJWT, cryptography, redis-py, pydantic) are mapped to these at the bounda
      ├── StoreUnavailable         Redis could not be reached or answered an error
      │    └── RevocationNotDurable  applied on the primary, not confirmed by a replica in time
      ├── InvalidArgument          a bad argument (an empty sub, a non-string ip…); a ValueError
-     └── EventRejected            a revocation event (or entry) that cannot be applied; a
-                                  ValueError; ``.code`` is stable (sessionsvc.revocation.events)
+     ├── EventRejected            a revocation event (or entry) that cannot be applied; a
+     │                            ValueError; ``.code`` is stable (sessionsvc.revocation.events)
+     └── IdpTokenRejected         an identity provider's logout token or security event token
+                                  refused; ``.code`` is the wire error, ``.reason`` stable
 
 ``sessionsvc._boundary.map_exceptions`` is where library errors are mapped; no bare ``ValueError``,
 ``TypeError`` or ``KeyError`` leaves a public method on bad input. The two ``ValueError``
@@ -59,6 +61,18 @@ RejectCode = Literal[
     "unknown_key",
 ]
 REJECT_CODES: Final[frozenset[str]] = frozenset(get_args(RejectCode))
+
+IdpErrorCode = Literal[
+    "invalid_request",
+    "invalid_key",
+    "invalid_issuer",
+    "invalid_audience",
+    "authentication_failed",
+    "access_denied",
+]
+"""The error codes a receiver answers with (RFC 8935 §2.3's registry; a back-channel logout's
+400 carries the same code as its ``error``)."""
+IDP_ERROR_CODES: Final[frozenset[str]] = frozenset(get_args(IdpErrorCode))
 
 
 class SessionError(Exception):
@@ -141,3 +155,17 @@ class EventRejected(SessionError, ValueError):
         self.code: RejectCode = code
         self.detail = detail
         super().__init__(f"{code}: {detail}")
+
+
+class IdpTokenRejected(SessionError):
+    """An identity provider's logout token (OIDC Back-Channel Logout) or Security Event Token
+    that is refused. ``code`` is the error the receiver answers (``IDP_ERROR_CODES``);
+    ``reason`` a finer stable label for logs and metrics (``expired``, ``replayed``,
+    ``bad_signature``, ``nonce_present``…); ``detail`` is for humans and never holds the token
+    or key material."""
+
+    def __init__(self, code: IdpErrorCode, reason: str, detail: str) -> None:
+        self.code: IdpErrorCode = code
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{code} ({reason}): {detail}")

@@ -242,6 +242,10 @@ class Settings(BaseSettings):
     publisher: str | None = Field(default=None, pattern=PUBLISHER_NAME)
     """The publisher intake this process writes to (``Publisher``, ``sessionsvc revoke``);
     unset: the trusted intake ``<ns>:events`` (administrators and operators only)."""
+    idps: SecretStr | None = None
+    """Identity providers whose logout and security event tokens the worker accepts: a JSON
+    list of trust entries, or a path to a JSON file holding one (``sessionsvc.idp.trust``
+    checks it; it may hold receiver bearer tokens, so it is a secret). Unset: none."""
     max_revocations: int = Field(default=1_000_000, ge=1000, le=100_000_000)
     """At most this many revocations in force that one publisher's events may have planted (a
     budget per publisher); one more is refused and dead-lettered (``over_capacity``)."""
@@ -308,7 +312,7 @@ class Settings(BaseSettings):
                 data["absolute_timeout"] = data["refresh_ttl"]
         return data
 
-    @field_validator("access_jwks", "refresh_jwks", mode="before")
+    @field_validator("access_jwks", "refresh_jwks", "idps", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
