@@ -14,8 +14,9 @@ uses (PyJWT, cryptography, redis-py, pydantic) are mapped to these at the bounda
      ├── InvalidArgument          a bad argument (an empty sub, a non-string ip…); a ValueError
      ├── EventRejected            a revocation event (or entry) that cannot be applied; a
      │                            ValueError; ``.code`` is stable (sessionsvc.revocation.events)
-     └── IdpTokenRejected         an identity provider's logout token or security event token
-                                  refused; ``.code`` is the wire error, ``.reason`` stable
+     ├── IdpTokenRejected         an identity provider's logout token or security event token
+     │                            refused; ``.code`` is the wire error, ``.reason`` stable
+     └── IdpKeysUnavailable       an issuer's keys could not be fetched (yet): try again later
 
 ``sessionsvc._boundary.map_exceptions`` is where library errors are mapped; no bare ``ValueError``,
 ``TypeError`` or ``KeyError`` leaves a public method on bad input. The two ``ValueError``
@@ -169,3 +170,9 @@ class IdpTokenRejected(SessionError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{code} ({reason}): {detail}")
+
+
+class IdpKeysUnavailable(SessionError):
+    """An issuer's keys are not available (its JWKS URL failed and no earlier copy is held):
+    the token was not judged. Transient: a receiver answers 503, the worker leaves a stream
+    entry pending for a retry; never a reason to refuse the token for good."""

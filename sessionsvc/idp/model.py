@@ -8,13 +8,17 @@ Times are seconds since the epoch. Nothing here holds the token text or key mate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    import jwt
 
 __all__ = [
     "BACKCHANNEL_LOGOUT",
     "CREDENTIAL_CHANGE",
     "SESSION_REVOKED",
     "SSF_VERIFICATION",
+    "KeyLookup",
     "LogoutRequest",
     "SecurityEvent",
     "SecurityEventToken",
@@ -78,3 +82,13 @@ class SecurityEventToken:
     events: tuple[SecurityEvent, ...]
     ignored: tuple[str, ...] = ()
     verification: str | None = None
+
+
+class KeyLookup(Protocol):
+    """Where verification finds an issuer's key (``sessionsvc.idp.keys.IssuerKeyring``)."""
+
+    def key(self, issuer: str, kid: str | None, alg: str) -> jwt.PyJWK:
+        """The key of ``issuer`` that verifies a token with header ``kid`` and ``alg``:
+        ``IdpTokenRejected`` (``invalid_key``) when it has none that may, ``IdpKeysUnavailable``
+        when its keys cannot be fetched."""
+        ...
