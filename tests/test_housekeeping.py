@@ -107,7 +107,7 @@ def test_inbound_trim_survives_entries_acknowledged_meanwhile() -> None:
     fake = _AckedMeanwhile()
     worker.chores.client = fake  # type: ignore[assignment]
     worker.chores.trim_intakes()  # raised AttributeError (stream_id(None)), stopping it
-    assert fake.trimmed == ["9-0", "9-0"]  # the trusted and the forwarded intake
+    assert fake.trimmed == ["9-0", "9-0", "9-0"]  # the trusted, the forwarded, the idp intake
 
 
 def _held_by(client: Any, consumer: str, sid: str) -> str:

@@ -19,6 +19,7 @@ def test_every_intake_shares_one_hash_tag_with_the_dead_letters() -> None:
     assert INTAKES.streams == [
         "ss:events",
         "{ss:events}:pubsub",
+        "{ss:events}:idp.tokens",
         "{ss:events}:billing",
         "{ss:events}:idp",
     ]
@@ -58,7 +59,12 @@ def test_the_owner_is_the_source_of_a_publishers_events() -> None:
 def test_intakes_follow_the_settings() -> None:
     settings = make_settings(namespace="app1", publishers={"crm": ["session.revoke"]})
     intakes = Intakes.of(settings)
-    assert intakes.streams == ["app1:events", "{app1:events}:pubsub", "{app1:events}:crm"]
+    assert intakes.streams == [
+        "app1:events",
+        "{app1:events}:pubsub",
+        "{app1:events}:idp.tokens",
+        "{app1:events}:crm",
+    ]
     assert intakes.publishers["crm"].types == frozenset({"session.revoke"})
 
 
@@ -91,3 +97,9 @@ def test_a_process_may_not_publish_into_one_of_our_own_intakes(name: str) -> Non
         make_settings(publisher=name)
     with pytest.raises(ValueError, match="publisher"):
         Publisher(make_settings(redis_url="redis://127.0.0.1:1/0"), intake=name)
+
+
+def test_identity_provider_tokens_come_in_through_the_trusted_and_the_idp_intakes_only() -> None:
+    assert [i.name for i in INTAKES.all if i.tokens] == ["trusted", "idp"]
+    assert INTAKES.idp.types == frozenset()  # no ordinary event
+    assert INTAKES.idp_claim_key("ab") == "{ss:events}:idp.jti:ab"  # the intakes' slot

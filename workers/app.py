@@ -15,7 +15,10 @@ from sessionsvc.config import load_settings
 from sessionsvc.errors import ConfigError, StoreUnavailable
 from sessionsvc.logs import configure_logging
 
+from sessionsvc.idp.mapping import default_user, load_mapper
+
 from .health import HealthServer
+from .idp_services import IdpServices
 from .metrics import WorkerMetrics
 from .pubsub import PubSubForwarder
 from .worker import Worker, WorkerOptions
@@ -64,6 +67,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-pubsub", action="store_true", help="do not listen on the intake channels"
     )
+    parser.add_argument(
+        "--receiver-host",
+        default="127.0.0.1",
+        help="identity-provider receiver bind address (its own listener, not the metrics one)",
+    )
+    parser.add_argument(
+        "--receiver-port",
+        type=int,
+        default=None,
+        help="serve POST /backchannel-logout and /ssf/events to the identity providers of "
+        "SESSIONSVC_IDPS on this port (0: any free port; default: no receiver)",
+    )
+    parser.add_argument(
+        "--idp-user-mapper",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="maps an identity provider's subject to the local sub (default: its sub is ours)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,10 +114,14 @@ def run(args: argparse.Namespace) -> int:
         options.consumer = args.consumer
     metrics = WorkerMetrics()
     try:
-        worker = Worker(settings, options, metrics=metrics)
-    except (ConfigError, StoreUnavailable) as exc:
+        mapper = default_user if args.idp_user_mapper is None else load_mapper(args.idp_user_mapper)
+        worker = Worker(settings, options, metrics=metrics, idp_user=mapper)
+        idp = IdpServices.start(worker, host=args.receiver_host, port=args.receiver_port)
+    except (ConfigError, StoreUnavailable, OSError) as exc:
         print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
         return 2
+    if idp.port is not None:
+        print(f"identity-provider receiver on {args.receiver_host}:{idp.port}", file=sys.stderr)
     health = None
     if args.metrics_port is not None:
         health = HealthServer(worker.health, metrics.registry, args.metrics_host, args.metrics_port)
@@ -115,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sessionsvc worker: error: {exc}", file=sys.stderr)
         return 2
     finally:
+        idp.close()
         if forwarder is not None:
             forwarder.close()
         if health is not None:

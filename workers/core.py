@@ -21,6 +21,10 @@ Invariants:
   batch; on Redis Cluster (``redis_cluster``) its single-slot steps (``SessionSteps``: the
   revocation first, a logout-everywhere behind the user's fence; ``sessionsvc.sessions.cluster``),
   run one by one. Every other revocation runs the registry's ``apply`` (``APPLY_REVOCATION``).
+- An entry whose one field is an identity provider's token (``logout_token``, ``set``) from an
+  intake that takes them (the trusted and the idp intake) becomes the op of
+  ``workers.idp_entries`` (verified, its jti claimed, applied), run as ``SessionSteps`` are;
+  from any other intake it is ``not_allowed``.
 - What a publisher's events plant is capped per publisher: every revocation they add or extend
   is charged to the publisher's budget until it expires, and one the script refuses because
   the budget holds ``max_revocations`` live charges (``over_capacity``) is dead-lettered with
@@ -56,6 +60,9 @@ from sessionsvc.sessions.core import Call, Op, Origin, SessionCore
 from sessionsvc.sessions.keys import parse_session_id, user_tag
 from sessionsvc.tokens.issuer import new_id
 from sessionsvc.tokens.keys import load_jwks
+
+from .idp_entries import FIELDS as IDP_FIELDS
+from .idp_entries import IdpEntries, IdpToken
 
 __all__ = [
     "APPLY",
@@ -130,7 +137,7 @@ class Planned(NamedTuple):
     the entry is acknowledged)."""
 
     entry: Entry
-    event: Event
+    event: Event | IdpToken
     call: Call | SessionSteps | None
 
 
@@ -175,6 +182,8 @@ class WorkerCore:
         self._apply_keys = rev + [self.rev_keys.budget(p) for p in publishers]
         self._budget_index = {p: len(rev) + 1 + i for i, p in enumerate(publishers)}
         self.sessions = SessionCore(settings, clock=clock, plain=True)  # (confirmed: scripts)
+        self.idp: IdpEntries | None = None
+        """Identity providers' tokens (the worker sets it: it holds their keys)."""
 
     def plan(self, entries: Sequence[Entry]) -> tuple[list[Planned], list[DeadLetter]]:
         """Judge each entry; good ones become ``Planned`` calls, bad ones ``DeadLetter``s."""
@@ -183,12 +192,42 @@ class WorkerCore:
         epoch = new_id()  # the candidate epoch, used only if Redis holds none yet
         for entry in entries:
             try:
+                if (token := self.idp_token(entry)) is not None:
+                    planned.append(token)
+                    continue
                 event = self.judge(entry)
                 intake = self.intakes.by_stream[entry.stream]
                 planned.append(Planned(entry, event, self.call_for(event, epoch, intake)))
             except EventRejected as exc:
                 dead.append(DeadLetter(entry, exc.code, exc.detail))
         return planned, dead
+
+    def idp_token(self, entry: Entry) -> Planned | None:
+        """An identity provider's token as a planned op, or None for any other entry
+        (``EventRejected`` for a token this entry's intake may not send)."""
+        fields = entry.fields
+        if isinstance(fields, Truncated) or len(fields) != 2:
+            return None
+        name = fields[0].decode("ascii", "replace") if isinstance(fields[0], bytes) else fields[0]
+        if name not in IDP_FIELDS:
+            return None
+        intake = self.intakes.by_stream[entry.stream]
+        if not intake.tokens:
+            raise EventRejected(
+                "not_allowed", f"intake {intake.name!r} may not send identity-provider tokens"
+            )
+        value = fields[1]
+        if isinstance(value, Oversized):
+            raise EventRejected("too_large", f"{name}: over {len(value)} bytes")
+        try:
+            token = value.decode("ascii") if isinstance(value, bytes) else str(value)
+        except UnicodeDecodeError:
+            raise EventRejected("malformed", f"{name}: not a compact JWT") from None
+        if self.idp is None:
+            raise EventRejected("not_allowed", "this worker takes no identity-provider tokens")
+        op = partial(self.idp.op, name, token, entry.stream, entry.id)
+        target = f"{entry.stream} {entry.id}"
+        return Planned(entry, IdpToken(IDP_FIELDS[name]), SessionSteps("idp", target, op))
 
     def judge(self, entry: Entry) -> Event:
         """The event ``entry`` carries as its intake may apply it, or ``EventRejected``."""

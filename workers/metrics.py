@@ -24,6 +24,17 @@ class WorkerMetrics:
         counter = partial(Counter, namespace=ns, subsystem=sub, registry=r)
         gauge = partial(Gauge, namespace=ns, subsystem=sub, registry=r)
         self.events = counter("events", "Inbound events by type and result", ["type", "result"])
+        self.idp = counter(
+            "idp_tokens",
+            "Identity providers' tokens by type (idp.logout_token, idp.set), outcome "
+            "(applied, ignored, refused) and reason",
+            ["type", "outcome", "reason"],
+        )
+        self.receiver = counter(
+            "receiver_requests",
+            "Requests to the identity-provider receiver by route, outcome and reason",
+            ["route", "outcome", "reason"],
+        )
         self.dead_letters = counter(
             "dead_letters",
             "Entries dead-lettered, by code (too_large, not_allowed, unknown_key, …)",

@@ -24,6 +24,7 @@ from redis.exceptions import RedisClusterException, ResponseError
 from sessionsvc._redis.bounded import BoundedConnection
 from sessionsvc._redis.clients import REDIS_ERRORS, SyncClient
 from sessionsvc.encoding import as_text
+from sessionsvc.idp.model import MAX_TOKEN_BYTES
 from sessionsvc.revocation.intakes import Intakes
 
 from .core import Entry
@@ -61,7 +62,13 @@ class IntakeReader:
 
     def __init__(self, client: SyncClient, intakes: Intakes, options: WorkerOptions) -> None:
         self.client = client
-        self.conn = BoundedConnection(client, key=intakes.trusted.stream)  # (their one slot)
+        # (their one slot); an identity provider's token may be up to MAX_TOKEN_BYTES
+        self.conn = BoundedConnection(
+            client,
+            key=intakes.trusted.stream,
+            max_bulk=MAX_TOKEN_BYTES,
+            max_array_bytes=MAX_TOKEN_BYTES + 8192,
+        )
         self.streams = intakes.streams
         self.options = options
         self.acks: dict[str, list[str]] = {}

@@ -30,12 +30,22 @@ from sessionsvc._redis.durability import Durable
 from sessionsvc._redis.run import run
 from sessionsvc._redis.scripts import Call
 from sessionsvc.config import Settings
-from sessionsvc.errors import ConfigError, RevocationNotDurable, StoreUnavailable
+from sessionsvc.errors import (
+    ConfigError,
+    IdpKeysUnavailable,
+    RevocationNotDurable,
+    StoreUnavailable,
+)
+from sessionsvc.idp.keys import IssuerKeyring
+from sessionsvc.idp.mapping import UserMapper, default_user
+from sessionsvc.idp.trust import Idps, load_idps
 from sessionsvc.revocation.log import OVER_CAPACITY
+from sessionsvc.tokens.issuer import new_id
 
 from .core import OVER_CAPACITY_REPLY, DeadLetter, Entry, Planned, SessionSteps, WorkerCore
 from .health import HealthState
 from .housekeeping import BEAT_GRACE, Housekeeping
+from .idp_entries import IdpEntries, IdpOutcome
 from .kids import ConfiguredKids
 from .metrics import WorkerMetrics
 from .options import WorkerOptions
@@ -63,11 +73,24 @@ class Worker:
         metrics: WorkerMetrics | None = None,
         health: HealthState | None = None,
         clock: Callable[[], float] = time.time,
+        idp_user: UserMapper = default_user,
     ) -> None:
         self.settings = settings
         self.options = opts = options or WorkerOptions()
         self.configured = ConfiguredKids(settings)  # the kids key.revoke may name
         self.core = WorkerCore(settings, clock, kids=self.configured.kids)
+        # identity providers (SESSIONSVC_IDPS): their keys, and what their tokens become
+        idps = settings.idps
+        self.idps: Idps = load_idps(None if idps is None else idps.get_secret_value())
+        self.idp_keys = IssuerKeyring(self.idps)
+        self.core.idp = IdpEntries(
+            settings,
+            self.idps,
+            self.idp_keys,
+            user=idp_user,
+            apply=lambda event: self.core.call_for(event, new_id()),
+            clock=clock,
+        )
         self.intakes = self.core.intakes
         self.metrics = metrics or WorkerMetrics()
         self.health = health or HealthState(max_silence=opts.max_silence)
@@ -121,6 +144,7 @@ class Worker:
         finally:
             self._stop.set()  # (also when the loop died of an error: the beater must end)
             self.configured.stop()
+            self.idp_keys.close()
             self._batches.put(None)
             applier.join()
             beater.join()
@@ -275,6 +299,7 @@ class Worker:
         dead = list(dead)
         ack: list[Entry] = []
         counts: Counter[tuple[str, str]] = Counter()
+        idp: Counter[tuple[str, str, str]] = Counter()
         refused = self.core.refused
         replies, steps = iter(results), iter(stepped)
         for item in planned:
@@ -283,7 +308,14 @@ class Worker:
                 counts[item.event.type, "expired"] += 1
                 continue
             result = next(steps) if type(item.call) is SessionSteps else next(replies)
-            if isinstance(result, Exception):  # stays pending: retried, then dead-lettered
+            if type(result) is IdpOutcome:  # an identity provider's token
+                counts[item.event.type, result.status] += 1
+                if result.status == "refused":
+                    dead.append(DeadLetter(item.entry, f"idp_{result.reason}", result.detail))
+                else:
+                    ack.append(item.entry)
+                idp[item.event.type, result.status, result.reason] += 1
+            elif isinstance(result, Exception):  # stays pending: retried, then dead-lettered
                 counts[item.event.type, "error"] += 1
                 log.warning("worker_apply_failed", entry=item.entry.id, error=str(result)[:200])
             elif (result == OVER_CAPACITY_REPLY or type(result) is list) and refused(
@@ -307,6 +339,8 @@ class Worker:
             self.health.failed("apply", type(failed[0]).__name__, redis_down=False)
         for labels, count in counts.items():  # once the batch is done: a retry counts once
             self.metrics.events.labels(*labels).inc(count)
+        for idp_labels, count in idp.items():
+            self.metrics.idp.labels(*idp_labels).inc(count)
 
     def _all_steps(self, planned: Sequence[Planned]) -> list[Any]:
         """The replies of the batch's ``SessionSteps``, in order; the same logout from the
@@ -327,6 +361,8 @@ class Worker:
         a batch's own failure does (retried from memory: every step is idempotent)."""
         try:
             return run(self.client, steps.make())
+        except IdpKeysUnavailable as exc:  # (an issuer's keys: the entry stays pending)
+            return exc
         except RevocationNotDurable as exc:  # (replica: applied, unconfirmed; stays pending)
             timeout = self.settings.durability_timeout
             raise NotConfirmed(steps.script, exc.acknowledged, exc.wanted, timeout) from None
@@ -363,7 +399,8 @@ class Worker:
             pipe.xack(stream, self.options.group, *ids)
         pipe.execute()
         for letter in dead:
-            if letter.code != OVER_CAPACITY:  # (counted under its event type in _apply)
+            if letter.code != OVER_CAPACITY and not letter.code.startswith("idp_"):
+                # (those are counted under their event type in _apply)
                 self.metrics.events.labels("invalid", "dead_letter").inc()
             self.metrics.dead_letters.labels(letter.code).inc()
             log.warning(

@@ -180,6 +180,14 @@ _ALL: Final = (
     Script("forget", ("forget",), keys=("stream",), argv=("group", "consumer")),
     Script("forward", ("forward",), keys=("stream", "dedup"), argv=("ttl",), more_argv="fields"),
     Script(
+        "idp_accept",
+        ("idp_accept",),
+        keys=("stream", "claim"),
+        argv=("ttl_ms",),
+        more_argv="fields",
+    ),
+    Script("idp_claim", ("idp_claim",), keys=("claim",), argv=("entry", "ttl_ms")),
+    Script(
         "dead_letter_once",
         ("dead_letter_once",),
         keys=("dlq", "dedup"),

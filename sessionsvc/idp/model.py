@@ -18,6 +18,7 @@ __all__ = [
     "CREDENTIAL_CHANGE",
     "SESSION_REVOKED",
     "SSF_VERIFICATION",
+    "MAX_TOKEN_BYTES",
     "KeyLookup",
     "LogoutRequest",
     "SecurityEvent",
@@ -29,6 +30,8 @@ BACKCHANNEL_LOGOUT: Final = "http://schemas.openid.net/event/backchannel-logout"
 SESSION_REVOKED: Final = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 CREDENTIAL_CHANGE: Final = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
 SSF_VERIFICATION: Final = "https://schemas.openid.net/secevent/ssf/event-type/verification"
+MAX_TOKEN_BYTES: Final = 16384
+"""The longest identity-provider token taken in (received, or read from an intake)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,16 @@ and the worker reads them all. A publisher can only ever hurt its own queue.
   CLI); every event type; ``source`` as sent.
 - **forwarded**: stream ``{<ns>:events}:pubsub``, written only by workers (what they hear on the
   trusted channel); every event type; ``source`` as sent.
+- **idp**: stream ``{<ns>:events}:idp.tokens`` (a ``.``: no publisher's name), written only by workers (the identity providers'
+  tokens their receivers and pollers took in); identity-provider tokens only, no other event.
 - **publisher P**: stream and channel ``{<ns>:events}:P``, written by P only (and by workers
   forwarding what P publishes); the event types configured for P; ``source`` is P.
 
-Every intake key, the dead-letter stream ``{<ns>:events}:dlq`` and the pub/sub dedup keys share
+Identity providers' tokens (a field ``logout_token`` or ``set``, verified by the issuer's keys,
+not by who wrote them) are taken from the trusted and the idp intakes only (``tokens``).
+
+Every intake key, the dead-letter stream ``{<ns>:events}:dlq``, the pub/sub dedup keys and the
+identity-provider jti claims (``{<ns>:events}:idp.jti:<digest>``) share
 one hash slot (the tag ``{<ns>:events}`` hashes like the key ``<ns>:events``), so the worker's
 dead-letter + acknowledge transaction stays in one slot on Redis Cluster too.
 """
@@ -27,10 +33,11 @@ from typing import Final
 from sessionsvc.config import EVENT_TYPES, Settings
 from sessionsvc.revocation.events import Event, EventRejected
 
-__all__ = ["FORWARDED", "TRUSTED", "Intake", "Intakes"]
+__all__ = ["FORWARDED", "IDP", "TRUSTED", "Intake", "Intakes"]
 
 TRUSTED: Final = "trusted"
 FORWARDED: Final = "pubsub"
+IDP: Final = "idp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,8 @@ class Intake:
     types: frozenset[str]
     owner: str | None
     """The publisher that owns this intake: it is every event's ``source``."""
+    tokens: bool = False
+    """Does this intake take identity providers' tokens (``logout_token``, ``set``)?"""
 
     def admit(self, event: Event) -> Event:
         """``event`` as this intake may apply it (``source`` = the owner), or ``EventRejected``:
@@ -70,13 +79,14 @@ class Intakes:
         self.tag = f"{{{base}}}"
         self.dlq = f"{self.tag}:dlq"
         everything = frozenset(EVENT_TYPES)
-        self.trusted = Intake(TRUSTED, base, base, everything, None)
+        self.trusted = Intake(TRUSTED, base, base, everything, None, tokens=True)
         self.forwarded = Intake(FORWARDED, f"{self.tag}:pubsub", None, everything, None)
+        self.idp = Intake(IDP, f"{self.tag}:idp.tokens", None, frozenset(), None, tokens=True)
         self.publishers = {
             name: Intake(name, f"{self.tag}:{name}", f"{self.tag}:{name}", frozenset(types), name)
             for name, types in sorted(publishers.items())
         }
-        self.all = [self.trusted, self.forwarded, *self.publishers.values()]
+        self.all = [self.trusted, self.forwarded, self.idp, *self.publishers.values()]
         self.by_stream = {i.stream: i for i in self.all}
         self.by_channel = {i.channel: i for i in self.all if i.channel is not None}
 
@@ -97,6 +107,10 @@ class Intakes:
     def dedup_key(self, digest: str) -> str:
         """The key that makes one pub/sub message forwarded once, whoever heard it."""
         return f"{self.tag}:dedup:{digest}"
+
+    def idp_claim_key(self, digest: str) -> str:
+        """The key that holds who claimed an identity provider's token (by issuer and jti)."""
+        return f"{self.tag}:idp.jti:{digest}"
 
     def forward_target(self, channel: str) -> Intake:
         """The intake a message heard on ``channel`` is forwarded into."""

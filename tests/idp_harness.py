@@ -1,0 +1,105 @@
+"""A test identity provider: an RS256 key, its JWKS, logout tokens and Security Event Tokens,
+and the ``SESSIONSVC_IDPS`` entry that trusts it."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sessionsvc.idp.model import BACKCHANNEL_LOGOUT, CREDENTIAL_CHANGE, SESSION_REVOKED
+
+IDP_ISSUER = "https://idp.example.test/realms/main"
+CLIENT_ID = "sessionsvc-app"
+RECEIVER_TOKEN = "receiver-token-" + "x7Qp2LmZ9vR4sT8w" * 2
+
+
+class TestIdp:
+    """Mints what an identity provider sends, signed by its one RS256 key (``kid`` idp-1)."""
+
+    __test__ = False  # (not a test class)
+
+    def __init__(self, issuer: str = IDP_ISSUER, kid: str = "idp-1") -> None:
+        self.issuer, self.kid = issuer, kid
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        self.jwk = {**public, "kid": kid, "use": "sig", "alg": "RS256"}
+
+    @property
+    def jwks(self) -> str:
+        return json.dumps({"keys": [self.jwk]})
+
+    def trust(self, **overrides: Any) -> dict[str, Any]:
+        """This provider's ``SESSIONSVC_IDPS`` entry."""
+        entry: dict[str, Any] = {
+            "issuer": self.issuer,
+            "audience": CLIENT_ID,
+            "jwks": self.jwks,
+            "receiver_tokens": [RECEIVER_TOKEN],
+        }
+        entry.update(overrides)
+        return entry
+
+    def sign(self, claims: dict[str, Any], typ: str | None) -> str:
+        headers: dict[str, Any] = {"kid": self.kid}
+        if typ is not None:
+            headers["typ"] = typ
+        return jwt.encode(claims, self.key, algorithm="RS256", headers=headers)
+
+    def logout_token(
+        self, *, sub: str | None = None, sid: str | None = None, now: float | None = None,
+        **extra: Any,
+    ) -> str:
+        """A back-channel logout token for ``sub`` and/or ``sid``."""
+        iat = int(time.time() if now is None else now)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "iat": iat,
+            "exp": iat + 120,
+            "jti": uuid.uuid4().hex,
+            "events": {BACKCHANNEL_LOGOUT: {}},
+        }
+        if sub is not None:
+            claims["sub"] = sub
+        if sid is not None:
+            claims["sid"] = sid
+        claims.update(extra)
+        return self.sign(claims, "logout+jwt")
+
+    def secevent(self, event_type: str, event: dict[str, Any], sub_id: dict[str, Any]) -> str:
+        """A SET with one event and the SSF ``sub_id``."""
+        claims = {
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "iat": int(time.time()),
+            "jti": uuid.uuid4().hex,
+            "sub_id": sub_id,
+            "events": {event_type: event},
+        }
+        return self.sign(claims, "secevent+jwt")
+
+    def session_revoked(self, sid: str, sub: str | None = None) -> str:
+        """A CAEP session-revoked SET of the provider's session ``sid``."""
+        sub_id: dict[str, Any] = {"format": "complex", "session": {"format": "opaque", "id": sid}}
+        if sub is not None:
+            sub_id["user"] = {"format": "iss_sub", "iss": self.issuer, "sub": sub}
+        return self.secevent(SESSION_REVOKED, {"event_timestamp": int(time.time())}, sub_id)
+
+    def credential_change(self, sub: str, change_type: str, at: float | None = None) -> str:
+        """A CAEP credential-change SET of user ``sub``."""
+        event = {
+            "credential_type": "password",
+            "change_type": change_type,
+            "event_timestamp": int(time.time() if at is None else at),
+        }
+        return self.secevent(CREDENTIAL_CHANGE, event, {"format": "opaque", "id": sub})
+
+
+def idps_setting(*entries: dict[str, Any]) -> str:
+    """``SESSIONSVC_IDPS`` for these entries."""
+    return json.dumps(list(entries))

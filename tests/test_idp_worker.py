@@ -1,0 +1,264 @@
+"""Identity providers' tokens through a running worker (``workers.idp_entries``): from the
+trusted and the idp intakes into the session service's logouts and the apply path, once per
+jti, judged as of their entry's time; the validators reject what they ended."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from idp_harness import RECEIVER_TOKEN, TestIdp, idps_setting
+from revocation_harness import (
+    dead_letters,
+    feed_settings,
+    following,
+    outcome,
+    raw_client,
+    running_worker,
+    wait_for,
+)
+
+from sessionsvc import Settings
+from sessionsvc.sessions.service import SessionService
+from workers.idp_entries import claim_digest
+from workers.idp_services import IdpServices
+
+TRUSTED = "ss:events"
+IDP_STREAM = "{ss:events}:idp.tokens"
+
+
+@pytest.fixture
+def idp() -> TestIdp:
+    return TestIdp()
+
+
+@pytest.fixture
+def settings(redis_url: str, idp: TestIdp) -> Settings:
+    return feed_settings(
+        redis_url, idps=idps_setting(idp.trust()), publishers={"crm": ["session.revoke"]}
+    )
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    with raw_client(redis_url, decode_responses=True) as c:
+        yield c
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[SessionService]:
+    svc = SessionService(settings)
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+def login(service: SessionService, idp: TestIdp, sub: str, idp_sid: str) -> Any:
+    return service.login(sub, idp_issuer=idp.issuer, idp_sid=idp_sid)
+
+
+def ended(service: SessionService, sub: str, session_id: str) -> bool:
+    return all(s.session_id != session_id for s in service.list_sessions(sub))
+
+
+def test_a_logout_token_with_a_sid_ends_the_sessions_recorded_for_it(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    mine, other = login(service, idp, "alice", "kc-1"), login(service, idp, "alice", "kc-2")
+    with running_worker(settings), following(settings) as validator:
+        assert outcome(validator, mine.access_token) == "ok"
+        client.xadd(TRUSTED, {"logout_token": idp.logout_token(sub="alice", sid="kc-1")})
+        wait_for(lambda: ended(service, "alice", mine.session_id), "the session to end")
+        wait_for(lambda: outcome(validator, mine.access_token) == "revoked", "rejected")
+        assert outcome(validator, other.access_token) == "ok"  # another IdP session
+        assert not ended(service, "alice", other.session_id)
+
+
+def test_a_logout_token_with_a_sub_alone_ends_every_session_of_that_user(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    pairs = [login(service, idp, "bob", "kc-1"), service.login("bob")]
+    with running_worker(settings), following(settings) as validator:
+        client.xadd(TRUSTED, {"logout_token": idp.logout_token(sub="bob")})
+        wait_for(lambda: not service.list_sessions("bob"), "every session to end")
+        for pair in pairs:
+            wait_for(lambda p=pair: outcome(validator, p.access_token) == "revoked", "rejected")
+
+
+def test_a_sid_of_another_local_user_than_the_tokens_sub_is_left_alone(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    carol = login(service, idp, "carol", "kc-9")
+    with running_worker(settings):
+        entry = client.xadd(TRUSTED, {"logout_token": idp.logout_token(sub="dave", sid="kc-9")})
+        wait_for(lambda: _consumed(client, TRUSTED, entry), "the token to be applied")
+    assert not ended(service, "carol", carol.session_id)
+
+
+def test_a_replayed_logout_token_is_dead_lettered_and_applied_once(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    token = idp.logout_token(sid="kc-1")
+    login(service, idp, "erin", "kc-1")
+    with running_worker(settings):
+        first = client.xadd(TRUSTED, {"logout_token": token})
+        second = client.xadd(TRUSTED, {"logout_token": token})
+        letters = wait_for(lambda: dead_letters(client), "the replay's dead letter")
+    assert letters[second]["dlq:error"] == "idp_replayed"
+    assert first not in letters
+    assert _log_sources(client).count(f"idp:{idp.issuer}") == 1
+
+
+def test_a_redelivered_entry_is_not_mistaken_for_a_replay(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    # a worker claimed the jti for this entry, then died before applying it
+    token = idp.logout_token(sid="kc-1")
+    pair = login(service, idp, "fay", "kc-1")
+    entry = client.xadd(TRUSTED, {"logout_token": token})
+    jti = _claims(token)["jti"]
+    client.set(f"{{ss:events}}:idp.jti:{claim_digest(idp.issuer, jti)}", f"{TRUSTED} {entry}")
+    with running_worker(settings):
+        wait_for(lambda: ended(service, "fay", pair.session_id), "the session to end")
+    assert dead_letters(client) == {}
+
+
+def test_a_token_that_waited_in_the_stream_is_judged_at_its_entry_time(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    pair = login(service, idp, "gus", "kc-1")
+    client.xadd(TRUSTED, {"logout_token": idp.logout_token(sid="kc-1")})  # exp: 2 minutes
+    later = lambda: time.time() + 3600  # noqa: E731  (the worker reads it an hour later)
+    with running_worker(settings, clock=later):
+        wait_for(lambda: ended(service, "gus", pair.session_id), "the session to end")
+    assert dead_letters(client) == {}
+
+
+def test_a_publisher_may_not_send_identity_provider_tokens(
+    settings: Settings, idp: TestIdp, client: redis.Redis
+) -> None:
+    with running_worker(settings):
+        entry = client.xadd("{ss:events}:crm", {"logout_token": idp.logout_token(sub="x")})
+        letters = wait_for(lambda: dead_letters(client), "a dead letter")
+    assert letters[entry]["dlq:error"] == "not_allowed"
+
+
+def test_a_token_of_an_untrusted_issuer_is_dead_lettered(
+    settings: Settings, client: redis.Redis
+) -> None:
+    stranger = TestIdp(issuer="https://elsewhere.example.test")
+    with running_worker(settings):
+        entry = client.xadd(TRUSTED, {"logout_token": stranger.logout_token(sub="x")})
+        letters = wait_for(lambda: dead_letters(client), "a dead letter")
+    assert letters[entry]["dlq:error"].startswith("idp_")
+
+
+def test_a_session_revoked_event_ends_the_sessions_of_that_provider_session(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    pair = login(service, idp, "hal", "kc-7")
+    with running_worker(settings), following(settings) as validator:
+        client.xadd(TRUSTED, {"set": idp.session_revoked("kc-7", sub="hal")})
+        wait_for(lambda: outcome(validator, pair.access_token) == "revoked", "rejected")
+    assert ended(service, "hal", pair.session_id)
+
+
+@pytest.mark.parametrize("change", ["revoke", "update", "delete"])
+def test_a_credential_change_revokes_the_users_tokens_issued_before_it(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis, change: str
+) -> None:
+    pair = service.login("ivy")
+    with running_worker(settings), following(settings) as validator:
+        client.xadd(TRUSTED, {"set": idp.credential_change("ivy", change, at=time.time() + 1)})
+        wait_for(lambda: outcome(validator, pair.access_token) == "revoked", "rejected")
+
+
+def test_enrolling_a_credential_logs_no_one_out(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    pair = service.login("jo")
+    with running_worker(settings) as running, following(settings) as validator:
+        entry = client.xadd(TRUSTED, {"set": idp.credential_change("jo", "create")})
+        wait_for(lambda: _consumed(client, TRUSTED, entry), "the event to be taken")
+        counted = running.worker.metrics.idp.labels("idp.set", "ignored", "credential_created")
+        assert counted._value.get() == 1
+        assert outcome(validator, pair.access_token) == "ok"
+    assert dead_letters(client) == {}
+
+
+# -- the receiver -------------------------------------------------------------------------------
+
+
+def test_a_pushed_logout_token_is_applied_and_its_replay_refused(
+    settings: Settings, service: SessionService, idp: TestIdp
+) -> None:
+    pair = login(service, idp, "kim", "kc-1")
+    token = idp.logout_token(sid="kc-1")
+    with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
+        status, body = _post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
+        assert status == 200
+        wait_for(lambda: ended(service, "kim", pair.session_id), "the session to end")
+        status, body = _post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
+    assert status == 400
+    assert b'"invalid_request"' in body
+
+
+def test_a_pushed_security_event_needs_the_transmitters_bearer_token(
+    settings: Settings, service: SessionService, idp: TestIdp
+) -> None:
+    pair = login(service, idp, "lea", "kc-3")
+    event = idp.session_revoked("kc-3").encode()
+    kind = "application/secevent+jwt"
+    with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
+        refused = _post(svc.port, "/ssf/events", event, kind, "Bearer wrong-token")
+        assert refused[0] == 401
+        assert not ended(service, "lea", pair.session_id)
+        accepted = _post(svc.port, "/ssf/events", event, kind, f"Bearer {RECEIVER_TOKEN}")
+        assert accepted[0] == 202
+        wait_for(lambda: ended(service, "lea", pair.session_id), "the session to end")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _consumed(client: redis.Redis, stream: str, entry: str) -> bool:
+    info: Any = client.xinfo_groups(stream)
+    group = next((g for g in info if g["name"] == "workers"), None)
+    return group is not None and group["pending"] == 0 and group["last-delivered-id"] >= entry
+
+
+def _log_sources(client: redis.Redis) -> list[str]:
+    entries: Any = client.xrange("ss:{rev}:log")
+    return [fields.get("source", "") for _, fields in entries]
+
+
+def _claims(token: str) -> dict[str, Any]:
+    import jwt
+
+    return jwt.decode(token, options={"verify_signature": False})  # type: ignore[no-any-return]
+
+
+def _post(
+    port: int | None,
+    path: str,
+    body: bytes,
+    content_type: str = "application/x-www-form-urlencoded",
+    authorization: str | None = None,
+) -> tuple[int, bytes]:
+    import http.client
+
+    assert port is not None
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    try:
+        conn.request("POST", path, body, headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()

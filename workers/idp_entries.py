@@ -1,0 +1,215 @@
+"""Identity providers' tokens in the intakes: verified, claimed once, turned into revocations
+(pure: an op yields its Redis steps; the worker runs it).
+
+An entry whose only field is ``logout_token`` (OpenID Connect Back-Channel Logout) or ``set``
+(a Security Event Token) becomes an op (``IdpEntries.op``) that answers an ``IdpOutcome``.
+
+Invariants:
+
+- A token is judged as of the time its entry entered the stream (the entry id's milliseconds,
+  never later than now): a backlog after an outage is not refused as expired.
+- The jti claim (``idp_claim.lua``, by issuer and jti) names the entry that claimed it. This
+  entry's claim (``new``), or a claim this same entry holds already (``again``: a redelivery
+  after a crash, or the claim the receiver took when it wrote the entry) goes on to apply;
+  another entry's claim is a replay (``replayed``, dead-lettered). Everything after the claim
+  is idempotent (revocations only grow), so a crash between the claim and the revocations loses
+  nothing: the redelivery finds ``again`` and applies.
+- Every accepted event becomes ordinary revocations: the session service's own logout of each
+  local session recorded for the provider's ``sid`` (``SessionCore.idp_sessions``; one of
+  another local user than the token's ``sub`` is left alone), its logout-everywhere for a
+  ``sub`` alone, or the apply path (a ``user.revoke`` with ``before``, a ``token.revoke``), with
+  ``idp:<issuer>`` as the log's ``source`` and the token's jti as the event id.
+- What names nothing here (an unknown event type, a ``create`` credential change, a subject
+  with no local user, an SSF verification event) is acknowledged and counted, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from sessionsvc._redis.durability import Durable
+from sessionsvc._redis.run import Call, Op
+from sessionsvc._redis.scripts import SCRIPTS
+from sessionsvc.config import Settings
+from sessionsvc.errors import EventRejected, IdpTokenRejected, SessionNotFound
+from sessionsvc.idp.logout_token import verify_logout_token
+from sessionsvc.idp.mapping import UserMapper
+from sessionsvc.idp.model import (
+    CREDENTIAL_CHANGE,
+    SESSION_REVOKED,
+    KeyLookup,
+    LogoutRequest,
+    SecurityEventToken,
+    Subject,
+)
+from sessionsvc.idp.secevent import verify_set
+from sessionsvc.idp.trust import Idps
+from sessionsvc.revocation.events import Event, TokenRevoke, UserRevoke
+from sessionsvc.revocation.intakes import Intakes
+from sessionsvc.sessions.core import Origin, SessionCore
+from sessionsvc.sessions.keys import parse_session_id
+
+__all__ = ["FIELDS", "SET_CLAIM_TTL", "IdpEntries", "IdpOutcome", "IdpToken", "claim_digest"]
+
+FIELDS: Final = {"logout_token": "idp.logout_token", "set": "idp.set"}
+"""The field of an identity provider's token → the type it is counted under."""
+SET_CLAIM_TTL: Final = 7 * 24 * 3600
+"""Seconds a SET's jti is remembered (a SET has no ``exp``)."""
+CLAIM: Final = SCRIPTS["idp_claim"]
+
+
+@dataclass(frozen=True, slots=True)
+class IdpToken:
+    """What a planned identity-provider entry is counted as (``type``: ``FIELDS``' values)."""
+
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdpOutcome:
+    """How an identity provider's token ended: ``applied`` (``ended`` local sessions ended),
+    ``ignored`` (acknowledged: nothing here to revoke) or ``refused`` (dead-lettered)."""
+
+    status: Literal["applied", "ignored", "refused"]
+    reason: str
+    detail: str = ""
+    ended: int = 0
+
+
+def claim_digest(issuer: str, jti: str) -> str:
+    """The claim key's digest of an issuer's jti."""
+    return hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()[:32]
+
+
+def entry_time(entry_id: str) -> float:
+    """Seconds since the epoch when the entry entered its stream."""
+    return int(entry_id.split("-", 1)[0]) / 1000
+
+
+class IdpEntries:
+    """Turns identity providers' tokens into ops (``op``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        idps: Idps,
+        keys: KeyLookup,
+        *,
+        user: UserMapper,
+        apply: Callable[[Event], Call | object | None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings, self.idps, self.keys, self.user = settings, idps, keys, user
+        self.intakes = Intakes.of(settings)
+        self.sessions = SessionCore(settings, clock=clock)  # confirms its own ops
+        self.durable = Durable.of(settings)
+        self._apply = apply
+        self.clock = clock
+
+    def op(self, field: str, token: str, stream: str, entry_id: str) -> Op[IdpOutcome]:
+        """Verify ``token`` as of its entry's time, claim its jti for the entry, apply it."""
+        at = min(entry_time(entry_id), self.clock())
+        leeway = self.settings.leeway
+        try:
+            if field == "logout_token":
+                req = verify_logout_token(token, self.idps, self.keys, at, leeway=leeway)
+                issuer, jti, ttl = req.issuer, req.jti, max(req.exp - at, 0) + leeway
+            else:
+                tok = verify_set(token, self.idps, self.keys, at, leeway=leeway)
+                issuer, jti, ttl = tok.issuer, tok.jti, SET_CLAIM_TTL
+        except IdpTokenRejected as exc:
+            return IdpOutcome("refused", exc.reason, exc.detail)
+        key = self.intakes.idp_claim_key(claim_digest(issuer, jti))
+        ms = str(max(1000, int(ttl * 1000)))
+        held = yield CLAIM.call({"claim": key}, {"entry": f"{stream} {entry_id}", "ttl_ms": ms})
+        if (held.decode() if isinstance(held, bytes) else held) == "replayed":
+            return IdpOutcome("refused", "replayed", "this token's jti was received before")
+        origin = Origin(f"idp:{issuer}"[:512], jti[:256])
+        if field == "logout_token":
+            return (yield from self._logout(req, origin))
+        return (yield from self._event(tok, origin))
+
+    def _logout(self, req: LogoutRequest, origin: Origin) -> Op[IdpOutcome]:
+        local = None if req.sub is None else self.user(req.issuer, Subject("iss_sub", req.sub, req.issuer))
+        if req.sid is not None:
+            return (yield from self._end_sessions(req.issuer, req.sid, local, origin))
+        return (yield from self._end_user(local, origin, "backchannel_logout"))
+
+    def _event(self, tok: SecurityEventToken, origin: Origin) -> Op[IdpOutcome]:
+        if tok.verification is not None:
+            return IdpOutcome("ignored", "verification")
+        if not tok.events:
+            return IdpOutcome("ignored", "unknown_event", ", ".join(tok.ignored)[:200])
+        event, subject = tok.events[0], tok.events[0].subject
+        if subject is None:
+            return IdpOutcome("ignored", "no_subject")
+        if subject.format == "jwt_id":  # one of our tokens, by its jti
+            if subject.iss != self.settings.issuer or subject.jti is None:
+                return IdpOutcome("ignored", "not_our_token")
+            revoke = TokenRevoke(type="token.revoke", jti=subject.jti, source=origin.source)
+            return (yield from self._revoke(revoke, "token"))
+        local = self.user(tok.issuer, subject)
+        if event.type == SESSION_REVOKED:
+            if subject.sid is not None:
+                return (yield from self._end_sessions(tok.issuer, subject.sid, local, origin))
+            return (yield from self._end_user(local, origin, "session_revoked"))
+        if event.type == CREDENTIAL_CHANGE:
+            if event.change_type == "create":  # enrolling a credential logs no one out
+                return IdpOutcome("ignored", "credential_created")
+            if local is None:
+                return IdpOutcome("ignored", "no_local_user")
+            before = min(event.event_time or tok.iat, self.clock())
+            revoke = UserRevoke(
+                type="user.revoke",
+                sub=local,
+                before=before,
+                source=origin.source,
+                reason="credential_change",
+                id=origin.event_id,
+            )
+            return (yield from self._revoke(revoke, "user"))
+        return IdpOutcome("ignored", "unknown_event", event.type[:200])
+
+    def _end_sessions(
+        self, issuer: str, idp_sid: str, local: str | None, origin: Origin
+    ) -> Op[IdpOutcome]:
+        """Log out every local session recorded for the provider's session (of ``local`` only,
+        when the token names a user too)."""
+        ended = 0
+        for sid in (yield from self.sessions.idp_sessions(issuer, idp_sid)):
+            try:
+                owner = parse_session_id(sid)[0]
+            except SessionNotFound:
+                continue
+            if local is not None and owner != local:
+                continue
+            if (yield from self.sessions.logout(sid, reason="idp_logout", origin=origin)):
+                ended += 1
+        return IdpOutcome("applied", "session", ended=ended)
+
+    def _end_user(self, local: str | None, origin: Origin, reason: str) -> Op[IdpOutcome]:
+        if local is None:
+            return IdpOutcome("ignored", "no_local_user")
+        try:
+            ended = yield from self.sessions.logout_all(
+                local, reason=reason, origin=origin, clamp=True
+            )
+        except ValueError:  # a sub too long to have sessions here
+            return IdpOutcome("ignored", "no_local_user")
+        return IdpOutcome("applied", "user", ended=ended)
+
+    def _revoke(self, event: Event, what: str) -> Op[IdpOutcome]:
+        try:
+            call = self._apply(event)
+        except EventRejected as exc:
+            return IdpOutcome("refused", "bad_subject", exc.detail)
+        if isinstance(call, Call):
+            if self.durable is None:
+                yield call
+            else:
+                yield from self.durable.applied(call)
+        return IdpOutcome("applied", what)
