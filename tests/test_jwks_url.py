@@ -166,3 +166,28 @@ def test_a_trickling_server_cannot_hold_a_reload_past_its_deadline(server: Serve
     server.trickle = 0.1  # ~3 s for the body, each byte well within the 0.2 s timeout
     assert watch.reload() is False
     assert "too slow" in (watch.last_error or "") and list(watch.ring.keys) == ["k-1"]
+
+
+def test_a_cafile_is_trusted_instead_of_the_system_cas(
+    server: Server, pki_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With ``cafile`` the test CA is trusted though ``SSL_CERT_FILE`` names another CA."""
+    other = make_pki(tmp_path / "other", name="other")
+    monkeypatch.setenv("SSL_CERT_FILE", str(other.ca))
+    with pytest.raises(ConfigError, match="cannot fetch JWKS URL"):
+        https_fetcher(server.url, "idp")()
+    assert json.loads(https_fetcher(server.url, "idp", cafile=pki_dir / "test-ca.pem")())["keys"]
+
+
+def test_a_cafile_of_another_ca_is_refused(server: Server, tmp_path: Path) -> None:
+    other = make_pki(tmp_path / "other", name="other")
+    with pytest.raises(ConfigError, match="cannot fetch JWKS URL"):
+        https_fetcher(server.url, "idp", cafile=other.ca)()
+
+
+def test_an_unreadable_cafile_is_refused_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "not-pem.pem"
+    bad.write_text("not a certificate")
+    for cafile in (tmp_path / "missing.pem", bad):
+        with pytest.raises(ConfigError, match="cannot load the CA bundle"):
+            https_fetcher("https://127.0.0.1:1/jwks.json", "idp", cafile=cafile)

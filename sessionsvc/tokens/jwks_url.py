@@ -1,7 +1,8 @@
 """Fetching a JWKS of public keys from an ``https://`` URL (the shell of a URL key ring).
 
 - ``https://`` only, the certificate verified against the system CAs (``ssl`` defaults; point
-  ``SSL_CERT_FILE`` at another bundle), no redirects followed, a 5 s timeout;
+  ``SSL_CERT_FILE`` at another bundle) or against ``cafile`` only when one is given, no
+  redirects followed, a 5 s timeout;
 - at most ``MAX_JWKS_BYTES``, and status 200 only; every failure is ``ConfigError`` (never the
   body: ``RingWatch`` keeps its ring and logs the message);
 - a ring from a URL may only verify: a private or HMAC key there is refused (``check_public``).
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 import urllib.error
@@ -36,11 +38,22 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # the 3xx then raises HTTPError: the URL must be the JWKS itself
 
 
-def https_fetcher(url: str, ring: str, timeout: float = TIMEOUT) -> Callable[[], bytes]:
-    """A function that GETs ``url`` and returns its body (``ConfigError`` on any failure)."""
+def https_fetcher(
+    url: str,
+    ring: str,
+    timeout: float = TIMEOUT,
+    *,
+    cafile: str | os.PathLike[str] | None = None,
+) -> Callable[[], bytes]:
+    """A function that GETs ``url`` and returns its body (``ConfigError`` on any failure).
+    ``cafile``: a PEM bundle of the CAs to trust instead of the system's (an unreadable or
+    non-PEM one is a ``ConfigError`` here, not at the first fetch)."""
     if not url.lower().startswith("https://"):
         raise ConfigError(f"{ring} key ring: a JWKS URL must be https://")
-    context = ssl.create_default_context()  # verifies the certificate and the host name
+    try:  # verifies the certificate and the host name
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ValueError):  # (ssl.SSLError is an OSError)
+        raise ConfigError(f"{ring} key ring: cannot load the CA bundle (cafile)") from None
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=context), _NoRedirect()
     )
