@@ -77,7 +77,8 @@ class SecurityEvent:
 class SecurityEventToken:
     """A verified SET: the events we know (``events``), the URIs of those we do not
     (``ignored``: acknowledged, counted, never an error), and for an SSF verification event
-    its ``state`` (``verification``)."""
+    its ``state`` (``verification``). ``txn`` is the SET's ``txn`` (an integer made text):
+    the same for SETs of one underlying cause."""
 
     issuer: str
     jti: str
@@ -85,6 +86,7 @@ class SecurityEventToken:
     events: tuple[SecurityEvent, ...]
     ignored: tuple[str, ...] = ()
     verification: str | None = None
+    txn: str | None = None
 
 
 class KeyLookup(Protocol):
