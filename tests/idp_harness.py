@@ -51,7 +51,11 @@ class TestIdp:
         return jwt.encode(claims, self.key, algorithm="RS256", headers=headers)
 
     def logout_token(
-        self, *, sub: str | None = None, sid: str | None = None, now: float | None = None,
+        self,
+        *,
+        sub: str | None = None,
+        sid: str | None = None,
+        now: float | None = None,
         **extra: Any,
     ) -> str:
         """A back-channel logout token for ``sub`` and/or ``sid``."""

@@ -215,7 +215,8 @@ def test_a_pushed_security_event_needs_the_transmitters_bearer_token(
     kind = "application/secevent+jwt"
     with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
         refused = _post(svc.port, "/ssf/events", event, kind, "Bearer wrong-token")
-        assert refused[0] == 401
+        assert refused[0] == 400  # (RFC 8935 §2.3: every refusal is a 400)
+        assert b'"authentication_failed"' in refused[1]
         assert not ended(service, "lea", pair.session_id)
         accepted = _post(svc.port, "/ssf/events", event, kind, f"Bearer {RECEIVER_TOKEN}")
         assert accepted[0] == 202

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 
 from sessionsvc.config import load_settings
 from sessionsvc.errors import ConfigError, StoreUnavailable
-from sessionsvc.logs import configure_logging
-
 from sessionsvc.idp.mapping import default_user, load_mapper
+from sessionsvc.logs import configure_logging
 
 from .health import HealthServer
 from .idp_services import IdpServices

@@ -134,7 +134,11 @@ class IdpEntries:
         return (yield from self._event(tok, origin))
 
     def _logout(self, req: LogoutRequest, origin: Origin) -> Op[IdpOutcome]:
-        local = None if req.sub is None else self.user(req.issuer, Subject("iss_sub", req.sub, req.issuer))
+        local = (
+            None
+            if req.sub is None
+            else self.user(req.issuer, Subject("iss_sub", req.sub, req.issuer))
+        )
         if req.sid is not None:
             return (yield from self._end_sessions(req.issuer, req.sid, local, origin))
         return (yield from self._end_user(local, origin, "backchannel_logout"))
@@ -150,8 +154,8 @@ class IdpEntries:
         if subject.format == "jwt_id":  # one of our tokens, by its jti
             if subject.iss != self.settings.issuer or subject.jti is None:
                 return IdpOutcome("ignored", "not_our_token")
-            revoke = TokenRevoke(type="token.revoke", jti=subject.jti, source=origin.source)
-            return (yield from self._revoke(revoke, "token"))
+            token = TokenRevoke(type="token.revoke", jti=subject.jti, source=origin.source)
+            return (yield from self._revoke(token, "token"))
         local = self.user(tok.issuer, subject)
         if event.type == SESSION_REVOKED:
             if subject.sid is not None:

@@ -57,7 +57,7 @@ class IdpServices:
                 ca_file=trust.ca_file,
                 redis=worker.client,
                 lease_key=f"{worker.intakes.tag}:idp.poll:{digest}",
-                health=worker.health,
+                health=None,  # a transmitter that is away must not restart the worker: it logs
             )
             poller.start()
             services.pollers.append(poller)

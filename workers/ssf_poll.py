@@ -32,11 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-import redis
 import structlog
 from pydantic import SecretStr
 
-from sessionsvc._redis.clients import REDIS_ERRORS
+from sessionsvc._redis.clients import REDIS_ERRORS, SyncClient
+from sessionsvc._redis.scripts import SCRIPTS
+from sessionsvc._redis.scripts import run as run_script
 from sessionsvc.errors import ConfigError, IdpTokenRejected
 from sessionsvc.idp.trust import PollSource
 
@@ -58,10 +59,6 @@ DEADLINE: Final = 10.0
 LEASE_TTL: Final = 15.0
 Fetch = Callable[[bytes], bytes]
 """POSTs a request body, returns the response body (``PollFailed`` on any failure)."""
-_EXTEND: Final = """if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"""
-_RELEASE: Final = """if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('del', KEYS[1]) end return 0"""
 
 log = structlog.get_logger("workers.ssf_poll")
 
@@ -124,7 +121,7 @@ class Poller:
         deliver: Callable[[str], None],
         *,
         ca_file: Path | None,
-        redis: redis.Redis,
+        redis: SyncClient,
         lease_key: str,
         health: HealthState | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -137,8 +134,6 @@ class Poller:
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.chore = f"ssf_poll:{issuer}"
         self.lease_ms, self.check_every = int(lease_ttl * 1000), lease_ttl / 3
-        self._extend = redis.register_script(_EXTEND)
-        self._release = redis.register_script(_RELEASE)
         self.holding = False
         self._renew_at = 0.0
         self._pending = Report()
@@ -150,6 +145,11 @@ class Poller:
         """Poll in the background."""
         self._thread.start()
         return self
+
+    def _script(self, name: str, **argv: str) -> Any:
+        """Run a lease script of the registry on the lease key."""
+        call = SCRIPTS[name].call({"lease": self.lease_key}, argv)
+        return run_script(self.client.execute_command, call)
 
     def stop(self, timeout: float = TIMEOUT + DEADLINE + 5) -> bool:
         """Stop after the SET in hand: send what is pending, release the lease. False if the
@@ -226,7 +226,9 @@ class Poller:
         if due_only and self.holding and self.clock() < self._renew_at:
             return True
         try:
-            ours = self._extend([self.lease_key], [self.consumer, self.lease_ms]) == 1 or bool(
+            ours = self._script(
+                "lease_extend", owner=self.consumer, ttl_ms=str(self.lease_ms)
+            ) == 1 or bool(
                 self.client.set(self.lease_key, self.consumer, nx=True, px=self.lease_ms)
             )
         except REDIS_ERRORS as exc:
@@ -252,7 +254,7 @@ class Poller:
         self._flush()
         if self.holding:
             try:
-                self._release([self.lease_key], [self.consumer])
+                self._script("lease_release", owner=self.consumer)
             except REDIS_ERRORS as exc:  # it expires on its own
                 log.warning("ssf_poll_release_failed", issuer=self.issuer, error=type(exc).__name__)
             self.holding = False

@@ -187,6 +187,8 @@ _ALL: Final = (
         more_argv="fields",
     ),
     Script("idp_claim", ("idp_claim",), keys=("claim",), argv=("entry", "ttl_ms")),
+    Script("lease_extend", ("lease_extend",), keys=("lease",), argv=("owner", "ttl_ms")),
+    Script("lease_release", ("lease_release",), keys=("lease",), argv=("owner",)),
     Script(
         "dead_letter_once",
         ("dead_letter_once",),

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKCHANNEL_LOGOUT",
     "CREDENTIAL_CHANGE",
+    "MAX_TOKEN_BYTES",
     "SESSION_REVOKED",
     "SSF_VERIFICATION",
-    "MAX_TOKEN_BYTES",
     "KeyLookup",
     "LogoutRequest",
     "SecurityEvent",

@@ -10,8 +10,9 @@ and the worker reads them all. A publisher can only ever hurt its own queue.
   CLI); every event type; ``source`` as sent.
 - **forwarded**: stream ``{<ns>:events}:pubsub``, written only by workers (what they hear on the
   trusted channel); every event type; ``source`` as sent.
-- **idp**: stream ``{<ns>:events}:idp.tokens`` (a ``.``: no publisher's name), written only by workers (the identity providers'
-  tokens their receivers and pollers took in); identity-provider tokens only, no other event.
+- **idp**: stream ``{<ns>:events}:idp.tokens`` (a ``.``: no publisher's name), written only
+  by workers (the identity providers' tokens their receivers and pollers took in);
+  identity-provider tokens only, no other event.
 - **publisher P**: stream and channel ``{<ns>:events}:P``, written by P only (and by workers
   forwarding what P publishes); the event types configured for P; ``source`` is P.
 
