@@ -40,6 +40,7 @@ from sessionsvc.errors import ConfigError, RevocationNotDurable, StoreUnavailabl
 from sessionsvc.integrations.web.config import WebSettings
 from sessionsvc.integrations.web.throttle import LoginThrottle
 from sessionsvc.sessions.core import SessionCore
+from sessionsvc.sessions.keys import SessionKeys
 from workers.worker import Worker, WorkerOptions
 
 pytestmark = pytest.mark.redis
@@ -48,6 +49,8 @@ DOC = Path(__file__).parent.parent / "docs" / "security.md"
 PUBLISHERS = {"idp": ["session.revoke", "user.revoke"], "billing": ["session.revoke"]}
 EXHAUST = "18446744073709551615-18446744073709551615"  # the largest stream id there is
 SENTINEL_LINE = "ACL SETUSER ss-sentinel "  # for the sentinels, not the data nodes
+IDP, IDP_SID = "https://idp.example.test", "idp-session-1"
+IDP_KEY = SessionKeys("ss").idp(IDP, IDP_SID)
 
 
 @dataclass
@@ -393,6 +396,20 @@ def _one(call: Call) -> Op[Any]:
         ("worker", ("CONFIG", "SET", "maxmemory", "1")),
         ("worker", ("KEYS", "*")),
         ("app", ("INFO", "persistence")),  # at none: no INFO for any role
+        # the IdP session indexes: the app SADD/PEXPIRE/SMEMBERS, the worker SMEMBERS, no more
+        ("validator", ("SMEMBERS", IDP_KEY)),
+        ("validator", ("SADD", IDP_KEY, "x")),
+        ("app", ("DEL", IDP_KEY)),
+        ("app", ("SREM", IDP_KEY, "x")),
+        ("app", ("SET", IDP_KEY, "x")),
+        ("app", ("PERSIST", IDP_KEY)),
+        ("app", ("SPOP", IDP_KEY)),
+        ("app", ("SADD", "ss:idpx", "x")),
+        ("worker", ("SADD", IDP_KEY, "x")),
+        ("worker", ("SREM", IDP_KEY, "x")),
+        ("worker", ("DEL", IDP_KEY)),
+        ("worker", ("PEXPIRE", IDP_KEY, "0")),
+        ("worker", ("EVALSHA", SCRIPTS["login_idp"].sha, "1", IDP_KEY, "S", "1")),
         ("worker", ("INFO", "persistence")),
         ("validator", ("INFO", "persistence")),
     ],
@@ -545,3 +562,48 @@ def test_only_the_worker_may_ask_for_keys_on_a_cluster() -> None:
     for role in roles("ss", ["idp"], cluster=True, replicas=True):
         allowed = "-command|getkeys " not in role.rules
         assert allowed == (role.kind == "worker"), role.kind
+
+
+def test_an_idp_session_is_recorded_by_the_app_and_looked_up_by_the_worker(users: Users) -> None:
+    """The app's login records the IdP session (its index first) and looks it up; the worker
+    looks it up too (``SMEMBERS``, as it will for an IdP's logout): no refusal."""
+    app = SessionService(users.settings("app"))
+    worker = SessionCore(users.settings("worker"), plain=True)
+    with raw_client(users.urls["worker"]) as raw_worker, raw_client(users.admin) as admin:
+        pair = app.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+        assert app.sessions_for_idp(IDP, IDP_SID) == [pair.session_id]
+        assert run(raw_worker, worker.idp_sessions(IDP, IDP_SID)) == [pair.session_id]
+        assert app.logout(pair.session_id) is True
+        assert acl_log(admin) == []
+    app.close()
+
+
+def test_the_cluster_steps_record_an_idp_session_under_the_app_user(users: Users) -> None:
+    app = SessionService(users.settings("app"))
+    app.core = SessionCore(app.settings, cluster=True)
+    with raw_client(users.admin) as admin:
+        pair = app.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+        assert app.sessions_for_idp(IDP, IDP_SID) == [pair.session_id]
+        assert acl_log(admin) == []
+    app.close()
+
+
+def test_the_apps_worst_on_idp_indexes_touches_only_them(users: Users) -> None:
+    """Under ``ss:idp:*`` the app may only add members, set expiries and read: made-up members
+    are left out of a look-up (a real sid it adds is one it could log out itself); an expiry of
+    0 drops the index (an IdP's logout then misses sessions the app could keep alive anyway);
+    no script may DEL there, and nothing outside the pattern is reached through it."""
+    app = SessionService(users.settings("app"))
+    with raw_client(users.urls["app"]) as raw_app, raw_client(users.admin) as admin:
+        pair = app.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+        raw_app.sadd(IDP_KEY, "junk", "x" * 10_000)
+        assert app.sessions_for_idp(IDP, IDP_SID) == [pair.session_id]
+        raw_app.pexpire(IDP_KEY, 10**12)  # a long life: one key, bounded by the app's logins
+        reset = SCRIPTS["login_reset"].call({"counter": IDP_KEY}, {})
+        with pytest.raises(StoreUnavailable):
+            run(raw_app, _one(reset))  # the script's DEL is refused
+        assert admin.exists(IDP_KEY) == 1
+        raw_app.pexpire(IDP_KEY, 0)
+        assert app.sessions_for_idp(IDP, IDP_SID) == []
+        assert app.get_session(pair.session_id).idp_sid == IDP_SID  # the session is untouched
+    app.close()

@@ -44,6 +44,8 @@ from sessionsvc.config import Settings
 from sessionsvc.embedded import RedisProcess
 from sessionsvc.integrations.web.config import WebSettings
 from sessionsvc.integrations.web.throttle import LoginThrottle
+from sessionsvc.sessions.core import SessionCore
+from sessionsvc.sessions.keys import SessionKeys
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
@@ -52,6 +54,8 @@ KINDS = ["operator", "validator", "app", "worker", "publisher:idp", "publisher:b
 FAST = {"tick_interval": 0.1, "max_staleness": 1.0}  # (a feed on a replica: fresh from ticks)
 SECRET_VALUE = "value-never-shown"
 SECRET_KEY = "ss:{u:c2VjcmV0LXVzZXI}:s:S-hidden"
+IDP, IDP_SID = "https://idp.example.test", "idp-session-1"
+IDP_KEY = SessionKeys("ss").idp(IDP, IDP_SID)
 
 
 @dataclass
@@ -242,6 +246,41 @@ def test_the_app_throttles_logins_under_its_user_with_no_refusal(users: Users) -
         run(app, throttle.succeeded("carol", "192.0.2.7"))
         assert run(app, throttle.check("carol", "192.0.2.7")) is None
     assert users.acl_log() == {}
+
+
+def test_an_idp_session_is_recorded_by_the_app_and_looked_up_by_the_worker(users: Users) -> None:
+    """The app's login records the IdP session (its index: a step in a slot of its own) and
+    looks it up; the worker looks it up too (``SMEMBERS`` routed by its key): no refusal."""
+    app = SessionService(users.settings("app"))
+    worker = SessionCore(users.settings("worker"), plain=True)
+    try:
+        with users.client("worker") as raw_worker:
+            pair = app.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+            assert app.sessions_for_idp(IDP, IDP_SID) == [pair.session_id]
+            assert run(raw_worker, worker.idp_sessions(IDP, IDP_SID)) == [pair.session_id]
+            assert app.logout(pair.session_id) is True
+        assert users.acl_log() == {}
+    finally:
+        app.close()
+
+
+IDP_REFUSED = [
+    ("validator", ("SMEMBERS", IDP_KEY)),
+    ("validator", ("SADD", IDP_KEY, "x")),
+    ("app", ("DEL", IDP_KEY)),
+    ("app", ("SREM", IDP_KEY, "x")),
+    ("worker", ("SADD", IDP_KEY, "x")),
+    ("worker", ("DEL", IDP_KEY)),
+    ("worker", ("PEXPIRE", IDP_KEY, "0")),
+]
+
+
+@pytest.mark.parametrize(("kind", "command"), IDP_REFUSED)
+def test_the_idp_indexes_refuse_what_a_role_does_not_need(
+    users: Users, kind: str, command: tuple[str, ...]
+) -> None:
+    with users.client(kind) as client, pytest.raises(NoPermissionError):
+        client.execute_command(*command)
 
 
 def test_the_direct_policy_asks_the_cluster_under_the_validators_user(users: Users) -> None:

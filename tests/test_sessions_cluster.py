@@ -458,3 +458,43 @@ def test_thousands_of_sids_are_read_in_one_step(client: Any) -> None:
     keys = SCRIPTS["rev_read"].rev_keys("ss")
     reply = run(client, one(Call("rev_read", keys, ["alice", "", "", *sids])))
     assert len(reply) == 4 + len(sids) and set(reply[4:]) == {0}
+
+
+# -- identity providers' sessions ------------------------------------------------------------
+
+IDP, IDP_SID = "https://idp.example.test", "idp-session-1"
+
+
+@BOTH
+def test_a_login_recording_an_idp_session_works_on_a_cluster(make: Make) -> None:
+    svc = make()
+    a = svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    b = svc.login("bob", idp_issuer=IDP, idp_sid=IDP_SID)
+    info = svc.get_session(a.session_id)
+    assert (info.idp_issuer, info.idp_sid) == (IDP, IDP_SID)
+    assert svc.sessions_for_idp(IDP, IDP_SID) == sorted([a.session_id, b.session_id])
+    assert svc.sessions_for_idp(IDP, "never-seen") == []
+
+
+def test_the_idp_index_lives_in_a_slot_of_its_own(make: Make, client: Any) -> None:
+    svc = make()
+    svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    key = svc.core.keys.idp(IDP, IDP_SID)
+    assert client.exists(key) == 1
+    assert key_slot(key.encode()) not in {
+        key_slot(svc.core.keys.index("alice").encode()),
+        key_slot(b"ss:{rev}:log"),
+    }
+
+
+def test_the_idp_index_is_written_before_the_session_on_a_cluster(make: Make, client: Any) -> None:
+    """The index step runs first; a crash right after it leaves a member naming no session."""
+    svc = make()
+    login = Stepper(client, svc.core.login("alice", idp_issuer=IDP, idp_sid=IDP_SID))
+    assert login.name == "login_idp"
+    assert login.step() == "rev_read"  # then a crash
+    [sid] = svc.sessions_for_idp(IDP, IDP_SID)
+    assert client.exists(svc.core.keys.session("alice", sid)) == 0
+    with pytest.raises(SessionNotFound):
+        svc.get_session(sid)
+    assert svc.logout(sid) is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -22,6 +23,10 @@ from sessionsvc import (
     TokenRejected,
     Validator,
 )
+from sessionsvc._redis.run import Command
+from sessionsvc._redis.scripts import SCRIPTS
+from sessionsvc.errors import InvalidArgument
+from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.sessions.cluster import ClusterSteps
 from sessionsvc.sessions.core import Call, SessionCore
 from sessionsvc.sessions.keys import MAX_SUB_BYTES, SessionKeys, new_session_id, sub_of, user_tag
@@ -337,3 +342,108 @@ def test_the_cluster_setting_picks_the_single_slot_steps() -> None:
     assert isinstance(SessionCore(make_settings()).redis, OneRedis)
     assert isinstance(SessionCore(make_settings(redis_cluster=True)).redis, ClusterSteps)
     assert isinstance(SessionCore(make_settings(), cluster=True).redis, ClusterSteps)
+
+
+# -- identity providers' sessions ----------------------------------------------------------------
+
+IDP, IDP_SID = "https://idp.example.test", "idp-session-1"
+
+
+def test_a_login_recording_an_idp_session_indexes_it_before_the_login(
+    core: SessionCore, clock: ManualClock
+) -> None:
+    op = core.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    calls, pair = drive(op, [1], [b"ok"])
+    first, login = calls
+    ttl = (core.settings.absolute_timeout + Lifetimes.of(core.settings).longest_access) * 1000
+    assert first == Call("login_idp", [core.keys.idp(IDP, IDP_SID)], [pair.session_id, str(ttl)])
+    assert login.script == "login" and login.args[2] == pair.session_id
+    named = dict(zip(SCRIPTS["login"].argv.fields, login.args, strict=True))
+    assert (named["idp_iss"], named["idp_sid"]) == (IDP, IDP_SID)
+
+
+def test_a_login_without_an_idp_session_is_its_one_call(core: SessionCore) -> None:
+    calls, _ = drive(core.login("alice"), [b"ok"])
+    [login] = calls
+    named = dict(zip(SCRIPTS["login"].argv.fields, login.args, strict=True))
+    assert login.script == "login" and (named["idp_iss"], named["idp_sid"]) == ("", "")
+
+
+def test_a_superseded_login_indexes_each_attempts_sid(
+    core: SessionCore, clock: ManualClock
+) -> None:
+    cutoff = str(clock.now + 0.5).encode()
+    op = core.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    calls, pair = drive(op, [1], [b"superseded", cutoff], [1], [b"ok"])
+    assert [c.script for c in calls] == ["login_idp", "login", "login_idp", "login"]
+    assert calls[0].args[0] == calls[1].args[2] != pair.session_id  # the first sid: no session
+    assert calls[2].args[0] == calls[3].args[2] == pair.session_id
+
+
+def test_the_idp_index_key_hashes_the_pair_into_a_slot_of_its_own() -> None:
+    keys = SessionKeys("app1")
+    key = keys.idp(IDP, IDP_SID)
+    digest = hashlib.sha256(f"{IDP}\n{IDP_SID}".encode()).hexdigest()[:32]
+    assert key == f"app1:idp:{{{digest}}}"
+    assert keys.idp("a", "b:c") != keys.idp("a:b", "c")
+    assert key_slot(key.encode()) == key_slot(digest.encode())
+    assert key_slot(key.encode()) != key_slot(keys.index("alice").encode())
+
+
+BAD_IDP: list[dict[str, Any]] = [
+    {"idp_issuer": IDP},  # one without the other
+    {"idp_sid": IDP_SID},
+    {"idp_issuer": "", "idp_sid": IDP_SID},
+    {"idp_issuer": IDP, "idp_sid": ""},
+    {"idp_issuer": IDP, "idp_sid": "x" * 257},
+    {"idp_issuer": "i" * 257, "idp_sid": IDP_SID},
+    {"idp_issuer": IDP, "idp_sid": "a\nb"},
+    {"idp_issuer": "https://idp\x00", "idp_sid": IDP_SID},
+    {"idp_issuer": IDP, "idp_sid": "\x7f"},
+    {"idp_issuer": IDP, "idp_sid": "\ud800"},  # a lone surrogate: no UTF-8 for it
+    {"idp_issuer": IDP, "idp_sid": 42},
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_IDP)
+def test_a_login_refuses_a_bad_idp_session_before_any_io(
+    core: SessionCore, kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidArgument):
+        next(core.login("alice", **kwargs))
+
+
+@pytest.mark.parametrize("kwargs", [k for k in BAD_IDP if len(k) == 2])
+def test_a_look_up_refuses_a_bad_idp_session_before_any_io(
+    core: SessionCore, kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidArgument):
+        next(core.idp_sessions(kwargs["idp_issuer"], kwargs["idp_sid"]))
+
+
+def test_the_longest_idp_fields_are_taken(core: SessionCore) -> None:
+    calls, _ = drive(core.login("alice", idp_issuer="i" * 256, idp_sid="é" * 256), [1], [b"ok"])
+    assert [c.script for c in calls] == ["login_idp", "login"]
+
+
+def test_a_look_up_answers_the_members_that_are_session_ids(core: SessionCore) -> None:
+    a, b = new_session_id("alice"), new_session_id("bob")
+    calls, found = drive(core.idp_sessions(IDP, IDP_SID), {b.encode(), b"junk", a.encode()})
+    assert calls == [Command(("SMEMBERS", core.keys.idp(IDP, IDP_SID)))]
+    assert found == sorted([a, b])
+
+
+def test_session_info_decodes_the_idp_session() -> None:
+    flat = ["sub", "alice", "sid", "S", "created", "1", "last_seen", "1", "idle_exp", "9"]
+    flat += ["abs_exp", "9", "idp_iss", IDP, "idp_sid", IDP_SID]
+    info = SessionInfo.from_hash(flat)
+    assert (info.idp_issuer, info.idp_sid) == (IDP, IDP_SID)
+    assert info.as_dict()["idp_sid"] == IDP_SID
+
+
+def test_on_a_cluster_the_idp_index_is_the_first_step(clock: ManualClock) -> None:
+    core = SessionCore(make_settings("HS256"), clock=clock, cluster=True)
+    op = core.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    first = next(op)
+    assert (first.script, first.keys) == ("login_idp", [core.keys.idp(IDP, IDP_SID)])
+    assert op.send(1).script == "rev_read"  # then the login's own steps

@@ -31,6 +31,8 @@ from sessionsvc import (
     TokenRejected,
     Validator,
 )
+from sessionsvc.errors import InvalidArgument
+from sessionsvc.revocation.events import Lifetimes
 
 pytestmark = pytest.mark.redis
 
@@ -546,7 +548,7 @@ def test_scripts_touch_declared_keys_of_two_hash_tags(make: Make, redis_url: str
         svc.get_session(pair.session_id)
         svc.logout(pair.session_id)
         svc.login("a}b:{c")
-        svc.login("a}b:{c")
+        svc.login("a}b:{c", idp_issuer="https://idp.example.test", idp_sid="a}b:{c")
         svc.logout_all("a}b:{c")
         marker = redis.Redis.from_url(redis_url)
         marker.echo("end-of-test")
@@ -566,7 +568,7 @@ def test_scripts_touch_declared_keys_of_two_hash_tags(make: Make, redis_url: str
         return key[key.index("{") : key.index("}") + 1]
 
     scripts = [s for s in scripts if s[1]]  # (an EVALSHA answered NOSCRIPT touches nothing)
-    assert len(scripts) == 13
+    assert len(scripts) == 14  # (the IdP login's index: one script, one key of its own)
     for declared, touched in scripts:
         for key in touched:
             assert key in declared or (
@@ -590,3 +592,131 @@ def test_a_login_in_the_second_of_a_logout_everywhere_is_not_born_revoked(
     assert _iat(pair.access_token) == 1_800_000_001
     feed(svc, redis_url)
     svc.validator.validate(pair.access_token)
+
+
+# -- identity providers' sessions (their back-channel logout names their sid) ------------------
+
+IDP, IDP_SID = "https://idp.example.test", "idp-session-1"
+
+
+def _idp_key(svc: Any, issuer: str = IDP, idp_sid: str = IDP_SID) -> str:
+    return str(svc.service.core.keys.idp(issuer, idp_sid))
+
+
+@BOTH
+def test_a_login_records_the_idp_session_in_the_session(make: Make) -> None:
+    svc = make()
+    pair = svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    plain = svc.login("alice")
+    info = svc.get_session(pair.session_id)
+    assert (info.idp_issuer, info.idp_sid) == (IDP, IDP_SID)
+    assert {(i.session_id, i.idp_sid) for i in svc.list_sessions("alice")} == {
+        (pair.session_id, IDP_SID),
+        (plain.session_id, None),
+    }
+    assert (svc.get_session(plain.session_id).idp_issuer, info.idp_issuer) == (None, IDP)
+
+
+@BOTH
+def test_sessions_for_idp_finds_every_session_of_that_idp_session(make: Make) -> None:
+    svc = make()
+    a = svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    b = svc.login("bob", idp_issuer=IDP, idp_sid=IDP_SID)
+    svc.login("alice", idp_issuer=IDP, idp_sid="another-idp-session")
+    svc.login("alice", idp_issuer="https://other.example.test", idp_sid=IDP_SID)
+    assert svc.sessions_for_idp(IDP, IDP_SID) == sorted([a.session_id, b.session_id])
+
+
+@BOTH
+def test_an_unknown_idp_session_has_no_sessions(make: Make) -> None:
+    svc = make()
+    svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    assert svc.sessions_for_idp(IDP, "never-seen") == []
+
+
+@BOTH
+def test_a_login_recording_an_idp_session_is_two_round_trips(make: Make) -> None:
+    svc = make()
+    svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)  # (loads both scripts)
+    svc.commands.clear()
+    svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    assert svc.commands == ["EVALSHA", "EVALSHA"]
+    svc.commands.clear()
+    svc.sessions_for_idp(IDP, IDP_SID)
+    assert svc.commands == ["SMEMBERS"]
+
+
+def test_the_idp_index_lives_the_absolute_timeout_and_the_access_tokens(
+    make: Make, redis_url: str
+) -> None:
+    svc = make(absolute_timeout=7200)
+    svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    ttl = (7200 + Lifetimes.of(svc.settings).longest_access) * 1000
+    with redis.Redis.from_url(redis_url) as client:
+        assert ttl - 10_000 < client.pttl(_idp_key(svc)) <= ttl
+
+
+def test_the_idp_index_ttl_is_extended_never_shortened(make: Make, redis_url: str) -> None:
+    svc = make(absolute_timeout=7200)
+    ttl = (7200 + Lifetimes.of(svc.settings).longest_access) * 1000
+    key = _idp_key(svc)
+    with redis.Redis.from_url(redis_url) as client:
+        svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+        client.pexpire(key, 1000)  # as if recorded long ago
+        svc.login("bob", idp_issuer=IDP, idp_sid=IDP_SID)
+        assert ttl - 10_000 < client.pttl(key) <= ttl  # extended
+        client.pexpire(key, 10 * ttl)
+        svc.login("carol", idp_issuer=IDP, idp_sid=IDP_SID)
+        assert client.pttl(key) > 9 * ttl  # not shortened
+        client.persist(key)  # (one without a TTL, written by hand, gets one)
+        svc.login("dave", idp_issuer=IDP, idp_sid=IDP_SID)
+        assert ttl - 10_000 < client.pttl(key) <= ttl
+
+
+@BOTH
+def test_the_idp_index_is_written_before_the_session(make: Make, redis_url: str) -> None:
+    """The login script fails after the index was written (the user's index holds another type:
+    its first write fails, nothing written): the IdP session's index names a sid, no session
+    exists, and logging that sid out ends nothing."""
+    svc = make()
+    with redis.Redis.from_url(redis_url) as client:
+        client.set(svc.service.core.keys.index("alice"), "not a zset")
+        with pytest.raises(StoreUnavailable):
+            svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+        [sid] = svc.sessions_for_idp(IDP, IDP_SID)
+        assert client.exists(svc.service.core.keys.session("alice", sid)) == 0
+        assert client.keys("ss:{u:*") == [svc.service.core.keys.index("alice").encode()]
+        client.delete(svc.service.core.keys.index("alice"))  # (the fault repaired)
+    assert svc.logout(sid) is False
+
+
+def test_bad_idp_arguments_write_nothing(make: Make, redis_url: str) -> None:
+    svc = make()
+    for kwargs in (
+        {"idp_issuer": IDP},
+        {"idp_sid": IDP_SID},
+        {"idp_issuer": IDP, "idp_sid": ""},
+        {"idp_issuer": IDP, "idp_sid": "x" * 257},
+        {"idp_issuer": "https://idp\x1b", "idp_sid": IDP_SID},
+    ):
+        with pytest.raises(InvalidArgument):
+            svc.login("alice", **kwargs)
+    with pytest.raises(InvalidArgument):
+        svc.sessions_for_idp(IDP, "")
+    with redis.Redis.from_url(redis_url) as client:
+        assert dump_all(client) == {}
+    assert svc.commands == []
+
+
+@BOTH
+def test_a_logout_leaves_the_idp_index_harmless(make: Make, redis_url: str) -> None:
+    """The index keeps the ended session's sid until it expires: the IdP's logout then logs it
+    out again, which ends nothing and logs nothing."""
+    svc = make()
+    pair = svc.login("alice", idp_issuer=IDP, idp_sid=IDP_SID)
+    assert svc.logout(pair.session_id) is True
+    assert svc.sessions_for_idp(IDP, IDP_SID) == [pair.session_id]
+    assert svc.logout(pair.session_id) is False
+    with pytest.raises(SessionNotFound):
+        svc.get_session(pair.session_id)
+    assert [rev.value for rev, _ in read_log(redis_url)] == [pair.session_id]

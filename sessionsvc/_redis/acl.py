@@ -14,9 +14,12 @@ on Valkey 8.
 - **app** (``<ns>-app``): the session scripts: sessions, and session and user revocations
   through the apply path; the login-throttling scripts on login-attempt counters, a user name's
   in its ``{u:…}`` slot and a client address's under ``<ns>:{ip:*`` (a selector of its own:
-  only the counter commands, only there).
+  only the counter commands, only there); the identity providers' session indexes
+  ``<ns>:idp:{…}`` (a selector of their own: ``SADD`` and ``PEXPIRE`` through the
+  ``login_idp`` script, ``SMEMBERS`` for ``sessions_for_idp``, nothing else).
 - **worker** (``<ns>-worker``): consume every intake, apply, dead-letter, forward pub/sub,
-  housekeeping.
+  housekeeping; ``SMEMBERS`` of the identity providers' session indexes (a selector: it looks
+  the sessions of an IdP's logout up), nothing else there.
 
 Durability (``SESSIONSVC_DURABILITY``, ``sessionsvc._redis.durability``): the writing roles may
 ``WAIT`` (it blocks only the caller's own connection, at most its timeout); app and worker may
@@ -166,6 +169,7 @@ def roles(
     on a cluster only) the validator's ``REPLICA_RULES``."""
     ns, tag = namespace, f"{{{namespace}:events}}"
     rev, users, ips = f"~{ns}:{{rev}}:*", f"~{ns}:{{u:*", f"~{ns}:{{ip:*"
+    idps = f"~{ns}:idp:*"  # (sessionsvc.sessions.keys: SessionKeys.idp)
     epoch = f"(+set ~{ns}:{{rev}}:epoch)"
     barrier = f"(+set ~{ns}:{{rev}}:durable)"
     if durability not in _LEVELS:
@@ -183,9 +187,12 @@ def roles(
             f"{app} {rev} {users} {epoch} {barrier} (+zadd +hset +xadd ~{ns}:{{rev}}:sid "
             f"~{ns}:{{rev}}:user ~{ns}:{{rev}}:user:until ~{ns}:{{rev}}:log) "
             f"(+hset +hdel +del +zadd +zrem +zremrangebyscore +pexpire +incr {users}) "
-            f"(+evalsha +get +pttl +incr +decr +pexpire {ips})"
+            f"(+evalsha +get +pttl +incr +decr +pexpire {ips}) "
+            f"(+evalsha +sadd +pexpire +smembers {idps})"
         ),
-        "worker": f"{worker} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:*",
+        "worker": (
+            f"{worker} ~{ns}:events ~{tag}:* {rev} {users} &{ns}:events &{tag}:* (+smembers {idps})"
+        ),
     }
     out = [Role(k, f"{ns}-{k}", r, k.upper()) for k, r in base.items()]
     for name in publishers or [EXAMPLE_PUBLISHER]:

@@ -78,7 +78,7 @@ _LAYOUT = {"LAYOUT_INDEX": layout.INDEX, "LAYOUT_SESSION": layout.SESSION}
 _META = ("epoch", "reason", "source", "id", "cap")
 _LOGIN_ARGV = (
     *("now", "sub", "sid", "jti", "iat", "exp", "idle_exp", "abs_exp", "ip", "ua", "device"),
-    *("claims", "max_sessions", "till", "epoch"),
+    *("claims", "max_sessions", "idp_iss", "idp_sid", "till", "epoch"),
 )
 _REFRESH_ARGV = (
     *("now", "sid", "jti", "kid", "new_jti", "new_iat", "refresh_ttl", "idle_timeout"),
@@ -138,6 +138,8 @@ _ALL: Final = (
     ),
     _session("list", keys=("idx",), argv=("now",)),
     _session("get", keys=("session",), argv=("now",)),
+    # a login that records an IdP session: its index first (one slot of its own), then login
+    Script("login_idp", ("login_idp",), keys=("idp",), argv=("sid", "ttl_ms")),
     _apply("apply", "apply_main", argv=REVOCATION),
     _apply("apply_batch", "apply_batch", argv=("n",), records=REVOCATION),
     Script(

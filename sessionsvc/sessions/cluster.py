@@ -24,6 +24,10 @@ a few scripts of one slot each, answering what the one script answers. Invariant
    again: a logout-everywhere interrupted between its steps blocks that user's logins and
    refreshes only until the next one comes.
 
+A login that records an identity provider's session first adds the new sid to that IdP
+session's index (``record_idp``: ``login_idp``, a slot of its own), as on one Redis: a failure
+before the session exists leaves a member naming no session, never a session the IdP cannot end.
+
 The operations' ``a`` is what their one-Redis script takes (``sessionsvc._redis.scripts``).
 
 **Durability** (``durable``: ``SESSIONSVC_DURABILITY``, ``sessionsvc._redis.durability``): the
@@ -103,6 +107,11 @@ class ClusterSteps:
             else:
                 return reply
         raise SessionError(f"login refused: the user's sessions kept changing ({ATTEMPTS} tries)")
+
+    def record_idp(self, key: str, sid: str, ttl_ms: str) -> Op[Any]:
+        """``login_idp``: ``sid`` joins the IdP session's index ``key``, a slot of its own (a
+        step before the login's; bare, as the login's ``{u}`` steps)."""
+        return (yield SCRIPTS["login_idp"].call({"idp": key}, {"sid": sid, "ttl_ms": ttl_ms}))
 
     def refresh(self, tag: str, sub: str, a: dict[str, str]) -> Op[Any]:
         """``refresh.lua``'s answers; on reuse the session is revoked, then ended."""

@@ -30,6 +30,14 @@ script answered ``superseded`` with the cutoff: a second round trip only then) a
 with ``iat = max(floor(now), ceil(cutoff))`` (the script returns the cutoff). A cutoff whose
 ceiling lies more than the leeway ahead would give tokens validators refuse as issued in the
 future: ``SessionError``.
+
+**Identity providers' sessions.** A login may record the IdP session it comes from
+(``idp_issuer``, ``idp_sid``: kept in the session hash as ``idp_iss``/``idp_sid``). Its sid then
+joins that IdP session's index (``SessionKeys.idp``, a set whose TTL covers the absolute timeout
+plus the longest access-token lifetime, only ever extended) in a step **before** the login
+script, on one Redis as on a cluster: a failure in between leaves a member that names no
+session (its logout ends nothing), never a session the IdP's back-channel logout cannot find.
+``idp_sessions`` answers the members; the caller logs each out (idempotent).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 from sessionsvc._redis.durability import Durable
+from sessionsvc._redis.run import Command
 from sessionsvc.config import Settings
 from sessionsvc.encoding import as_text as _text
 from sessionsvc.errors import (
@@ -53,7 +62,14 @@ from sessionsvc.errors import (
 from sessionsvc.revocation.events import Lifetimes
 from sessionsvc.revocation.log import format_number as num
 from sessionsvc.sessions.cluster import ClusterSteps
-from sessionsvc.sessions.keys import SessionKeys, parse_session_id, user_tag
+from sessionsvc.sessions.keys import (
+    SessionKeys,
+    idp_field,
+    idp_pair,
+    is_session_id,
+    parse_session_id,
+    user_tag,
+)
 from sessionsvc.sessions.model import REV_KEYS, Call, Op, SessionInfo
 from sessionsvc.sessions.single import OneRedis
 from sessionsvc.tokens.claims import REFRESH_CLAIMS, ClaimRules
@@ -123,6 +139,9 @@ class SessionCore:
         self._issuer = issuer
         self._verifier: TokenVerifier | None = None
         self._lifetimes = lifetimes = Lifetimes.of(settings)
+        # an IdP session's index outlives every session it lists, and their access tokens
+        idp_ttl = settings.absolute_timeout + lifetimes.longest_access
+        self._idp_ttl_ms = str(max(1, math.ceil(idp_ttl * 1000)))
         # the Redis steps: single-slot ones on a cluster (``cluster``: default, the setting)
         self.redis: OneRedis | ClusterSteps
         # SESSIONSVC_DURABILITY: None at ``none`` (one call per op, as always). On one Redis
@@ -168,10 +187,17 @@ class SessionCore:
         user_agent: str | None = None,
         device: str | None = None,
         claims: Mapping[str, Any] | None = None,
+        idp_issuer: str | None = None,
+        idp_sid: str | None = None,
     ) -> Op[TokenPair]:
-        """Create a session and its first token pair (evicting the oldest session at the cap)."""
+        """Create a session and its first token pair (evicting the oldest session at the cap).
+        ``idp_issuer`` and ``idp_sid`` (both or neither): the identity provider's session this
+        login comes from; the new sid is added to its index first (``idp_sessions``)."""
         tag = user_tag(sub)
         ip, ua, device = _meta("ip", ip), _meta("user_agent", user_agent), _meta("device", device)
+        idp = idp_pair(idp_issuer, idp_sid)
+        idp_key = self.keys.idp(*idp) if idp is not None else ""
+        idp_iss, idp_id = idp if idp is not None else ("", "")
         s, issuer = self.settings, self.issuer
         app_claims = dump_claims(claims) if claims else "{}"
         epoch = new_id() if s.max_sessions_per_user else ""  # only eviction applies a revocation
@@ -195,11 +221,15 @@ class SessionCore:
                 "ip": ip,
                 "ua": ua,
                 "device": device,
+                "idp_iss": idp_iss,
+                "idp_sid": idp_id,
                 "claims": app_claims,
                 "max_sessions": str(s.max_sessions_per_user),
                 "till": self._revocation_until(now),
                 "epoch": epoch,
             }
+            if idp_key:  # the IdP session's index first: then no session it cannot find
+                yield from self.redis.record_idp(idp_key, sid, self._idp_ttl_ms)
             reply = yield from self.redis.login(tag, a)
             if _text(reply[0]) == "ok":
                 return TokenPair(access, refresh, sid, s.access_ttl, exp - iat)
@@ -317,6 +347,15 @@ class SessionCore:
         }
         reply = yield from self.redis.logout_all(tag, budget or None, a)
         return int(reply[0])
+
+    def idp_sessions(self, issuer: str, idp_sid: str) -> Op[list[str]]:
+        """Our session ids recorded for the identity provider's session (``issuer``, its
+        ``idp_sid``), sorted: the members of its index, which may name sessions that have ended
+        since (logging each out is idempotent); ``[]`` for one never recorded. A member that is
+        not one of our session ids (written by hand) is left out."""
+        key = self.keys.idp(idp_field("issuer", issuer), idp_field("idp_sid", idp_sid))
+        members = yield Command(("SMEMBERS", key))
+        return sorted(sid for sid in map(_text, members) if is_session_id(sid))
 
     def list_sessions(self, sub: str) -> Op[list[SessionInfo]]:
         """The live sessions of ``sub``, oldest first."""

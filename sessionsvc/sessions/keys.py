@@ -6,11 +6,17 @@ one slot. The **session id carries the same tag**: ``sid = <tag>.<22 random base
 (128 random bits). So ``logout(sid)`` and ``get_session(sid)`` find the session's keys from the
 sid alone, in one round trip, with no sid → sub lookup key (which would live in a third slot).
 The sub is already a claim of every token that carries the sid, so the sid reveals nothing new.
+
+An identity provider's back-channel logout names *its* session (issuer, ``sid``): a login that
+records it (``login(..., idp_issuer=, idp_sid=)``) adds our sid to that IdP session's index
+``<ns>:idp:{<h>}`` (``SessionKeys.idp``), a set in a slot of its own, written before the session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,8 +28,12 @@ from sessionsvc.tokens.claims import id_claim_problem
 from sessionsvc.tokens.issuer import new_id
 
 __all__ = [
+    "MAX_IDP_CHARS",
     "MAX_SUB_BYTES",
     "SessionKeys",
+    "idp_field",
+    "idp_pair",
+    "is_session_id",
     "new_session_id",
     "parse_session_id",
     "sub_of",
@@ -31,6 +41,7 @@ __all__ = [
 ]
 
 MAX_SUB_BYTES: Final = 128  # the sid then stays within the 256 characters a sid claim may have
+MAX_IDP_CHARS: Final = 256  # an IdP's issuer, and its session id (its ``sid``)
 _SID: Final = re.compile(r"([A-Za-z0-9_-]{2,171})\.[A-Za-z0-9_-]{22}")
 
 
@@ -71,6 +82,38 @@ def parse_session_id(session_id: object) -> tuple[str, str]:
     return sub, tag
 
 
+def is_session_id(value: object) -> bool:
+    """Is ``value`` one of our session ids (``parse_session_id`` accepts it)?"""
+    try:
+        parse_session_id(value)
+    except SessionNotFound:
+        return False
+    return True
+
+
+def idp_field(name: str, value: object) -> str:
+    """``value`` if it can name an identity provider's issuer or session (``name``, for the
+    message): a non-empty string of at most 256 characters with no control character (nor a
+    lone surrogate, which UTF-8 cannot carry); else ``InvalidArgument``."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be a string")
+    if not value or len(value) > MAX_IDP_CHARS:
+        raise InvalidArgument(f"{name} must be 1 to {MAX_IDP_CHARS} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise InvalidArgument(f"{name} must hold no control character")
+    return value
+
+
+def idp_pair(issuer: object, idp_sid: object) -> tuple[str, str] | None:
+    """The IdP session a login names, checked (``idp_field``): ``None`` when neither is given,
+    ``InvalidArgument`` when only one is."""
+    if issuer is None and idp_sid is None:
+        return None
+    if issuer is None or idp_sid is None:
+        raise InvalidArgument("idp_issuer and idp_sid go together: give both or neither")
+    return idp_field("idp_issuer", issuer), idp_field("idp_sid", idp_sid)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
     """Key names: per-user keys under the tag ``{u:<tag>}``, revocations under ``{rev}``."""
@@ -98,6 +141,14 @@ class SessionKeys:
         """The session hash of ``session_id`` of the user with this tag (the scripts derive
         it from the index key with the same ``layout`` strings)."""
         return layout.user_prefix(self.namespace, tag) + layout.SESSION + session_id
+
+    def idp(self, issuer: str, idp_sid: str) -> str:
+        """The index of one identity provider's session (its issuer and ``sid``, checked by
+        ``idp_pair``): a set of our session ids, ``<namespace>:idp:{<h>}`` where ``<h>`` is the
+        first 32 hex characters of SHA-256(issuer, a newline, sid) — neither holds a newline,
+        so no two pairs share one. Its own hash slot: on Redis Cluster a step of its own."""
+        digest = hashlib.sha256(f"{issuer}\n{idp_sid}".encode()).hexdigest()[:32]
+        return f"{self.namespace}:idp:{{{digest}}}"
 
     def index(self, sub: str) -> str:
         """The user's index: a sorted set sid → expiry, with a TTL; pruned on every read."""

@@ -20,7 +20,7 @@ from sessionsvc.encoding import as_text
 __all__ = ["REV_KEYS", "SESSION_SCRIPTS", "Call", "Op", "SessionInfo"]
 
 T = TypeVar("T")
-SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "get")
+SESSION_SCRIPTS: Final = ("login", "refresh", "logout", "logout_all", "list", "get", "login_idp")
 REV_KEYS: Final = {name: REGISTRY[name].rev for name in SESSION_SCRIPTS}
 
 
@@ -30,7 +30,8 @@ Op = Generator[Effect, Any, T]
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
-    """A live session as ``list_sessions``/``get_session`` report it (times in epoch seconds)."""
+    """A live session as ``list_sessions``/``get_session`` report it (times in epoch seconds);
+    ``idp_issuer``/``idp_sid``: the identity provider's session the login recorded, if any."""
 
     session_id: str
     sub: str
@@ -42,6 +43,8 @@ class SessionInfo:
     ip: str | None
     user_agent: str | None
     device: str | None
+    idp_issuer: str | None = None
+    idp_sid: str | None = None
 
     @classmethod
     def from_hash(cls, flat: Sequence[bytes | str]) -> SessionInfo:
@@ -59,6 +62,8 @@ class SessionInfo:
             h.get("ip") or None,
             h.get("ua") or None,
             h.get("device") or None,
+            h.get("idp_iss") or None,  # (hashes written before IdP sessions lack both)
+            h.get("idp_sid") or None,
         )
 
     def as_dict(self) -> dict[str, Any]:

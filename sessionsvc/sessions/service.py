@@ -76,6 +76,11 @@ class _Sessions(Generic[Client]):
     )
     logout = operation(_logout)
     logout_all = operation(_logout_all)
+    sessions_for_idp = operation(
+        SessionCore.idp_sessions,
+        """Our session ids recorded for an identity provider's session (issuer, its ``sid``):
+        log each out (some may have ended already; a logout is idempotent).""",
+    )
     list_sessions = operation(SessionCore.list_sessions, """The live sessions of ``sub``.""")
     get_session = operation(
         SessionCore.get_session, """One live session, or ``SessionNotFound``."""

@@ -40,6 +40,13 @@ class OneRedis:
         d = self._durable
         return (yield call) if d is None else (yield from d.written(call))
 
+    def record_idp(self, key: str, sid: str, ttl_ms: str) -> Op[Any]:
+        """``login_idp.lua``: ``sid`` joins the IdP session's index ``key`` (before the login,
+        which acknowledges no revocation either: the ``aof`` check only)."""
+        call = self._calls["login_idp"](idp=key, sid=sid, ttl_ms=ttl_ms)
+        d = self._durable
+        return (yield call) if d is None else (yield from d.written(call))
+
     def refresh(self, tag: str, sub: str, a: dict[str, str]) -> Op[Any]:
         """``refresh.lua``'s reply (``sub``: the token's, which the script reads itself)."""
         k = self.keys

@@ -1,6 +1,7 @@
 -- LOGIN: K = its {rev} keys, idx, session (the generated prelude: sessionsvc._redis.scripts).
 -- A = now, sub, sid, jti, iat, exp (the refresh token's), idle_exp, abs_exp, ip, ua, device,
---     claims, max_sessions (0: no cap), till (an eviction's until), epoch (candidate).
+--     claims, max_sessions (0: no cap), idp_iss, idp_sid (an IdP session, indexed by LOGIN_IDP
+--     first; '' for none), till (an eviction's until), epoch (candidate).
 -- Returns {'superseded', cutoff} (nothing written) when a logout-everywhere (the user's or the
 -- global before, ``cutoff``) is later than the tokens' iat (whole seconds: a login in the same
 -- second as a logout-everywhere, after it, has iat = floor(now) < cutoff): the session would be

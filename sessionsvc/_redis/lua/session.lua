@@ -59,12 +59,13 @@ local function live_sessions(idx, now)
   return live, gone
 end
 
--- write the new session A.sid (login's ARGV) and index it
+-- write the new session A.sid (login's ARGV: the optional fields only when given, among them
+-- the IdP session a login records, idp_iss and idp_sid) and index it
 local function create_session(idx, skey, now)
   local h = {'sub', A.sub, 'sid', A.sid, 'created', A.now, 'last_seen', A.now,
              'idle_exp', A.idle_exp, 'abs_exp', A.abs_exp, 'claims', A.claims,
              'cur', A.jti, 'cur_iat', A.iat, 'cur_exp', A.exp}
-  for _, name in ipairs({'ip', 'ua', 'device'}) do
+  for _, name in ipairs({'ip', 'ua', 'device', 'idp_iss', 'idp_sid'}) do
     if A[name] ~= '' then
       h[#h + 1] = name
       h[#h + 1] = A[name]

@@ -1,7 +1,8 @@
 -- USER_LOGIN (Redis Cluster: the {u} step of a login, after REV_READ). K = idx, session, fence.
 -- A = login's ARGV without till and epoch (now, sub, sid, jti, iat, exp, idle_exp, abs_exp, ip,
--- ua, device, claims, max_sessions), then cutoff (the later of the user's and the global
--- ``before`` REV_READ answered); more_arg: sessions the caller has evicted (revoked): ended here.
+-- ua, device, claims, max_sessions, idp_iss, idp_sid), then cutoff (the later of the user's and
+-- the global ``before`` REV_READ answered); more_arg: sessions the caller has evicted
+-- (revoked): ended here.
 -- Returns {'pending', op, cutoff, origin} (a logout-everywhere is under way: the caller
 -- finishes it), {'superseded', cutoff} (as LOGIN, by the tokens' iat; the fence's ``before``
 -- counts as the user's), {'evict', sid...} (at the cap: these are marked ``ending`` — refused
