@@ -49,6 +49,12 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    with raw_client(redis_url) as c:
+        yield c
+
+
+@pytest.fixture
 def service(settings: Settings) -> Iterator[SessionService]:
     svc = SessionService(settings)
     try:
@@ -100,21 +106,21 @@ def test_a_sid_of_another_local_user_than_the_tokens_sub_is_left_alone(
 
 
 def test_a_replayed_logout_token_is_dead_lettered_and_applied_once(
-    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis, raw: redis.Redis
 ) -> None:
     token = idp.logout_token(sid="kc-1")
     login(service, idp, "erin", "kc-1")
     with running_worker(settings):
         first = client.xadd(TRUSTED, {"logout_token": token})
         second = client.xadd(TRUSTED, {"logout_token": token})
-        letters = wait_for(lambda: dead_letters(client), "the replay's dead letter")
+        letters = wait_for(lambda: dead_letters(raw), "the replay's dead letter")
     assert letters[second]["dlq:error"] == "idp_replayed"
     assert first not in letters
     assert _log_sources(client).count(f"idp:{idp.issuer}") == 1
 
 
 def test_a_redelivered_entry_is_not_mistaken_for_a_replay(
-    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis, raw: redis.Redis
 ) -> None:
     # a worker claimed the jti for this entry, then died before applying it
     token = idp.logout_token(sid="kc-1")
@@ -124,36 +130,36 @@ def test_a_redelivered_entry_is_not_mistaken_for_a_replay(
     client.set(f"{{ss:events}}:idp.jti:{claim_digest(idp.issuer, jti)}", f"{TRUSTED} {entry}")
     with running_worker(settings):
         wait_for(lambda: ended(service, "fay", pair.session_id), "the session to end")
-    assert dead_letters(client) == {}
+    assert dead_letters(raw) == {}
 
 
 def test_a_token_that_waited_in_the_stream_is_judged_at_its_entry_time(
-    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis, raw: redis.Redis
 ) -> None:
     pair = login(service, idp, "gus", "kc-1")
     client.xadd(TRUSTED, {"logout_token": idp.logout_token(sid="kc-1")})  # exp: 2 minutes
     later = lambda: time.time() + 3600  # noqa: E731  (the worker reads it an hour later)
     with running_worker(settings, clock=later):
         wait_for(lambda: ended(service, "gus", pair.session_id), "the session to end")
-    assert dead_letters(client) == {}
+    assert dead_letters(raw) == {}
 
 
 def test_a_publisher_may_not_send_identity_provider_tokens(
-    settings: Settings, idp: TestIdp, client: redis.Redis
+    settings: Settings, idp: TestIdp, client: redis.Redis, raw: redis.Redis
 ) -> None:
     with running_worker(settings):
         entry = client.xadd("{ss:events}:crm", {"logout_token": idp.logout_token(sub="x")})
-        letters = wait_for(lambda: dead_letters(client), "a dead letter")
+        letters = wait_for(lambda: dead_letters(raw), "a dead letter")
     assert letters[entry]["dlq:error"] == "not_allowed"
 
 
 def test_a_token_of_an_untrusted_issuer_is_dead_lettered(
-    settings: Settings, client: redis.Redis
+    settings: Settings, client: redis.Redis, raw: redis.Redis
 ) -> None:
     stranger = TestIdp(issuer="https://elsewhere.example.test")
     with running_worker(settings):
         entry = client.xadd(TRUSTED, {"logout_token": stranger.logout_token(sub="x")})
-        letters = wait_for(lambda: dead_letters(client), "a dead letter")
+        letters = wait_for(lambda: dead_letters(raw), "a dead letter")
     assert letters[entry]["dlq:error"].startswith("idp_")
 
 
@@ -178,7 +184,7 @@ def test_a_credential_change_revokes_the_users_tokens_issued_before_it(
 
 
 def test_enrolling_a_credential_logs_no_one_out(
-    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis, raw: redis.Redis
 ) -> None:
     pair = service.login("jo")
     with running_worker(settings) as running, following(settings) as validator:
@@ -187,7 +193,7 @@ def test_enrolling_a_credential_logs_no_one_out(
         counted = running.worker.metrics.idp.labels("idp.set", "ignored", "credential_created")
         assert counted._value.get() == 1
         assert outcome(validator, pair.access_token) == "ok"
-    assert dead_letters(client) == {}
+    assert dead_letters(raw) == {}
 
 
 # -- the receiver -------------------------------------------------------------------------------
