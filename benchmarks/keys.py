@@ -160,7 +160,7 @@ def window(
 
 
 def quantiles(values: list[float]) -> tuple[float, float]:
-    """p50 and p99 of ``values`` (0 for fewer than two)."""
+    """p50 and p99 of ``values`` (the one value itself for one, 0 for none)."""
     if len(values) < 2:
         return (values[0], values[0]) if values else (0.0, 0.0)
     q = statistics.quantiles(values, n=100)
