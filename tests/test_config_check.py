@@ -183,3 +183,28 @@ def test_invalid_settings_are_one_error_naming_the_variables() -> None:
     assert level == "error"
     assert "SESSIONSVC_ISSUER: is required" in message
     assert "SESSIONSVC_AUDIENCE: is required" in message
+
+
+def test_each_trusted_identity_provider_is_listed_without_its_bearer_tokens() -> None:
+    secret = "receiver-bearer-" + "q8Zx3Wv7" * 4
+    idps = [
+        {
+            "issuer": "https://sso.example.test/realms/main",
+            "audience": "app",
+            "jwks": "https://sso.example.test/certs",
+            "events": ["backchannel_logout"],
+            "receiver_tokens": [secret],
+        }
+    ]
+    findings = check_config(settings(idps=json.dumps(idps)))
+    assert any(
+        "'https://sso.example.test/realms/main': backchannel_logout (push)" in f
+        for f in levels(findings, "ok")
+    )
+    assert_no_secret(findings, secret)
+
+
+def test_an_unusable_identity_provider_entry_is_an_error() -> None:
+    bad = [{"issuer": "x", "audience": "a", "jwks": "{}", "algorithms": ["HS256"]}]
+    findings = check_config(settings(idps=json.dumps(bad)))
+    assert any("never HMAC" in f for f in levels(findings, "error"))

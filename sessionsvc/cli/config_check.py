@@ -6,6 +6,7 @@ from typing import Literal
 
 from sessionsvc.config import Settings, load_settings, redact_url
 from sessionsvc.errors import ConfigError
+from sessionsvc.idp.trust import load_idps
 from sessionsvc.tokens.keys import KeyRing, check_disjoint
 from sessionsvc.tokens.ring_watch import RingWatch
 
@@ -61,7 +62,26 @@ def check_config(settings: Settings | None = None) -> list[Finding]:
             check_disjoint(rings["access"], rings["refresh"])
         except ConfigError as exc:
             findings.append(("error", str(exc)))
+    findings += _idps(settings)
     return findings
+
+
+def _idps(settings: Settings) -> list[Finding]:
+    """The trusted identity providers (``SESSIONSVC_IDPS``): each issuer and what it may end;
+    never a bearer token."""
+    if settings.idps is None:
+        return []
+    try:
+        idps = load_idps(settings.idps.get_secret_value())
+    except ConfigError as exc:
+        return [("error", str(exc))]
+    out: list[Finding] = []
+    for trust in idps:
+        ways = ["push" if trust.receiver_tokens else "", "poll" if trust.poll else ""]
+        via = "+".join(w for w in ways if w) or "stream and back-channel logout only"
+        kinds = ", ".join(sorted(trust.events))
+        out.append(("ok", f"identity provider {trust.issuer!r}: {kinds} ({via})"))
+    return out
 
 
 _SURVIVES = {
