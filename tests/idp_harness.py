@@ -94,10 +94,12 @@ class TestIdp:
             sub_id["user"] = {"format": "iss_sub", "iss": self.issuer, "sub": sub}
         return self.secevent(SESSION_REVOKED, {"event_timestamp": int(time.time())}, sub_id)
 
-    def credential_change(self, sub: str, change_type: str, at: float | None = None) -> str:
+    def credential_change(
+        self, sub: str, change_type: str, at: float | None = None, credential: str = "password"
+    ) -> str:
         """A CAEP credential-change SET of user ``sub``."""
         event = {
-            "credential_type": "password",
+            "credential_type": credential,
             "change_type": change_type,
             "event_timestamp": int(time.time() if at is None else at),
         }

@@ -183,14 +183,30 @@ def test_a_credential_change_revokes_the_users_tokens_issued_before_it(
         wait_for(lambda: outcome(validator, pair.access_token) == "revoked", "rejected")
 
 
-def test_enrolling_a_credential_logs_no_one_out(
-    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis, raw: redis.Redis
+@pytest.mark.parametrize(
+    ("change", "credential", "reason"),
+    [
+        ("create", "fido2-platform", "credential_created"),
+        ("revoke", "smartcard", "unknown_credential_type"),
+    ],
+)
+def test_enrolling_a_credential_or_changing_an_unknown_one_logs_no_one_out(
+    settings: Settings,
+    service: SessionService,
+    idp: TestIdp,
+    client: redis.Redis,
+    raw: redis.Redis,
+    change: str,
+    credential: str,
+    reason: str,
 ) -> None:
     pair = service.login("jo")
     with running_worker(settings) as running, following(settings) as validator:
-        entry = client.xadd(TRUSTED, {"set": idp.credential_change("jo", "create")})
+        entry = client.xadd(
+            TRUSTED, {"set": idp.credential_change("jo", change, credential=credential)}
+        )
         wait_for(lambda: _consumed(client, TRUSTED, entry), "the event to be taken")
-        counted = running.worker.metrics.idp.labels("idp.set", "ignored", "credential_created")
+        counted = running.worker.metrics.idp.labels("idp.set", "ignored", reason)
         assert counted._value.get() == 1
         assert outcome(validator, pair.access_token) == "ok"
     assert dead_letters(raw) == {}
@@ -269,3 +285,29 @@ def _post(
         return response.status, response.read()
     finally:
         conn.close()
+
+
+@pytest.mark.cluster
+def test_on_a_cluster_a_logout_token_ends_the_sessions_recorded_for_its_sid(
+    redis_cluster_url: str, idp: TestIdp
+) -> None:
+    import redis.cluster
+
+    settings = feed_settings(redis_cluster_url, redis_cluster=True, idps=idps_setting(idp.trust()))
+    service = SessionService(settings)
+    client = redis.cluster.RedisCluster.from_url(redis_cluster_url)
+    try:
+        pair = login(service, idp, "nia", "kc-1")
+        token = idp.logout_token(sid="kc-1")
+        with running_worker(settings), following(settings) as validator:
+            client.xadd(TRUSTED, {"logout_token": token})
+            client.xadd(TRUSTED, {"logout_token": token})  # a replay
+            wait_for(lambda: ended(service, "nia", pair.session_id), "the session to end")
+            wait_for(lambda: outcome(validator, pair.access_token) == "revoked", "rejected")
+            letters = wait_for(
+                lambda: list(client.xrange("{ss:events}:dlq")), "the replay's letter"
+            )
+        assert letters[0][1][b"dlq:error"] == b"idp_replayed"
+    finally:
+        client.close()
+        service.close()

@@ -19,8 +19,9 @@ Invariants:
   another local user than the token's ``sub`` is left alone), its logout-everywhere for a
   ``sub`` alone, or the apply path (a ``user.revoke`` with ``before``, a ``token.revoke``), with
   ``idp:<issuer>`` as the log's ``source`` and the token's jti as the event id.
-- What names nothing here (an unknown event type, a ``create`` credential change, a subject
-  with no local user, an SSF verification event) is acknowledged and counted, never an error.
+- What names nothing here (an unknown event type or credential type, a ``create`` credential
+  change, a subject with no local user, an SSF verification event) is acknowledged and
+  counted, never an error.
 """
 
 from __future__ import annotations
@@ -57,6 +58,21 @@ __all__ = ["FIELDS", "SET_CLAIM_TTL", "IdpEntries", "IdpOutcome", "IdpToken", "c
 
 FIELDS: Final = {"logout_token": "idp.logout_token", "set": "idp.set"}
 """The field of an identity provider's token → the type it is counted under."""
+CREDENTIAL_TYPES: Final = frozenset(
+    {
+        "password",
+        "pin",
+        "x509",
+        "fido2-platform",
+        "fido2-roaming",
+        "fido-u2f",
+        "verifiable-credential",
+        "phone-voice",
+        "phone-sms",
+        "app",
+    }
+)
+"""CAEP 1.0's credential types; a change of any other is acknowledged and ignored (counted)."""
 SET_CLAIM_TTL: Final = 7 * 24 * 3600
 """Seconds a SET's jti is remembered (a SET has no ``exp``)."""
 CLAIM: Final = SCRIPTS["idp_claim"]
@@ -164,6 +180,8 @@ class IdpEntries:
         if event.type == CREDENTIAL_CHANGE:
             if event.change_type == "create":  # enrolling a credential logs no one out
                 return IdpOutcome("ignored", "credential_created")
+            if event.credential_type not in CREDENTIAL_TYPES:
+                return IdpOutcome("ignored", "unknown_credential_type")
             if local is None:
                 return IdpOutcome("ignored", "no_local_user")
             before = min(event.event_time or tok.iat, self.clock())

@@ -64,26 +64,41 @@ class IdpReceiverIntake:
     def backchannel_logout(self, logout_token: str) -> None:
         """Verify a logout token and queue it; ``IdpTokenRejected`` (``replayed`` too)."""
         now = self.clock()
-        req = verify_logout_token(logout_token, self.idps, self.keys, now, leeway=self.leeway)
+        try:
+            req = verify_logout_token(logout_token, self.idps, self.keys, now, leeway=self.leeway)
+        except IdpTokenRejected as exc:
+            _refused("backchannel_logout", exc)
+            raise
         ttl = max(req.exp - now, 0) + self.leeway
         if not self._accept("logout_token", logout_token, req.issuer, req.jti, ttl):
-            raise IdpTokenRejected(
+            replay = IdpTokenRejected(
                 "invalid_request", "replayed", "this logout token's jti was received before"
             )
+            _refused("backchannel_logout", replay, req.issuer)
+            raise replay
 
     def security_event(self, set_token: str, authorization: str | None) -> None:
         """Authenticate the transmitter, verify its SET, queue it (a SET sent again is
         acknowledged, not queued twice)."""
-        self.polled(self._authenticated(authorization), set_token)
+        try:
+            issuer = self._authenticated(authorization)
+        except IdpTokenRejected as exc:
+            _refused("ssf_events", exc)
+            raise
+        self.polled(issuer, set_token)
 
     def polled(self, issuer: str, set_token: str) -> None:
         """Verify a SET that ``issuer``'s transmitter sent (pushed, or answered to our poll)
         and queue it; ``IdpTokenRejected`` (``access_denied`` when another issuer signed it)."""
-        tok = verify_set(set_token, self.idps, self.keys, self.clock(), leeway=self.leeway)
-        if tok.issuer != issuer:
-            raise IdpTokenRejected(
-                "access_denied", "wrong_transmitter", "the SET's iss is not this transmitter"
-            )
+        try:
+            tok = verify_set(set_token, self.idps, self.keys, self.clock(), leeway=self.leeway)
+            if tok.issuer != issuer:
+                raise IdpTokenRejected(
+                    "access_denied", "wrong_transmitter", "the SET's iss is not this transmitter"
+                )
+        except IdpTokenRejected as exc:
+            _refused("ssf_events", exc, issuer)
+            raise
         if tok.verification is not None or not tok.events:
             log.info("idp_set_acknowledged", issuer=issuer, ignored=len(tok.ignored))
             return  # nothing to apply: a verification event, or event types we do not know
@@ -129,3 +144,8 @@ class IdpReceiverIntake:
 
         entry = run(self.redis, op())
         return entry is not None and entry is not False
+
+
+def _refused(route: str, exc: IdpTokenRejected, issuer: str | None = None) -> None:
+    """Every refused token is logged with its reason (never the token)."""
+    log.warning("idp_token_refused", route=route, issuer=issuer, code=exc.code, reason=exc.reason)
