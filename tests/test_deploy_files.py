@@ -148,3 +148,15 @@ def test_the_probes_are_the_workers() -> None:
     assert re.search(r"secretName: sessionsvc-jwks", deployment)
     assert "subPath" not in deployment
     assert "value: /etc/sessionsvc/jwks/access.jwks.json" in deployment
+
+
+def test_the_identity_providers_reach_the_receiver_only() -> None:
+    deployment = re.sub(r"\s*#.*", "", text("k8s/worker-deployment.yaml"))
+    assert '"--receiver-port", "8443"' in deployment
+    ports = dict(re.findall(r"- name: (\w+)\s+containerPort: (\d+)", deployment))
+    assert ports == {"metrics": str(PORT), "receiver": "8443"}  # two listeners
+    service = re.sub(r"\s*#.*", "", text("k8s/worker-receiver-service.yaml"))
+    assert re.findall(r"targetPort: (\S+)", service) == ["receiver"]
+    # the bearer tokens come from a Secret file, not the ConfigMap
+    assert "value: /etc/sessionsvc/idps/idps.json" in deployment
+    assert "SESSIONSVC_IDPS" not in text("k8s/worker-config.yaml")
