@@ -505,3 +505,42 @@ def test_without_ca_file_the_same_server_is_refused(
     keys = IssuerKeys(trust(jwks_server[0]))
     with pytest.raises(IdpKeysUnavailable, match="cannot fetch JWKS URL"):
         keys.key("k-1", "RS256")
+
+
+# --- the worker's apply path: never waits on a fetch --------------------------------------------
+
+
+def test_without_waiting_no_keys_yet_is_unavailable_while_they_are_fetched_behind() -> None:
+    fetch = Fetcher(jwks(jwk()))
+    fetch.gate = threading.Event()  # a provider that takes its time
+    keys = IssuerKeys(trust("https://x.test/c"), fetch=fetch)
+    with pytest.raises(IdpKeysUnavailable):
+        keys.key("k-1", "RS256", wait=False)  # answered at once: the fetch runs behind
+    assert fetch.entered.wait(5)
+    fetch.gate.set()
+    idle(keys)
+    assert keys.key("k-1", "RS256", wait=False).key_id == "k-1"
+
+
+def test_without_waiting_a_new_kid_refetches_behind_once_per_cooldown(clock: ManualClock) -> None:
+    fetch = Fetcher(jwks(jwk()))
+    keys = IssuerKeys(trust("https://x.test/c", unknown_kid_cooldown=30), fetch=fetch, clock=clock)
+    keys.key("k-1", "RS256")
+    clock.now += 31
+    fetch.body = jwks(jwk(), jwk("RSA", kid="k-2"))
+    with pytest.raises(IdpKeysUnavailable):
+        keys.key("k-2", "RS256", wait=False)
+    idle(keys)
+    assert keys.key("k-2", "RS256", wait=False).key_id == "k-2"
+    assert fetch.calls == 2
+    refused(lambda: keys.key("made-up", "RS256", wait=False), "unknown_key")  # (cooldown)
+    assert fetch.calls == 2
+
+
+def test_warm_fetches_in_the_background_before_the_first_token() -> None:
+    fetch = Fetcher(jwks(jwk()))
+    ring = IssuerKeyring(Idps((trust("https://x.test/c"),)), fetchers={ISS: fetch})
+    ring.warm()
+    idle(ring.issuers[ISS])
+    assert fetch.calls == 1
+    assert ring.without_waiting().key(ISS, "k-1", "RS256").key_id == "k-1"

@@ -83,10 +83,10 @@ class Worker:
         idps = settings.idps
         self.idps: Idps = load_idps(None if idps is None else idps.get_secret_value())
         self.idp_keys = IssuerKeyring(self.idps)
-        self.core.idp = IdpEntries(
+        self.core.idp = IdpEntries(  # (its keys never wait on a fetch: apply is never held up)
             settings,
             self.idps,
-            self.idp_keys,
+            self.idp_keys.without_waiting(),
             user=idp_user,
             apply=lambda event: self.core.call_for(event, new_id()),
             clock=clock,
@@ -139,6 +139,7 @@ class Worker:
         applier.start()
         beater.start()
         self.configured.start()  # JWKS files re-read: a rotated-in key can be revoked at once
+        self.idp_keys.warm()  # identity providers' keys fetched before their first token
         try:
             self._consume()
         finally:

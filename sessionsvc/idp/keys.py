@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sessionsvc.encoding import StrictDecodeError, loads_object
 from sessionsvc.errors import ConfigError, IdpKeysUnavailable, IdpTokenRejected
+from sessionsvc.idp.model import KeyLookup
 from sessionsvc.idp.trust import Idps, IdpTrust
 from sessionsvc.tokens.jwks_url import MAX_JWKS_BYTES, check_public, https_fetcher, is_url
 
@@ -91,18 +92,23 @@ class IssuerKeys:
         elif fetch is None:
             self._fetch = partial(_read_file, Path(source), self._where)
 
-    def key(self, kid: str | None, alg: str) -> jwt.PyJWK:
+    def key(self, kid: str | None, alg: str, *, wait: bool = True) -> jwt.PyJWK:
         """The key verifying a token of this issuer with header ``kid`` and ``alg``:
         ``IdpTokenRejected`` (``invalid_key``) when none may, ``IdpKeysUnavailable`` when no
-        keys could be fetched yet."""
+        keys could be fetched yet. ``wait=False`` (the worker's apply path, which must never
+        wait on a provider): a fetch this would wait for runs in the background instead, and
+        the answer is ``IdpKeysUnavailable`` (the caller tries again later)."""
         if alg not in self.trust.algorithms:
             raise _rejected("alg_not_allowed", f"{self._where} does not sign with {_shown(alg)}")
-        jwks = self._current()
+        jwks = self._current(wait)
         found = _find(jwks, kid, alg, self._where)
         if found is None and self._fetch is not None:
             with self._lock:
                 due = self._clock() - self._attempted >= self.trust.unknown_kid_cooldown
                 seen = self._attempts
+            if due and not wait:
+                self._background(seen, force=True)
+                raise IdpKeysUnavailable(f"{self._where}: refetching its JWKS for a new kid")
             if due:  # (an IdP's rotation is seen at once; made-up kids: one fetch per cooldown)
                 jwks = self._fetch_shared(seen) or jwks
                 found = _find(jwks, kid, alg, self._where)
@@ -120,23 +126,40 @@ class IssuerKeys:
         if thread is not None:
             thread.join(timeout)
 
-    def _current(self) -> _Jwks:
+    def warm(self) -> None:
+        """Start fetching in the background if no keys are held yet (a worker's start)."""
         with self._lock:
-            jwks, now, seen = self._jwks, self._clock(), self._attempts
+            empty, seen = self._jwks is None, self._attempts
+        if empty:
+            self._background(seen, force=True)
+
+    def _background(self, seen: int, *, force: bool = False) -> None:
+        """Start the one background fetch: when keys are due a refresh, or (``force``) at
+        most once a second (a provider that is down is not hammered)."""
+        with self._lock:
+            now = self._clock()
             retry = min(self.trust.jwks_refresh, max(self.trust.unknown_kid_cooldown, 1.0))
-            if jwks is not None:
-                if (
-                    self._fetch is not None
-                    and not self._closed
-                    and self._thread is None
-                    and now - self._loaded >= self.trust.jwks_refresh
-                    and now - self._attempted >= retry
-                ):
-                    self._thread = threading.Thread(
-                        target=self._refresh, args=(seen,), name="idp-jwks", daemon=True
-                    )
-                    self._thread.start()
-                return jwks
+            if (
+                self._fetch is not None
+                and not self._closed
+                and self._thread is None
+                and (force or now - self._loaded >= self.trust.jwks_refresh)
+                and now - self._attempted >= (min(1.0, retry) if force else retry)
+            ):
+                self._thread = threading.Thread(
+                    target=self._refresh, args=(seen,), name="idp-jwks", daemon=True
+                )
+                self._thread.start()
+
+    def _current(self, wait: bool = True) -> _Jwks:
+        with self._lock:
+            jwks, seen = self._jwks, self._attempts
+        if jwks is not None:
+            self._background(seen)
+            return jwks
+        if not wait:
+            self._background(seen, force=True)
+            raise IdpKeysUnavailable(f"{self._where}: its keys are being fetched")
         jwks = self._fetch_shared(seen)
         if jwks is None:
             raise IdpKeysUnavailable(f"{self._where}: no keys could be fetched ({self._error})")
@@ -194,18 +217,40 @@ class IssuerKeyring:
     def key(self, issuer: str, kid: str | None, alg: str) -> jwt.PyJWK:
         """The key of ``issuer`` for a token with header ``kid`` and ``alg`` (``KeyLookup``);
         ``IdpTokenRejected`` (``invalid_issuer``) for an issuer we do not trust."""
+        return self._keys(issuer).key(kid, alg)
+
+    def without_waiting(self) -> KeyLookup:
+        """This keyring as a ``KeyLookup`` that never waits on a fetch (``wait=False``)."""
+        return _NoWait(self)
+
+    def warm(self) -> None:
+        """Start fetching every issuer's keys that none are held of yet, in the background."""
+        for keys in self.issuers.values():
+            keys.warm()
+
+    def _keys(self, issuer: str) -> IssuerKeys:
         keys = self.issuers.get(issuer)
         if keys is None:
             raise IdpTokenRejected(
                 "invalid_issuer", "unknown_issuer", f"issuer {_shown(issuer)} is not trusted"
             )
-        return keys.key(kid, alg)
+        return keys
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop refreshing; wait at most ``timeout`` seconds in all for running fetches."""
         deadline = time.monotonic() + timeout
         for keys in self.issuers.values():
             keys.close(max(0.0, deadline - time.monotonic()))
+
+
+class _NoWait:
+    __slots__ = ("_ring",)
+
+    def __init__(self, ring: IssuerKeyring) -> None:
+        self._ring = ring
+
+    def key(self, issuer: str, kid: str | None, alg: str) -> jwt.PyJWK:
+        return self._ring._keys(issuer).key(kid, alg, wait=False)
 
 
 def _rejected(reason: str, detail: str) -> IdpTokenRejected:
