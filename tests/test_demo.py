@@ -88,3 +88,12 @@ def test_demo_shows_what_a_publisher_may_not_do(walkthrough: tuple[int, list[str
     assert "it may not send all.revoke: dead-lettered, not_allowed" in text
     if "throw-away server" in text:  # the trim is tried only on a Redis of the demo's own
         assert "XADD ss:events MAXLEN 0: NOPERM" in text
+
+
+def test_an_identity_provider_logs_a_user_out_by_its_standard(
+    walkthrough: tuple[int, list[str]],
+) -> None:
+    text = "\n".join(walkthrough[1])
+    assert "POST /backchannel-logout on the worker's receiver: 200" in text
+    assert "rejected: reason=revoked" in line_with(walkthrough[1], "erin's access token")
+    assert "the same logout token again: 400" in text

@@ -12,7 +12,9 @@ METHODS = ("login", "refresh", "logout", "logout_all", "list_sessions", "get_ses
 
 def test_each_method_has_the_public_signature_and_docstring() -> None:
     login = inspect.signature(SessionService.login)
-    assert list(login.parameters) == ["self", "sub", "ip", "user_agent", "device", "claims"]
+    assert list(login.parameters) == [
+        *("self", "sub", "ip", "user_agent", "device", "claims", "idp_issuer", "idp_sid"),
+    ]
     assert login.return_annotation is TokenPair
     assert str(inspect.signature(SessionService.logout)) == (
         "(self, session_id: str, *, reason: str = 'logout') -> bool"

@@ -4,9 +4,10 @@ It needs no configuration and no Redis: it generates throw-away keys, starts a t
 redis-server (from PATH, or the Valkey of the ``embedded`` extra) and shows login, local
 validation on another "node", refresh rotation, logout reaching that node, a revocation event
 from "another system" (a publisher, in its own intake) through the worker, what that publisher
-may not do, refresh-token theft detection, attack rejections, and the example web app driven
-over HTTP (``sessionsvc.cli.web_demo``; ``--serve`` serves it for a browser).
-Without a server binary it falls back to ``SESSIONSVC_REDIS_URL`` under a throw-away namespace.
+may not do, an identity provider's back-channel logout, refresh-token theft detection, attack
+rejections, and the example web app driven over HTTP (``sessionsvc.cli.web_demo``;
+``--serve`` serves it for a browser). Without a server binary it falls back to
+``SESSIONSVC_REDIS_URL`` under a throw-away namespace.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import redis
 
 from sessionsvc._redis.acl import password_hash, render, roles
+from sessionsvc.cli.demo_idp import DemoIdp, idp_walkthrough
 from sessionsvc.cli.web_demo import serve, web_walkthrough
 from sessionsvc.config import Settings
 from sessionsvc.embedded import RedisProcess
@@ -43,10 +45,14 @@ __all__ = ["demo_settings", "run_demo", "serve_demo"]
 Say = Callable[[str], None]
 
 
-def demo_settings(redis_url: str = "redis://127.0.0.1:6379/0", namespace: str = "ss") -> Settings:
+def demo_settings(
+    redis_url: str = "redis://127.0.0.1:6379/0", namespace: str = "ss", idps: str | None = None
+) -> Settings:
     """Development settings with fresh EdDSA key rings and one publisher, ``idp``, allowed to
-    revoke users and sessions (the environment is not read)."""
+    revoke users and sessions, and ``idps`` as the trusted identity providers (the environment
+    is not read)."""
     return Settings(
+        idps=idps,  # type: ignore[arg-type]
         publishers={"idp": ("user.revoke", "session.revoke")},
         access_jwks=json.dumps(generate_jwks("EdDSA", "demo-access-1")),  # type: ignore[arg-type]
         refresh_jwks=json.dumps(generate_jwks("EdDSA", "demo-refresh-1")),  # type: ignore[arg-type]
@@ -114,8 +120,9 @@ def run_demo(out: Say = print) -> int:
     say = out
     say("sessionsvc demo: logout that logs out\n")
     with _redis(say) as (url, namespace):
-        settings = demo_settings(url, namespace)
-        _walkthrough(say, settings, url, throwaway=namespace == "ss")
+        idp = DemoIdp()
+        settings = demo_settings(url, namespace, idps=idp.trust())
+        _walkthrough(say, settings, url, idp, throwaway=namespace == "ss")
         web_walkthrough(say, settings)
     return 0
 
@@ -135,7 +142,7 @@ def serve_demo(port: int, out: Say = print) -> int:
             thread.join(timeout=10)
 
 
-def _walkthrough(say: Say, settings: Settings, url: str, *, throwaway: bool) -> None:
+def _walkthrough(say: Say, settings: Settings, url: str, idp: DemoIdp, *, throwaway: bool) -> None:
     service = SessionService(settings)
     public = load_jwks(json.dumps(service.core.issuer.access_keys.public_jwks()), ring="access")
     node_b = Validator(settings, keys=public)  # an app node holds public keys only
@@ -151,6 +158,7 @@ def _walkthrough(say: Say, settings: Settings, url: str, *, throwaway: bool) -> 
         _other_system(
             say, settings, service, node_b, raw=raw, wait=wait, url=url, isolated=throwaway
         )
+        idp_walkthrough(say, idp, service=service, node_b=node_b, worker=worker, wait=wait)
         _theft(say, service, node_b, wait)
         _attacks(say, service.core.issuer, node_b)
         health = node_b.health()
@@ -251,7 +259,7 @@ def _theft(
     try:
         service.refresh(carol.refresh_token)  # a stolen, twice-old refresh token
     except RefreshReuseDetected:
-        say("7. Carol's twice-old refresh token is replayed: RefreshReuseDetected, session revoked")
+        say("8. Carol's twice-old refresh token is replayed: RefreshReuseDetected, session revoked")
     wait(carol.session_id)
     _attempt(
         say, "node B, carol's newest access token", lambda: node_b.validate(newest.access_token)
@@ -259,7 +267,7 @@ def _theft(
 
 
 def _attacks(say: Say, issuer: TokenIssuer, validator: Validator) -> None:
-    say("8. Attacks are rejected with a precise reason:")
+    say("9. Attacks are rejected with a precise reason:")
     fresh = issuer.issue("dave")
     header, payload, signature = fresh.access_token.split(".")
     none_header = _b64({"alg": "none", "typ": "at+jwt", "kid": "demo-access-1"})

@@ -123,10 +123,10 @@ def web_walkthrough(say: Say, settings: Settings) -> None:
     try:
         app = example_app(settings)
     except (ImportError, RuntimeError) as exc:
-        say(f"\n9. Web: skipped ({exc}; install sessionsvc[fastapi] and uvicorn)")
+        say(f"\n10. Web: skipped ({exc}; install sessionsvc[fastapi] and uvicorn)")
         return
     with _served(app, free_port()) as base:
-        say(f"\n9. Web: the example app (FastAPI) at {base}")
+        say(f"\n10. Web: the example app (FastAPI) at {base}")
         laptop, phone = _Device(base), _Device(base)
         _, _, cookies = laptop.call("POST", "/auth/login", _login("laptop"))
         say("   alice signs in on her laptop; the response sets:")
