@@ -29,6 +29,7 @@ import redis
 from conftest import make_settings
 
 from sessionsvc import KeyRing, Revocation, Settings, TokenIssuer, TokenRejected, Validator
+from sessionsvc.idp.mapping import UserMapper, default_user
 from sessionsvc.revocation.log import APPLY_REVOCATION, RevKeys, revocation_args
 from sessionsvc.tokens.keygen import generate_jwk
 from sessionsvc.tokens.keys import load_jwks
@@ -228,11 +229,12 @@ def running_worker(
     pubsub: bool = False,
     health: HealthState | None = None,
     clock: Callable[[], float] = time.time,
+    idp_user: UserMapper = default_user,
     **options: Any,
 ) -> Iterator[RunningWorker]:
     """A ``Worker`` running in a thread (and its pub/sub forwarder), stopped and joined after."""
     opts = {"consumer": consumer, "housekeeping": 60.0, "block": 0.1, **options}
-    worker = Worker(settings, WorkerOptions(**opts), health=health, clock=clock)
+    worker = Worker(settings, WorkerOptions(**opts), health=health, clock=clock, idp_user=idp_user)
     thread = threading.Thread(target=worker.run, name=f"worker-{consumer}", daemon=True)
     forwarder = PubSubForwarder(settings, worker.metrics).start() if pubsub else None
     thread.start()

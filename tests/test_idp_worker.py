@@ -22,6 +22,7 @@ from revocation_harness import (
 )
 
 from sessionsvc import Settings
+from sessionsvc.idp.model import CREDENTIAL_CHANGE, SESSION_REVOKED, Subject
 from sessionsvc.sessions.service import SessionService
 from workers.idp_entries import claim_digest
 from workers.idp_services import IdpServices
@@ -210,6 +211,36 @@ def test_enrolling_a_credential_or_changing_an_unknown_one_logs_no_one_out(
         assert counted._value.get() == 1
         assert outcome(validator, pair.access_token) == "ok"
     assert dead_letters(raw) == {}
+
+
+def test_an_event_about_one_of_our_tokens_revokes_that_token(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    pair, other = service.login("oli"), service.login("oli")
+    jti = _claims(pair.access_token)["jti"]
+    sub_id = {"format": "jwt_id", "iss": settings.issuer, "jti": jti}
+    event = idp.secevent(SESSION_REVOKED, {"event_timestamp": int(time.time())}, sub_id)
+    with running_worker(settings), following(settings) as validator:
+        client.xadd(TRUSTED, {"set": event})
+        wait_for(lambda: outcome(validator, pair.access_token) == "revoked", "rejected")
+        assert outcome(validator, other.access_token) == "ok"  # that token only
+
+
+def test_an_apps_mapper_finds_the_local_user_of_an_email_subject(
+    settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
+) -> None:
+    def by_email(issuer: str, subject: Subject) -> str | None:
+        return {"pat@example.test": "user-7"}.get(subject.email or "")
+
+    pair = service.login("user-7")
+    event = idp.secevent(
+        CREDENTIAL_CHANGE,
+        {"credential_type": "password", "change_type": "update", "event_timestamp": time.time()},
+        {"format": "email", "email": "pat@example.test"},
+    )
+    with running_worker(settings, idp_user=by_email), following(settings) as validator:
+        client.xadd(TRUSTED, {"set": event})
+        wait_for(lambda: outcome(validator, pair.access_token) == "revoked", "rejected")
 
 
 # -- the receiver -------------------------------------------------------------------------------
