@@ -11,6 +11,7 @@ uses (PyJWT, cryptography, redis-py, pydantic) are mapped to these at the bounda
      ├── SessionNotFound          no live session with that id
      ├── StoreUnavailable         Redis could not be reached or answered an error
      │    └── RevocationNotDurable  applied on the primary, not confirmed by a replica in time
+     ├── OverCapacity             an event's logout refused: its origin's budget is full
      ├── InvalidArgument          a bad argument (an empty sub, a non-string ip…); a ValueError
      ├── EventRejected            a revocation event (or entry) that cannot be applied; a
      │                            ValueError; ``.code`` is stable (sessionsvc.revocation.events)
@@ -176,3 +177,10 @@ class IdpKeysUnavailable(SessionError):
     """An issuer's keys are not available (its JWKS URL failed and no earlier copy is held):
     the token was not judged. Transient: a receiver answers 503, the worker leaves a stream
     entry pending for a retry; never a reason to refuse the token for good."""
+
+
+class OverCapacity(SessionError):
+    """A logout or logout-everywhere of an event was refused because the budget of its origin
+    (a publisher's, an identity provider's) holds ``SESSIONSVC_MAX_REVOCATIONS`` revocations in
+    force: nothing was ended. Only the worker passes budgets; it dead-letters the event as
+    ``over_capacity``."""

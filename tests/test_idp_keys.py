@@ -375,16 +375,20 @@ def test_a_failed_refresh_is_retried_after_the_cooldown_not_at_every_call(
     assert fetch.calls == 3
 
 
-def test_no_keys_and_a_failing_fetch_is_unavailable_then_recovers() -> None:
+def test_no_keys_and_a_failing_fetch_is_unavailable_then_recovers(clock: ManualClock) -> None:
     fetch = Fetcher(jwks(jwk()))
     fetch.error = ConfigError("issuer key ring: cannot fetch JWKS URL: timed out")
-    keys = IssuerKeys(trust("https://x.test/c", unknown_kid_cooldown=3600), fetch=fetch)
+    source = trust("https://x.test/c", unknown_kid_cooldown=30)
+    keys = IssuerKeys(source, fetch=fetch, clock=clock)
     with pytest.raises(IdpKeysUnavailable, match="timed out"):
         keys.key("k-1", "RS256")
-    with pytest.raises(IdpKeysUnavailable):  # every fetch failed: each use tries again
-        keys.key("k-1", "RS256")
+    for _ in range(20):  # (unauthenticated requests naming this issuer: no fetch each)
+        with pytest.raises(IdpKeysUnavailable):
+            keys.key("k-1", "RS256")
+    assert fetch.calls == 1
+    clock.now += 31  # the cooldown: asked again
     fetch.error = None
-    assert keys.key("k-1", "RS256").key_id == "k-1" and fetch.calls == 3
+    assert keys.key("k-1", "RS256").key_id == "k-1" and fetch.calls == 2
 
 
 def test_concurrent_first_uses_share_one_fetch() -> None:

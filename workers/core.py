@@ -244,14 +244,15 @@ class WorkerCore:
         return event
 
     def call_for(
-        self, event: Event, epoch: str, intake: Intake | None = None
+        self, event: Event, epoch: str, intake: Intake | None = None, *, owner: str | None = None
     ) -> Call | SessionSteps | None:
         """The one script call that applies ``event`` (``APPLY`` calls may be batched; on a
         cluster a logout's ``SessionSteps``), or ``None`` when the revocation has expired
         already. A publisher's event (``intake`` owned by one) is charged to that publisher's
-        budget."""
+        budget; ``owner`` names another budget (an identity provider's: its call then has a
+        KEY of its own, so it is run alone, never batched)."""
         reason = event.reason or event.type
-        owner = intake.owner if intake is not None else None
+        owner = owner or (intake.owner if intake is not None else None)
         budget = self.rev_keys.budget(owner) if owner else None
         cap = self.settings.max_revocations if owner else 0
         origin = Origin(event.source or "", event.id or "", budget, cap)
@@ -282,6 +283,9 @@ class WorkerCore:
         rev = to_revocation(event, now, self.lifetimes)
         if rev.until <= now:  # e.g. token.revoke exp=1: no token it could match is still valid
             return None
+        keys, index = self._apply_keys, self._budget_index.get(owner or "", 0)
+        if owner and not index:  # a budget no publisher has: its key goes after theirs
+            keys, index = [*keys, self.rev_keys.budget(owner)], len(keys) + 1
         args = revocation_args(
             rev,
             epoch=epoch,
@@ -290,14 +294,14 @@ class WorkerCore:
             reason=reason,
             at=event.at,
             cap=cap,
-            budget=self._budget_index.get(owner or "", 0),
+            budget=index,
         )
-        return Call(APPLY, self._apply_keys, args)
+        return Call(APPLY, keys, args)
 
     @staticmethod
     def refused(call: Call | SessionSteps, result: Any) -> bool:
         """Did the script refuse this call because the publisher's budget is full?"""
-        if call.script == APPLY:
+        if result is OVER_CAPACITY_REPLY or call.script == APPLY:
             return bool(result == OVER_CAPACITY_REPLY)
         if call.script == "logout":
             return isinstance(result, list) and len(result) > 1 and result[1] in _OVER_CAPACITY

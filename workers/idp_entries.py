@@ -32,11 +32,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import structlog
+
 from sessionsvc._redis.durability import Durable
 from sessionsvc._redis.run import Call, Op
 from sessionsvc._redis.scripts import SCRIPTS
 from sessionsvc.config import Settings
-from sessionsvc.errors import EventRejected, IdpTokenRejected, SessionNotFound
+from sessionsvc.errors import (
+    EventRejected,
+    IdpTokenRejected,
+    InvalidArgument,
+    OverCapacity,
+    SessionNotFound,
+)
 from sessionsvc.idp.logout_token import verify_logout_token
 from sessionsvc.idp.mapping import UserMapper
 from sessionsvc.idp.model import (
@@ -48,9 +56,10 @@ from sessionsvc.idp.model import (
     Subject,
 )
 from sessionsvc.idp.secevent import verify_set
-from sessionsvc.idp.trust import Idps
+from sessionsvc.idp.trust import MAX_SET_AGE, Idps
 from sessionsvc.revocation.events import Event, TokenRevoke, UserRevoke
 from sessionsvc.revocation.intakes import Intakes
+from sessionsvc.revocation.log import OVER_CAPACITY, RevKeys
 from sessionsvc.sessions.core import Origin, SessionCore
 from sessionsvc.sessions.keys import parse_session_id
 
@@ -73,9 +82,11 @@ CREDENTIAL_TYPES: Final = frozenset(
     }
 )
 """CAEP 1.0's credential types; a change of any other is acknowledged and ignored (counted)."""
-SET_CLAIM_TTL: Final = 7 * 24 * 3600
-"""Seconds a SET's jti is remembered (a SET has no ``exp``)."""
+SET_CLAIM_TTL: Final = MAX_SET_AGE + 24 * 3600
+"""Seconds a SET's jti is remembered (a SET has no ``exp``): a day longer than the oldest SET
+any issuer accepts (``max_set_age``), so none can be replayed."""
 CLAIM: Final = SCRIPTS["idp_claim"]
+log = structlog.get_logger("workers.idp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +118,8 @@ def entry_time(entry_id: str) -> float:
 
 
 class IdpEntries:
-    """Turns identity providers' tokens into ops (``op``)."""
+    """Turns identity providers' tokens into ops (``op``). ``apply(event, owner)`` is the
+    worker's apply path: the one call of an ordinary event, charged to ``owner``'s budget."""
 
     def __init__(
         self,
@@ -116,11 +128,12 @@ class IdpEntries:
         keys: KeyLookup,
         *,
         user: UserMapper,
-        apply: Callable[[Event], Call | object | None],
+        apply: Callable[[Event, str], Call | object | None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings, self.idps, self.keys, self.user = settings, idps, keys, user
         self.intakes = Intakes.of(settings)
+        self.rev_keys = RevKeys(settings.namespace)
         self.sessions = SessionCore(settings, clock=clock)  # confirms its own ops
         self.durable = Durable.of(settings)
         self._apply = apply
@@ -130,12 +143,15 @@ class IdpEntries:
         """Verify ``token`` as of its entry's time, claim its jti for the entry, apply it."""
         at = min(entry_time(entry_id), self.clock())
         leeway = self.settings.leeway
+        # a receiver verified the signature of what is in the idp intake (only workers write
+        # it): a key rotated away since cannot lose a logout the provider was told we took
+        keys = None if stream == self.intakes.idp.stream else self.keys
         try:
             if field == "logout_token":
-                req = verify_logout_token(token, self.idps, self.keys, at, leeway=leeway)
+                req = verify_logout_token(token, self.idps, keys, at, leeway=leeway)
                 issuer, jti, ttl = req.issuer, req.jti, max(req.exp - at, 0) + leeway
             else:
-                tok = verify_set(token, self.idps, self.keys, at, leeway=leeway)
+                tok = verify_set(token, self.idps, keys, at, leeway=leeway)
                 issuer, jti, ttl = tok.issuer, tok.jti, SET_CLAIM_TTL
         except IdpTokenRejected as exc:
             return IdpOutcome("refused", exc.reason, exc.detail)
@@ -144,22 +160,40 @@ class IdpEntries:
         held = yield CLAIM.call({"claim": key}, {"entry": f"{stream} {entry_id}", "ttl_ms": ms})
         if (held.decode() if isinstance(held, bytes) else held) == "replayed":
             return IdpOutcome("refused", "replayed", "this token's jti was received before")
-        origin = Origin(f"idp:{issuer}"[:512], jti[:256])
-        if field == "logout_token":
-            return (yield from self._logout(req, origin))
-        return (yield from self._event(tok, origin))
+        # an issuer's revocations are charged to a budget of its own, capped as a publisher's
+        owner = f"idp.{claim_digest(issuer, '')[:16]}"
+        budget = self.rev_keys.budget(owner)
+        origin = Origin(f"idp:{issuer}"[:512], jti[:256], budget, self.settings.max_revocations)
+        try:
+            if field == "logout_token":
+                return (yield from self._logout(req, origin))
+            return (yield from self._event(tok, origin, owner))
+        except OverCapacity as exc:
+            return IdpOutcome("refused", OVER_CAPACITY, str(exc))
+        except InvalidArgument as exc:  # (a value the session layer cannot take)
+            return IdpOutcome("refused", "bad_subject", str(exc)[:200])
+
+    def _local(self, issuer: str, subject: Subject) -> str | None:
+        """The app's mapper; one that fails maps to no one (logged, never a crash)."""
+        try:
+            return self.user(issuer, subject)
+        except Exception as exc:  # (the app's code)
+            log.warning("idp_user_mapper_failed", issuer=issuer, error=type(exc).__name__)
+            raise _MapperFailed from None
 
     def _logout(self, req: LogoutRequest, origin: Origin) -> Op[IdpOutcome]:
-        local = (
-            None
-            if req.sub is None
-            else self.user(req.issuer, Subject("iss_sub", req.sub, req.issuer))
-        )
+        try:
+            subject = None if req.sub is None else Subject("iss_sub", req.sub, req.issuer)
+            local = None if subject is None else self._local(req.issuer, subject)
+        except _MapperFailed:
+            return IdpOutcome("refused", "mapper_failed", "the app's user mapper failed")
+        if subject is not None and local is None:  # a user named, none of ours: nothing
+            return IdpOutcome("ignored", "no_local_user")
         if req.sid is not None:
             return (yield from self._end_sessions(req.issuer, req.sid, local, origin))
         return (yield from self._end_user(local, origin, "backchannel_logout"))
 
-    def _event(self, tok: SecurityEventToken, origin: Origin) -> Op[IdpOutcome]:
+    def _event(self, tok: SecurityEventToken, origin: Origin, owner: str) -> Op[IdpOutcome]:
         if tok.verification is not None:
             return IdpOutcome("ignored", "verification")
         if not tok.events:
@@ -167,34 +201,41 @@ class IdpEntries:
         event, subject = tok.events[0], tok.events[0].subject
         if subject is None:
             return IdpOutcome("ignored", "no_subject")
-        if subject.format == "jwt_id":  # one of our tokens, by its jti
-            if subject.iss != self.settings.issuer or subject.jti is None:
-                return IdpOutcome("ignored", "not_our_token")
-            token = TokenRevoke(type="token.revoke", jti=subject.jti, source=origin.source)
-            return (yield from self._revoke(token, "token"))
-        local = self.user(tok.issuer, subject)
-        if event.type == SESSION_REVOKED:
-            if subject.sid is not None:
-                return (yield from self._end_sessions(tok.issuer, subject.sid, local, origin))
-            return (yield from self._end_user(local, origin, "session_revoked"))
         if event.type == CREDENTIAL_CHANGE:
             if event.change_type == "create":  # enrolling a credential logs no one out
                 return IdpOutcome("ignored", "credential_created")
             if event.credential_type not in CREDENTIAL_TYPES:
                 return IdpOutcome("ignored", "unknown_credential_type")
-            if local is None:
-                return IdpOutcome("ignored", "no_local_user")
-            before = min(event.event_time or tok.iat, self.clock())
-            revoke = UserRevoke(
-                type="user.revoke",
-                sub=local,
-                before=before,
-                source=origin.source,
-                reason="credential_change",
-                id=origin.event_id,
-            )
-            return (yield from self._revoke(revoke, "user"))
-        return IdpOutcome("ignored", "unknown_event", event.type[:200])
+        elif event.type != SESSION_REVOKED:
+            return IdpOutcome("ignored", "unknown_event", event.type[:200])
+        if subject.format == "jwt_id":  # one of our tokens, by its jti
+            if subject.iss != self.settings.issuer or subject.jti is None:
+                return IdpOutcome("ignored", "not_our_token")
+            token = TokenRevoke(type="token.revoke", jti=subject.jti, source=origin.source)
+            return (yield from self._revoke(token, owner, "token"))
+        named = subject.sub is not None or subject.email is not None
+        try:
+            local = self._local(tok.issuer, subject) if named else None
+        except _MapperFailed:
+            return IdpOutcome("refused", "mapper_failed", "the app's user mapper failed")
+        if named and local is None:  # a user named, none of ours: nothing
+            return IdpOutcome("ignored", "no_local_user")
+        if event.type == SESSION_REVOKED:
+            if subject.sid is not None:
+                return (yield from self._end_sessions(tok.issuer, subject.sid, local, origin))
+            return (yield from self._end_user(local, origin, "session_revoked"))
+        if local is None:
+            return IdpOutcome("ignored", "no_local_user")
+        before = min(event.event_time or tok.iat, self.clock())
+        user = UserRevoke(
+            type="user.revoke",
+            sub=local,
+            before=before,
+            source=origin.source,
+            reason="credential_change",
+            id=origin.event_id,
+        )
+        return (yield from self._revoke(user, owner, "user"))
 
     def _end_sessions(
         self, issuer: str, idp_sid: str, local: str | None, origin: Origin
@@ -220,18 +261,22 @@ class IdpEntries:
             ended = yield from self.sessions.logout_all(
                 local, reason=reason, origin=origin, clamp=True
             )
-        except ValueError:  # a sub too long to have sessions here
+        except InvalidArgument:  # a sub too long to have sessions here
             return IdpOutcome("ignored", "no_local_user")
         return IdpOutcome("applied", "user", ended=ended)
 
-    def _revoke(self, event: Event, what: str) -> Op[IdpOutcome]:
+    def _revoke(self, event: Event, owner: str, what: str) -> Op[IdpOutcome]:
         try:
-            call = self._apply(event)
-        except EventRejected as exc:
-            return IdpOutcome("refused", "bad_subject", exc.detail)
+            call = self._apply(event, owner)
+        except (EventRejected, ValueError) as exc:
+            return IdpOutcome("refused", "bad_subject", str(exc)[:200])
         if isinstance(call, Call):
-            if self.durable is None:
-                yield call
-            else:
-                yield from self.durable.applied(call)
+            d = self.durable
+            reply = (yield call) if d is None else (yield from d.applied(call))
+            if reply in (OVER_CAPACITY, OVER_CAPACITY.encode()):
+                return IdpOutcome("refused", OVER_CAPACITY, "the issuer's budget is full")
         return IdpOutcome("applied", what)
+
+
+class _MapperFailed(Exception):
+    """The app's mapper raised (logged where it happened)."""

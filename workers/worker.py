@@ -33,6 +33,7 @@ from sessionsvc.config import Settings
 from sessionsvc.errors import (
     ConfigError,
     IdpKeysUnavailable,
+    OverCapacity,
     RevocationNotDurable,
     StoreUnavailable,
 )
@@ -82,13 +83,19 @@ class Worker:
         # identity providers (SESSIONSVC_IDPS): their keys, and what their tokens become
         idps = settings.idps
         self.idps: Idps = load_idps(None if idps is None else idps.get_secret_value())
+        if len(self.idps) > 1 and idp_user is default_user:
+            raise ConfigError(
+                "SESSIONSVC_IDPS trusts several identity providers: their sub values are not one "
+                "namespace, so give a mapper to local users (--idp-user-mapper), else one "
+                "provider could log out the users of another"
+            )
         self.idp_keys = IssuerKeyring(self.idps)
         self.core.idp = IdpEntries(  # (its keys never wait on a fetch: apply is never held up)
             settings,
             self.idps,
             self.idp_keys.without_waiting(),
             user=idp_user,
-            apply=lambda event: self.core.call_for(event, new_id()),
+            apply=lambda event, owner: self.core.call_for(event, new_id(), owner=owner),
             clock=clock,
         )
         self.intakes = self.core.intakes
@@ -364,6 +371,8 @@ class Worker:
             return run(self.client, steps.make())
         except IdpKeysUnavailable as exc:  # (an issuer's keys: the entry stays pending)
             return exc
+        except OverCapacity:  # (a cluster logout of a publisher's event its budget refused)
+            return OVER_CAPACITY_REPLY
         except RevocationNotDurable as exc:  # (replica: applied, unconfirmed; stays pending)
             timeout = self.settings.durability_timeout
             raise NotConfirmed(steps.script, exc.acknowledged, exc.wanted, timeout) from None

@@ -160,6 +160,11 @@ class IssuerKeys:
         if not wait:
             self._background(seen, force=True)
             raise IdpKeysUnavailable(f"{self._where}: its keys are being fetched")
+        with self._lock:  # a provider whose JWKS fails is asked again once per cooldown only
+            retry = min(self.trust.jwks_refresh, max(self.trust.unknown_kid_cooldown, 1.0))
+            failing = self._error is not None and self._clock() - self._attempted < retry
+        if failing:
+            raise IdpKeysUnavailable(f"{self._where}: no keys could be fetched ({self._error})")
         jwks = self._fetch_shared(seen)
         if jwks is None:
             raise IdpKeysUnavailable(f"{self._where}: no keys could be fetched ({self._error})")

@@ -52,7 +52,7 @@ _MAX_TEXT: Final = 2048
 def verify_set(
     token: str,
     idps: Idps,
-    keys: KeyLookup,
+    keys: KeyLookup | None,
     now: float,
     *,
     leeway: float = 30,
@@ -70,6 +70,10 @@ def verify_set(
     check_audience(claims, trust)
     iat = numeric_date(required_claim(claims, "iat"), "iat")
     check_issued_at(iat, now, leeway)
+    if now - iat > trust.max_set_age + leeway:  # (its jti is remembered a day longer)
+        raise IdpTokenRejected(
+            "invalid_request", "too_old", f"iat is over {trust.max_set_age} s old"
+        )
     jti, txn = identifier(claims, "jti"), _txn(claims)
     if uri == SSF_VERIFICATION:
         state = _state(body)

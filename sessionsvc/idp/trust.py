@@ -52,6 +52,9 @@ EVENT_KINDS: Final[frozenset[str]] = frozenset(
 )
 Text = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f\x7f]+$")]
 MAX_IDPS: Final = 64
+MAX_SET_AGE: Final = 6 * 24 * 3600
+"""The longest ``max_set_age``: a SET's jti is remembered ``MAX_SET_AGE`` + 1 day."""
+Issuer = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class PollSource(BaseModel):
@@ -70,8 +73,9 @@ class IdpTrust(BaseModel):
     """One trusted identity provider."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    issuer: Text
-    """Its exact ``iss`` (compared byte for byte)."""
+    issuer: Issuer
+    """Its exact ``iss`` (compared byte for byte; at most 256 characters, as a session records
+    it)."""
     audience: tuple[Text, ...] = Field(min_length=1)
     """What its tokens' ``aud`` must be, or contain, one of (our client id at that issuer)."""
     jwks: Text
@@ -87,6 +91,9 @@ class IdpTrust(BaseModel):
     poll: PollSource | None = None
     max_token_age: int = Field(default=300, ge=10, le=3600)
     """Seconds a logout token may live (``exp - iat``) and how old its ``iat`` may be."""
+    max_set_age: int = Field(default=6 * 24 * 3600, ge=60, le=MAX_SET_AGE)
+    """Seconds a SET's ``iat`` may be old (a polled or queued SET arrives late; its ``jti`` is
+    remembered a day longer than this, so an older one could be replayed)."""
     jwks_refresh: float = Field(default=300.0, ge=1, le=86400)
     """Seconds a fetched JWKS is used before it is fetched again in the background."""
     unknown_kid_cooldown: float = Field(default=30.0, ge=0, le=3600)

@@ -54,12 +54,14 @@ from sessionsvc.config import Settings
 from sessionsvc.encoding import as_text as _text
 from sessionsvc.errors import (
     InvalidArgument,
+    OverCapacity,
     RefreshReuseDetected,
     SessionError,
     SessionNotFound,
     TokenRejected,
 )
 from sessionsvc.revocation.events import Lifetimes
+from sessionsvc.revocation.log import OVER_CAPACITY
 from sessionsvc.revocation.log import format_number as num
 from sessionsvc.sessions.cluster import ClusterSteps
 from sessionsvc.sessions.keys import (
@@ -89,6 +91,7 @@ __all__ = [
     "Call",
     "Op",
     "Origin",
+    "OverCapacity",
     "SessionCore",
     "SessionInfo",
 ]
@@ -114,6 +117,13 @@ class Origin(NamedTuple):
     event_id: str = ""
     budget: str | None = None
     cap: int = 0
+
+
+def _refused(reply: Any, origin: Origin) -> bool:
+    """Does a logout or logout-everywhere reply say the origin's budget refused it?"""
+    return origin.budget is not None and any(
+        x in (OVER_CAPACITY, OVER_CAPACITY.encode()) for x in reply[1:]
+    )
 
 
 LOCAL: Final = Origin()
@@ -309,7 +319,8 @@ class SessionCore:
         self, session_id: str, *, reason: str = "logout", origin: Origin = LOCAL
     ) -> Op[bool]:
         """End one session and revoke it; True when a live session was deleted. ``origin`` is
-        recorded in the revocation log (the worker passes the event's)."""
+        recorded in the revocation log (the worker passes the event's); ``OverCapacity`` when
+        its budget refused the revocation (nothing was ended)."""
         source, event_id, budget, cap = origin
         tag, now = parse_session_id(session_id)[1], self.clock()
         a = {
@@ -323,6 +334,8 @@ class SessionCore:
             "cap": str(cap),
         }
         reply = yield from self.redis.logout(tag, budget or None, a)
+        if _refused(reply, origin):
+            raise OverCapacity("the origin's revocations in force reached its cap")
         return int(reply[0]) == 1
 
     def logout_all(
@@ -330,7 +343,8 @@ class SessionCore:
     ) -> Op[int]:
         """Delete every session of ``sub`` and revoke its tokens; the number of sessions ended.
         ``origin`` is recorded in the revocation log; the worker, for an event, passes its
-        origin and ``clamp`` (the cutoff is at most Redis' clock)."""
+        origin and ``clamp`` (the cutoff is at most Redis' clock); ``OverCapacity`` when the
+        origin's budget refused it."""
         source, event_id, budget, cap = origin
         now, tag = num(self.clock()), user_tag(sub)
         a = {
@@ -346,6 +360,8 @@ class SessionCore:
             "clamp": "1" if clamp else "0",
         }
         reply = yield from self.redis.logout_all(tag, budget or None, a)
+        if _refused(reply, origin):
+            raise OverCapacity("the origin's revocations in force reached its cap")
         return int(reply[0])
 
     def idp_sessions(self, issuer: str, idp_sid: str) -> Op[list[str]]:
