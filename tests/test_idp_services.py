@@ -70,20 +70,19 @@ def test_the_receiver_under_a_thousand_concurrent_pushes_applies_each_logout_onc
     tokens += tokens[:100]  # the same token twice, concurrently: applied once
     with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
         assert svc.port is not None
-        statuses = asyncio.run(_push_all(svc.port, tokens))
-        assert len(statuses) == 1000  # every push was answered
-        assert set(statuses) <= {200, 400, 503}
+        pushes = asyncio.run(_push_all(svc.port, tokens))
+        finals = [p[-1] for p in pushes]
+        assert len(finals) == 1000  # every push answered (a 503 is retried, as an IdP does)
+        assert finals.count(200) == 900  # each distinct logout accepted once...
+        assert finals.count(400) == 100  # ...and its second copy refused as a replay
         with raw_client(redis_url, decode_responses=True) as client:
-            accepted = statuses.count(200)
-            wait_for(lambda: _idp_log_entries(client) >= accepted, "every accepted logout")
+            wait_for(lambda: _idp_log_entries(client) >= 900, "every accepted logout")
             wait_for(lambda: _drained(client), "the idp intake to drain")
-            assert _idp_log_entries(client) == accepted  # once each, none without a 200
-        assert accepted >= 800  # 900 distinct tokens; a 503 only when over 1,024 connections
-        assert statuses.count(200) <= 900
+            assert _idp_log_entries(client) == 900  # applied exactly once each
 
 
-async def _push_all(port: int, tokens: list[str]) -> list[int]:
-    async def push(token: str) -> int:
+async def _push_all(port: int, tokens: list[str]) -> list[list[int]]:
+    async def once(token: str) -> int:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         body = f"logout_token={token}".encode()
         head = (
@@ -97,6 +96,13 @@ async def _push_all(port: int, tokens: list[str]) -> list[int]:
         writer.close()
         await writer.wait_closed()
         return int(status_line.split()[1])
+
+    async def push(token: str) -> list[int]:
+        statuses = [await once(token)]
+        while statuses[-1] == 503 and len(statuses) < 50:  # busy: Retry-After, then again
+            await asyncio.sleep(0.05)
+            statuses.append(await once(token))
+        return statuses
 
     return list(await asyncio.gather(*(push(t) for t in tokens)))
 

@@ -44,7 +44,8 @@ class IdpServices:
 
         if port is not None:
             core = ReceiverCore(intake, observe=observe)
-            services.receiver = ReceiverServer(core, host, port)
+            # (512 connections: the worker's other sockets share its file-descriptor limit)
+            services.receiver = ReceiverServer(core, host, port, max_connections=512)
             services.receiver.start()
         for trust in worker.idps:
             if trust.poll is None:
