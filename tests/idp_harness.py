@@ -72,8 +72,8 @@ class TestIdp:
             claims["sub"] = sub
         if sid is not None:
             claims["sid"] = sid
-        claims.update(extra)
-        return self.sign(claims, "logout+jwt")
+        claims.update(extra)  # (a None drops the claim)
+        return self.sign({k: v for k, v in claims.items() if v is not None}, "logout+jwt")
 
     def secevent(self, event_type: str, event: dict[str, Any], sub_id: dict[str, Any]) -> str:
         """A SET with one event and the SSF ``sub_id``."""

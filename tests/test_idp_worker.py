@@ -4,6 +4,7 @@ jti, judged as of their entry's time; the validators reject what they ended."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -342,3 +343,109 @@ def test_on_a_cluster_a_logout_token_ends_the_sessions_recorded_for_its_sid(
     finally:
         client.close()
         service.close()
+
+
+# -- every refusal of the specs, through the real receiver -------------------------------------
+
+
+def _hmac_with_public_key(idp: TestIdp) -> str:
+    import base64
+    import hashlib
+    import hmac
+    import json as _json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(_json.dumps({"alg": "HS256", "kid": idp.kid, "typ": "logout+jwt"}).encode())
+    payload = b64(_json.dumps(_claims(idp.logout_token(sub="x"))).encode())
+    secret = _json.dumps(idp.jwk).encode()  # the provider's public key as the HMAC secret
+    mac = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(mac)}"
+
+
+def _unsigned(idp: TestIdp) -> str:
+    import base64
+    import json as _json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    claims = _claims(idp.logout_token(sub="x"))
+    header = b64(_json.dumps({"alg": "none"}).encode())
+    return f"{header}.{b64(_json.dumps(claims).encode())}."
+
+
+LOGOUT_CODES = {
+    "no events": "invalid_request",
+    "events without the logout member": "invalid_request",
+    "a nonce": "invalid_request",
+    "neither sub nor sid": "invalid_request",
+    "alg none": "invalid_key",
+    "HMAC keyed with the public key": "invalid_key",
+    "wrong iss": "invalid_issuer",
+    "wrong aud": "invalid_audience",
+    "expired": "invalid_request",
+    "wrong typ": "invalid_request",
+}
+LOGOUT_REFUSALS: dict[str, Any] = {
+    "no events": lambda idp: idp.logout_token(sub="x", events=None),
+    "events without the logout member": lambda idp: idp.logout_token(sub="x", events={"x": {}}),
+    "a nonce": lambda idp: idp.logout_token(sub="x", nonce="n-1"),
+    "neither sub nor sid": lambda idp: idp.logout_token(),
+    "alg none": _unsigned,
+    "HMAC keyed with the public key": _hmac_with_public_key,
+    "wrong iss": lambda idp: TestIdp(issuer="https://evil.example.test").logout_token(sub="x"),
+    "wrong aud": lambda idp: idp.logout_token(sub="x", aud="another-client"),
+    "expired": lambda idp: idp.logout_token(sub="x", now=time.time() - 3600),
+    "wrong typ": lambda idp: idp.sign(_claims(idp.logout_token(sub="x")), "JWT"),
+}
+
+
+@pytest.mark.parametrize("case", list(LOGOUT_REFUSALS))
+def test_the_receiver_refuses_every_invalid_logout_token_with_400_and_its_error(
+    settings: Settings, idp: TestIdp, case: str
+) -> None:
+    token = LOGOUT_REFUSALS[case](idp)
+    with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
+        status, body = _post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
+    assert status == 400
+    error = json.loads(body)
+    assert error["error"] == LOGOUT_CODES[case]
+    assert token not in body.decode()
+
+
+def _set_with(idp: TestIdp, **changes: Any) -> str:
+    claims = _claims(idp.session_revoked("kc-1"))
+    claims.update(changes)
+    return idp.sign({k: v for k, v in claims.items() if v is not None}, "secevent+jwt")
+
+
+SET_CODES = {
+    "a sub claim": "invalid_request",
+    "an exp claim": "invalid_request",
+    "two events": "invalid_request",
+    "no typ": "invalid_request",
+    "another issuer": "invalid_issuer",
+}
+SET_REFUSALS: dict[str, Any] = {
+    "a sub claim": lambda idp: _set_with(idp, sub="x"),
+    "an exp claim": lambda idp: _set_with(idp, exp=int(time.time()) + 60),
+    "two events": lambda idp: _set_with(
+        idp, events={SESSION_REVOKED: {}, CREDENTIAL_CHANGE: {"change_type": "revoke"}}
+    ),
+    "no typ": lambda idp: idp.sign(_claims(idp.session_revoked("kc-1")), None),
+    "another issuer": lambda idp: _set_with(idp, iss="https://evil.example.test"),
+}
+
+
+@pytest.mark.parametrize("case", list(SET_REFUSALS))
+def test_the_receiver_refuses_every_invalid_set_with_400_and_its_err(
+    settings: Settings, idp: TestIdp, case: str
+) -> None:
+    token = SET_REFUSALS[case](idp).encode()
+    kind, bearer = "application/secevent+jwt", f"Bearer {RECEIVER_TOKEN}"
+    with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
+        status, body = _post(svc.port, "/ssf/events", token, kind, bearer)
+    assert status == 400
+    assert json.loads(body)["err"] == SET_CODES[case]
