@@ -22,7 +22,8 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from tls_harness import make_pki
 
 from sessionsvc.errors import ConfigError, IdpKeysUnavailable, IdpTokenRejected
-from sessionsvc.idp.keys import _FITS, IssuerKeyring, IssuerKeys
+from sessionsvc.idp.jwks import FITS as _FITS
+from sessionsvc.idp.keys import IssuerKeyring, IssuerKeys
 from sessionsvc.idp.trust import ALGORITHMS, Idps, IdpTrust
 from tests.conftest import ManualClock
 

@@ -22,14 +22,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from sessionsvc.errors import IdpTokenRejected
-from sessionsvc.idp.logout_token import (
+from sessionsvc.idp.claims import (
     check_audience,
     check_issued_at,
     identifier,
     numeric_date,
     required_claim,
-    verify_signed,
 )
+from sessionsvc.idp.jws import verify_signed
 from sessionsvc.idp.model import (
     CREDENTIAL_CHANGE,
     SESSION_REVOKED,
