@@ -85,6 +85,8 @@ CREDENTIAL_TYPES: Final = frozenset(
 SET_CLAIM_TTL: Final = MAX_SET_AGE + 24 * 3600
 """Seconds a SET's jti is remembered (a SET has no ``exp``): a day longer than the oldest SET
 any issuer accepts (``max_set_age``), so none can be replayed."""
+RECEIVED_LEEWAY: Final = 300
+"""Seconds of leeway added when a token a receiver judged already is judged again."""
 CLAIM: Final = SCRIPTS["idp_claim"]
 log = structlog.get_logger("workers.idp")
 
@@ -142,10 +144,13 @@ class IdpEntries:
     def op(self, field: str, token: str, stream: str, entry_id: str) -> Op[IdpOutcome]:
         """Verify ``token`` as of its entry's time, claim its jti for the entry, apply it."""
         at = min(entry_time(entry_id), self.clock())
-        leeway = self.settings.leeway
-        # a receiver verified the signature of what is in the idp intake (only workers write
-        # it): a key rotated away since cannot lose a logout the provider was told we took
-        keys = None if stream == self.intakes.idp.stream else self.keys
+        # a receiver verified what is in the idp intake (only workers write it): its signature
+        # is not checked again (a key rotated away since cannot lose a logout the provider was
+        # told we took), and its times with RECEIVED_LEEWAY more (the receiver's host clock
+        # and Redis' may differ)
+        received = stream == self.intakes.idp.stream
+        keys = None if received else self.keys
+        leeway = self.settings.leeway + (RECEIVED_LEEWAY if received else 0)
         try:
             if field == "logout_token":
                 req = verify_logout_token(token, self.idps, keys, at, leeway=leeway)
