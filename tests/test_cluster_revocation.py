@@ -266,3 +266,25 @@ def test_the_workers_logouts_end_real_sessions_on_a_cluster(redis_cluster_url: s
             sessions.refresh(bob[0].refresh_token)
         assert outcome(v, other.access_token) == "ok" and rw.alive
     sessions.close()
+
+
+def test_a_publishers_logout_over_its_budget_is_dead_lettered_on_a_cluster(
+    redis_cluster_url: str,
+) -> None:
+    """On a cluster a logout runs as single-slot steps: one its publisher's full budget refuses
+    is dead-lettered (``over_capacity``) and its session stays, as on one Redis."""
+    settings = cluster_settings(
+        redis_cluster_url, max_revocations=1000, publishers={"crm": ["session.revoke"]}
+    )
+    sessions = SessionService(settings)
+    try:
+        sid = sessions.login("alice").session_id
+        with running_worker(settings), cluster_client(redis_cluster_url) as client:
+            client.zadd("ss:{rev}:budget:crm", {f"token:J{i}": 10_000_000_000 for i in range(1000)})
+            stream = "{ss:events}:crm"
+            entry = client.xadd(stream, {"type": "session.revoke", "sid": sid}).decode()
+            letters = wait_for(lambda: dead_letters(client), "the dead letter")  # type: ignore[arg-type]
+            assert letters[entry]["dlq:error"] == "over_capacity"
+        assert [s.session_id for s in sessions.list_sessions("alice")] == [sid]
+    finally:
+        sessions.close()
