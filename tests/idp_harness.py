@@ -3,15 +3,18 @@ and the ``SESSIONSVC_IDPS`` entry that trusts it."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import uuid
 from typing import Any
 
 import jwt
+import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sessionsvc.idp.model import BACKCHANNEL_LOGOUT, CREDENTIAL_CHANGE, SESSION_REVOKED
+from sessionsvc.sessions.service import SessionService
 
 IDP_ISSUER = "https://idp.example.test/realms/main"
 CLIENT_ID = "sessionsvc-app"
@@ -109,3 +112,37 @@ class TestIdp:
 def idps_setting(*entries: dict[str, Any]) -> str:
     """``SESSIONSVC_IDPS`` for these entries."""
     return json.dumps(list(entries))
+
+
+def ended(service: SessionService, sub: str, session_id: str) -> bool:
+    """Is the session no longer among the user's live ones?"""
+    return all(s.session_id != session_id for s in service.list_sessions(sub))
+
+
+def consumed(client: redis.Redis, stream: str, entry: Any) -> bool:
+    """Has the workers' group taken every entry of ``stream`` up to ``entry`` (none pending)?
+    (``client`` decodes responses.)"""
+    info: Any = client.xinfo_groups(stream)
+    group = next((g for g in info if g["name"] == "workers"), None)
+    return group is not None and group["pending"] == 0 and group["last-delivered-id"] >= entry
+
+
+def post(
+    port: int | None,
+    path: str,
+    body: bytes,
+    content_type: str = "application/x-www-form-urlencoded",
+    authorization: str | None = None,
+) -> tuple[int, bytes]:
+    """One POST to the receiver on 127.0.0.1: its status and body."""
+    assert port is not None
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    try:
+        conn.request("POST", path, body, headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()

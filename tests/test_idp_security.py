@@ -5,7 +5,6 @@ that revoked, values the session layer cannot take."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 import redis
-from idp_harness import CLIENT_ID, TestIdp, idps_setting
+from idp_harness import CLIENT_ID, TestIdp, consumed, ended, idps_setting, post
 from revocation_harness import (
     dead_letters,
     feed_settings,
@@ -72,16 +71,6 @@ def service(settings: Settings) -> Iterator[SessionService]:
         svc.close()
 
 
-def _ended(service: SessionService, sub: str, session_id: str) -> bool:
-    return all(s.session_id != session_id for s in service.list_sessions(sub))
-
-
-def _consumed(client: redis.Redis, stream: str, entry: Any) -> bool:
-    info: Any = client.xinfo_groups(stream)
-    group = next((g for g in info if g["name"] == "workers"), None)
-    return group is not None and group["pending"] == 0 and group["last-delivered-id"] >= entry
-
-
 def _set(
     idp: TestIdp, event_type: str, event: dict[str, Any], sub_id: dict[str, Any], **kw: Any
 ) -> str:
@@ -110,8 +99,8 @@ def test_unmapped_sub_with_sid_must_not_end_another_users_sessions(
         running.worker.core.idp.user = lambda iss, s: s.sub if s.sub == "carol" else None  # type: ignore[union-attr]
         token = idp.logout_token(sub="dave", sid="kc-9")
         entry = client.xadd(TRUSTED, {"logout_token": token})
-        wait_for(lambda: _consumed(client, TRUSTED, entry), "the token to be applied")
-    assert not _ended(service, "carol", carol.session_id), "dave's logout ended carol's session"
+        wait_for(lambda: consumed(client, TRUSTED, entry), "the token to be applied")
+    assert not ended(service, "carol", carol.session_id), "dave's logout ended carol's session"
 
 
 def test_caep_email_user_with_session_must_not_end_another_users_sessions(
@@ -128,8 +117,8 @@ def test_caep_email_user_with_session_must_not_end_another_users_sessions(
     token = _set(idp, SESSION_REVOKED, {"event_timestamp": int(time.time())}, sub_id)
     with running_worker(settings):
         entry = client.xadd(TRUSTED, {"set": token})
-        wait_for(lambda: _consumed(client, TRUSTED, entry), "the token to be applied")
-    assert not _ended(service, "carol", carol.session_id), "dave's event ended carol's session"
+        wait_for(lambda: consumed(client, TRUSTED, entry), "the token to be applied")
+    assert not ended(service, "carol", carol.session_id), "dave's event ended carol's session"
 
 
 # -- 2. a credential-change `create` with a jwt_id subject logs someone out ----------------------
@@ -147,7 +136,7 @@ def test_credential_create_with_jwt_id_subject_revokes_nothing(
     with running_worker(settings), following(settings) as validator:
         assert outcome(validator, pair.access_token) == "ok"
         entry = client.xadd(TRUSTED, {"set": _set(idp, CREDENTIAL_CHANGE, event, sub_id)})
-        wait_for(lambda: _consumed(client, TRUSTED, entry), "the event to be taken")
+        wait_for(lambda: consumed(client, TRUSTED, entry), "the event to be taken")
         time.sleep(0.5)  # (the validator follows the log)
         assert outcome(validator, pair.access_token) == "ok", "a `create` revoked a token"
 
@@ -218,17 +207,17 @@ def test_a_logout_the_receiver_accepted_survives_a_key_rotation(
 
         idle = Worker(settings, WorkerOptions(consumer="receiver-only"))  # never run: behind
         with IdpServices.start(idle, port=0) as svc:
-            status = _post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
+            status, _ = post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
         assert status == 200
         rotated = TestIdp(kid="idp-2")
         jwks.write_text(rotated.jwks)  # the old key is gone from the JWKS
         with running_worker(settings):
             wait_for(
-                lambda: _ended(service, "kim", pair.session_id) or dead_letters(raw),
+                lambda: ended(service, "kim", pair.session_id) or dead_letters(raw),
                 "the entry to be taken",
             )
         assert dead_letters(raw) == {}, "an accepted logout was dead-lettered"
-        assert _ended(service, "kim", pair.session_id)
+        assert ended(service, "kim", pair.session_id)
     finally:
         service.close()
 
@@ -250,7 +239,7 @@ def test_an_identity_providers_revocations_are_capped_like_a_publishers(
         pipe.xadd(TRUSTED, {"set": _set(idp, SESSION_REVOKED, {}, sub_id)})
     last = pipe.execute()[-1]
     with running_worker(settings):
-        wait_for(lambda: _consumed(client, TRUSTED, last), "every SET to be taken", timeout=120)
+        wait_for(lambda: consumed(client, TRUSTED, last), "every SET to be taken", timeout=120)
     log: Any = client.xrange("ss:{rev}:log")
     planted = [f for _, f in log if f.get("source", "").startswith("idp:")]
     assert len(planted) <= settings.max_revocations, f"{len(planted)} uncapped IdP revocations"
@@ -263,25 +252,6 @@ def test_an_issuer_longer_than_a_session_can_record_is_refused_at_start() -> Non
     long_idp = TestIdp(issuer="https://idp.example.test/" + "r" * 300)
     with pytest.raises(ConfigError, match="issuer"):
         load_idps(idps_setting(long_idp.trust()))
-
-
-def _post(port: int | None, path: str, body: bytes) -> int:
-    import http.client
-
-    assert port is not None
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Content-Length": str(len(body)),
-    }
-    try:
-        conn.request("POST", path, body, headers)
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
-_ = json  # (kept for ad-hoc debugging)
 
 
 # -- 8. with two identity providers, one logs out the other's users (sub namespace shared) ----
@@ -308,9 +278,9 @@ def test_several_issuers_need_a_mapper_so_that_one_spares_anothers_users(
         with running_worker(settings, idp_user=corporate_users):
             token = partner.logout_token(sub="admin")  # the partner IdP has its own "admin"
             entry = client.xadd(TRUSTED, {"logout_token": token})
-            wait_for(lambda: _consumed(client, TRUSTED, entry), "the token to be applied")
-            assert not _ended(service, "admin", admin.session_id)
+            wait_for(lambda: consumed(client, TRUSTED, entry), "the token to be applied")
+            assert not ended(service, "admin", admin.session_id)
             client.xadd(TRUSTED, {"logout_token": corporate.logout_token(sub="admin")})
-            wait_for(lambda: _ended(service, "admin", admin.session_id), "the corporate logout")
+            wait_for(lambda: ended(service, "admin", admin.session_id), "the corporate logout")
     finally:
         service.close()

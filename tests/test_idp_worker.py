@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 import redis
-from idp_harness import RECEIVER_TOKEN, TestIdp, idps_setting
+from idp_harness import RECEIVER_TOKEN, TestIdp, consumed, ended, idps_setting, post
 from revocation_harness import (
+    claims_of,
     dead_letters,
     feed_settings,
     following,
@@ -69,10 +70,6 @@ def login(service: SessionService, idp: TestIdp, sub: str, idp_sid: str) -> Any:
     return service.login(sub, idp_issuer=idp.issuer, idp_sid=idp_sid)
 
 
-def ended(service: SessionService, sub: str, session_id: str) -> bool:
-    return all(s.session_id != session_id for s in service.list_sessions(sub))
-
-
 def test_a_logout_token_with_a_sid_ends_the_sessions_recorded_for_it(
     settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
 ) -> None:
@@ -103,7 +100,7 @@ def test_a_sid_of_another_local_user_than_the_tokens_sub_is_left_alone(
     carol = login(service, idp, "carol", "kc-9")
     with running_worker(settings):
         entry = client.xadd(TRUSTED, {"logout_token": idp.logout_token(sub="dave", sid="kc-9")})
-        wait_for(lambda: _consumed(client, TRUSTED, entry), "the token to be applied")
+        wait_for(lambda: consumed(client, TRUSTED, entry), "the token to be applied")
     assert not ended(service, "carol", carol.session_id)
 
 
@@ -128,7 +125,7 @@ def test_a_redelivered_entry_is_not_mistaken_for_a_replay(
     token = idp.logout_token(sid="kc-1")
     pair = login(service, idp, "fay", "kc-1")
     entry = client.xadd(TRUSTED, {"logout_token": token})
-    jti = _claims(token)["jti"]
+    jti = claims_of(token)["jti"]
     client.set(f"{{ss:events}}:idp.jti:{claim_digest(idp.issuer, jti)}", f"{TRUSTED} {entry}")
     with running_worker(settings):
         wait_for(lambda: ended(service, "fay", pair.session_id), "the session to end")
@@ -207,7 +204,7 @@ def test_enrolling_a_credential_or_changing_an_unknown_one_logs_no_one_out(
         entry = client.xadd(
             TRUSTED, {"set": idp.credential_change("jo", change, credential=credential)}
         )
-        wait_for(lambda: _consumed(client, TRUSTED, entry), "the event to be taken")
+        wait_for(lambda: consumed(client, TRUSTED, entry), "the event to be taken")
         counted = running.worker.metrics.idp.labels("idp.set", "ignored", reason)
         assert counted._value.get() == 1
         assert outcome(validator, pair.access_token) == "ok"
@@ -218,7 +215,7 @@ def test_an_event_about_one_of_our_tokens_revokes_that_token(
     settings: Settings, service: SessionService, idp: TestIdp, client: redis.Redis
 ) -> None:
     pair, other = service.login("oli"), service.login("oli")
-    jti = _claims(pair.access_token)["jti"]
+    jti = claims_of(pair.access_token)["jti"]
     sub_id = {"format": "jwt_id", "iss": settings.issuer, "jti": jti}
     event = idp.secevent(SESSION_REVOKED, {"event_timestamp": int(time.time())}, sub_id)
     with running_worker(settings), following(settings) as validator:
@@ -253,10 +250,10 @@ def test_a_pushed_logout_token_is_applied_and_its_replay_refused(
     pair = login(service, idp, "kim", "kc-1")
     token = idp.logout_token(sid="kc-1")
     with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
-        status, body = _post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
+        status, body = post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
         assert status == 200
         wait_for(lambda: ended(service, "kim", pair.session_id), "the session to end")
-        status, body = _post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
+        status, body = post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
     assert status == 400
     assert b'"invalid_request"' in body
 
@@ -268,11 +265,11 @@ def test_a_pushed_security_event_needs_the_transmitters_bearer_token(
     event = idp.session_revoked("kc-3").encode()
     kind = "application/secevent+jwt"
     with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
-        refused = _post(svc.port, "/ssf/events", event, kind, "Bearer wrong-token")
+        refused = post(svc.port, "/ssf/events", event, kind, "Bearer wrong-token")
         assert refused[0] == 400  # (RFC 8935 §2.3: every refusal is a 400)
         assert b'"authentication_failed"' in refused[1]
         assert not ended(service, "lea", pair.session_id)
-        accepted = _post(svc.port, "/ssf/events", event, kind, f"Bearer {RECEIVER_TOKEN}")
+        accepted = post(svc.port, "/ssf/events", event, kind, f"Bearer {RECEIVER_TOKEN}")
         assert accepted[0] == 202
         wait_for(lambda: ended(service, "lea", pair.session_id), "the session to end")
 
@@ -280,43 +277,9 @@ def test_a_pushed_security_event_needs_the_transmitters_bearer_token(
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _consumed(client: redis.Redis, stream: str, entry: str) -> bool:
-    info: Any = client.xinfo_groups(stream)
-    group = next((g for g in info if g["name"] == "workers"), None)
-    return group is not None and group["pending"] == 0 and group["last-delivered-id"] >= entry
-
-
 def _log_sources(client: redis.Redis) -> list[str]:
     entries: Any = client.xrange("ss:{rev}:log")
     return [fields.get("source", "") for _, fields in entries]
-
-
-def _claims(token: str) -> dict[str, Any]:
-    import jwt
-
-    return jwt.decode(token, options={"verify_signature": False})  # type: ignore[no-any-return]
-
-
-def _post(
-    port: int | None,
-    path: str,
-    body: bytes,
-    content_type: str = "application/x-www-form-urlencoded",
-    authorization: str | None = None,
-) -> tuple[int, bytes]:
-    import http.client
-
-    assert port is not None
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
-    if authorization is not None:
-        headers["Authorization"] = authorization
-    try:
-        conn.request("POST", path, body, headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 @pytest.mark.cluster
@@ -358,7 +321,7 @@ def _hmac_with_public_key(idp: TestIdp) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
     header = b64(_json.dumps({"alg": "HS256", "kid": idp.kid, "typ": "logout+jwt"}).encode())
-    payload = b64(_json.dumps(_claims(idp.logout_token(sub="x"))).encode())
+    payload = b64(_json.dumps(claims_of(idp.logout_token(sub="x"))).encode())
     secret = _json.dumps(idp.jwk).encode()  # the provider's public key as the HMAC secret
     mac = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{b64(mac)}"
@@ -371,7 +334,7 @@ def _unsigned(idp: TestIdp) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    claims = _claims(idp.logout_token(sub="x"))
+    claims = claims_of(idp.logout_token(sub="x"))
     header = b64(_json.dumps({"alg": "none"}).encode())
     return f"{header}.{b64(_json.dumps(claims).encode())}."
 
@@ -398,7 +361,7 @@ LOGOUT_REFUSALS: dict[str, Any] = {
     "wrong iss": lambda idp: TestIdp(issuer="https://evil.example.test").logout_token(sub="x"),
     "wrong aud": lambda idp: idp.logout_token(sub="x", aud="another-client"),
     "expired": lambda idp: idp.logout_token(sub="x", now=time.time() - 3600),
-    "wrong typ": lambda idp: idp.sign(_claims(idp.logout_token(sub="x")), "JWT"),
+    "wrong typ": lambda idp: idp.sign(claims_of(idp.logout_token(sub="x")), "JWT"),
 }
 
 
@@ -408,7 +371,7 @@ def test_the_receiver_refuses_every_invalid_logout_token_with_400_and_its_error(
 ) -> None:
     token = LOGOUT_REFUSALS[case](idp)
     with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
-        status, body = _post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
+        status, body = post(svc.port, "/backchannel-logout", f"logout_token={token}".encode())
     assert status == 400
     error = json.loads(body)
     assert error["error"] == LOGOUT_CODES[case]
@@ -416,7 +379,7 @@ def test_the_receiver_refuses_every_invalid_logout_token_with_400_and_its_error(
 
 
 def _set_with(idp: TestIdp, **changes: Any) -> str:
-    claims = _claims(idp.session_revoked("kc-1"))
+    claims = claims_of(idp.session_revoked("kc-1"))
     claims.update(changes)
     return idp.sign({k: v for k, v in claims.items() if v is not None}, "secevent+jwt")
 
@@ -434,7 +397,7 @@ SET_REFUSALS: dict[str, Any] = {
     "two events": lambda idp: _set_with(
         idp, events={SESSION_REVOKED: {}, CREDENTIAL_CHANGE: {"change_type": "revoke"}}
     ),
-    "no typ": lambda idp: idp.sign(_claims(idp.session_revoked("kc-1")), None),
+    "no typ": lambda idp: idp.sign(claims_of(idp.session_revoked("kc-1")), None),
     "another issuer": lambda idp: _set_with(idp, iss="https://evil.example.test"),
 }
 
@@ -446,6 +409,6 @@ def test_the_receiver_refuses_every_invalid_set_with_400_and_its_err(
     token = SET_REFUSALS[case](idp).encode()
     kind, bearer = "application/secevent+jwt", f"Bearer {RECEIVER_TOKEN}"
     with running_worker(settings) as running, IdpServices.start(running.worker, port=0) as svc:
-        status, body = _post(svc.port, "/ssf/events", token, kind, bearer)
+        status, body = post(svc.port, "/ssf/events", token, kind, bearer)
     assert status == 400
     assert json.loads(body)["err"] == SET_CODES[case]
