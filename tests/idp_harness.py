@@ -78,8 +78,10 @@ class TestIdp:
         claims.update(extra)  # (a None drops the claim)
         return self.sign({k: v for k, v in claims.items() if v is not None}, "logout+jwt")
 
-    def secevent(self, event_type: str, event: dict[str, Any], sub_id: dict[str, Any]) -> str:
-        """A SET with one event and the SSF ``sub_id``."""
+    def secevent(
+        self, event_type: str, event: dict[str, Any], sub_id: dict[str, Any], **extra: Any
+    ) -> str:
+        """A SET with one event and the SSF ``sub_id`` (``extra`` claims too)."""
         claims = {
             "iss": self.issuer,
             "aud": CLIENT_ID,
@@ -87,6 +89,7 @@ class TestIdp:
             "jti": uuid.uuid4().hex,
             "sub_id": sub_id,
             "events": {event_type: event},
+            **extra,
         }
         return self.sign(claims, "secevent+jwt")
 

@@ -6,7 +6,6 @@ that revoked, values the session layer cannot take."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,22 +70,7 @@ def service(settings: Settings) -> Iterator[SessionService]:
         svc.close()
 
 
-def _set(
-    idp: TestIdp, event_type: str, event: dict[str, Any], sub_id: dict[str, Any], **kw: Any
-) -> str:
-    claims = {
-        "iss": idp.issuer,
-        "aud": CLIENT_ID,
-        "iat": int(time.time()),
-        "jti": uuid.uuid4().hex,
-        "sub_id": sub_id,
-        "events": {event_type: event},
-        **kw,
-    }
-    return idp.sign(claims, "secevent+jwt")
-
-
-# -- 1. a sid of user X with a sub that maps to no local user ends X's sessions -----------------
+# -- whose sessions: a user named, none of ours -------------------------------------------------
 
 
 def test_unmapped_sub_with_sid_must_not_end_another_users_sessions(
@@ -114,14 +98,14 @@ def test_caep_email_user_with_session_must_not_end_another_users_sessions(
         "user": {"format": "email", "email": "dave@example.com"},
         "session": {"format": "opaque", "id": "kc-9"},
     }
-    token = _set(idp, SESSION_REVOKED, {"event_timestamp": int(time.time())}, sub_id)
+    token = idp.secevent(SESSION_REVOKED, {"event_timestamp": int(time.time())}, sub_id)
     with running_worker(settings):
         entry = client.xadd(TRUSTED, {"set": token})
         wait_for(lambda: consumed(client, TRUSTED, entry), "the token to be applied")
     assert not ended(service, "carol", carol.session_id), "dave's event ended carol's session"
 
 
-# -- 2. a credential-change `create` with a jwt_id subject logs someone out ----------------------
+# -- a credential enrolled ----------------------------------------------------------------------
 
 
 def test_credential_create_with_jwt_id_subject_revokes_nothing(
@@ -135,13 +119,13 @@ def test_credential_create_with_jwt_id_subject_revokes_nothing(
     sub_id = {"format": "jwt_id", "iss": settings.issuer, "jti": jti}
     with running_worker(settings), following(settings) as validator:
         assert outcome(validator, pair.access_token) == "ok"
-        entry = client.xadd(TRUSTED, {"set": _set(idp, CREDENTIAL_CHANGE, event, sub_id)})
+        entry = client.xadd(TRUSTED, {"set": idp.secevent(CREDENTIAL_CHANGE, event, sub_id)})
         wait_for(lambda: consumed(client, TRUSTED, entry), "the event to be taken")
         time.sleep(0.5)  # (the validator follows the log)
         assert outcome(validator, pair.access_token) == "ok", "a `create` revoked a token"
 
 
-# -- 3. SETs: no age limit, but their jti is forgotten after 7 days: replayable ---------------
+# -- SETs replayed after their jti is forgotten -------------------------------------------------
 
 
 def test_a_set_older_than_its_claims_memory_is_refused(idp: TestIdp) -> None:
@@ -167,7 +151,7 @@ def test_a_set_older_than_its_claims_memory_is_refused(idp: TestIdp) -> None:
         verify_set(token, idps, Keys(), time.time())
 
 
-# -- 4. no keys yet + failing JWKS: every unauthenticated request fetches ----------------------
+# -- fetch floods while a JWKS fails ------------------------------------------------------------
 
 
 def test_a_failing_first_fetch_is_not_retried_for_every_request(idp: TestIdp) -> None:
@@ -187,7 +171,7 @@ def test_a_failing_first_fetch_is_not_retried_for_every_request(idp: TestIdp) ->
     assert len(calls) <= 1, f"{len(calls)} fetches for 20 requests within the cooldown"
 
 
-# -- 5. a key rotated out between acceptance and apply loses an accepted logout ----------------
+# -- a key rotated away after the receiver took a logout ----------------------------------------
 
 
 def test_a_logout_the_receiver_accepted_survives_a_key_rotation(
@@ -222,7 +206,7 @@ def test_a_logout_the_receiver_accepted_survives_a_key_rotation(
         service.close()
 
 
-# -- 6. an identity provider's revocations are never capped ----------------------------------
+# -- how much an identity provider may plant ----------------------------------------------------
 
 
 def test_an_identity_providers_revocations_are_capped_like_a_publishers(
@@ -236,7 +220,7 @@ def test_an_identity_providers_revocations_are_capped_like_a_publishers(
     pipe = client.pipeline(transaction=False)
     for i in range(n):
         sub_id = {"format": "jwt_id", "iss": settings.issuer, "jti": f"made-up-{i}"}
-        pipe.xadd(TRUSTED, {"set": _set(idp, SESSION_REVOKED, {}, sub_id)})
+        pipe.xadd(TRUSTED, {"set": idp.secevent(SESSION_REVOKED, {}, sub_id)})
     last = pipe.execute()[-1]
     with running_worker(settings):
         wait_for(lambda: consumed(client, TRUSTED, last), "every SET to be taken", timeout=120)
@@ -245,7 +229,7 @@ def test_an_identity_providers_revocations_are_capped_like_a_publishers(
     assert len(planted) <= settings.max_revocations, f"{len(planted)} uncapped IdP revocations"
 
 
-# -- 7. an issuer longer than 256 characters: logouts by sid never apply -----------------------
+# -- an issuer too long to record ---------------------------------------------------------------
 
 
 def test_an_issuer_longer_than_a_session_can_record_is_refused_at_start() -> None:
@@ -254,7 +238,7 @@ def test_an_issuer_longer_than_a_session_can_record_is_refused_at_start() -> Non
         load_idps(idps_setting(long_idp.trust()))
 
 
-# -- 8. with two identity providers, one logs out the other's users (sub namespace shared) ----
+# -- several identity providers -----------------------------------------------------------------
 
 
 def test_several_issuers_need_a_mapper_so_that_one_spares_anothers_users(
