@@ -102,6 +102,8 @@ class ReceiverServer:
         self.connections += 1
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:  # shutting down: the connection is cut. (Returning,
+            pass  # not raising: asyncio 3.11's stream callback would log a cancelled task.)
         finally:
             self.connections -= 1
             writer.close()
