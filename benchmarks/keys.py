@@ -56,7 +56,6 @@ import structlog
 from sessionsvc import (
     KeyRing,
     Publisher,
-    Revocation,
     SessionService,
     Settings,
     TokenIssuer,
@@ -72,7 +71,7 @@ from sessionsvc.tokens.ring_watch import RingWatch
 from sessionsvc.tokens.rotation import promote, retire, stage
 
 sys.path.append(str(Path(__file__).parent))  # (./dev bench runs python -P)
-from propagation import bench_kwargs, make_settings, worker_proc
+from propagation import bench_kwargs, follow, make_settings, worker_proc
 
 KINDS = {"session": "session.revoke (reference)", "key": "key.revoke"}
 LOCAL = "in-process"
@@ -85,25 +84,6 @@ def private_signer(settings: Settings, jwk: dict[str, Any]) -> TokenIssuer:
     private = {k: v for k, v in jwk.items() if k != "key_ops"}
     ring = load_jwks(json.dumps({"keys": [private]}), ring="access")
     return TokenIssuer(settings, access_keys=KeyRing("access", ring.keys.values()))
-
-
-def follow(validator: Validator, tokens: dict[str, str], seen: dict[str, int]) -> None:
-    """Warm ``validator``'s cache with ``tokens`` (revocation value -> token) and note in ``seen``
-    when a revocation of that value made its token ``revoked``."""
-    for token in tokens.values():
-        validator.validate(token)  # warm: the rejection must beat a cached acceptance
-
-    def on_revocation(rev: Revocation) -> None:
-        token = tokens.get(rev.value)
-        if token is None:
-            return
-        try:
-            validator.validate(token)
-        except TokenRejected as exc:
-            if exc.reason == "revoked":
-                seen[rev.value] = time.monotonic_ns()
-
-    validator.add_listener(on_revocation)
 
 
 def validator_proc(

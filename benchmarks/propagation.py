@@ -39,7 +39,14 @@ from typing import Any
 import hiredis
 import redis
 
-from sessionsvc import SessionService, Settings, TokenRejected, Validator, generate_jwks
+from sessionsvc import (
+    Revocation,
+    SessionService,
+    Settings,
+    TokenRejected,
+    Validator,
+    generate_jwks,
+)
 from sessionsvc.embedded import RedisProcess
 
 Samples = dict[str, int]  # key -> monotonic_ns when that process had it
@@ -71,15 +78,13 @@ def make_settings(kwargs: dict[str, Any]) -> Settings:
     return Settings(**kwargs, _env_file=None)  # type: ignore[call-arg]
 
 
-def validator_proc(
-    kwargs: dict[str, Any], tokens: dict[str, str], ready: Any, stop: Any, out: Any
-) -> None:
-    validator = Validator(make_settings(kwargs)).start()
+def follow(validator: Validator, tokens: dict[str, str], seen: dict[str, int]) -> None:
+    """Warm ``validator``'s cache with ``tokens`` (revocation value -> token) and note in ``seen``
+    when a revocation of that value made its token ``revoked``."""
     for token in tokens.values():
-        validator.validate(token)  # warm cache: the rejection must beat a cached acceptance
-    seen: Samples = {}
+        validator.validate(token)  # warm: the rejection must beat a cached acceptance
 
-    def on_revocation(rev: Any) -> None:
+    def on_revocation(rev: Revocation) -> None:
         token = tokens.get(rev.value)
         if token is None:
             return
@@ -90,6 +95,14 @@ def validator_proc(
                 seen[rev.value] = time.monotonic_ns()
 
     validator.add_listener(on_revocation)
+
+
+def validator_proc(
+    kwargs: dict[str, Any], tokens: dict[str, str], ready: Any, stop: Any, out: Any
+) -> None:
+    validator = Validator(make_settings(kwargs)).start()
+    seen: Samples = {}
+    follow(validator, tokens, seen)
     ready.release()
     stop.wait()
     out.put(seen)
