@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +36,8 @@ from sessionsvc.errors import ConfigError, IdpKeysUnavailable, IdpTokenRejected
 from sessionsvc.idp.jwks import MIN_RSA_BITS, Jwks, find, parse, rejected, shown
 from sessionsvc.idp.model import KeyLookup
 from sessionsvc.idp.trust import Idps, IdpTrust
-from sessionsvc.tokens.jwks_url import MAX_JWKS_BYTES, https_fetcher, is_url
+from sessionsvc.tokens.jwks_url import https_fetcher, is_url
+from sessionsvc.tokens.ring_watch import read_file
 
 __all__ = ["MIN_RSA_BITS", "IssuerKeyring", "IssuerKeys"]
 
@@ -70,7 +69,7 @@ class IssuerKeys:
         elif fetch is None and source.startswith("{"):
             self._jwks = parse(source.encode("utf-8"), self._where)  # inline: never changes
         elif fetch is None:
-            self._fetch = partial(_read_file, Path(source), self._where)
+            self._fetch = partial(read_file, Path(source), self._where)
 
     def key(self, kid: str | None, alg: str, *, wait: bool = True) -> jwt.PyJWK:
         """The key verifying a token of this issuer with header ``kid`` and ``alg``:
@@ -236,20 +235,3 @@ class _NoWait:
 
     def key(self, issuer: str, kid: str | None, alg: str) -> jwt.PyJWK:
         return self._ring._keys(issuer).key(kid, alg, wait=False)
-
-
-def _read_file(path: Path, where: str) -> bytes:
-    """The JWKS file's bytes (a regular file, at most ``MAX_JWKS_BYTES``; ``ConfigError``)."""
-    try:  # non-blocking open, regular files only: a FIFO put there must not hang a fetch
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise ConfigError(f"{where}: the JWKS path is not a regular file")
-            data = f.read(MAX_JWKS_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read the JWKS file: {exc.strerror}") from None
-    except ValueError:  # a NUL byte in the path
-        raise ConfigError(f"{where}: cannot read the JWKS file: invalid path") from None
-    if len(data) > MAX_JWKS_BYTES:
-        raise ConfigError(f"{where}: the JWKS file is over {MAX_JWKS_BYTES} bytes")
-    return data

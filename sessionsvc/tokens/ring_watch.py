@@ -37,7 +37,7 @@ from sessionsvc.errors import ConfigError
 from sessionsvc.tokens.jwks_url import MAX_JWKS_BYTES, check_public, https_fetcher, is_url
 from sessionsvc.tokens.keys import KeyRing, load_jwks
 
-__all__ = ["MAX_JWKS_BYTES", "RingWatch", "is_inline"]
+__all__ = ["MAX_JWKS_BYTES", "RingWatch", "is_inline", "read_file"]
 
 _UNREADABLE: Final = b"unreadable"  # the "digest" of a file that could not be read
 log = structlog.get_logger("sessionsvc.keys")
@@ -147,23 +147,25 @@ class RingWatch:
         return False
 
     def _read(self, path: Path) -> bytes:
-        try:  # non-blocking open, regular files only: a FIFO put there must not hang a reload
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                    raise ConfigError(f"{self.name} key ring: the JWKS path is not a regular file")
-                data = f.read(MAX_JWKS_BYTES + 1)
-        except OSError as exc:
-            raise ConfigError(
-                f"{self.name} key ring: cannot read JWKS file: {exc.strerror}"
-            ) from None
-        except ValueError:  # a NUL byte in the path
-            raise ConfigError(
-                f"{self.name} key ring: cannot read JWKS file: invalid path"
-            ) from None
-        if len(data) > MAX_JWKS_BYTES:
-            raise ConfigError(f"{self.name} key ring: JWKS file is over {MAX_JWKS_BYTES} bytes")
-        return data
+        return read_file(path, f"{self.name} key ring")
+
+
+def read_file(path: Path, where: str) -> bytes:
+    """A JWKS file's bytes: a regular file (opened without blocking: a FIFO put there must not
+    hang a reload), at most ``MAX_JWKS_BYTES``; ``ConfigError`` naming ``where`` otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ConfigError(f"{where}: the JWKS path is not a regular file")
+            data = f.read(MAX_JWKS_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read JWKS file: {exc.strerror}") from None
+    except ValueError:  # a NUL byte in the path
+        raise ConfigError(f"{where}: cannot read JWKS file: invalid path") from None
+    if len(data) > MAX_JWKS_BYTES:
+        raise ConfigError(f"{where}: JWKS file is over {MAX_JWKS_BYTES} bytes")
+    return data
 
 
 def _text(data: bytes, ring: str) -> str:
