@@ -5,12 +5,11 @@ cooldown, last good keys kept, IdpKeysUnavailable)."""
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 import structlog
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
-from tls_harness import make_pki
+from tls_harness import HttpsServer, make_pki
 
 from sessionsvc.errors import ConfigError, IdpKeysUnavailable, IdpTokenRejected
 from sessionsvc.idp.jwks import FITS as _FITS
@@ -481,18 +480,11 @@ def jwks_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    https = HttpsServer(Handler, pki)
     try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}/certs", pki.ca
+        yield https.url("/certs"), pki.ca
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+        https.close()
 
 
 def test_a_jwks_url_is_fetched_with_the_entrys_ca_file(jwks_server: tuple[str, Path]) -> None:

@@ -5,7 +5,6 @@ accepted logout exactly once."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 import uuid
 from collections.abc import Iterator
 
@@ -29,9 +28,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture
 def transmitter(pki: Pki) -> Iterator[Transmitter]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    t = Transmitter(context)
+    t = Transmitter(pki)
     try:
         yield t
     finally:

@@ -4,15 +4,14 @@ server with a throw-away CA), kept while the URL fails (stale-while-revalidate).
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tls_harness import make_pki
+from tls_harness import HttpsServer, Pki, make_pki
 
 from sessionsvc import Validator
 from sessionsvc.errors import ConfigError
@@ -34,7 +33,7 @@ def public(*kids: str) -> str:
 class Server:
     """An HTTPS server answering every GET with ``status`` and ``body``."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(self, pki: Pki) -> None:
         self.status = 200
         self.body = public("k-1").encode()
         self.headers: dict[str, str] = {}
@@ -61,20 +60,15 @@ class Server:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.https = HttpsServer(Handler, pki)
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        return self.https.url("/jwks.json")
 
     def close(self) -> None:
         self.closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.https.close()
 
 
 @pytest.fixture
@@ -85,10 +79,8 @@ def pki_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(pki_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     pki = make_pki(pki_dir)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))  # the client trusts the test CA
-    s = Server(context)
+    s = Server(pki)
     try:
         yield s
     finally:

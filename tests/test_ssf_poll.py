@@ -7,18 +7,17 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 import redis
 import structlog
 from pydantic import SecretStr
-from tls_harness import Pki, make_pki
+from tls_harness import HttpsServer, Pki, make_pki
 
 from sessionsvc.errors import ConfigError, IdpKeysUnavailable, IdpTokenRejected, StoreUnavailable
 from sessionsvc.idp.trust import PollSource
@@ -36,7 +35,7 @@ class Transmitter:
     """An RFC 8936 poll endpoint: serves its queued SETs (oldest first, up to maxEvents),
     drops the acknowledged and refused ones, records every request by the token it bore."""
 
-    def __init__(self, context: ssl.SSLContext, tokens: tuple[str, ...] = (TOKEN,)) -> None:
+    def __init__(self, pki: Pki, tokens: tuple[str, ...] = (TOKEN,)) -> None:
         self.queue: dict[str, str] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.acked: list[str] = []
@@ -75,14 +74,11 @@ class Transmitter:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.https = HttpsServer(Handler, pki)
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.httpd.server_address[1]}/ssf/poll"
+        return self.https.url("/ssf/poll")
 
     def pollers(self) -> list[str]:
         """The token of every request, in order (which poller polled)."""
@@ -90,9 +86,7 @@ class Transmitter:
             return [token for token, _ in self.requests]
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.https.close()
 
 
 class Receiver:
@@ -120,9 +114,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture
 def transmitter(pki: Pki) -> Iterator[Transmitter]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    t = Transmitter(context, (TOKEN, TOKEN + "-b"))
+    t = Transmitter(pki, (TOKEN, TOKEN + "-b"))
     try:
         yield t
     finally:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import ssl
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
@@ -136,3 +139,25 @@ def make_pki(
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key_path, key)
     return pki
+
+
+class HttpsServer:
+    """``handler`` served over TLS on 127.0.0.1 (a free port) in a thread, with the server
+    certificate of ``pki`` (its CA: ``pki.ca``); ``close()`` stops it."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], pki: Pki) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pki.server_cert, pki.server_key)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        """``https://127.0.0.1:<port><path>``."""
+        return f"https://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
